@@ -1,0 +1,59 @@
+# Proxima. `make help` lists the targets.
+include hack/versions.env
+
+GO ?= go
+BIN := $(CURDIR)/bin
+PKG := github.com/proxima-sched/proxima
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X $(PKG)/pkg/version.Version=$(VERSION) \
+	-X k8s.io/component-base/version.gitVersion=$(KUBERNETES_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBERNETES_VERSION)
+GOTEST_FLAGS ?= -count=1 -timeout=45m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/proxima-scheduler.
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-scheduler ./cmd/proxima-scheduler
+
+.PHONY: tools
+tools: ## Build etcd, kube-apiserver and the code generators from modules into bin/ (cached).
+	./hack/tools.sh
+
+.PHONY: generate
+generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients and args code.
+	./hack/update-replace.sh
+	./hack/update-codegen.sh
+
+.PHONY: verify
+verify: generate ## Regenerate everything and fail if the tree changed.
+	$(GO) mod tidy
+	cd hack/tools && $(GO) mod tidy
+	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack)" || \
+		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
+
+.PHONY: lint
+lint: ## go vet and gofmt.
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+
+.PHONY: test
+test: tools ## Run unit and integration tests (builds the tools first).
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no control plane.
+	$(GO) test $(GOTEST_FLAGS) $$($(GO) list ./... | grep -v /test/)
+
+.PHONY: test-integration
+test-integration: tools ## Run the tests on the real control plane.
+	$(GO) test $(GOTEST_FLAGS) ./test/...
+
+.PHONY: bench
+bench: ## Run the scoring and plugin benchmarks.
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/...

@@ -1,0 +1,111 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	"k8s.io/kubernetes/pkg/scheduler"
+	"sigs.k8s.io/yaml"
+
+	"github.com/proxima-sched/proxima/pkg/registry"
+)
+
+// Scheduler is a proxima-scheduler running in this process, built exactly as
+// the binary builds it (app.Setup with the shipped plugin registry), from a
+// KubeSchedulerConfiguration file.
+type Scheduler struct {
+	*scheduler.Scheduler
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// StartScheduler runs the scheduler against this control plane with the
+// configuration file at configPath and any extra kube-scheduler flags.
+// Leader election is off and no HTTP endpoints are served unless flags say
+// otherwise. The scheduler stops when the test ends.
+func (c *ControlPlane) StartScheduler(tb testing.TB, configPath string, flags ...string) *Scheduler {
+	tb.Helper()
+	s, err := c.RunScheduler(context.Background(), tb.TempDir(), configPath, flags...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// RunScheduler is StartScheduler without a testing.TB; dir holds its kubeconfig.
+func (c *ControlPlane) RunScheduler(ctx context.Context, dir, configPath string, flags ...string) (*Scheduler, error) {
+	kubeconfig, err := c.Kubeconfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	// kube-scheduler ignores --kubeconfig when --config is given: the
+	// connection belongs in the file. Point a copy of the file at this
+	// control plane and leave the rest as written.
+	configPath, err = withKubeconfig(configPath, kubeconfig, dir)
+	if err != nil {
+		return nil, err
+	}
+	opts := options.NewOptions()
+	fs := pflag.NewFlagSet("proxima-scheduler", pflag.ContinueOnError)
+	for _, f := range opts.Flags.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	args := append([]string{
+		"--config=" + configPath,
+		"--leader-elect=false",
+		"--secure-port=0",
+	}, flags...)
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("scheduler flags: %w", err)
+	}
+	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	cc, sched, err := app.Setup(ctx, opts, registry.Options()...)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("scheduler setup with %s: %w", configPath, err)
+	}
+	s := &Scheduler{Scheduler: sched, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- app.Run(ctx, cc, sched) }()
+	return s, nil
+}
+
+// Stop stops the scheduler and waits for it to return.
+func (s *Scheduler) Stop() {
+	s.cancel()
+	<-s.done
+}
+
+// withKubeconfig writes a copy of the KubeSchedulerConfiguration at path into
+// dir with clientConnection.kubeconfig set, and returns the copy's path.
+func withKubeconfig(path, kubeconfig, dir string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return "", fmt.Errorf("parsing %s: %w", path, err)
+	}
+	conn, _ := cfg["clientConnection"].(map[string]any)
+	if conn == nil {
+		conn = map[string]any{}
+	}
+	conn["kubeconfig"] = kubeconfig
+	cfg["clientConnection"] = conn
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	copyPath := filepath.Join(dir, "scheduler-config.yaml")
+	return copyPath, os.WriteFile(copyPath, out, 0o600)
+}
