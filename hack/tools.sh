@@ -50,15 +50,10 @@ kube_ldflags() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(controller-gen codegen etcd kube-apiserver)
+[[ ${#want[@]} -gt 0 ]] || want=(controller-gen etcd kube-apiserver)
 for t in "${want[@]}"; do
 	case $t in
 	controller-gen) build controller-gen "$CONTROLLER_TOOLS_VERSION" sigs.k8s.io/controller-tools/cmd/controller-gen ;;
-	codegen)
-		for g in client-gen lister-gen informer-gen conversion-gen defaulter-gen register-gen; do
-			build "$g" "$KUBE_STAGING_VERSION" "k8s.io/code-generator/cmd/$g"
-		done
-		;;
 	etcd) build etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 -ldflags "-s -w" ;;
 	kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags)" ;;
 	*) echo "tools: unknown tool $t" >&2; exit 2 ;;

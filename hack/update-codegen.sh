@@ -1,6 +1,33 @@
 #!/usr/bin/env bash
-# Regenerates Proxima's generated code with the pinned generators in bin/.
+# Regenerates all of Proxima's generated code with pinned generators:
+#   - controller-gen: deepcopy and CRD manifests (manifests/crds);
+#   - code-generator's kube_codegen.sh: typed clientset, listers and
+#     informers (pkg/generated).
+# The generator versions come from hack/tools/go.mod (see hack/versions.env).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-./hack/tools.sh controller-gen codegen >/dev/null
+module=github.com/proxima-sched/proxima
+boilerplate=hack/boilerplate.go.txt
+
+./hack/tools.sh controller-gen >/dev/null
+
+echo "codegen: deepcopy and CRDs (controller-gen)"
+rm -rf manifests/crds
+bin/controller-gen \
+	object:headerFile="$boilerplate" \
+	crd:allowDangerousTypes=false \
+	output:crd:artifacts:config=manifests/crds \
+	paths=./apis/...
+
+echo "codegen: clientset, listers, informers (kube_codegen.sh)"
+codegen_root=$(cd hack/tools && go list -m -f '{{.Dir}}' k8s.io/code-generator)
+export GOBIN="$root/bin"
+# shellcheck source=/dev/null
+source "$codegen_root/kube_codegen.sh"
+kube::codegen::gen_client \
+	--with-watch \
+	--output-dir pkg/generated \
+	--output-pkg "$module/pkg/generated" \
+	--boilerplate "$boilerplate" \
+	apis

@@ -30,6 +30,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/proxima-sched/proxima/manifests"
 )
 
 // BinDirEnv names the environment variable that overrides where the tool
@@ -48,8 +50,8 @@ type ControlPlane struct {
 
 // Options tune Start.
 type Options struct {
-	// CRDs to install; nil means none. Use manifests.CRDs() for Proxima's.
-	CRDs []*apiextensionsv1.CustomResourceDefinition
+	// NoCRDs skips installing Proxima's CRDs.
+	NoCRDs bool
 	// Output attaches the control plane's own logs to stdout/stderr.
 	Output bool
 }
@@ -87,9 +89,15 @@ func StartControlPlane(opts Options) (*ControlPlane, error) {
 			return nil, fmt.Errorf("%s not found in %s: run `make tools` first: %w", name, bin, err)
 		}
 	}
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	if !opts.NoCRDs {
+		if crds, err = manifests.CRDs(); err != nil {
+			return nil, err
+		}
+	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
-		CRDs:                     opts.CRDs,
+		CRDs:                     crds,
 		ErrorIfCRDPathMissing:    true,
 		AttachControlPlaneOutput: opts.Output,
 		ControlPlaneStartTimeout: 2 * time.Minute,

@@ -1,0 +1,45 @@
+package v1alpha1
+
+// Labels and condition types shared by the placement API.
+const (
+	// SiteLabel on a Node names the Site the node belongs to. A node without
+	// it belongs to no site, and no pod with a PlacementPolicy lands on it.
+	SiteLabel = "placement.proxima.dev/site"
+	// PolicyLabel on a Pod names the PlacementPolicy (in the pod's namespace)
+	// that governs it, overriding any podSelector match.
+	PolicyLabel = "placement.proxima.dev/policy"
+
+	// ConditionReady is True when an object's cross-object references
+	// resolve and, for a PlacementPolicy, its hard rules leave some site.
+	ConditionReady = "Ready"
+)
+
+// Reasons of the Ready condition.
+const (
+	ReasonResolved       = "Resolved"
+	ReasonUnknownSite    = "UnknownSite"
+	ReasonUnknownSource  = "UnknownSource"
+	ReasonNoFeasibleSite = "NoFeasibleSite"
+	ReasonNodesReady     = "NodesReady"
+	ReasonNoReadyNodes   = "NoReadyNodes"
+)
+
+// GeoLocation is a point on Earth in decimal degrees (WGS 84), written as
+// decimal strings so that no floating-point value is stored in the API.
+type GeoLocation struct {
+	// latitude in decimal degrees, from -90 (south) to 90 (north), e.g. "48.8566".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=12
+	// +kubebuilder:validation:Pattern=`^-?[0-9]{1,2}(\.[0-9]{1,8})?$`
+	// +kubebuilder:validation:XValidation:rule="double(self) >= -90.0 && double(self) <= 90.0",message="latitude must be between -90 and 90 degrees"
+	Latitude string `json:"latitude"`
+
+	// longitude in decimal degrees, from -180 (west) to 180 (east), e.g. "2.3522".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=13
+	// +kubebuilder:validation:Pattern=`^-?[0-9]{1,3}(\.[0-9]{1,8})?$`
+	// +kubebuilder:validation:XValidation:rule="double(self) >= -180.0 && double(self) <= 180.0",message="longitude must be between -180 and 180 degrees"
+	Longitude string `json:"longitude"`
+}

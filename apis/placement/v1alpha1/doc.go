@@ -1,0 +1,7 @@
+// Package v1alpha1 is the placement.proxima.dev/v1alpha1 API: Site,
+// TrafficSource and PlacementPolicy.
+//
+// +kubebuilder:object:generate=true
+// +groupName=placement.proxima.dev
+// +k8s:deepcopy-gen=package
+package v1alpha1

@@ -1,0 +1,293 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// LatencyObjective is how a policy combines the round-trip times of its sources.
+// +kubebuilder:validation:Enum=WeightedMean;WorstCase
+type LatencyObjective string
+
+// Latency objectives.
+const (
+	// WeightedMean scores a site by the weight-averaged RTT over the sources.
+	WeightedMean LatencyObjective = "WeightedMean"
+	// WorstCase scores a site by the largest RTT over the sources.
+	WorstCase LatencyObjective = "WorstCase"
+)
+
+// StaleAction is what to do with a site when a live signal is older than its
+// maximum age.
+// +kubebuilder:validation:Enum=UseDeclared;Reject
+type StaleAction string
+
+// Stale actions.
+const (
+	// UseDeclared falls back to the values declared on Sites and TrafficSources.
+	UseDeclared StaleAction = "UseDeclared"
+	// Reject treats a site whose live value is stale as infeasible.
+	Reject StaleAction = "Reject"
+)
+
+// PlacementPolicySpec says which pods the policy governs, where they may run
+// (hard rules) and where they should run (soft objective).
+// +kubebuilder:validation:XValidation:rule="!has(self.latency) || !has(self.latency.maxRTTMilliseconds) || (has(self.latency.sources) && size(self.latency.sources) > 0)",message="latency.maxRTTMilliseconds needs at least one entry in latency.sources to measure against"
+// +kubebuilder:validation:XValidation:rule="!has(self.weights) || !has(self.weights.latency) || self.weights.latency == 0 || (has(self.latency) && has(self.latency.sources) && size(self.latency.sources) > 0)",message="weights.latency is set but latency.sources is empty: name the sources whose round-trip time should count"
+type PlacementPolicySpec struct {
+	// podSelector selects the pods in the policy's namespace that it governs.
+	// A pod labelled placement.proxima.dev/policy: <name> is governed by that
+	// policy whatever the selectors say. When several selectors match, the
+	// highest priority wins, then the first name in alphabetical order. An
+	// empty selector matches every pod in the namespace; an absent one
+	// matches none (only labelled pods).
+	// +optional
+	PodSelector *PodSelector `json:"podSelector,omitempty"`
+
+	// priority orders policies whose podSelectors match the same pod; the
+	// highest wins. Defaults to 0.
+	// +optional
+	// +kubebuilder:validation:Minimum=-1000
+	// +kubebuilder:validation:Maximum=1000
+	Priority *int32 `json:"priority,omitempty"`
+
+	// residency restricts the countries and jurisdictions the pods may run
+	// in. It is a hard rule: no latency or cost gain overrides it.
+	// +optional
+	Residency *Residency `json:"residency,omitempty"`
+
+	// tiers the pods may run in; empty means any tier.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	Tiers []SiteTier `json:"tiers,omitempty"`
+
+	// hardware lists node label requirements the pods' nodes must meet, e.g.
+	// nvidia.com/gpu.present In [true].
+	// +optional
+	Hardware *HardwareRequirements `json:"hardware,omitempty"`
+
+	// latency names the pods' traffic sources, the objective over them and
+	// an optional hard bound.
+	// +optional
+	Latency *LatencyPolicy `json:"latency,omitempty"`
+
+	// cost bounds the hourly price of one pod.
+	// +optional
+	Cost *CostPolicy `json:"cost,omitempty"`
+
+	// telemetry sets live-data limits and what to do when live data is stale.
+	// +optional
+	Telemetry *TelemetryPolicy `json:"telemetry,omitempty"`
+
+	// weights of the soft objective among the feasible sites. Absent, they
+	// are latency 1 (when latency.sources is set), cost 1 and load 1.
+	// +optional
+	Weights *ObjectiveWeights `json:"weights,omitempty"`
+}
+
+// Residency is the data-residency rule: a site is allowed when its country or
+// one of its jurisdictions is in allowed (or allowed is absent), and neither
+// its country nor any of its jurisdictions is in denied.
+// +kubebuilder:validation:MinProperties=1
+// +kubebuilder:validation:XValidation:rule="!has(self.allowed) || !has(self.denied) || !has(self.allowed.countries) || !has(self.denied.countries) || self.allowed.countries.all(c, !(c in self.denied.countries))",message="a country cannot be both allowed and denied"
+// +kubebuilder:validation:XValidation:rule="!has(self.allowed) || !has(self.denied) || !has(self.allowed.jurisdictions) || !has(self.denied.jurisdictions) || self.allowed.jurisdictions.all(j, !(j in self.denied.jurisdictions))",message="a jurisdiction cannot be both allowed and denied"
+type Residency struct {
+	// allowed countries and jurisdictions; a site must match one of them.
+	// +optional
+	Allowed *Areas `json:"allowed,omitempty"`
+	// denied countries and jurisdictions; a site matching any is excluded.
+	// +optional
+	Denied *Areas `json:"denied,omitempty"`
+}
+
+// Areas are countries and jurisdiction tags; at least one must be listed.
+// +kubebuilder:validation:XValidation:rule="(has(self.countries) ? size(self.countries) : 0) + (has(self.jurisdictions) ? size(self.jurisdictions) : 0) > 0",message="list at least one country or jurisdiction"
+type Areas struct {
+	// countries as ISO 3166-1 alpha-2 codes in upper case, e.g. ["DE", "FR"].
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=250
+	// +kubebuilder:validation:items:MinLength=2
+	// +kubebuilder:validation:items:MaxLength=2
+	// +kubebuilder:validation:items:Pattern=`^[A-Z]{2}$`
+	Countries []string `json:"countries,omitempty"`
+	// jurisdictions as tags that Sites declare, e.g. ["EU"].
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$`
+	Jurisdictions []string `json:"jurisdictions,omitempty"`
+}
+
+// HardwareRequirements are requirements on node labels, ANDed.
+type HardwareRequirements struct {
+	// nodeSelector requirements the node's labels must all meet.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	NodeSelector []NodeRequirement `json:"nodeSelector"`
+}
+
+// LatencyPolicy is the latency part of a policy.
+type LatencyPolicy struct {
+	// sources are the TrafficSources whose round-trip times count, with weights.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Sources []SourceWeight `json:"sources,omitempty"`
+
+	// objective combines the sources' RTTs: WeightedMean (default) or WorstCase.
+	// +optional
+	// +kubebuilder:default=WeightedMean
+	Objective LatencyObjective `json:"objective,omitempty"`
+
+	// maxRTTMilliseconds is a hard bound: a site is feasible only when the
+	// RTT from every listed source is at most this.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxRTTMilliseconds *int32 `json:"maxRTTMilliseconds,omitempty"`
+}
+
+// SourceWeight names a TrafficSource and its weight in the objective.
+type SourceWeight struct {
+	// name of a TrafficSource.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// weight of the source, from 1 to 1000; defaults to the source's demand
+	// when absent.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Weight *int32 `json:"weight,omitempty"`
+}
+
+// CostPolicy bounds a pod's hourly price.
+type CostPolicy struct {
+	// maxHourly is the most one pod may cost per hour at a site's prices,
+	// e.g. "0.50". Sites above it are infeasible.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) > 0",message="cost.maxHourly must be positive"
+	MaxHourly resource.Quantity `json:"maxHourly"`
+}
+
+// TelemetryPolicy sets live-data limits and freshness rules.
+type TelemetryPolicy struct {
+	// maxNodeUtilizationPercent keeps pods off nodes whose live CPU
+	// utilization is above it.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxNodeUtilizationPercent *int32 `json:"maxNodeUtilizationPercent,omitempty"`
+
+	// onStale says, per signal, what to do when live data is older than its
+	// maximum age.
+	// +optional
+	OnStale *StaleActions `json:"onStale,omitempty"`
+}
+
+// StaleActions is a StaleAction per live signal; each defaults to UseDeclared.
+type StaleActions struct {
+	// rtt: live round-trip times.
+	// +optional
+	// +kubebuilder:default=UseDeclared
+	RTT StaleAction `json:"rtt,omitempty"`
+	// price: live site prices.
+	// +optional
+	// +kubebuilder:default=UseDeclared
+	Price StaleAction `json:"price,omitempty"`
+	// health: live site health.
+	// +optional
+	// +kubebuilder:default=UseDeclared
+	Health StaleAction `json:"health,omitempty"`
+	// nodeLoad: live node utilization.
+	// +optional
+	// +kubebuilder:default=UseDeclared
+	NodeLoad StaleAction `json:"nodeLoad,omitempty"`
+}
+
+// ObjectiveWeights weigh latency, cost and node load in the soft objective,
+// each from 0 to 100; at least one must be positive.
+// +kubebuilder:validation:XValidation:rule="(has(self.latency) ? self.latency : 0) + (has(self.cost) ? self.cost : 0) + (has(self.load) ? self.load : 0) > 0",message="at least one of weights.latency, weights.cost and weights.load must be positive"
+type ObjectiveWeights struct {
+	// latency weight.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Latency *int32 `json:"latency,omitempty"`
+	// cost weight.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Cost *int32 `json:"cost,omitempty"`
+	// load weight.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Load *int32 `json:"load,omitempty"`
+}
+
+// PlacementPolicyStatus is what the controller observed of a policy.
+type PlacementPolicyStatus struct {
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// feasibleSites is how many sites the hard rules leave (before node
+	// capacity and hardware are considered).
+	// +optional
+	FeasibleSites int32 `json:"feasibleSites,omitempty"`
+
+	// conditions of the policy; Ready is False when it names an unknown
+	// source or its hard rules leave no site.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PlacementPolicy governs where a set of pods may and should run.
+//
+// +genclient
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=pp,categories=proxima
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Sites",type=integer,JSONPath=`.status.feasibleSites`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Priority",type=integer,JSONPath=`.spec.priority`,priority=1
+// +kubebuilder:printcolumn:name="Max RTT",type=integer,JSONPath=`.spec.latency.maxRTTMilliseconds`,priority=1
+// +kubebuilder:printcolumn:name="Max/h",type=string,JSONPath=`.spec.cost.maxHourly`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+type PlacementPolicy struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the policy.
+	// +required
+	Spec PlacementPolicySpec `json:"spec"`
+
+	// status is observed by the controller.
+	// +optional
+	Status PlacementPolicyStatus `json:"status,omitempty"`
+}
+
+// PlacementPolicyList is a list of PlacementPolicies.
+// +kubebuilder:object:root=true
+type PlacementPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PlacementPolicy `json:"items"`
+}

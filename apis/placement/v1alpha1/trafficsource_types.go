@@ -1,0 +1,101 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// MaxRTTMilliseconds bounds every round-trip time in the API: ten seconds is
+// far beyond any terrestrial or satellite path, so a larger value is a typo.
+const MaxRTTMilliseconds = 10000
+
+// TrafficSourceSpec declares where requests come from and how far each site is.
+// +kubebuilder:validation:XValidation:rule="has(self.location) || (has(self.rtts) && size(self.rtts) > 0)",message="a TrafficSource needs a location (to estimate round-trip times) or at least one measured rtt"
+type TrafficSourceSpec struct {
+	// location of the clients, used to estimate the round-trip time to sites
+	// that rtts does not list.
+	// +optional
+	Location *GeoLocation `json:"location,omitempty"`
+
+	// demand is the relative weight of this source's traffic, used when a
+	// policy weighs several sources and by reports. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	Demand *int32 `json:"demand,omitempty"`
+
+	// rtts are measured round-trip times from this source to sites. Live
+	// telemetry overrides them while it is fresh.
+	// +optional
+	// +listType=map
+	// +listMapKey=site
+	// +kubebuilder:validation:MaxItems=2000
+	RTTs []SiteRTT `json:"rtts,omitempty"`
+}
+
+// SiteRTT is a measured round-trip time to one site.
+type SiteRTT struct {
+	// site is the name of a Site.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Site string `json:"site"`
+
+	// milliseconds is the round-trip time, from 0 to 10000.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	Milliseconds int32 `json:"milliseconds"`
+}
+
+// TrafficSourceStatus is what the controller observed of a source.
+type TrafficSourceStatus struct {
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions of the source; Ready is False while rtts name a Site that
+	// does not exist.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// TrafficSource is where a workload's requests come from: a city, a store
+// fleet, a radio region, or the site of a dependency, with measured
+// round-trip times to sites.
+//
+// +genclient
+// +genclient:nonNamespaced
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=ts,categories=proxima
+// +kubebuilder:printcolumn:name="Demand",type=integer,JSONPath=`.spec.demand`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Latitude",type=string,JSONPath=`.spec.location.latitude`,priority=1
+// +kubebuilder:printcolumn:name="Longitude",type=string,JSONPath=`.spec.location.longitude`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+type TrafficSource struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the source.
+	// +required
+	Spec TrafficSourceSpec `json:"spec"`
+
+	// status is observed by the controller.
+	// +optional
+	Status TrafficSourceStatus `json:"status,omitempty"`
+}
+
+// TrafficSourceList is a list of TrafficSources.
+// +kubebuilder:object:root=true
+type TrafficSourceList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TrafficSource `json:"items"`
+}
