@@ -1,0 +1,399 @@
+package scoring
+
+import (
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Objective combines the RTTs of a policy's sources.
+type Objective uint8
+
+// Objectives.
+const (
+	WeightedMean Objective = iota
+	WorstCase
+)
+
+// Policy is a pod's placement rules in the core's terms.
+type Policy struct {
+	// Residency: a site is allowed when AllowAll is set or its country is in
+	// AllowCountries or it has a tag in AllowTags; and its country is not in
+	// DenyCountries and it has no tag in DenyTags.
+	AllowAll                    bool
+	AllowCountries, DenyCountry CountrySet
+	AllowTags, DenyTags         TagSet
+	// HasResidency is set when the policy has any residency rule; sites
+	// whose residency data is unknown are then infeasible (fail closed).
+	HasResidency bool
+	Tiers        TierMask
+
+	// Sources are indices into the World's sources, with their weights.
+	Sources []int
+	Weights []float64
+	Objective
+	// MaxRTT in milliseconds; 0 means no bound.
+	MaxRTT float64
+	// MaxHourly cost of one pod; 0 means no cap.
+	MaxHourly float64
+	// The pod's requests: CPU cores, memory GiB, GPUs.
+	Cores, MemGiB, GPUs float64
+
+	// Soft objective weights (non-negative).
+	WLatency, WCost, WLoad float64
+	// MaxLoad is the node utilization above which a node is infeasible,
+	// in 0..1; 0 means no bound. Only live loads count.
+	MaxLoad float64
+	// Reject* make a stale live value infeasible instead of using the
+	// declared one.
+	RejectStaleRTT, RejectStalePrice, RejectStaleHealth, RejectStaleLoad bool
+}
+
+// Reason is why a site is infeasible; the first failing rule in this order.
+type Reason uint8
+
+// Reasons.
+const (
+	Feasible Reason = iota
+	ReasonResidency
+	ReasonTier
+	ReasonUnhealthy
+	ReasonStale
+	ReasonMaxRTT
+	ReasonMaxCost
+	NumReasons
+)
+
+var reasonText = [NumReasons]string{"feasible", "residency", "tier", "site unhealthy", "stale telemetry", "max RTT", "max cost"}
+
+func (r Reason) String() string {
+	if r < NumReasons {
+		return reasonText[r]
+	}
+	return "unknown"
+}
+
+// MaxScore is the best node score.
+const MaxScore = 100
+
+// Plan is one pod's compiled placement over a World. Reuse a Plan across
+// pods: Compile overwrites it and allocates only when the World grows.
+//
+// Scores. For a feasible site s, with weights normalized to sum to 1 and
+// each term min-max normalized over the feasible sites so that 1 is the
+// best feasible value and 0 the worst:
+//
+//	latTerm(s)  = (Lmax - L(s)) / (Lmax - Lmin)   (1 when all feasible sites tie)
+//	costTerm(s) = (Cmax - C(s)) / (Cmax - Cmin)   (likewise)
+//	site(s)     = wLat·latTerm(s) + wCost·costTerm(s)
+//
+// where L(s) is the weighted mean (or worst case) RTT over the policy's
+// sources and C(s) the pod's hourly cost at s. A node n in feasible site s
+// with utilization u (0..1; requested share when no live value) scores
+//
+//	node(n) = round(100 · (site(s) + wLoad·(1 - u)))
+//
+// so 100 means best on every weighted term and 0 worst on every one. A node
+// in an infeasible site, or in no site, scores 0 and fails NodeFeasible.
+// Unknown values (NaN, negative) count as the worst: +Inf RTT or cost, which
+// fail any bound and score 0 on their term.
+type Plan struct {
+	world  *World
+	policy *Policy
+
+	feasible []uint64
+	reason   []Reason
+	latency  []float64 // objective RTT per site (ms)
+	worst    []float64 // max RTT over the sources per site (ms)
+	cost     []float64 // hourly cost per site
+	site     []float64 // site part of the score, 0..(wLat+wCost)
+	order    []int32   // feasible sites, best first
+	weights  []float64 // dense weights over all sources
+	wLoad    float64
+	maxLoad  float64
+	counts   [NumReasons]int32
+	nFeas    int
+}
+
+// Compile evaluates policy p against world w into the plan.
+func (pl *Plan) Compile(w *World, p *Policy) {
+	pl.world, pl.policy = w, p
+	n := w.Sites.Len()
+	pl.feasible = grow(pl.feasible, (n+63)/64)
+	clear(pl.feasible)
+	pl.reason = grow(pl.reason, n)
+	pl.latency = grow(pl.latency, n)
+	pl.worst = grow(pl.worst, n)
+	pl.cost = grow(pl.cost, n)
+	pl.site = grow(pl.site, n)
+	pl.order = pl.order[:0]
+	pl.counts = [NumReasons]int32{}
+
+	pl.latencies(w, p)
+
+	wl, wc, wn := nonNeg(p.WLatency), nonNeg(p.WCost), nonNeg(p.WLoad)
+	if len(p.Sources) == 0 {
+		wl = 0
+	}
+	if sum := wl + wc + wn; sum > 0 {
+		wl, wc, wn = wl/sum, wc/sum, wn/sum
+	}
+	pl.wLoad = wn
+	pl.maxLoad = p.MaxLoad
+	if !(pl.maxLoad > 0 && pl.maxLoad < 1) {
+		pl.maxLoad = 0
+	}
+
+	maxRTT, maxCost := p.MaxRTT, p.MaxHourly
+	lmin, lmax := math.Inf(1), math.Inf(-1)
+	cmin, cmax := math.Inf(1), math.Inf(-1)
+	sites := &w.Sites
+	for s := range n {
+		c := w.HourlyCost(s, p.Cores, p.MemGiB, p.GPUs)
+		pl.cost[s] = c
+		r := Feasible
+		switch {
+		case !pl.allowed(s):
+			r = ReasonResidency
+		case !p.Tiers.Has(sites.Tier[s]):
+			r = ReasonTier
+		case !sites.Healthy[s]:
+			r = ReasonUnhealthy
+		case p.RejectStaleHealth && sites.HealthStale[s], p.RejectStalePrice && sites.PriceStale[s] && p.MaxHourly > 0,
+			p.RejectStaleRTT && pl.staleRTT(w, s):
+			r = ReasonStale
+		case maxRTT > 0 && !(pl.worst[s] <= maxRTT):
+			r = ReasonMaxRTT
+		case maxCost > 0 && !(c <= maxCost):
+			r = ReasonMaxCost
+		}
+		pl.reason[s] = r
+		pl.counts[r]++
+		if r != Feasible {
+			continue
+		}
+		pl.feasible[s/64] |= 1 << (s % 64)
+		pl.order = append(pl.order, int32(s))
+		if l := pl.latency[s]; !math.IsInf(l, 0) {
+			lmin, lmax = min(lmin, l), max(lmax, l)
+		}
+		if !math.IsInf(c, 0) {
+			cmin, cmax = min(cmin, c), max(cmax, c)
+		}
+	}
+	pl.nFeas = len(pl.order)
+
+	for _, s := range pl.order {
+		pl.site[s] = wl*unit(pl.latency[s], lmin, lmax) + wc*unit(pl.cost[s], cmin, cmax)
+	}
+	site := pl.site
+	slices.SortFunc(pl.order, func(a, b int32) int {
+		switch {
+		case site[a] > site[b]:
+			return -1
+		case site[a] < site[b]:
+			return 1
+		}
+		return int(a - b)
+	})
+}
+
+// latencies fills pl.latency (the objective) and pl.worst for every site.
+// The weighted mean is one matrix-vector product: latency = RTT · weights,
+// with RTT as a [sites × sources] matrix and the policy's weights scattered
+// into a dense vector over all sources.
+func (pl *Plan) latencies(w *World, p *Policy) {
+	n, m := w.Sites.Len(), w.NumSources()
+	k := min(len(p.Sources), len(p.Weights))
+	if k == 0 || m == 0 || n == 0 {
+		clear(pl.latency)
+		clear(pl.worst)
+		return
+	}
+	pl.weights = grow(pl.weights, m)
+	clear(pl.weights)
+	total := 0.0
+	for i := range k {
+		j, wt := p.Sources[i], nonNeg(p.Weights[i])
+		if j < 0 || j >= m {
+			continue
+		}
+		pl.weights[j] += wt
+		total += wt
+	}
+	if total > 0 && !math.IsInf(total, 0) {
+		for j := range pl.weights {
+			pl.weights[j] /= total
+		}
+		blas64.Gemv(blas.NoTrans, 1,
+			blas64.General{Rows: n, Cols: m, Stride: m, Data: w.RTT[:n*m]},
+			blas64.Vector{N: m, Inc: 1, Data: pl.weights},
+			0, blas64.Vector{N: n, Inc: 1, Data: pl.latency})
+	}
+	for s := range n {
+		row := w.RTT[s*m : s*m+m]
+		worst := math.Inf(-1)
+		for i := range k {
+			j := p.Sources[i]
+			if j < 0 || j >= m {
+				worst = math.Inf(1)
+				continue
+			}
+			if v := row[j]; v > worst || !(v >= 0) {
+				worst = v
+				if !(v >= 0) {
+					worst = math.Inf(1)
+				}
+			}
+		}
+		pl.worst[s] = worst
+		if !(total > 0) || math.IsInf(total, 0) || !(pl.latency[s] >= 0) {
+			pl.latency[s] = math.Inf(1)
+		}
+		if p.Objective == WorstCase || math.IsInf(worst, 1) {
+			pl.latency[s] = worst
+		}
+	}
+}
+
+func (pl *Plan) allowed(s int) bool {
+	p, sites := pl.policy, &pl.world.Sites
+	if !p.HasResidency {
+		return true
+	}
+	if sites.ResidencyUnknown[s] {
+		return false
+	}
+	c, tags := sites.Country[s], &sites.Tags[s]
+	if p.DenyCountry.Has(c) || p.DenyTags.Intersects(tags) {
+		return false
+	}
+	return p.AllowAll || p.AllowCountries.Has(c) || p.AllowTags.Intersects(tags)
+}
+
+func (pl *Plan) staleRTT(w *World, s int) bool {
+	for _, j := range pl.policy.Sources {
+		if j >= 0 && j < w.NumSources() {
+			if _, f := w.RTTAt(s, j); f&RTTStale != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SiteFeasible reports whether site s passes the hard rules.
+func (pl *Plan) SiteFeasible(s int) bool {
+	return s >= 0 && s < len(pl.reason) && pl.feasible[s/64]&(1<<(s%64)) != 0
+}
+
+// SiteReason is why site s is infeasible (Feasible when it is not).
+func (pl *Plan) SiteReason(s int) Reason { return pl.reason[s] }
+
+// ReasonCounts is how many sites each reason excluded; index Feasible
+// counts the feasible sites.
+func (pl *Plan) ReasonCounts() [NumReasons]int32 { return pl.counts }
+
+// NumFeasible is the number of feasible sites.
+func (pl *Plan) NumFeasible() int { return pl.nFeas }
+
+// Ranked returns the feasible sites, best site score first. The slice is
+// owned by the plan.
+func (pl *Plan) Ranked() []int32 { return pl.order }
+
+// SiteLatency is the objective RTT at site s in milliseconds.
+func (pl *Plan) SiteLatency(s int) float64 { return pl.latency[s] }
+
+// SiteCost is the pod's hourly cost at site s.
+func (pl *Plan) SiteCost(s int) float64 { return pl.cost[s] }
+
+// NodeFeasible reports whether node i is in a feasible site and under the
+// policy's load bound.
+func (pl *Plan) NodeFeasible(i int) bool {
+	nodes := &pl.world.Nodes
+	if !pl.SiteFeasible(int(nodes.Site[i])) {
+		return false
+	}
+	if pl.maxLoad > 0 && nodes.LoadLive[i] {
+		if nodes.LoadStale[i] {
+			return !pl.policy.RejectStaleLoad
+		}
+		return !(nodes.Load[i] > pl.maxLoad)
+	}
+	return true
+}
+
+// NodeScore is node i's score (see Plan), with load in 0..1 (NaN: unknown,
+// counted as fully loaded).
+func (pl *Plan) NodeScore(i int, load float64) int64 {
+	s := int(pl.world.Nodes.Site[i])
+	if !pl.SiteFeasible(s) {
+		return 0
+	}
+	return toScore(pl.site[s] + pl.wLoad*(1-clamp01(load)))
+}
+
+// ScoreNodes writes the score of every node in idx into out (same length),
+// using the World's node loads.
+func (pl *Plan) ScoreNodes(idx []int32, out []int64) {
+	nodes := &pl.world.Nodes
+	for k, i := range idx {
+		out[k] = pl.NodeScore(int(i), nodes.Load[i])
+	}
+}
+
+// ScoreAll writes every node's score into out (len ≥ number of nodes).
+func (pl *Plan) ScoreAll(out []int64) {
+	nodes := &pl.world.Nodes
+	site, load, wl := nodes.Site, nodes.Load, pl.wLoad
+	out = out[:len(site)]
+	for i, s := range site {
+		if s < 0 || int(s) >= len(pl.reason) || pl.feasible[s/64]&(1<<(s%64)) == 0 {
+			out[i] = 0
+			continue
+		}
+		out[i] = toScore(pl.site[s] + wl*(1-clamp01(load[i])))
+	}
+}
+
+func toScore(x float64) int64 {
+	v := int64(x*MaxScore + 0.5)
+	return min(max(v, 0), MaxScore)
+}
+
+// unit maps v to 1 at lo and 0 at hi; 1 when lo == hi; 0 for +Inf or NaN.
+func unit(v, lo, hi float64) float64 {
+	if !(v <= hi) {
+		return 0
+	}
+	if !(hi > lo) || math.IsInf(hi-lo, 0) {
+		return 1
+	}
+	return clamp01((hi - v) / (hi - lo))
+}
+
+func clamp01(x float64) float64 {
+	if !(x >= 0) {
+		if x < 0 {
+			return 0
+		}
+		return 1 // NaN: unknown counts as the worst
+	}
+	return min(x, 1)
+}
+
+func nonNeg(x float64) float64 {
+	if !(x > 0) || math.IsInf(x, 1) {
+		return 0
+	}
+	return x
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}

@@ -1,0 +1,178 @@
+// Package scoring is Proxima's vectorized placement core. It knows nothing of
+// Kubernetes: a World is flat arrays of sites, traffic sources and nodes, a
+// Policy is a pod's compiled rules, and a Plan is the per-pod result —
+// feasible sites, site scores, and node scores gathered through the
+// node-to-site index.
+//
+// Latency, cost and residency are properties of sites, not nodes, so a pod's
+// work is: decide the feasible sites (residency, tier, health, max RTT, max
+// cost), score the sites (one matrix-vector product for the latency term),
+// then gather to nodes and add node load. A Plan owns its buffers and is
+// reused across pods, so scoring allocates nothing in steady state.
+package scoring
+
+import "math"
+
+// Tier of a site on the cloud-to-edge continuum.
+type Tier uint8
+
+// Tiers, as in the placement API.
+const (
+	TierCloud Tier = iota
+	TierRegional
+	TierEdge
+	TierDevice
+	numTiers
+)
+
+// TierMask is a set of tiers; the zero mask means any tier.
+type TierMask uint8
+
+// Has reports whether t is in m (any tier when m is zero).
+func (m TierMask) Has(t Tier) bool { return m == 0 || m&(1<<t) != 0 }
+
+// CountrySet is a set of ISO 3166-1 alpha-2 codes, one bit per code (26×26).
+type CountrySet [11]uint64
+
+// CountryIndex maps an upper-case alpha-2 code to 0..675; ok is false for
+// anything else.
+func CountryIndex(code string) (idx uint16, ok bool) {
+	if len(code) != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' {
+		return 0, false
+	}
+	return uint16(code[0]-'A')*26 + uint16(code[1]-'A'), true
+}
+
+// Add puts the country with index i in the set.
+func (s *CountrySet) Add(i uint16) { s[i/64] |= 1 << (i % 64) }
+
+// Has reports whether the country with index i is in the set.
+func (s *CountrySet) Has(i uint16) bool { return s[i/64]&(1<<(i%64)) != 0 }
+
+// Empty reports whether the set has no country.
+func (s *CountrySet) Empty() bool { return *s == CountrySet{} }
+
+// TagSet is a set of jurisdiction tags, by index into the World's tag table.
+type TagSet [4]uint64
+
+// MaxTags is how many distinct jurisdiction tags a World can represent.
+const MaxTags = 256
+
+// Add puts tag i in the set.
+func (s *TagSet) Add(i int) { s[i/64] |= 1 << (i % 64) }
+
+// Intersects reports whether the sets share a tag.
+func (s *TagSet) Intersects(o *TagSet) bool {
+	return s[0]&o[0]|s[1]&o[1]|s[2]&o[2]|s[3]&o[3] != 0
+}
+
+// Empty reports whether the set has no tag.
+func (s *TagSet) Empty() bool { return *s == TagSet{} }
+
+// RTT flags, per (site, source) pair.
+const (
+	// RTTEstimated marks an RTT estimated from distance, not measured.
+	RTTEstimated uint8 = 1 << iota
+	// RTTStale marks a live RTT that expired; the value is the declared one.
+	RTTStale
+	// RTTLive marks a fresh live RTT from telemetry.
+	RTTLive
+)
+
+// Sites is the site table in struct-of-arrays form; every slice has one
+// entry per site.
+type Sites struct {
+	Names []string
+	Tier  []Tier
+	// Country is the CountryIndex of the site's country.
+	Country []uint16
+	// Tags are the site's jurisdiction tags.
+	Tags []TagSet
+	// ResidencyUnknown marks a site whose country or tags could not be
+	// represented: it is infeasible for every policy with residency rules.
+	ResidencyUnknown []bool
+	// Prices per hour: one CPU core, one GiB of memory, one GPU. NaN or
+	// negative means unknown, which no cost cap accepts.
+	CPUPrice, MemPrice, GPUPrice []float64
+	// Healthy is false for a site whose uplink or health signal is down.
+	Healthy []bool
+	// PriceStale and HealthStale mark live values that expired (declared
+	// values are in use).
+	PriceStale, HealthStale []bool
+}
+
+// Len is the number of sites.
+func (s *Sites) Len() int { return len(s.Tier) }
+
+// Nodes are node arrays; every slice has one entry per node.
+type Nodes struct {
+	Names []string
+	// Site is the node's site index, or -1 for a node in no known site.
+	Site []int32
+	// Load is the node's utilization in 0..1; NaN when unknown.
+	Load []float64
+	// LoadLive marks loads measured by telemetry (not estimated from
+	// requests); LoadStale marks a live load that expired.
+	LoadLive, LoadStale []bool
+}
+
+// Len is the number of nodes.
+func (n *Nodes) Len() int { return len(n.Site) }
+
+// World is everything the core scores against: sites, sources, the dense
+// RTT matrix and nodes. It is immutable once built.
+type World struct {
+	Sites Sites
+	// SourceNames has one entry per traffic source.
+	SourceNames []string
+	// SourceDemand is each source's default weight.
+	SourceDemand []float64
+	// RTT is the [sites × sources] matrix of round-trip times in
+	// milliseconds, row-major: RTT[site*NumSources()+source].
+	RTT []float64
+	// RTTFlags has the same layout as RTT.
+	RTTFlags []uint8
+	Nodes    Nodes
+	// Tags is the jurisdiction tag table that TagSets index.
+	Tags []string
+}
+
+// NumSources is the number of traffic sources.
+func (w *World) NumSources() int { return len(w.SourceNames) }
+
+// RTTAt returns the RTT from source j to site s and its flags.
+func (w *World) RTTAt(s, j int) (float64, uint8) {
+	k := s*w.NumSources() + j
+	return w.RTT[k], w.RTTFlags[k]
+}
+
+// TagIndex returns the index of a jurisdiction tag, or -1.
+func (w *World) TagIndex(tag string) int {
+	for i, t := range w.Tags {
+		if t == tag {
+			return i
+		}
+	}
+	return -1
+}
+
+// HourlyCost is the price of a pod's requests at site s: cores × CPU price
+// + GiB × memory price + GPUs × GPU price. A resource the pod requests at
+// an unknown price makes the cost +Inf.
+func (w *World) HourlyCost(s int, cores, memGiB, gpus float64) float64 {
+	c := term(cores, w.Sites.CPUPrice[s]) + term(memGiB, w.Sites.MemPrice[s]) + term(gpus, w.Sites.GPUPrice[s])
+	if math.IsNaN(c) {
+		return math.Inf(1)
+	}
+	return c
+}
+
+func term(qty, price float64) float64 {
+	if !(qty > 0) {
+		return 0
+	}
+	if !(price >= 0) || math.IsInf(price, 1) {
+		return math.Inf(1)
+	}
+	return qty * price
+}
