@@ -241,11 +241,10 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 				worst = math.Inf(1)
 				continue
 			}
-			if v := row[j]; v > worst || !(v >= 0) {
+			if v := row[j]; !(v >= 0) || v >= UnknownRTT {
+				worst = math.Inf(1)
+			} else if v > worst {
 				worst = v
-				if !(v >= 0) {
-					worst = math.Inf(1)
-				}
 			}
 		}
 		pl.worst[s] = worst

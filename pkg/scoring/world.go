@@ -79,6 +79,12 @@ const (
 	RTTLive
 )
 
+// UnknownRTT is the value the RTT matrix holds for a pair with neither a
+// measurement nor an estimate. It is finite so that the matrix-vector
+// product stays exact for policies that do not use the pair (0 × Inf would
+// be NaN); a policy that does use it sees +Inf, which fails every bound.
+const UnknownRTT = 1e9
+
 // Sites is the site table in struct-of-arrays form; every slice has one
 // entry per site.
 type Sites struct {
@@ -128,7 +134,8 @@ type World struct {
 	// SourceDemand is each source's default weight.
 	SourceDemand []float64
 	// RTT is the [sites × sources] matrix of round-trip times in
-	// milliseconds, row-major: RTT[site*NumSources()+source].
+	// milliseconds, row-major: RTT[site*NumSources()+source]; UnknownRTT
+	// where nothing is known.
 	RTT []float64
 	// RTTFlags has the same layout as RTT.
 	RTTFlags []uint8

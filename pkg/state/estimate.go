@@ -1,0 +1,41 @@
+package state
+
+import "math"
+
+// The RTT estimate for a (source, site) pair that nobody measured:
+//
+//	rtt = EstimateBaseMilliseconds + 2 · d · EstimateRouteInflation / FibreKilometresPerMillisecond
+//
+// where d is the great-circle distance. Light in optical fibre travels at
+// about c/1.47 ≈ 200 km per millisecond one way; real routes are longer than
+// the great circle and add switching and queueing delay. The inflation and
+// base were fitted to the WonderProxy measurements of 2020-07-19 (about
+// 60,000 measured RTTs between 245 cities, shipped with the demo): measured
+// RTT is a median 2.0× the ideal fibre RTT over pairs more than 500 km
+// apart, and 5 ms + 1.6× gives a median relative error of 18% over all
+// pairs (p90 50%). Estimates are marked as such wherever they are shown.
+const (
+	FibreKilometresPerMillisecond = 200.0
+	EstimateRouteInflation        = 1.6
+	EstimateBaseMilliseconds      = 5.0
+	earthRadiusKilometres         = 6371.0088 // mean radius (IUGG)
+)
+
+// GreatCircleKilometres is the haversine distance between two points given
+// in decimal degrees.
+func GreatCircleKilometres(lat1, lon1, lat2, lon2 float64) float64 {
+	const rad = math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * earthRadiusKilometres * math.Asin(math.Sqrt(min(h, 1)))
+}
+
+// EstimateRTT estimates the RTT in milliseconds between two locations; ok is
+// false when either location is unknown.
+func EstimateRTT(a, b latLon) (ms float64, ok bool) {
+	if !a.ok || !b.ok {
+		return 0, false
+	}
+	d := GreatCircleKilometres(a.lat, a.lon, b.lat, b.lon)
+	return EstimateBaseMilliseconds + 2*d*EstimateRouteInflation/FibreKilometresPerMillisecond, true
+}
