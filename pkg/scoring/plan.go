@@ -3,6 +3,8 @@ package scoring
 import (
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -395,4 +397,43 @@ func grow[T any](s []T, n int) []T {
 		return make([]T, n)
 	}
 	return s[:n]
+}
+
+// ExcludedSummary says why sites were excluded, most common reason first,
+// e.g. "12 sites: residency; 3 sites: max RTT 20 ms". It is empty when no
+// site was excluded.
+func (pl *Plan) ExcludedSummary() string {
+	type rc struct {
+		r Reason
+		n int32
+	}
+	var items [NumReasons]rc
+	k := 0
+	for r := ReasonResidency; r < NumReasons; r++ {
+		if n := pl.counts[r]; n > 0 {
+			items[k] = rc{r, n}
+			k++
+		}
+	}
+	slices.SortStableFunc(items[:k], func(a, b rc) int { return int(b.n - a.n) })
+	var sb strings.Builder
+	for i, it := range items[:k] {
+		if i > 0 {
+			sb.WriteString("; ")
+		}
+		sb.WriteString(strconv.Itoa(int(it.n)))
+		if it.n == 1 {
+			sb.WriteString(" site: ")
+		} else {
+			sb.WriteString(" sites: ")
+		}
+		sb.WriteString(it.r.String())
+		switch it.r {
+		case ReasonMaxRTT:
+			sb.WriteString(" " + strconv.FormatFloat(pl.policy.MaxRTT, 'f', -1, 64) + " ms")
+		case ReasonMaxCost:
+			sb.WriteString(" " + strconv.FormatFloat(pl.policy.MaxHourly, 'f', -1, 64) + "/h")
+		}
+	}
+	return sb.String()
 }

@@ -97,6 +97,9 @@ func TestWorstCaseAndMaxRTT(t *testing.T) {
 	if c := pl.ReasonCounts(); c[Feasible] != 2 || c[ReasonMaxRTT] != 2 {
 		t.Errorf("reason counts = %v, want 2 feasible and 2 max RTT", c)
 	}
+	if got, want := pl.ExcludedSummary(), "2 sites: max RTT 15 ms"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
+	}
 }
 
 func TestCostLedWithCap(t *testing.T) {
@@ -164,6 +167,9 @@ func TestTierHealthAndLoad(t *testing.T) {
 	}
 	if pl.SiteReason(0) != ReasonUnhealthy || pl.SiteReason(1) != ReasonTier {
 		t.Errorf("reasons = %v %v", pl.SiteReason(0), pl.SiteReason(1))
+	}
+	if got, want := pl.ExcludedSummary(), "1 site: tier; 1 site: site unhealthy"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
 	}
 	if pl.NodeFeasible(2) {
 		t.Error("zrh node is above the load bound and must be infeasible")

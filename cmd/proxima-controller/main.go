@@ -1,0 +1,101 @@
+// Command proxima-controller writes the status of Proxima's placement
+// objects: node counts on Sites, unknown sites on TrafficSources, unknown
+// sources and empty feasible sets on PlacementPolicies. Run two replicas;
+// one leads, through a Lease.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	coreinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+
+	"github.com/proxima-sched/proxima/pkg/controller/status"
+	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
+	"github.com/proxima-sched/proxima/pkg/version"
+)
+
+func main() {
+	klog.InitFlags(nil)
+	kubeconfig := flag.String("kubeconfig", "", "path to a kubeconfig; empty means in-cluster")
+	leaderElect := flag.Bool("leader-elect", true, "take a Lease before writing status, so that one replica writes")
+	leaseNamespace := flag.String("leader-elect-namespace", "proxima-system", "namespace of the Lease")
+	leaseName := flag.String("leader-elect-name", "proxima-controller", "name of the Lease")
+	flag.Parse()
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName); err != nil {
+		klog.ErrorS(err, "proxima-controller failed")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName string) error {
+	logger := klog.FromContext(ctx)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg = rest.AddUserAgent(cfg, "proxima-controller")
+	core, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	client, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	logger.Info("Starting proxima-controller", "version", version.Version)
+	runController := func(ctx context.Context) {
+		factory := informers.NewSharedInformerFactory(client, 0)
+		coreFactory := coreinformers.NewSharedInformerFactory(core, 0)
+		c, err := status.New(client, factory, coreFactory)
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "Creating the status controller")
+			return
+		}
+		factory.Start(ctx.Done())
+		coreFactory.Start(ctx.Done())
+		if err := c.Run(ctx); err != nil {
+			klog.FromContext(ctx).Error(err, "Status controller stopped")
+		}
+	}
+	if !leaderElect {
+		runController(ctx)
+		return nil
+	}
+	id, err := os.Hostname()
+	if err != nil {
+		return err
+	}
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, leaseNamespace, leaseName,
+		core.CoreV1(), core.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
+	if err != nil {
+		return err
+	}
+	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		ReleaseOnCancel: true,
+		LeaseDuration:   15 * time.Second,
+		RenewDeadline:   10 * time.Second,
+		RetryPeriod:     2 * time.Second,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: runController,
+			OnStoppedLeading: func() { logger.Info("Lost the lease; stopping") },
+		},
+	})
+	return nil
+}

@@ -1,0 +1,273 @@
+// Package status is Proxima's status controller: it writes the checks that
+// span objects, which admission cannot make, as status on the objects:
+//
+//   - Site: node count, ready nodes, capacity of the ready nodes, and Ready
+//     when at least one node is ready;
+//   - TrafficSource: Ready=False (UnknownSite) while rtts name a Site that
+//     does not exist;
+//   - PlacementPolicy: Ready=False (UnknownSource) while it names a
+//     TrafficSource that does not exist, or (NoFeasibleSite) when its hard
+//     rules leave no site, with the count of sites each rule excluded;
+//     feasibleSites otherwise.
+//
+// It runs as its own process (cmd/proxima-controller) with its own leader
+// election, not inside the scheduler: kube-scheduler's leader election only
+// wraps the scheduling loop while plugins and their informers run on every
+// replica, so status written from the scheduler would have as many writers
+// as replicas; and scheduling never depends on this status, so the
+// controller can be upgraded or stopped on its own.
+//
+// Any change to a Site, TrafficSource, PlacementPolicy or Node queues one
+// key; a reconcile rebuilds the world snapshot once and updates only the
+// objects whose status changed. The world is small (thousands of objects at
+// most), so a full pass is cheaper than tracking dependencies.
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
+	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+	"github.com/proxima-sched/proxima/pkg/state"
+)
+
+const worldKey = "world"
+
+// Controller reconciles the status of Sites, TrafficSources and PlacementPolicies.
+type Controller struct {
+	client   versioned.Interface
+	sites    listers.SiteLister
+	sources  listers.TrafficSourceLister
+	policies listers.PlacementPolicyLister
+	nodes    corelisters.NodeLister
+	synced   []cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+}
+
+// New wires the controller to the informer factories; start them after New.
+func New(client versioned.Interface, factory informers.SharedInformerFactory, core coreinformers.SharedInformerFactory) (*Controller, error) {
+	p := factory.Placement().V1alpha1()
+	c := &Controller{
+		client:   client,
+		sites:    p.Sites().Lister(),
+		sources:  p.TrafficSources().Lister(),
+		policies: p.PlacementPolicies().Lister(),
+		nodes:    core.Core().V1().Nodes().Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxima-status"}),
+	}
+	enqueue := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.queue.Add(worldKey) },
+		UpdateFunc: func(any, any) { c.queue.Add(worldKey) },
+		DeleteFunc: func(any) { c.queue.Add(worldKey) },
+	}
+	for _, inf := range []cache.SharedIndexInformer{
+		p.Sites().Informer(), p.TrafficSources().Informer(), p.PlacementPolicies().Informer(),
+		core.Core().V1().Nodes().Informer(),
+	} {
+		if _, err := inf.AddEventHandler(enqueue); err != nil {
+			return nil, err
+		}
+		c.synced = append(c.synced, inf.HasSynced)
+	}
+	return c, nil
+}
+
+// Run reconciles until ctx is done.
+func (c *Controller) Run(ctx context.Context) error {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
+		return fmt.Errorf("caches did not sync")
+	}
+	logger.Info("Status controller started")
+	go wait.UntilWithContext(ctx, c.work, time.Second)
+	<-ctx.Done()
+	return nil
+}
+
+func (c *Controller) work(ctx context.Context) {
+	for {
+		key, quit := c.queue.Get()
+		if quit {
+			return
+		}
+		err := c.reconcile(ctx)
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "Reconciling placement status; will retry")
+			c.queue.AddRateLimited(key)
+		} else {
+			c.queue.Forget(key)
+		}
+		c.queue.Done(key)
+	}
+}
+
+func (c *Controller) reconcile(ctx context.Context) error {
+	sites, err := c.sites.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	sources, err := c.sources.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	policies, err := c.policies.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	nodes, err := c.nodes.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	snap := state.Build(sites, sources, nodes)
+	var errs []error
+	for _, s := range sites {
+		errs = append(errs, c.updateSite(ctx, s, nodes))
+	}
+	for _, s := range sources {
+		errs = append(errs, c.updateSource(ctx, s, snap))
+	}
+	var plan scoring.Plan
+	for _, p := range policies {
+		errs = append(errs, c.updatePolicy(ctx, p, snap, &plan))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Controller) updateSite(ctx context.Context, site *placementv1alpha1.Site, nodes []*v1.Node) error {
+	st := site.Status.DeepCopy()
+	st.ObservedGeneration = site.Generation
+	st.Nodes, st.ReadyNodes = 0, 0
+	capacity := v1.ResourceList{}
+	for _, n := range nodes {
+		if n.Labels[placementv1alpha1.SiteLabel] != site.Name {
+			continue
+		}
+		st.Nodes++
+		if !nodeReady(n) {
+			continue
+		}
+		st.ReadyNodes++
+		for name, q := range n.Status.Allocatable {
+			sum := capacity[name]
+			sum.Add(q)
+			capacity[name] = sum
+		}
+	}
+	st.Capacity = nil
+	if len(capacity) > 0 {
+		st.Capacity = capacity
+	}
+	cond := metav1.Condition{Type: placementv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+		Reason: placementv1alpha1.ReasonNodesReady, ObservedGeneration: site.Generation,
+		Message: fmt.Sprintf("%d of %d nodes ready", st.ReadyNodes, st.Nodes)}
+	if st.ReadyNodes == 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, placementv1alpha1.ReasonNoReadyNodes
+		cond.Message = fmt.Sprintf("no ready node carries the label %s=%s (%d nodes)", placementv1alpha1.SiteLabel, site.Name, st.Nodes)
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
+	if equalStatus(&site.Status, st) {
+		return nil
+	}
+	obj := site.DeepCopy()
+	obj.Status = *st
+	_, err := c.client.PlacementV1alpha1().Sites().UpdateStatus(ctx, obj, metav1.UpdateOptions{})
+	return err
+}
+
+func (c *Controller) updateSource(ctx context.Context, src *placementv1alpha1.TrafficSource, snap *state.Snapshot) error {
+	var unknown []string
+	for _, r := range src.Spec.RTTs {
+		if _, ok := snap.SiteIndex(r.Site); !ok {
+			unknown = append(unknown, r.Site)
+		}
+	}
+	cond := metav1.Condition{Type: placementv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+		Reason: placementv1alpha1.ReasonResolved, ObservedGeneration: src.Generation,
+		Message: fmt.Sprintf("all %d measured sites exist", len(src.Spec.RTTs))}
+	if len(unknown) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, placementv1alpha1.ReasonUnknownSite
+		cond.Message = "rtts name Sites that do not exist: " + strings.Join(unknown, ", ")
+	}
+	st := src.Status.DeepCopy()
+	st.ObservedGeneration = src.Generation
+	meta.SetStatusCondition(&st.Conditions, cond)
+	if equalStatus(&src.Status, st) {
+		return nil
+	}
+	obj := src.DeepCopy()
+	obj.Status = *st
+	_, err := c.client.PlacementV1alpha1().TrafficSources().UpdateStatus(ctx, obj, metav1.UpdateOptions{})
+	return err
+}
+
+func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.PlacementPolicy, snap *state.Snapshot, plan *scoring.Plan) error {
+	cond := metav1.Condition{Type: placementv1alpha1.ConditionReady, ObservedGeneration: pol.Generation}
+	st := pol.Status.DeepCopy()
+	st.ObservedGeneration = pol.Generation
+	st.FeasibleSites = 0
+	var compiled scoring.Policy
+	// Requests are unknown here: the cost cap is checked against a pod that
+	// requests nothing, so only sites with unusable prices fail it.
+	if err := snap.CompilePolicy(&pol.Spec, state.Requests{}, &compiled); err != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, placementv1alpha1.ReasonUnknownSource, err.Error()
+		var unknown *state.UnknownSourceError
+		if !errors.As(err, &unknown) {
+			cond.Reason = "Invalid"
+		}
+	} else {
+		plan.Compile(snap.World, &compiled)
+		st.FeasibleSites = int32(plan.NumFeasible())
+		cond.Status, cond.Reason = metav1.ConditionTrue, placementv1alpha1.ReasonResolved
+		cond.Message = fmt.Sprintf("%d of %d sites meet the hard rules", plan.NumFeasible(), snap.World.Sites.Len())
+		if plan.NumFeasible() == 0 {
+			cond.Status, cond.Reason = metav1.ConditionFalse, placementv1alpha1.ReasonNoFeasibleSite
+			cond.Message = "no site meets the hard rules"
+			if s := plan.ExcludedSummary(); s != "" {
+				cond.Message += ": " + s
+			}
+		}
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
+	if equalStatus(&pol.Status, st) {
+		return nil
+	}
+	obj := pol.DeepCopy()
+	obj.Status = *st
+	_, err := c.client.PlacementV1alpha1().PlacementPolicies(pol.Namespace).UpdateStatus(ctx, obj, metav1.UpdateOptions{})
+	return err
+}
+
+// equalStatus reports whether an update would change nothing.
+// SetStatusCondition keeps a condition's transition time when its status
+// did not change, so an unchanged world compares equal.
+func equalStatus[T any](old, updated *T) bool { return apiequality.Semantic.DeepEqual(old, updated) }
+
+func nodeReady(n *v1.Node) bool {
+	i := slices.IndexFunc(n.Status.Conditions, func(c v1.NodeCondition) bool { return c.Type == v1.NodeReady })
+	return i >= 0 && n.Status.Conditions[i].Status == v1.ConditionTrue
+}

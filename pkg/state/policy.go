@@ -1,0 +1,108 @@
+package state
+
+import (
+	"fmt"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+)
+
+// Requests are a pod's resource requests in the core's units.
+type Requests struct {
+	Cores, MemGiB, GPUs float64
+}
+
+// UnknownSourceError is returned when a policy names a TrafficSource that
+// does not exist: its latency rules cannot be evaluated, so the pod must not
+// be placed (fail closed).
+type UnknownSourceError struct{ Source string }
+
+func (e *UnknownSourceError) Error() string {
+	return fmt.Sprintf("TrafficSource %q does not exist", e.Source)
+}
+
+// CompilePolicy translates a PlacementPolicy spec and a pod's requests into
+// the core's Policy against this snapshot.
+func (s *Snapshot) CompilePolicy(spec *placementv1alpha1.PlacementPolicySpec, req Requests, out *scoring.Policy) error {
+	*out = scoring.Policy{AllowAll: true, Cores: req.Cores, MemGiB: req.MemGiB, GPUs: req.GPUs}
+	w := s.World
+	if r := spec.Residency; r != nil {
+		out.HasResidency = true
+		if a := r.Allowed; a != nil {
+			out.AllowAll = false
+			for _, c := range a.Countries {
+				if i, ok := scoring.CountryIndex(c); ok {
+					out.AllowCountries.Add(i)
+				}
+			}
+			for _, tag := range a.Jurisdictions {
+				if i := w.TagIndex(tag); i >= 0 {
+					out.AllowTags.Add(i)
+				}
+			}
+		}
+		if d := r.Denied; d != nil {
+			for _, c := range d.Countries {
+				i, ok := scoring.CountryIndex(c)
+				if !ok {
+					return fmt.Errorf("residency.denied.countries: %q is not an ISO 3166-1 alpha-2 code", c)
+				}
+				out.DenyCountry.Add(i)
+			}
+			for _, tag := range d.Jurisdictions {
+				if i := w.TagIndex(tag); i >= 0 {
+					out.DenyTags.Add(i)
+				}
+			}
+		}
+	}
+	for _, t := range spec.Tiers {
+		out.Tiers |= 1 << tierOf(t)
+	}
+	if l := spec.Latency; l != nil {
+		for _, sw := range l.Sources {
+			j, ok := s.SourceIndex(sw.Name)
+			if !ok {
+				return &UnknownSourceError{Source: sw.Name}
+			}
+			weight := w.SourceDemand[j]
+			if sw.Weight != nil {
+				weight = float64(*sw.Weight)
+			}
+			out.Sources = append(out.Sources, j)
+			out.Weights = append(out.Weights, weight)
+		}
+		if l.Objective == placementv1alpha1.WorstCase {
+			out.Objective = scoring.WorstCase
+		}
+		if l.MaxRTTMilliseconds != nil {
+			out.MaxRTT = float64(*l.MaxRTTMilliseconds)
+		}
+	}
+	if c := spec.Cost; c != nil {
+		out.MaxHourly = c.MaxHourly.AsApproximateFloat64()
+	}
+	out.WLatency, out.WCost, out.WLoad = 1, 1, 1
+	if wt := spec.Weights; wt != nil {
+		out.WLatency, out.WCost, out.WLoad = weight(wt.Latency), weight(wt.Cost), weight(wt.Load)
+	}
+	if t := spec.Telemetry; t != nil {
+		if t.MaxNodeUtilizationPercent != nil {
+			out.MaxLoad = float64(*t.MaxNodeUtilizationPercent) / 100
+		}
+		if o := t.OnStale; o != nil {
+			out.RejectStaleRTT = o.RTT == placementv1alpha1.Reject
+			out.RejectStalePrice = o.Price == placementv1alpha1.Reject
+			out.RejectStaleHealth = o.Health == placementv1alpha1.Reject
+			out.RejectStaleLoad = o.NodeLoad == placementv1alpha1.Reject
+		}
+	}
+	return nil
+}
+
+func weight(p *int32) float64 {
+	if p == nil {
+		return 0
+	}
+	return float64(*p)
+}
