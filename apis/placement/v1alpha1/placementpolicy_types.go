@@ -216,7 +216,8 @@ type StaleActions struct {
 }
 
 // ObjectiveWeights weigh latency, cost and node load in the soft objective,
-// each from 0 to 100; at least one must be positive.
+// each from 0 to 100 (an absent weight is 0); at least one must be positive.
+// Only their ratios matter.
 // +kubebuilder:validation:XValidation:rule="(has(self.latency) ? self.latency : 0) + (has(self.cost) ? self.cost : 0) + (has(self.load) ? self.load : 0) > 0",message="at least one of weights.latency, weights.cost and weights.load must be positive"
 type ObjectiveWeights struct {
 	// latency weight.
