@@ -31,3 +31,8 @@ kube::codegen::gen_client \
 	--output-pkg "$module/pkg/generated" \
 	--boilerplate "$boilerplate" \
 	apis
+
+echo "codegen: plugin args deepcopy, defaults, conversion (kube_codegen.sh)"
+kube::codegen::gen_helpers \
+	--boilerplate "$boilerplate" \
+	apis/config

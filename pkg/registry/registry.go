@@ -12,12 +12,17 @@ import (
 
 	// Registers the peers' plugin args into the kube-scheduler config scheme.
 	_ "sigs.k8s.io/scheduler-plugins/apis/config/scheme"
+
+	// Registers EdgePlacementArgs into the kube-scheduler config scheme.
+	_ "github.com/proxima-sched/proxima/apis/config/scheme"
+	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
 )
 
 // Options returns the out-of-tree plugin registrations for
 // app.NewSchedulerCommand and app.Setup.
 func Options() []app.Option {
 	return []app.Option{
+		app.WithPlugin(edgeplacement.Name, edgeplacement.New),
 		app.WithPlugin(networkoverhead.Name, networkoverhead.New),
 		app.WithPlugin(topologicalsort.Name, topologicalsort.New),
 		app.WithPlugin(targetloadpacking.Name, targetloadpacking.New),

@@ -329,7 +329,12 @@ func (pl *Plan) NodeFeasible(i int) bool {
 // NodeScore is node i's score (see Plan), with load in 0..1 (NaN: unknown,
 // counted as fully loaded).
 func (pl *Plan) NodeScore(i int, load float64) int64 {
-	s := int(pl.world.Nodes.Site[i])
+	return pl.SiteNodeScore(int(pl.world.Nodes.Site[i]), load)
+}
+
+// SiteNodeScore is the score of a node in site s with load in 0..1 (NaN:
+// unknown, counted as fully loaded); 0 when s is infeasible.
+func (pl *Plan) SiteNodeScore(s int, load float64) int64 {
 	if !pl.SiteFeasible(s) {
 		return 0
 	}

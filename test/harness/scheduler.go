@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+	"k8s.io/component-base/configz"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 	"k8s.io/kubernetes/pkg/scheduler"
@@ -35,7 +36,11 @@ func (c *ControlPlane) StartScheduler(tb testing.TB, configPath string, flags ..
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(s.Stop)
+	tb.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			tb.Error(err)
+		}
+	})
 	return s
 }
 
@@ -75,14 +80,28 @@ func (c *ControlPlane) RunScheduler(ctx context.Context, dir, configPath string,
 		return nil, fmt.Errorf("scheduler setup with %s: %w", configPath, err)
 	}
 	s := &Scheduler{Scheduler: sched, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- app.Run(ctx, cc, sched) }()
+	go func() {
+		err := app.Run(ctx, cc, sched)
+		// app.Run registers the process-wide configz entry; release it so
+		// that the next scheduler in this process can start.
+		configz.Delete("componentconfig")
+		s.done <- err
+	}()
 	return s, nil
 }
 
-// Stop stops the scheduler and waits for it to return.
-func (s *Scheduler) Stop() {
+// Stop stops the scheduler and waits for it to return. It reports whether
+// the scheduler had failed before it was asked to stop.
+func (s *Scheduler) Stop() error {
+	select {
+	case err := <-s.done:
+		s.cancel()
+		return fmt.Errorf("the scheduler stopped before the test ended: %w", err)
+	default:
+	}
 	s.cancel()
 	<-s.done
+	return nil
 }
 
 // withKubeconfig writes a copy of the KubeSchedulerConfiguration at path into

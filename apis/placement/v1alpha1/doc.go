@@ -3,5 +3,4 @@
 //
 // +kubebuilder:object:generate=true
 // +groupName=placement.proxima.dev
-// +k8s:deepcopy-gen=package
 package v1alpha1

@@ -1,0 +1,378 @@
+// Package edgeplacement is the EdgePlacement scheduler plugin: it places each
+// pod governed by a PlacementPolicy where the policy's hard rules allow
+// (residency, tier, hardware, max RTT, max cost, site health) and, among
+// those, where its objective (latency, cost, load) is best, and it says why.
+// See README.md.
+package edgeplacement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	resourcehelper "k8s.io/component-helpers/resource"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/helper"
+
+	"github.com/proxima-sched/proxima/apis/config"
+	"github.com/proxima-sched/proxima/apis/config/validation"
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+	"github.com/proxima-sched/proxima/pkg/state"
+)
+
+// Name is the plugin's name in a KubeSchedulerConfiguration.
+const Name = "EdgePlacement"
+
+const stateKey fwk.StateKey = "PreFilter" + Name
+
+// EdgePlacement is the plugin.
+type EdgePlacement struct {
+	handle        framework.Handle
+	world         *world
+	minCandidates int
+}
+
+var (
+	_ framework.PreFilterPlugin   = &EdgePlacement{}
+	_ framework.FilterPlugin      = &EdgePlacement{}
+	_ framework.PreScorePlugin    = &EdgePlacement{}
+	_ framework.ScorePlugin       = &EdgePlacement{}
+	_ framework.ScoreExtensions   = &EdgePlacement{}
+	_ framework.PostBindPlugin    = &EdgePlacement{}
+	_ framework.EnqueueExtensions = &EdgePlacement{}
+)
+
+// New builds the plugin from its args.
+func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework.Plugin, error) {
+	args, ok := obj.(*config.EdgePlacementArgs)
+	if !ok {
+		return nil, fmt.Errorf("want args of type EdgePlacementArgs, got %T", obj)
+	}
+	if err := validation.ValidateEdgePlacementArgs(field.NewPath("args"), args); err != nil {
+		return nil, err
+	}
+	w, err := sharedWorld(ctx, h.SharedInformerFactory(), h.KubeConfig(), h.Activate,
+		time.Duration(args.CacheSyncTimeoutSeconds)*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	return &EdgePlacement{handle: h, world: w, minCandidates: int(args.MinCandidateNodes)}, nil
+}
+
+// Name returns the plugin's name.
+func (pl *EdgePlacement) Name() string { return Name }
+
+// preFilterState is a pod's compiled placement; immutable once written.
+type preFilterState struct {
+	policy   *placementv1alpha1.PlacementPolicy
+	snap     *state.Snapshot
+	plan     *scoring.Plan
+	compiled *scoring.Policy
+	hardware *nodeaffinity.NodeSelector // nil: no hardware rule
+	podCPU   int64                      // millicores requested
+}
+
+// Clone returns the state itself: it is never modified after PreFilter.
+func (s *preFilterState) Clone() fwk.StateData { return s }
+
+func getState(cs fwk.CycleState) (*preFilterState, error) {
+	c, err := cs.Read(stateKey)
+	if err != nil {
+		return nil, fmt.Errorf("reading %q from cycle state: %w", stateKey, err)
+	}
+	s, ok := c.(*preFilterState)
+	if !ok {
+		return nil, fmt.Errorf("%+v cannot be converted to *edgeplacement.preFilterState", c)
+	}
+	return s, nil
+}
+
+// PreFilter resolves the pod's policy, compiles it against the current
+// snapshot and narrows the candidates to the nodes of the best feasible
+// sites that together have room for the pod.
+func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+	policy, err := pl.world.policyFor(pod)
+	if err != nil {
+		pl.world.reject(pod)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
+	}
+	if policy == nil {
+		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	snap := pl.world.publisher.Load()
+	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, compiled: &scoring.Policy{},
+		podCPU: reqs.Cpu().MilliValue()}
+	if err := snap.CompilePolicy(&policy.Spec, requestsOf(reqs), s.compiled); err != nil {
+		pl.world.reject(pod)
+		var unknown *state.UnknownSourceError
+		if errors.As(err, &unknown) {
+			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+				fmt.Sprintf("PlacementPolicy %s/%s cannot be evaluated: %v", policy.Namespace, policy.Name, err))
+		}
+		return nil, fwk.AsStatus(err)
+	}
+	if hw := policy.Spec.Hardware; hw != nil {
+		reqs := make([]v1.NodeSelectorRequirement, 0, len(hw.NodeSelector))
+		for _, r := range hw.NodeSelector {
+			reqs = append(reqs, r.NodeSelectorRequirement())
+		}
+		sel, err := nodeaffinity.NewNodeSelector(&v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{MatchExpressions: reqs}}})
+		if err != nil {
+			pl.world.reject(pod)
+			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+				fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, err))
+		}
+		s.hardware = sel
+	}
+	s.plan.Compile(snap.World, s.compiled)
+	cs.Write(stateKey, s)
+	if s.plan.NumFeasible() == 0 {
+		pl.world.reject(pod)
+		msg := fmt.Sprintf("PlacementPolicy %s/%s: no site meets the hard rules", policy.Namespace, policy.Name)
+		if sum := s.plan.ExcludedSummary(); sum != "" {
+			msg += " (" + sum + ")"
+		}
+		if snap.World.Sites.Len() == 0 {
+			msg += " (no Sites exist)"
+		}
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, msg)
+	}
+	return pl.narrow(s, nodes, reqs), nil
+}
+
+// narrow returns the nodes of the best-ranked feasible sites, taken in order
+// until they hold at least minCandidates nodes with room for the pod (CPU,
+// memory and pod count, after hardware). With at most 100 candidates the
+// framework filters every one of them whatever percentageOfNodesToScore
+// says, so the best site with room is always examined. When no node has
+// room anywhere, every feasible site's nodes stay candidates, so the usual
+// filters report why and preemption can act.
+func (pl *EdgePlacement) narrow(s *preFilterState, nodes []fwk.NodeInfo, reqs v1.ResourceList) *framework.PreFilterResult {
+	n := s.snap.World.Sites.Len()
+	withRoom := make([]int32, n)
+	siteOf := make([]int32, len(nodes))
+	cpu, mem := reqs.Cpu().MilliValue(), reqs.Memory().Value()
+	total := 0
+	for i, ni := range nodes {
+		siteOf[i] = -1
+		node := ni.Node()
+		site, ok := pl.siteOf(s.snap, node)
+		if !ok || !s.plan.SiteFeasible(site) || (s.hardware != nil && !s.hardware.Match(node)) {
+			continue
+		}
+		siteOf[i] = int32(site)
+		alloc, used := ni.GetAllocatable(), ni.GetRequested()
+		if alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
+			len(ni.GetPods()) < alloc.GetAllowedPodNumber() {
+			withRoom[site]++
+			total++
+		}
+	}
+	chosen := make([]bool, n)
+	if total == 0 {
+		for _, site := range s.plan.Ranked() {
+			chosen[site] = true
+		}
+	} else {
+		have := 0
+		for _, site := range s.plan.Ranked() {
+			if withRoom[site] == 0 {
+				continue
+			}
+			chosen[site] = true
+			have += int(withRoom[site])
+			if have >= pl.minCandidates {
+				break
+			}
+		}
+	}
+	names := sets.New[string]()
+	for i, site := range siteOf {
+		if site >= 0 && chosen[site] {
+			names.Insert(nodes[i].Node().Name)
+		}
+	}
+	return &framework.PreFilterResult{NodeNames: names}
+}
+
+// PreFilterExtensions is nil: the plugin's decision does not depend on
+// other pods.
+func (pl *EdgePlacement) PreFilterExtensions() framework.PreFilterExtensions { return nil }
+
+// Filter keeps a node only when its site is feasible for the pod's policy
+// and its labels meet the policy's hardware rule. O(1) per node.
+func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, ni fwk.NodeInfo) *fwk.Status {
+	s, err := getState(cs)
+	if err != nil {
+		return fwk.AsStatus(err)
+	}
+	node := ni.Node()
+	site, ok := pl.siteOf(s.snap, node)
+	if !ok {
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "node is in no known Site")
+	}
+	if !s.plan.SiteFeasible(site) {
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "site fails "+s.plan.SiteReason(site).String())
+	}
+	if s.hardware != nil && !s.hardware.Match(node) {
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "node lacks the policy's hardware")
+	}
+	return nil
+}
+
+// PreScore skips scoring for pods without a policy. The site scores were
+// computed for every site in one pass in PreFilter.
+func (pl *EdgePlacement) PreScore(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) *fwk.Status {
+	if _, err := getState(cs); err != nil {
+		return fwk.NewStatus(fwk.Skip)
+	}
+	return nil
+}
+
+// Score reads the node's site score and adds its load term: the share of
+// the node's CPU that would be requested with this pod on it.
+func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, ni fwk.NodeInfo) (int64, *fwk.Status) {
+	s, err := getState(cs)
+	if err != nil {
+		return 0, fwk.AsStatus(err)
+	}
+	site, ok := pl.siteOf(s.snap, ni.Node())
+	if !ok {
+		return 0, nil
+	}
+	load := math.NaN()
+	if alloc := ni.GetAllocatable().GetMilliCPU(); alloc > 0 {
+		load = float64(ni.GetRequested().GetMilliCPU()+s.podCPU) / float64(alloc)
+	}
+	return s.plan.SiteNodeScore(site, load), nil
+}
+
+// ScoreExtensions returns the plugin itself.
+func (pl *EdgePlacement) ScoreExtensions() framework.ScoreExtensions { return pl }
+
+// NormalizeScore stretches the candidates' scores so the best gets 100.
+func (pl *EdgePlacement) NormalizeScore(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, scores framework.NodeScoreList) *fwk.Status {
+	return helper.DefaultNormalizeScore(framework.MaxNodeScore, false, scores)
+}
+
+// PostBind records why the pod went where it did.
+func (pl *EdgePlacement) PostBind(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodeName string) {
+	pl.world.forget(pod)
+	s, err := getState(cs)
+	if err != nil {
+		return
+	}
+	ni, err := pl.handle.SnapshotSharedLister().NodeInfos().Get(nodeName)
+	if err != nil {
+		return
+	}
+	site, ok := pl.siteOf(s.snap, ni.Node())
+	if !ok {
+		return
+	}
+	pl.handle.EventRecorder().Eventf(pod, nil, v1.EventTypeNormal, "Placed", "Binding", "%s", explain(s, site, nodeName))
+}
+
+// explain is the bind-time explanation: site, tier, country, RTT per source
+// (marked when estimated or stale) and hourly cost.
+func explain(s *preFilterState, site int, nodeName string) string {
+	w := s.snap.World
+	var b strings.Builder
+	fmt.Fprintf(&b, "PlacementPolicy %s placed the pod on %s in site %s (%s, %s)", s.policy.Name, nodeName,
+		w.Sites.Names[site], tierName(w.Sites.Tier[site]), countryName(w.Sites.Country[site]))
+	if len(s.compiled.Sources) > 0 {
+		b.WriteString("; RTT")
+		for i, j := range s.compiled.Sources {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			v, f := w.RTTAt(site, j)
+			fmt.Fprintf(&b, " %s %s", w.SourceNames[j], formatRTT(v))
+			switch {
+			case f&scoring.RTTStale != 0:
+				b.WriteString(" (declared; live value stale)")
+			case f&scoring.RTTEstimated != 0:
+				b.WriteString(" (estimated)")
+			}
+		}
+	}
+	if c := s.plan.SiteCost(site); !math.IsInf(c, 0) {
+		fmt.Fprintf(&b, "; cost %s/h", strconv.FormatFloat(c, 'f', 4, 64))
+	}
+	fmt.Fprintf(&b, "; %d of %d sites met the hard rules", s.plan.NumFeasible(), w.Sites.Len())
+	return b.String()
+}
+
+func formatRTT(ms float64) string {
+	if ms >= scoring.UnknownRTT {
+		return "unknown"
+	}
+	return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
+}
+
+func tierName(t scoring.Tier) string {
+	return [...]string{"Cloud", "Regional", "Edge", "Device"}[min(int(t), 3)]
+}
+
+func countryName(i uint16) string { return string([]byte{byte('A' + i/26), byte('A' + i%26)}) }
+
+// siteOf resolves a node's site through its label.
+func (pl *EdgePlacement) siteOf(snap *state.Snapshot, node *v1.Node) (int, bool) {
+	name, ok := node.Labels[placementv1alpha1.SiteLabel]
+	if !ok {
+		return 0, false
+	}
+	return snap.SiteIndex(name)
+}
+
+func requestsOf(r v1.ResourceList) state.Requests {
+	gpus := r[v1.ResourceName("nvidia.com/gpu")]
+	return state.Requests{
+		Cores:  float64(r.Cpu().MilliValue()) / 1000,
+		MemGiB: float64(r.Memory().Value()) / (1 << 30),
+		GPUs:   float64(gpus.Value()),
+	}
+}
+
+// EventsToRegister lists what can make a rejected pod schedulable: a change
+// to a Site, TrafficSource or PlacementPolicy, or a node gaining labels.
+// (Pods rejected by EdgePlacement are also re-activated after the world is
+// rebuilt, which covers the scheduler seeing an event before this plugin's
+// own informers do.)
+func (pl *EdgePlacement) EventsToRegister(_ context.Context) ([]fwk.ClusterEventWithHint, error) {
+	crd := func(plural string) fwk.ClusterEventWithHint {
+		return fwk.ClusterEventWithHint{Event: fwk.ClusterEvent{
+			Resource:   fwk.EventResource(plural + ".v1alpha1." + placementv1alpha1.GroupName),
+			ActionType: fwk.Add | fwk.Update | fwk.Delete,
+		}}
+	}
+	return []fwk.ClusterEventWithHint{
+		crd("sites"), crd("trafficsources"), crd("placementpolicies"),
+		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel}, QueueingHintFn: isSchedulableAfterNodeChange},
+	}, nil
+}
+
+// isSchedulableAfterNodeChange queues a pod only for nodes that carry a site.
+func isSchedulableAfterNodeChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
+	node, ok := newObj.(*v1.Node)
+	if !ok {
+		return fwk.Queue, fmt.Errorf("want a *v1.Node, got %T", newObj)
+	}
+	if _, ok := node.Labels[placementv1alpha1.SiteLabel]; !ok {
+		return fwk.QueueSkip, nil
+	}
+	return fwk.Queue, nil
+}

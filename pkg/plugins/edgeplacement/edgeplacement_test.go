@@ -1,0 +1,247 @@
+package edgeplacement
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2/ktesting"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	"k8s.io/utils/ptr"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
+)
+
+const ns = "shop"
+
+func mkSite(name, country string, tags []string, cpu string) *placementv1alpha1.Site {
+	return &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: placementv1alpha1.SiteSpec{
+		Tier: placementv1alpha1.TierEdge, Country: country, Jurisdictions: tags,
+		Location: placementv1alpha1.GeoLocation{Latitude: "0", Longitude: "0"},
+		Pricing:  &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse(cpu))},
+	}}
+}
+
+func mkPolicy(name string, prio int32, sel map[string]string, spec placementv1alpha1.PlacementPolicySpec) *placementv1alpha1.PlacementPolicy {
+	spec.Priority = &prio
+	if sel != nil {
+		spec.PodSelector = &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{}}
+		for k, v := range sel {
+			spec.PodSelector.MatchLabels[k] = placementv1alpha1.LabelValue(v)
+		}
+	}
+	return &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
+}
+
+// testPlugin builds the plugin over a world read from static listers:
+//
+//	site  country  cpu/h  RTT from users
+//	ber   DE (EU)  0.05   10
+//	par   FR (EU)  0.03   25
+//	zrh   CH       0.01    5
+func testPlugin(t *testing.T, policies ...*placementv1alpha1.PlacementPolicy) *EdgePlacement {
+	t.Helper()
+	idx := func(objs ...any) cache.Indexer {
+		i := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+		for _, o := range objs {
+			if err := i.Add(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return i
+	}
+	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"}, Spec: placementv1alpha1.TrafficSourceSpec{
+		RTTs: []placementv1alpha1.SiteRTT{{Site: "ber", Milliseconds: 10}, {Site: "par", Milliseconds: 25}, {Site: "zrh", Milliseconds: 5}}}}
+	pols := make([]any, len(policies))
+	for i, p := range policies {
+		pols[i] = p
+	}
+	w := newWorld(
+		listers.NewSiteLister(idx(mkSite("ber", "DE", []string{"EU"}, "0.05"), mkSite("par", "FR", []string{"EU"}, "0.03"), mkSite("zrh", "CH", nil, "0.01"))),
+		listers.NewTrafficSourceLister(idx(src)),
+		listers.NewPlacementPolicyLister(idx(pols...)), nil)
+	if err := w.refresh(); err != nil {
+		t.Fatal(err)
+	}
+	return &EdgePlacement{world: w, minCandidates: 100}
+}
+
+func nodeInfo(name, site string, cpu string, labels map[string]string) fwk.NodeInfo {
+	n := st.MakeNode().Name(name).Capacity(map[v1.ResourceName]string{v1.ResourceCPU: cpu, v1.ResourceMemory: "8Gi"})
+	if site != "" {
+		n = n.Label(placementv1alpha1.SiteLabel, site)
+	}
+	for k, v := range labels {
+		n = n.Label(k, v)
+	}
+	ni := framework.NewNodeInfo()
+	ni.SetNode(n.Obj())
+	return ni
+}
+
+var (
+	euOnly = placementv1alpha1.PlacementPolicySpec{
+		Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Jurisdictions: []string{"EU"}}},
+		Latency:   &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}},
+		Weights:   &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
+	}
+	cheapest = placementv1alpha1.PlacementPolicySpec{Weights: &placementv1alpha1.ObjectiveWeights{Cost: ptr.To[int32](1)}}
+)
+
+func TestPolicyResolution(t *testing.T) {
+	pl := testPlugin(t,
+		mkPolicy("b-low", 1, map[string]string{"app": "web"}, cheapest),
+		mkPolicy("a-low", 1, map[string]string{"app": "web"}, cheapest),
+		mkPolicy("high", 5, map[string]string{"tier": "front"}, cheapest),
+		mkPolicy("labelled", 0, nil, cheapest),
+	)
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   string
+	}{
+		{"label wins over selectors", map[string]string{"app": "web", "tier": "front", placementv1alpha1.PolicyLabel: "labelled"}, "labelled"},
+		{"highest priority selector", map[string]string{"app": "web", "tier": "front"}, "high"},
+		{"tie broken by name", map[string]string{"app": "web"}, "a-low"},
+		{"no match", map[string]string{"app": "db"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := pl.world.policyFor(st.MakePod().Namespace(ns).Name("p").Labels(tc.labels).Obj())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if p != nil {
+				got = p.Name
+			}
+			if got != tc.want {
+				t.Errorf("policy = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPreFilterFailsClosed(t *testing.T) {
+	unknownSource := euOnly
+	unknownSource.Latency = &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "ghosts"}}}
+	nowhere := placementv1alpha1.PlacementPolicySpec{Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: []string{"JP"}}}}
+	pl := testPlugin(t, mkPolicy("ghostly", 0, nil, unknownSource), mkPolicy("japan", 0, nil, nowhere))
+	_, ctx := ktesting.NewTestContext(t)
+	nodes := []fwk.NodeInfo{nodeInfo("n1", "ber", "4", nil)}
+	tests := []struct {
+		name, policy string
+		code         fwk.Code
+		msg          string
+	}{
+		{"missing policy", "absent", fwk.UnschedulableAndUnresolvable, "PlacementPolicy shop/absent"},
+		{"unknown source", "ghostly", fwk.UnschedulableAndUnresolvable, `TrafficSource "ghosts" does not exist`},
+		{"no feasible site", "japan", fwk.UnschedulableAndUnresolvable, "3 sites: residency"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := st.MakePod().Namespace(ns).Name("p").UID("p").Label(placementv1alpha1.PolicyLabel, tc.policy).Obj()
+			_, status := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
+			if status.Code() != tc.code || !strings.Contains(status.Message(), tc.msg) {
+				t.Errorf("status = %v %q, want %v containing %q", status.Code(), status.Message(), tc.code, tc.msg)
+			}
+		})
+	}
+	// A pod with no policy is left to the other plugins.
+	_, status := pl.PreFilter(ctx, framework.NewCycleState(), st.MakePod().Namespace(ns).Name("free").Obj(), nodes)
+	if !status.IsSkip() {
+		t.Errorf("pod without policy: status %v, want Skip", status)
+	}
+}
+
+func TestFilterAndScoreOrder(t *testing.T) {
+	gpu := euOnly
+	gpu.Hardware = &placementv1alpha1.HardwareRequirements{NodeSelector: []placementv1alpha1.NodeRequirement{
+		{Key: "gpu", Operator: "Exists"}}}
+	pl := testPlugin(t, mkPolicy("eu", 0, nil, euOnly), mkPolicy("gpu", 0, nil, gpu), mkPolicy("cheap", 0, nil, cheapest))
+	_, ctx := ktesting.NewTestContext(t)
+	nodes := []fwk.NodeInfo{
+		nodeInfo("ber-1", "ber", "4", map[string]string{"gpu": "yes"}),
+		nodeInfo("par-1", "par", "4", nil),
+		nodeInfo("zrh-1", "zrh", "4", nil),
+		nodeInfo("nowhere", "", "4", nil),
+	}
+	run := func(policy string) (filtered map[string]fwk.Code, scores map[string]int64) {
+		cs := framework.NewCycleState()
+		pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, policy).
+			Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj()
+		if _, s := pl.PreFilter(ctx, cs, pod, nodes); !s.IsSuccess() {
+			t.Fatalf("PreFilter(%s): %v", policy, s)
+		}
+		filtered, scores = map[string]fwk.Code{}, map[string]int64{}
+		for _, ni := range nodes {
+			s := pl.Filter(ctx, cs, pod, ni)
+			filtered[ni.Node().Name] = s.Code()
+			if s.IsSuccess() {
+				scores[ni.Node().Name], _ = pl.Score(ctx, cs, pod, ni)
+			}
+		}
+		return filtered, scores
+	}
+	// eu: ber (10 ms) and par (25 ms) are EU; latency only → ber 100, par 0.
+	filtered, scores := run("eu")
+	wantFiltered := map[string]fwk.Code{"ber-1": fwk.Success, "par-1": fwk.Success,
+		"zrh-1": fwk.UnschedulableAndUnresolvable, "nowhere": fwk.UnschedulableAndUnresolvable}
+	if diff := cmp.Diff(wantFiltered, filtered); diff != "" {
+		t.Errorf("eu filter (-want,+got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int64{"ber-1": 100, "par-1": 0}, scores); diff != "" {
+		t.Errorf("eu scores (-want,+got):\n%s", diff)
+	}
+	// gpu: only ber-1 has the label.
+	filtered, _ = run("gpu")
+	if filtered["ber-1"] != fwk.Success || filtered["par-1"] != fwk.UnschedulableAndUnresolvable {
+		t.Errorf("gpu filter = %v, want only ber-1", filtered)
+	}
+	// cheap (default weights: cost 1): 1 core at zrh 0.01, par 0.03, ber 0.05
+	// → costTerm zrh 1, par 0.5, ber 0 → 100, 50, 0.
+	_, scores = run("cheap")
+	if diff := cmp.Diff(map[string]int64{"zrh-1": 100, "par-1": 50, "ber-1": 0}, scores); diff != "" {
+		t.Errorf("cheap scores (-want,+got):\n%s", diff)
+	}
+}
+
+func TestPreFilterNarrowsToBestSitesWithRoom(t *testing.T) {
+	pl := testPlugin(t, mkPolicy("eu", 0, nil, euOnly))
+	pl.minCandidates = 2
+	_, ctx := ktesting.NewTestContext(t)
+	full := framework.NewNodeInfo(st.MakePod().Name("hog").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj())
+	full.SetNode(st.MakeNode().Name("ber-full").Label(placementv1alpha1.SiteLabel, "ber").
+		Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "1", v1.ResourceMemory: "8Gi"}).Obj())
+	nodes := []fwk.NodeInfo{
+		full,
+		nodeInfo("ber-1", "ber", "4", nil),
+		nodeInfo("par-1", "par", "4", nil),
+		nodeInfo("par-2", "par", "4", nil),
+		nodeInfo("zrh-1", "zrh", "4", nil),
+	}
+	pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, "eu").
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: "500m"}).Obj()
+	// ber is best (10 ms) with one node with room; two are wanted, so par
+	// (25 ms) is added; zrh is not EU. All nodes of chosen sites are kept.
+	res, status := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
+	if !status.IsSuccess() {
+		t.Fatal(status)
+	}
+	if diff := cmp.Diff(sets.New("ber-full", "ber-1", "par-1", "par-2"), res.NodeNames); diff != "" {
+		t.Errorf("candidates (-want,+got):\n%s", diff)
+	}
+	pl.minCandidates = 1
+	res, _ = pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
+	if diff := cmp.Diff(sets.New("ber-full", "ber-1"), res.NodeNames); diff != "" {
+		t.Errorf("candidates with minCandidates=1 (-want,+got):\n%s", diff)
+	}
+}

@@ -1,0 +1,257 @@
+package edgeplacement
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	placementinformers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
+	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/state"
+)
+
+// world is the per-scheduler state every profile's EdgePlacement shares: one
+// informer factory for our CRDs, the published snapshot, and the policies
+// indexed by namespace. It is keyed by the scheduler's informer factory, so
+// all profiles of one scheduler share it and two schedulers in one process
+// (as in tests) do not.
+type world struct {
+	sites    listers.SiteLister
+	sources  listers.TrafficSourceLister
+	policies listers.PlacementPolicyLister
+
+	publisher *state.Publisher
+	index     atomic.Pointer[policyIndex]
+
+	rebuild chan struct{}
+
+	// rejected holds pods EdgePlacement turned away; after every rebuild
+	// they are moved back to the active queue, so a change that makes a pod
+	// schedulable retries it even when the scheduler saw the event before
+	// this world did.
+	mu       sync.Mutex
+	rejected map[types.UID]*v1.Pod
+	activate func(klog.Logger, map[string]*v1.Pod)
+}
+
+// policyIndex holds the policies of each namespace with their parsed
+// selectors, highest priority first, then by name.
+type policyIndex struct {
+	byNamespace map[string][]compiledPolicy
+}
+
+type compiledPolicy struct {
+	policy   *placementv1alpha1.PlacementPolicy
+	selector labels.Selector // nil: matches no pod (label only)
+	priority int32
+}
+
+var (
+	worldsMu sync.Mutex
+	worlds   = map[informers.SharedInformerFactory]*world{}
+)
+
+// sharedWorld returns the world for this scheduler, starting it on first use:
+// informers run with ctx (the scheduler's), and the first call waits for
+// their caches at most timeout.
+func sharedWorld(ctx context.Context, key informers.SharedInformerFactory, cfg *rest.Config,
+	activate func(klog.Logger, map[string]*v1.Pod), timeout time.Duration) (*world, error) {
+	worldsMu.Lock()
+	defer worldsMu.Unlock()
+	if w, ok := worlds[key]; ok {
+		return w, nil
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("the scheduler has no kubeconfig to watch Sites, TrafficSources and PlacementPolicies with")
+	}
+	client, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	factory := placementinformers.NewSharedInformerFactory(client, 0)
+	p := factory.Placement().V1alpha1()
+	w := newWorld(p.Sites().Lister(), p.TrafficSources().Lister(), p.PlacementPolicies().Lister(), activate)
+	kick := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.kick() },
+		UpdateFunc: func(any, any) { w.kick() },
+		DeleteFunc: func(any) { w.kick() },
+	}
+	var synced []cache.InformerSynced
+	for _, inf := range []cache.SharedIndexInformer{p.Sites().Informer(), p.TrafficSources().Informer(), p.PlacementPolicies().Informer()} {
+		if _, err := inf.AddEventHandler(kick); err != nil {
+			return nil, err
+		}
+		synced = append(synced, inf.HasSynced)
+	}
+	factory.Start(ctx.Done())
+	syncCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), synced...) {
+		factory.Shutdown()
+		return nil, fmt.Errorf("Site, TrafficSource and PlacementPolicy caches did not sync within %s: are the placement.proxima.dev CRDs installed, and may the scheduler list and watch them?", timeout)
+	}
+	if err := w.refresh(); err != nil {
+		return nil, err
+	}
+	go w.run(ctx)
+	go func() {
+		<-ctx.Done()
+		factory.Shutdown()
+		worldsMu.Lock()
+		delete(worlds, key)
+		worldsMu.Unlock()
+	}()
+	worlds[key] = w
+	return w, nil
+}
+
+func newWorld(sites listers.SiteLister, sources listers.TrafficSourceLister, policies listers.PlacementPolicyLister,
+	activate func(klog.Logger, map[string]*v1.Pod)) *world {
+	w := &world{
+		sites:     sites,
+		sources:   sources,
+		policies:  policies,
+		publisher: state.NewPublisher(),
+		rebuild:   make(chan struct{}, 1),
+		rejected:  map[types.UID]*v1.Pod{},
+		activate:  activate,
+	}
+	w.index.Store(&policyIndex{})
+	return w
+}
+
+func (w *world) kick() {
+	select {
+	case w.rebuild <- struct{}{}:
+	default: // a rebuild is already pending; it will see this change
+	}
+}
+
+// run rebuilds after changes, coalescing bursts, until ctx is done.
+func (w *world) run(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.rebuild:
+		}
+		if err := w.refresh(); err != nil {
+			logger.Error(err, "Rebuilding the placement world; keeping the previous snapshot")
+			continue
+		}
+		w.mu.Lock()
+		pods := make(map[string]*v1.Pod, len(w.rejected))
+		for _, p := range w.rejected {
+			pods[p.Namespace+"/"+p.Name] = p
+		}
+		clear(w.rejected)
+		w.mu.Unlock()
+		if len(pods) > 0 && w.activate != nil {
+			w.activate(logger, pods)
+		}
+	}
+}
+
+// refresh rebuilds the snapshot and the policy index from the listers.
+func (w *world) refresh() error {
+	sites, err := w.sites.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	sources, err := w.sources.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	policies, err := w.policies.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	idx := &policyIndex{byNamespace: map[string][]compiledPolicy{}}
+	for _, p := range policies {
+		cp := compiledPolicy{policy: p}
+		if p.Spec.Priority != nil {
+			cp.priority = *p.Spec.Priority
+		}
+		if sel := p.Spec.PodSelector.LabelSelector(); sel != nil {
+			s, err := metav1.LabelSelectorAsSelector(sel)
+			if err != nil {
+				// Admission validates selectors; one that still fails to parse
+				// matches nothing rather than everything.
+				s = labels.Nothing()
+			}
+			cp.selector = s
+		}
+		idx.byNamespace[p.Namespace] = append(idx.byNamespace[p.Namespace], cp)
+	}
+	for _, list := range idx.byNamespace {
+		slices.SortFunc(list, func(a, b compiledPolicy) int {
+			if a.priority != b.priority {
+				return int(b.priority - a.priority)
+			}
+			return strings.Compare(a.policy.Name, b.policy.Name)
+		})
+	}
+	// Nodes are resolved to sites through their labels at scheduling time,
+	// so the snapshot carries no node arrays and node churn costs nothing.
+	w.publisher.Rebuild(state.Inputs{Sites: sites, Sources: sources}, true)
+	w.index.Store(idx)
+	return nil
+}
+
+// reject remembers a pod EdgePlacement turned away.
+func (w *world) reject(pod *v1.Pod) {
+	w.mu.Lock()
+	w.rejected[pod.UID] = pod
+	w.mu.Unlock()
+}
+
+// forget drops a pod that no longer needs a retry.
+func (w *world) forget(pod *v1.Pod) {
+	w.mu.Lock()
+	delete(w.rejected, pod.UID)
+	w.mu.Unlock()
+}
+
+// errPolicyNotFound is returned when a pod names a policy that does not exist.
+type errPolicyNotFound struct{ namespace, name string }
+
+func (e errPolicyNotFound) Error() string {
+	return fmt.Sprintf("pod names PlacementPolicy %s/%s (label %s), which does not exist",
+		e.namespace, e.name, placementv1alpha1.PolicyLabel)
+}
+
+// policyFor resolves the pod's policy: the label wins; else the matching
+// selector with the highest priority, ties by name; nil when none applies.
+func (w *world) policyFor(pod *v1.Pod) (*placementv1alpha1.PlacementPolicy, error) {
+	if name, ok := pod.Labels[placementv1alpha1.PolicyLabel]; ok {
+		for _, cp := range w.index.Load().byNamespace[pod.Namespace] {
+			if cp.policy.Name == name {
+				return cp.policy, nil
+			}
+		}
+		return nil, errPolicyNotFound{pod.Namespace, name}
+	}
+	set := labels.Set(pod.Labels)
+	for _, cp := range w.index.Load().byNamespace[pod.Namespace] {
+		if cp.selector != nil && cp.selector.Matches(set) {
+			return cp.policy, nil
+		}
+	}
+	return nil, nil
+}
