@@ -1,0 +1,42 @@
+package v1
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+
+	"github.com/proxima-sched/proxima/apis/config"
+)
+
+func TestDefaultsAndConversion(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   *EdgePlacementArgs
+		want config.EdgePlacementArgs
+	}{
+		{"empty gets defaults", &EdgePlacementArgs{}, config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60}},
+		{"set values are kept", &EdgePlacementArgs{MinCandidateNodes: ptr.To[int32](7), CacheSyncTimeoutSeconds: ptr.To[int32](5)},
+			config.EdgePlacementArgs{MinCandidateNodes: 7, CacheSyncTimeoutSeconds: 5}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			scheme.Default(tc.in)
+			var got config.EdgePlacementArgs
+			if err := scheme.Convert(tc.in, &got, nil); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want,+got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,33 @@
+package validation
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/proxima-sched/proxima/apis/config"
+)
+
+func TestValidateEdgePlacementArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		args config.EdgePlacementArgs
+		want string // "" for valid
+	}{
+		{"valid", config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60}, ""},
+		{"zero candidates", config.EdgePlacementArgs{MinCandidateNodes: 0, CacheSyncTimeoutSeconds: 60}, "args.minCandidateNodes"},
+		{"huge timeout", config.EdgePlacementArgs{MinCandidateNodes: 1, CacheSyncTimeoutSeconds: 7200}, "args.cacheSyncTimeoutSeconds"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateEdgePlacementArgs(field.NewPath("args"), &tc.args)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("unexpected error %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
