@@ -335,10 +335,25 @@ func (pl *Plan) NodeScore(i int, load float64) int64 {
 // SiteNodeScore is the score of a node in site s with load in 0..1 (NaN:
 // unknown, counted as fully loaded); 0 when s is infeasible.
 func (pl *Plan) SiteNodeScore(s int, load float64) int64 {
+	return pl.scaled(s, load, MaxScore)
+}
+
+// FineMaxScore is the top of SiteNodeScoreFine's scale.
+const FineMaxScore = 1_000_000
+
+// SiteNodeScoreFine is SiteNodeScore on a 0..FineMaxScore scale, for callers
+// that normalize over their own candidates and need more resolution than
+// 0..100: two sites 2 ms apart in a world spanning 400 ms differ by 0.5
+// points on the 0..100 scale, which rounding would erase.
+func (pl *Plan) SiteNodeScoreFine(s int, load float64) int64 {
+	return pl.scaled(s, load, FineMaxScore)
+}
+
+func (pl *Plan) scaled(s int, load float64, top int64) int64 {
 	if !pl.SiteFeasible(s) {
 		return 0
 	}
-	return toScore(pl.site[s] + pl.wLoad*(1-clamp01(load)))
+	return toScale(pl.site[s]+pl.wLoad*(1-clamp01(load)), top)
 }
 
 // ScoreNodes writes the score of every node in idx into out (same length),
@@ -360,13 +375,13 @@ func (pl *Plan) ScoreAll(out []int64) {
 			out[i] = 0
 			continue
 		}
-		out[i] = toScore(pl.site[s] + wl*(1-clamp01(load[i])))
+		out[i] = toScale(pl.site[s]+wl*(1-clamp01(load[i])), MaxScore)
 	}
 }
 
-func toScore(x float64) int64 {
-	v := int64(x*MaxScore + 0.5)
-	return min(max(v, 0), MaxScore)
+func toScale(x float64, top int64) int64 {
+	v := int64(x*float64(top) + 0.5)
+	return min(max(v, 0), top)
 }
 
 // unit maps v to 1 at lo and 0 at hi; 1 when lo == hi; 0 for +Inf or NaN.

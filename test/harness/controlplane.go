@@ -52,6 +52,9 @@ type ControlPlane struct {
 type Options struct {
 	// NoCRDs skips installing Proxima's CRDs.
 	NoCRDs bool
+	// ExtraCRDPaths are more CRD files or directories to install, e.g. the
+	// peers' AppGroup and NetworkTopology for comparisons.
+	ExtraCRDPaths []string
 	// Output attaches the control plane's own logs to stdout/stderr.
 	Output bool
 }
@@ -98,6 +101,7 @@ func StartControlPlane(opts Options) (*ControlPlane, error) {
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
 		CRDs:                     crds,
+		CRDDirectoryPaths:        opts.ExtraCRDPaths,
 		ErrorIfCRDPathMissing:    true,
 		AttachControlPlaneOutput: opts.Output,
 		ControlPlaneStartTimeout: 2 * time.Minute,

@@ -23,7 +23,6 @@ import (
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/helper"
 
 	"github.com/proxima-sched/proxima/apis/config"
 	"github.com/proxima-sched/proxima/apis/config/validation"
@@ -150,59 +149,60 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 		}
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, msg)
 	}
-	return pl.narrow(s, nodes, reqs), nil
+	return pl.narrow(s, reqs), nil
 }
 
 // narrow returns the nodes of the best-ranked feasible sites, taken in order
 // until they hold at least minCandidates nodes with room for the pod (CPU,
-// memory and pod count, after hardware). With at most 100 candidates the
-// framework filters every one of them whatever percentageOfNodesToScore
-// says, so the best site with room is always examined. When no node has
-// room anywhere, every feasible site's nodes stay candidates, so the usual
-// filters report why and preemption can act.
-func (pl *EdgePlacement) narrow(s *preFilterState, nodes []fwk.NodeInfo, reqs v1.ResourceList) *framework.PreFilterResult {
-	n := s.snap.World.Sites.Len()
-	withRoom := make([]int32, n)
-	siteOf := make([]int32, len(nodes))
+// memory and pod slots, after hardware). It reads only the nodes of the
+// sites it takes, through the site-to-nodes index and the framework's node
+// snapshot. With at most 100 candidates the framework filters every one of
+// them whatever percentageOfNodesToScore says, so the best site with room
+// is always examined. When no node has room anywhere, every feasible site's
+// nodes stay candidates, so the usual filters report why and preemption
+// can act.
+func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framework.PreFilterResult {
+	bySite := *pl.world.nodesBySite.Load()
+	infos := pl.handle.SnapshotSharedLister().NodeInfos()
 	cpu, mem := reqs.Cpu().MilliValue(), reqs.Memory().Value()
-	total := 0
-	for i, ni := range nodes {
-		siteOf[i] = -1
-		node := ni.Node()
-		site, ok := pl.siteOf(s.snap, node)
-		if !ok || !s.plan.SiteFeasible(site) || (s.hardware != nil && !s.hardware.Match(node)) {
-			continue
-		}
-		siteOf[i] = int32(site)
-		alloc, used := ni.GetAllocatable(), ni.GetRequested()
-		if alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
-			len(ni.GetPods()) < alloc.GetAllowedPodNumber() {
-			withRoom[site]++
-			total++
-		}
-	}
-	chosen := make([]bool, n)
-	if total == 0 {
-		for _, site := range s.plan.Ranked() {
-			chosen[site] = true
-		}
-	} else {
-		have := 0
-		for _, site := range s.plan.Ranked() {
-			if withRoom[site] == 0 {
+	names := sets.New[string]()
+	var scratch []string
+	have := 0
+	for _, site := range s.plan.Ranked() {
+		room, start := 0, len(scratch)
+		for _, name := range bySite[s.snap.World.Sites.Names[site]] {
+			ni, err := infos.Get(name)
+			if err != nil || ni.Node() == nil {
+				continue // not in this cycle's node snapshot yet
+			}
+			scratch = append(scratch, name)
+			if s.hardware != nil && !s.hardware.Match(ni.Node()) {
 				continue
 			}
-			chosen[site] = true
-			have += int(withRoom[site])
-			if have >= pl.minCandidates {
-				break
+			alloc, used := ni.GetAllocatable(), ni.GetRequested()
+			if alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
+				len(ni.GetPods()) < alloc.GetAllowedPodNumber() {
+				room++
 			}
 		}
+		if room == 0 {
+			continue // keep the nodes in scratch for the no-room fallback
+		}
+		names.Insert(scratch[start:]...)
+		if have += room; have >= pl.minCandidates {
+			break
+		}
 	}
-	names := sets.New[string]()
-	for i, site := range siteOf {
-		if site >= 0 && chosen[site] {
-			names.Insert(nodes[i].Node().Name)
+	if have == 0 {
+		// No room anywhere: every feasible site's nodes, so that the usual
+		// filters say why and preemption can act.
+		names.Insert(scratch...)
+		for _, site := range s.plan.Ranked() {
+			for _, name := range bySite[s.snap.World.Sites.Names[site]] {
+				if _, err := infos.Get(name); err == nil {
+					names.Insert(name)
+				}
+			}
 		}
 	}
 	return &framework.PreFilterResult{NodeNames: names}
@@ -242,8 +242,9 @@ func (pl *EdgePlacement) PreScore(ctx context.Context, cs fwk.CycleState, pod *v
 	return nil
 }
 
-// Score reads the node's site score and adds its load term: the share of
-// the node's CPU that would be requested with this pod on it.
+// Score reads the node's site score and adds its load term (the share of
+// the node's CPU that would be requested with this pod on it), on the core's
+// fine 0..1,000,000 scale; NormalizeScore brings it to 0..100.
 func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, ni fwk.NodeInfo) (int64, *fwk.Status) {
 	s, err := getState(cs)
 	if err != nil {
@@ -257,15 +258,32 @@ func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.P
 	if alloc := ni.GetAllocatable().GetMilliCPU(); alloc > 0 {
 		load = float64(ni.GetRequested().GetMilliCPU()+s.podCPU) / float64(alloc)
 	}
-	return s.plan.SiteNodeScore(site, load), nil
+	return s.plan.SiteNodeScoreFine(site, load), nil
 }
 
 // ScoreExtensions returns the plugin itself.
 func (pl *EdgePlacement) ScoreExtensions() framework.ScoreExtensions { return pl }
 
-// NormalizeScore stretches the candidates' scores so the best gets 100.
+// NormalizeScore maps this pod's candidates to 0..100 by min-max: the best
+// candidate gets 100 and the worst 0 (all 100 when they tie), so the
+// policy's objective separates the candidate sites however close they are
+// compared with the whole world.
 func (pl *EdgePlacement) NormalizeScore(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, scores framework.NodeScoreList) *fwk.Status {
-	return helper.DefaultNormalizeScore(framework.MaxNodeScore, false, scores)
+	if len(scores) == 0 {
+		return nil
+	}
+	lo, hi := scores[0].Score, scores[0].Score
+	for _, s := range scores {
+		lo, hi = min(lo, s.Score), max(hi, s.Score)
+	}
+	for i := range scores {
+		if hi == lo {
+			scores[i].Score = framework.MaxNodeScore
+			continue
+		}
+		scores[i].Score = (scores[i].Score - lo) * framework.MaxNodeScore / (hi - lo)
+	}
+	return nil
 }
 
 // PostBind records why the pod went where it did.

@@ -9,11 +9,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/client-go/tools/cache"
+	clientcache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultbinder"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/queuesort"
+	schedruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
@@ -47,10 +52,10 @@ func mkPolicy(name string, prio int32, sel map[string]string, spec placementv1al
 //	ber   DE (EU)  0.05   10
 //	par   FR (EU)  0.03   25
 //	zrh   CH       0.01    5
-func testPlugin(t *testing.T, policies ...*placementv1alpha1.PlacementPolicy) *EdgePlacement {
+func testPlugin(t *testing.T, nodes []fwk.NodeInfo, policies ...*placementv1alpha1.PlacementPolicy) *EdgePlacement {
 	t.Helper()
-	idx := func(objs ...any) cache.Indexer {
-		i := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	idx := func(objs ...any) clientcache.Indexer {
+		i := clientcache.NewIndexer(clientcache.MetaNamespaceKeyFunc, clientcache.Indexers{clientcache.NamespaceIndex: clientcache.MetaNamespaceIndexFunc})
 		for _, o := range objs {
 			if err := i.Add(o); err != nil {
 				t.Fatal(err)
@@ -71,7 +76,26 @@ func testPlugin(t *testing.T, policies ...*placementv1alpha1.PlacementPolicy) *E
 	if err := w.refresh(); err != nil {
 		t.Fatal(err)
 	}
-	return &EdgePlacement{world: w, minCandidates: 100}
+	var objs []*v1.Node
+	var pods []*v1.Pod
+	for _, ni := range nodes {
+		objs = append(objs, ni.Node())
+		for _, p := range ni.GetPods() {
+			pod := p.GetPod().DeepCopy()
+			pod.Spec.NodeName = ni.Node().Name
+			pods = append(pods, pod)
+		}
+	}
+	w.setNodes(objs)
+	_, ctx := ktesting.NewTestContext(t)
+	fh, err := tf.NewFramework(ctx, []tf.RegisterPluginFunc{
+		tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
+		tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
+	}, "test", schedruntime.WithSnapshotSharedLister(cache.NewSnapshot(pods, objs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &EdgePlacement{handle: fh, world: w, minCandidates: 100}
 }
 
 func nodeInfo(name, site string, cpu string, labels map[string]string) fwk.NodeInfo {
@@ -97,7 +121,7 @@ var (
 )
 
 func TestPolicyResolution(t *testing.T) {
-	pl := testPlugin(t,
+	pl := testPlugin(t, nil,
 		mkPolicy("b-low", 1, map[string]string{"app": "web"}, cheapest),
 		mkPolicy("a-low", 1, map[string]string{"app": "web"}, cheapest),
 		mkPolicy("high", 5, map[string]string{"tier": "front"}, cheapest),
@@ -134,9 +158,9 @@ func TestPreFilterFailsClosed(t *testing.T) {
 	unknownSource := euOnly
 	unknownSource.Latency = &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "ghosts"}}}
 	nowhere := placementv1alpha1.PlacementPolicySpec{Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: []string{"JP"}}}}
-	pl := testPlugin(t, mkPolicy("ghostly", 0, nil, unknownSource), mkPolicy("japan", 0, nil, nowhere))
-	_, ctx := ktesting.NewTestContext(t)
 	nodes := []fwk.NodeInfo{nodeInfo("n1", "ber", "4", nil)}
+	pl := testPlugin(t, nodes, mkPolicy("ghostly", 0, nil, unknownSource), mkPolicy("japan", 0, nil, nowhere))
+	_, ctx := ktesting.NewTestContext(t)
 	tests := []struct {
 		name, policy string
 		code         fwk.Code
@@ -166,14 +190,14 @@ func TestFilterAndScoreOrder(t *testing.T) {
 	gpu := euOnly
 	gpu.Hardware = &placementv1alpha1.HardwareRequirements{NodeSelector: []placementv1alpha1.NodeRequirement{
 		{Key: "gpu", Operator: "Exists"}}}
-	pl := testPlugin(t, mkPolicy("eu", 0, nil, euOnly), mkPolicy("gpu", 0, nil, gpu), mkPolicy("cheap", 0, nil, cheapest))
-	_, ctx := ktesting.NewTestContext(t)
 	nodes := []fwk.NodeInfo{
 		nodeInfo("ber-1", "ber", "4", map[string]string{"gpu": "yes"}),
 		nodeInfo("par-1", "par", "4", nil),
 		nodeInfo("zrh-1", "zrh", "4", nil),
 		nodeInfo("nowhere", "", "4", nil),
 	}
+	pl := testPlugin(t, nodes, mkPolicy("eu", 0, nil, euOnly), mkPolicy("gpu", 0, nil, gpu), mkPolicy("cheap", 0, nil, cheapest))
+	_, ctx := ktesting.NewTestContext(t)
 	run := func(policy string) (filtered map[string]fwk.Code, scores map[string]int64) {
 		cs := framework.NewCycleState()
 		pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, policy).
@@ -191,14 +215,15 @@ func TestFilterAndScoreOrder(t *testing.T) {
 		}
 		return filtered, scores
 	}
-	// eu: ber (10 ms) and par (25 ms) are EU; latency only → ber 100, par 0.
+	// eu: ber (10 ms) and par (25 ms) are EU; latency only → ber 1, par 0
+	// (on the fine scale of 1,000,000).
 	filtered, scores := run("eu")
 	wantFiltered := map[string]fwk.Code{"ber-1": fwk.Success, "par-1": fwk.Success,
 		"zrh-1": fwk.UnschedulableAndUnresolvable, "nowhere": fwk.UnschedulableAndUnresolvable}
 	if diff := cmp.Diff(wantFiltered, filtered); diff != "" {
 		t.Errorf("eu filter (-want,+got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]int64{"ber-1": 100, "par-1": 0}, scores); diff != "" {
+	if diff := cmp.Diff(map[string]int64{"ber-1": 1_000_000, "par-1": 0}, scores); diff != "" {
 		t.Errorf("eu scores (-want,+got):\n%s", diff)
 	}
 	// gpu: only ber-1 has the label.
@@ -207,16 +232,14 @@ func TestFilterAndScoreOrder(t *testing.T) {
 		t.Errorf("gpu filter = %v, want only ber-1", filtered)
 	}
 	// cheap (default weights: cost 1): 1 core at zrh 0.01, par 0.03, ber 0.05
-	// → costTerm zrh 1, par 0.5, ber 0 → 100, 50, 0.
+	// → costTerm zrh 1, par 0.5, ber 0.
 	_, scores = run("cheap")
-	if diff := cmp.Diff(map[string]int64{"zrh-1": 100, "par-1": 50, "ber-1": 0}, scores); diff != "" {
+	if diff := cmp.Diff(map[string]int64{"zrh-1": 1_000_000, "par-1": 500_000, "ber-1": 0}, scores); diff != "" {
 		t.Errorf("cheap scores (-want,+got):\n%s", diff)
 	}
 }
 
 func TestPreFilterNarrowsToBestSitesWithRoom(t *testing.T) {
-	pl := testPlugin(t, mkPolicy("eu", 0, nil, euOnly))
-	pl.minCandidates = 2
 	_, ctx := ktesting.NewTestContext(t)
 	full := framework.NewNodeInfo(st.MakePod().Name("hog").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj())
 	full.SetNode(st.MakeNode().Name("ber-full").Label(placementv1alpha1.SiteLabel, "ber").
@@ -228,6 +251,8 @@ func TestPreFilterNarrowsToBestSitesWithRoom(t *testing.T) {
 		nodeInfo("par-2", "par", "4", nil),
 		nodeInfo("zrh-1", "zrh", "4", nil),
 	}
+	pl := testPlugin(t, nodes, mkPolicy("eu", 0, nil, euOnly))
+	pl.minCandidates = 2
 	pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, "eu").
 		Req(map[v1.ResourceName]string{v1.ResourceCPU: "500m"}).Obj()
 	// ber is best (10 ms) with one node with room; two are wanted, so par
@@ -243,5 +268,25 @@ func TestPreFilterNarrowsToBestSitesWithRoom(t *testing.T) {
 	res, _ = pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
 	if diff := cmp.Diff(sets.New("ber-full", "ber-1"), res.NodeNames); diff != "" {
 		t.Errorf("candidates with minCandidates=1 (-want,+got):\n%s", diff)
+	}
+}
+
+func TestNormalizeScore(t *testing.T) {
+	pl := &EdgePlacement{}
+	_, ctx := ktesting.NewTestContext(t)
+	// Candidates 962,000 / 960,000 / 958,000 (sites 20, 21 and 22 ms away in
+	// a world spanning hundreds): min-max over the candidates spreads them.
+	scores := framework.NodeScoreList{{Name: "a", Score: 962_000}, {Name: "b", Score: 960_000}, {Name: "c", Score: 958_000}}
+	if s := pl.NormalizeScore(ctx, nil, nil, scores); s != nil {
+		t.Fatal(s)
+	}
+	want := framework.NodeScoreList{{Name: "a", Score: 100}, {Name: "b", Score: 50}, {Name: "c", Score: 0}}
+	if diff := cmp.Diff(want, scores); diff != "" {
+		t.Errorf("(-want,+got):\n%s", diff)
+	}
+	ties := framework.NodeScoreList{{Name: "a", Score: 7}, {Name: "b", Score: 7}}
+	_ = pl.NormalizeScore(ctx, nil, nil, ties)
+	if ties[0].Score != 100 || ties[1].Score != 100 {
+		t.Errorf("tied candidates = %v, want both 100", ties)
 	}
 }

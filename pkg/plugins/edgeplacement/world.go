@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -37,6 +38,11 @@ type world struct {
 
 	publisher *state.Publisher
 	index     atomic.Pointer[policyIndex]
+	// nodesBySite lists node names per site label value, so PreFilter
+	// touches only the nodes of the sites it considers.
+	nodesBySite atomic.Pointer[map[string][]string]
+	nodes       corelisters.NodeLister
+	nodesDirty  chan struct{}
 
 	rebuild chan struct{}
 
@@ -86,6 +92,21 @@ func sharedWorld(ctx context.Context, key informers.SharedInformerFactory, cfg *
 	factory := placementinformers.NewSharedInformerFactory(client, 0)
 	p := factory.Placement().V1alpha1()
 	w := newWorld(p.Sites().Lister(), p.TrafficSources().Lister(), p.PlacementPolicies().Lister(), activate)
+	nodeInformer := key.Core().V1().Nodes()
+	w.nodes = nodeInformer.Lister()
+	if _, err := nodeInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { w.kickNodes() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*v1.Node)
+			n, ok2 := newObj.(*v1.Node)
+			if !ok1 || !ok2 || o.Labels[placementv1alpha1.SiteLabel] != n.Labels[placementv1alpha1.SiteLabel] {
+				w.kickNodes()
+			}
+		},
+		DeleteFunc: func(any) { w.kickNodes() },
+	}); err != nil {
+		return nil, err
+	}
 	kick := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.kick() },
 		UpdateFunc: func(any, any) { w.kick() },
@@ -109,6 +130,7 @@ func sharedWorld(ctx context.Context, key informers.SharedInformerFactory, cfg *
 		return nil, err
 	}
 	go w.run(ctx)
+	go w.runNodes(ctx)
 	go func() {
 		<-ctx.Done()
 		factory.Shutdown()
@@ -123,16 +145,56 @@ func sharedWorld(ctx context.Context, key informers.SharedInformerFactory, cfg *
 func newWorld(sites listers.SiteLister, sources listers.TrafficSourceLister, policies listers.PlacementPolicyLister,
 	activate func(klog.Logger, map[string]*v1.Pod)) *world {
 	w := &world{
-		sites:     sites,
-		sources:   sources,
-		policies:  policies,
-		publisher: state.NewPublisher(),
-		rebuild:   make(chan struct{}, 1),
-		rejected:  map[types.UID]*v1.Pod{},
-		activate:  activate,
+		sites:      sites,
+		sources:    sources,
+		policies:   policies,
+		publisher:  state.NewPublisher(),
+		rebuild:    make(chan struct{}, 1),
+		nodesDirty: make(chan struct{}, 1),
+		rejected:   map[types.UID]*v1.Pod{},
+		activate:   activate,
 	}
 	w.index.Store(&policyIndex{})
+	w.nodesBySite.Store(&map[string][]string{})
 	return w
+}
+
+func (w *world) kickNodes() {
+	select {
+	case w.nodesDirty <- struct{}{}:
+	default:
+	}
+}
+
+// runNodes rebuilds the site-to-nodes index after nodes join, leave or
+// change site, coalescing bursts. The scheduler's node informer may start
+// after this world; until it has synced, rebuilds see a partial list and
+// later events complete it.
+func (w *world) runNodes(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.nodesDirty:
+		}
+		nodes, err := w.nodes.List(labels.Everything())
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "Listing nodes for the site index")
+			continue
+		}
+		w.setNodes(nodes)
+	}
+}
+
+// setNodes publishes the site-to-nodes index for these nodes.
+func (w *world) setNodes(nodes []*v1.Node) {
+	idx := map[string][]string{}
+	for _, n := range nodes {
+		if site, ok := n.Labels[placementv1alpha1.SiteLabel]; ok {
+			idx[site] = append(idx[site], n.Name)
+		}
+	}
+	w.nodesBySite.Store(&idx)
 }
 
 func (w *world) kick() {
