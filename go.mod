@@ -67,6 +67,8 @@ replace k8s.io/sample-cli-plugin => k8s.io/sample-cli-plugin v0.34.3
 replace k8s.io/sample-controller => k8s.io/sample-controller v0.34.3
 
 require (
+	github.com/diktyo-io/appgroup-api v1.0.1-alpha
+	github.com/diktyo-io/networktopology-api v1.0.1-alpha
 	github.com/google/go-cmp v0.7.0
 	github.com/spf13/pflag v1.0.6
 	gonum.org/v1/gonum v0.17.0
@@ -75,7 +77,9 @@ require (
 	k8s.io/apimachinery v0.34.7
 	k8s.io/client-go v0.34.7
 	k8s.io/component-base v0.34.7
+	k8s.io/component-helpers v0.34.7
 	k8s.io/klog/v2 v2.130.1
+	k8s.io/kube-scheduler v0.34.7
 	k8s.io/kubernetes v1.34.7
 	k8s.io/utils v0.0.0-20250604170112-4c0f3b243397
 	sigs.k8s.io/controller-runtime v0.22.3
@@ -95,8 +99,6 @@ require (
 	github.com/coreos/go-semver v0.3.1 // indirect
 	github.com/coreos/go-systemd/v22 v22.5.0 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
-	github.com/diktyo-io/appgroup-api v1.0.1-alpha // indirect
-	github.com/diktyo-io/networktopology-api v1.0.1-alpha // indirect
 	github.com/distribution/reference v0.6.0 // indirect
 	github.com/emicklei/go-restful/v3 v3.12.2 // indirect
 	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
@@ -177,13 +179,11 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	k8s.io/apiserver v0.34.7 // indirect
 	k8s.io/cloud-provider v0.34.7 // indirect
-	k8s.io/component-helpers v0.34.7 // indirect
 	k8s.io/controller-manager v0.34.7 // indirect
 	k8s.io/csi-translation-lib v0.32.5 // indirect
 	k8s.io/dynamic-resource-allocation v0.32.5 // indirect
 	k8s.io/kms v0.34.7 // indirect
 	k8s.io/kube-openapi v0.0.0-20250710124328-f3f2b991d03b // indirect
-	k8s.io/kube-scheduler v0.34.7 // indirect
 	k8s.io/kubelet v0.34.7 // indirect
 	k8s.io/metrics v0.34.7 // indirect
 	sigs.k8s.io/apiserver-network-proxy/konnectivity-client v0.31.2 // indirect
