@@ -16,9 +16,15 @@ GOTEST_FLAGS ?= -count=1 -timeout=45m
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: demo
+demo: tools ## Run Proxima against the default scheduler and the optimum on a real control plane (charts in out/).
+	$(GO) run ./cmd/proxima-demo --out out $(DEMO_FLAGS)
+
 .PHONY: build
-build: ## Build bin/proxima-scheduler.
+build: ## Build bin/proxima-scheduler, bin/proxima-controller and bin/proxima-demo.
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-scheduler ./cmd/proxima-scheduler
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-controller ./cmd/proxima-controller
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-demo ./cmd/proxima-demo
 
 .PHONY: tools
 tools: ## Build etcd, kube-apiserver and the code generators from modules into bin/ (cached).
@@ -33,6 +39,7 @@ generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients and args 
 verify: generate ## Regenerate everything and fail if the tree changed.
 	$(GO) mod tidy
 	cd hack/tools && $(GO) mod tidy
+	cd hack/tools/prometheus && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack)" || \
 		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack; echo "untracked generated files: run 'make generate' and commit"; exit 1; }

@@ -17,12 +17,13 @@ source hack/versions.env
 bin="$root/bin"
 mkdir -p "$bin"
 gover=$(go env GOVERSION)
-toolsum=$(sha256sum hack/tools/go.sum | cut -c1-12)
 
-# build NAME VERSION PACKAGE [go build flags...]
+# build NAME VERSION MODULE_DIR PACKAGE [go build flags...]
 build() {
-	local name=$1 version=$2 pkg=$3
-	shift 3
+	local name=$1 version=$2 dir=$3 pkg=$4
+	shift 4
+	local toolsum
+	toolsum=$(sha256sum "$dir/go.sum" | cut -c1-12)
 	local stamp="$bin/.stamp-$name" want="$name $version $gover $toolsum"
 	if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
 		echo "tools: $name $version is up to date"
@@ -31,7 +32,7 @@ build() {
 	echo "tools: building $name $version from $pkg ($(date +%H:%M:%S); a cold build can take many minutes)"
 	local start=$SECONDS
 	rm -f "$stamp"
-	go build -C hack/tools -trimpath "$@" -o "$bin/$name" "$pkg"
+	go build -C "$dir" -trimpath "$@" -o "$bin/$name" "$pkg"
 	echo "$want" >"$stamp"
 	echo "tools: built $name in $((SECONDS - start))s"
 }
@@ -53,9 +54,10 @@ want=("$@")
 [[ ${#want[@]} -gt 0 ]] || want=(controller-gen etcd kube-apiserver)
 for t in "${want[@]}"; do
 	case $t in
-	controller-gen) build controller-gen "$CONTROLLER_TOOLS_VERSION" sigs.k8s.io/controller-tools/cmd/controller-gen ;;
-	etcd) build etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 -ldflags "-s -w" ;;
-	kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags)" ;;
+	controller-gen) build controller-gen "$CONTROLLER_TOOLS_VERSION" hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen ;;
+	etcd) build etcd "$ETCD_VERSION" hack/tools go.etcd.io/etcd/server/v3 -ldflags "-s -w" ;;
+	kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" hack/tools k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags)" ;;
+	prometheus) build prometheus "$PROMETHEUS_VERSION" hack/tools/prometheus github.com/prometheus/prometheus/cmd/prometheus -ldflags "-s -w" ;;
 	*) echo "tools: unknown tool $t" >&2; exit 2 ;;
 	esac
 done

@@ -1,0 +1,341 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/test/harness"
+)
+
+// Scheduler names the demo compares.
+const (
+	ProximaScheduler = "proxima-scheduler"
+	DefaultScheduler = "default-scheduler"
+
+	gpuResource = v1.ResourceName("nvidia.com/gpu")
+	gpuLabel    = "nvidia.com/gpu.present"
+	classLabel  = "demo.proxima.dev/class"
+)
+
+// Options configure a run.
+type Options struct {
+	Scenario *Scenario
+	// SchedulerConfig is the shipped KubeSchedulerConfiguration; the demo
+	// adds a default-scheduler profile next to its proxima-scheduler one.
+	SchedulerConfig string
+	// Progress receives one line per step.
+	Progress io.Writer
+	// SettleTimeout bounds the wait for one scheduler's pods.
+	SettleTimeout time.Duration
+}
+
+// Placement is where one pod went ("" when it was not scheduled).
+type Placement struct {
+	Class, Site, Node string
+	NodeHasGPU        bool
+}
+
+// Run starts a control plane, creates the scenario, schedules its pods with
+// each scheduler in turn and evaluates the bindings read back from the
+// apiserver.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	say := func(format string, args ...any) {
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, format+"\n", args...)
+		}
+	}
+	sc := opts.Scenario
+	m, err := LoadMeasurements()
+	if err != nil {
+		return nil, err
+	}
+	if err := sc.Validate(m); err != nil {
+		return nil, err
+	}
+	say("==> starting etcd and kube-apiserver (from bin/), installing the CRDs")
+	start := time.Now()
+	cp, err := harness.StartControlPlane(harness.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		say("==> stopping the control plane")
+		_ = cp.Stop()
+	}()
+	say("    ready in %s", time.Since(start).Round(100*time.Millisecond))
+
+	pc := versioned.NewForConfigOrDie(cp.Config)
+	say("==> creating %d sites (%d nodes), %d traffic sources from measured RTTs", len(sc.Sites), sc.nodeCount(), len(sc.Sources))
+	measured, total, err := createWorld(ctx, cp.Client, pc, sc, m)
+	if err != nil {
+		return nil, err
+	}
+	say("    %d of %d source-site RTTs measured; %d left to the distance estimate", measured, total, total-measured)
+
+	dir, err := os.MkdirTemp("", "proxima-demo")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := twoProfileConfig(opts.SchedulerConfig, dir)
+	if err != nil {
+		return nil, err
+	}
+	say("==> starting the scheduler (profiles %s and %s)", ProximaScheduler, DefaultScheduler)
+	sched, err := cp.RunScheduler(ctx, dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sched.Stop() }()
+
+	report := &Report{Scenario: sc, measurements: m}
+	for _, name := range []string{ProximaScheduler, DefaultScheduler} {
+		say("==> scheduling %d pods with %s", sc.podCount(), name)
+		start := time.Now()
+		placements, err := runPods(ctx, cp.Client, pc, sc, name, opts.SettleTimeout)
+		if err != nil {
+			return nil, err
+		}
+		bound := 0
+		for _, p := range placements {
+			if p.Site != "" {
+				bound++
+			}
+		}
+		say("    %d bound, %d unschedulable, in %s", bound, len(placements)-bound, time.Since(start).Round(100*time.Millisecond))
+		report.Runs = append(report.Runs, RunResult{Scheduler: name, Placements: placements})
+	}
+	say("==> solving the offline optimum (transportation LP over classes and sites)")
+	opt, err := Optimum(sc, m)
+	if err != nil {
+		return nil, err
+	}
+	report.Optimum = opt
+	report.evaluate()
+	return report, nil
+}
+
+func (s *Scenario) nodeCount() int {
+	n := 0
+	for _, site := range s.Sites {
+		n += site.Nodes
+	}
+	return n
+}
+
+func (s *Scenario) podCount() int {
+	n := 0
+	for _, c := range s.Classes {
+		n += c.Pods
+	}
+	return n
+}
+
+// createWorld creates the Sites, Nodes and TrafficSources; it returns how
+// many source-site pairs have measured RTTs, of how many.
+func createWorld(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario, m *Measurements) (measured, total int, err error) {
+	for _, s := range sc.Sites {
+		city := m.Cities[s.City]
+		site := &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: s.Name}, Spec: placementv1alpha1.SiteSpec{
+			Tier: s.Tier, Country: s.Country, Jurisdictions: s.Jurisdictions,
+			Location: placementv1alpha1.GeoLocation{Latitude: strconv.FormatFloat(city.Lat, 'f', 4, 64), Longitude: strconv.FormatFloat(city.Lon, 'f', 4, 64)},
+			Pricing:  ptr.To(s.Pricing),
+		}}
+		if _, err := pc.PlacementV1alpha1().Sites().Create(ctx, site, metav1.CreateOptions{}); err != nil {
+			return 0, 0, fmt.Errorf("site %s: %w", s.Name, err)
+		}
+		for i := range s.Nodes {
+			if _, err := cs.CoreV1().Nodes().Create(ctx, node(s, i), metav1.CreateOptions{}); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	for _, src := range sc.Sources {
+		city := m.Cities[src.City]
+		obj := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: src.Name}, Spec: placementv1alpha1.TrafficSourceSpec{
+			Location: &placementv1alpha1.GeoLocation{Latitude: strconv.FormatFloat(city.Lat, 'f', 4, 64), Longitude: strconv.FormatFloat(city.Lon, 'f', 4, 64)},
+		}}
+		if src.Demand > 0 {
+			obj.Spec.Demand = ptr.To(src.Demand)
+		}
+		for _, s := range sc.Sites {
+			total++
+			if ms, ok := m.RTT(src.City, s.City); ok {
+				measured++
+				// Rounded up: a declared RTT never understates the measured
+				// one, so a pod within its SLO by declaration is within it
+				// by measurement.
+				obj.Spec.RTTs = append(obj.Spec.RTTs, placementv1alpha1.SiteRTT{Site: s.Name, Milliseconds: int32(math.Ceil(ms))})
+			}
+		}
+		if _, err := pc.PlacementV1alpha1().TrafficSources().Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+			return 0, 0, fmt.Errorf("source %s: %w", src.Name, err)
+		}
+	}
+	return measured, total, nil
+}
+
+func node(s SiteSpec, i int) *v1.Node {
+	capacity := v1.ResourceList{
+		v1.ResourceCPU:    *resource.NewQuantity(int64(s.CPU), resource.DecimalSI),
+		v1.ResourceMemory: *resource.NewQuantity(int64(s.CPU)*4<<30, resource.BinarySI),
+		v1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+	}
+	labels := map[string]string{placementv1alpha1.SiteLabel: s.Name, v1.LabelTopologyZone: s.Name}
+	if s.GPUs > 0 {
+		capacity[gpuResource] = *resource.NewQuantity(int64(s.GPUs), resource.DecimalSI)
+		labels[gpuLabel] = "true"
+	}
+	return &v1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", s.Name, i), Labels: labels},
+		Status: v1.NodeStatus{Capacity: capacity, Allocatable: capacity,
+			Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}},
+	}
+}
+
+// twoProfileConfig writes the shipped configuration with a default-scheduler
+// profile added, so one scheduler process serves both runs.
+func twoProfileConfig(path, dir string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return "", err
+	}
+	profiles, _ := cfg["profiles"].([]any)
+	cfg["profiles"] = append(profiles, map[string]any{"schedulerName": DefaultScheduler})
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "demo-scheduler-config.yaml")
+	return p, os.WriteFile(p, out, 0o600)
+}
+
+// runPods creates every class's pods for one scheduler (interleaved across
+// classes, so no class is served first), waits until each is bound or
+// reported unschedulable, reads the placements back and deletes the pods.
+func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario, scheduler string, timeout time.Duration) ([]Placement, error) {
+	ns := "demo-" + scheduler
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	for _, c := range sc.Classes {
+		pol := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: ns}, Spec: c.Policy}
+		if _, err := pc.PlacementV1alpha1().PlacementPolicies(ns).Create(ctx, pol, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("policy %s: %w", c.Name, err)
+		}
+	}
+	created := 0
+	for i := 0; ; i++ {
+		any := false
+		for _, c := range sc.Classes {
+			if i >= c.Pods {
+				continue
+			}
+			any = true
+			if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod(c, i, ns, scheduler), metav1.CreateOptions{}); err != nil {
+				return nil, err
+			}
+			created++
+		}
+		if !any {
+			break
+		}
+	}
+	var pods []v1.Pod
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		pods = list.Items
+		for _, p := range pods {
+			if p.Spec.NodeName == "" && !unschedulable(&p) {
+				return false, nil
+			}
+		}
+		return len(pods) == created, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return nil, err
+	}
+	nodeSite, nodeGPU := map[string]string{}, map[string]bool{}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes.Items {
+		nodeSite[n.Name] = n.Labels[placementv1alpha1.SiteLabel]
+		nodeGPU[n.Name] = n.Labels[gpuLabel] == "true"
+	}
+	out := make([]Placement, 0, len(pods))
+	for _, p := range pods {
+		pl := Placement{Class: p.Labels[classLabel], Node: p.Spec.NodeName}
+		if p.Spec.NodeName != "" {
+			pl.Site, pl.NodeHasGPU = nodeSite[p.Spec.NodeName], nodeGPU[p.Spec.NodeName]
+		}
+		out = append(out, pl)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Class < out[j].Class })
+	// Free the capacity for the next scheduler. Nothing runs the pods, so
+	// they can go at once.
+	if err := cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		return err == nil && len(list.Items) == 0, err
+	})
+	return out, err
+}
+
+func unschedulable(p *v1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == v1.PodScheduled && c.Status == v1.ConditionFalse && c.Reason == v1.PodReasonUnschedulable {
+			return true
+		}
+	}
+	return false
+}
+
+func pod(c ClassSpec, i int, ns, scheduler string) *v1.Pod {
+	req := v1.ResourceList{v1.ResourceCPU: c.CPU, v1.ResourceMemory: c.Memory}
+	var lim v1.ResourceList
+	if c.GPUs > 0 {
+		q := *resource.NewQuantity(int64(c.GPUs), resource.DecimalSI)
+		req[gpuResource] = q
+		lim = v1.ResourceList{gpuResource: q}
+	}
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%03d", c.Name, i), Namespace: ns,
+			Labels: map[string]string{classLabel: c.Name, placementv1alpha1.PolicyLabel: c.Name}},
+		Spec: v1.PodSpec{SchedulerName: scheduler, Containers: []v1.Container{{
+			Name: "app", Image: "registry.k8s.io/pause:3.10",
+			Resources: v1.ResourceRequirements{Requests: req, Limits: lim},
+		}}},
+	}
+}

@@ -1,0 +1,82 @@
+package integration
+
+import (
+	"context"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/proxima-sched/proxima/pkg/demo"
+)
+
+// TestDemoQuality runs a small version of the demo end to end on the real
+// control plane and checks placement quality against the default scheduler
+// and the offline optimum.
+func TestDemoQuality(t *testing.T) {
+	sc, err := demo.DefaultScenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Scale(0, 1, 60) // every site, one node each, 60 pods
+	report, err := demo.Run(context.Background(), demo.Options{Scenario: sc, SchedulerConfig: schedulerConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	report.Print(&table)
+	t.Log("\n" + table.String())
+	latencyClasses := 0
+	for _, cr := range report.Classes {
+		prox, ok1 := report.Row(cr.Class, demo.ProximaScheduler)
+		def, ok2 := report.Row(cr.Class, demo.DefaultScheduler)
+		opt, ok3 := report.Row(cr.Class, "optimum")
+		if !ok1 || !ok2 || !ok3 {
+			t.Fatalf("class %s lacks a row", cr.Class)
+		}
+		if v := prox.Violations(); v != 0 {
+			t.Errorf("%s: Proxima placed %d pods against a hard rule: %+v", cr.Class, v, prox)
+		}
+		if prox.Unschedulable > opt.Unschedulable {
+			t.Errorf("%s: Proxima left %d pods unschedulable, the optimum %d", cr.Class, prox.Unschedulable, opt.Unschedulable)
+		}
+		if !cr.HasLatency {
+			if prox.HourlyCost > 1.10*opt.HourlyCost {
+				t.Errorf("%s: Proxima's cost %.3f/h is over 1.10 × the optimum's %.3f/h", cr.Class, prox.HourlyCost, opt.HourlyCost)
+			}
+			continue
+		}
+		latencyClasses++
+		if !(prox.MeanRTT < def.MeanRTT) {
+			t.Errorf("%s: Proxima's mean RTT %.1f ms is not below the default scheduler's %.1f ms", cr.Class, prox.MeanRTT, def.MeanRTT)
+		}
+		if ratio := prox.MeanRTT / opt.MeanRTT; !(ratio <= 1.10) {
+			t.Errorf("%s: Proxima's mean RTT is %.3f × the optimum's, want ≤ 1.10", cr.Class, ratio)
+		} else {
+			t.Logf("%s: Proxima's mean RTT is %.3f × the optimum's", cr.Class, ratio)
+		}
+	}
+	if latencyClasses == 0 {
+		t.Fatal("the scenario has no latency-led class to compare")
+	}
+	dir := t.TempDir()
+	files, err := report.WriteCharts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(fh)
+		fh.Close()
+		if err != nil {
+			t.Fatalf("%s is not a PNG: %v", filepath.Base(f), err)
+		}
+		if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 400 {
+			t.Errorf("%s is %dx%d, too small to read", filepath.Base(f), b.Dx(), b.Dy())
+		}
+	}
+}
