@@ -27,7 +27,7 @@ build: ## Build bin/proxima-scheduler, bin/proxima-controller and bin/proxima-de
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-demo ./cmd/proxima-demo
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver and the code generators from modules into bin/ (cached).
+tools: ## Build etcd, kube-apiserver, Prometheus and controller-gen from modules into bin/ (cached).
 	./hack/tools.sh
 
 .PHONY: generate

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds Proxima's tool binaries from Go modules into bin/: the real etcd and
-# kube-apiserver that integration tests, the demo and benchmarks run, and the
-# code generators. Nothing is downloaded but Go modules.
+# kube-apiserver that integration tests, the demo and benchmarks run, the
+# Prometheus server the telemetry tests query (from its own module in
+# hack/tools/prometheus), and controller-gen. Nothing is downloaded but Go
+# modules.
 #
 # Each binary has a stamp (bin/.stamp-NAME) holding the version it was built
 # from and the Go toolchain; a binary whose stamp matches is skipped, so only
@@ -51,7 +53,7 @@ kube_ldflags() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(controller-gen etcd kube-apiserver)
+[[ ${#want[@]} -gt 0 ]] || want=(controller-gen etcd kube-apiserver prometheus)
 for t in "${want[@]}"; do
 	case $t in
 	controller-gen) build controller-gen "$CONTROLLER_TOOLS_VERSION" hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen ;;

@@ -17,4 +17,31 @@ type EdgePlacementArgs struct {
 	// CacheSyncTimeoutSeconds bounds how long the plugin waits at start-up
 	// for its Site, TrafficSource and PlacementPolicy caches.
 	CacheSyncTimeoutSeconds int32
+
+	// Telemetry reads live signals from Prometheus; nil: declared values only.
+	Telemetry *TelemetryArgs
+}
+
+// TelemetryArgs configure the live signals.
+type TelemetryArgs struct {
+	// Address of the Prometheus HTTP API, e.g. http://prometheus:9090.
+	Address string
+	// RefreshSeconds between reads; QueryTimeoutSeconds per query.
+	RefreshSeconds, QueryTimeoutSeconds int32
+	// Files holding the CA bundle, client certificate and key, and bearer
+	// token; never the secrets themselves.
+	CAFile, CertFile, KeyFile, BearerTokenFile string
+
+	NodeUtilization, RTT, Price, Health *SignalArgs
+}
+
+// SignalArgs configure one signal.
+type SignalArgs struct {
+	// Query is an instant PromQL query; empty disables the signal.
+	Query string
+	// MaxAgeSeconds after the last successful read, the signal is stale.
+	MaxAgeSeconds int32
+	// NodeLabel, SourceLabel and SiteLabel name the labels that carry the
+	// Node, TrafficSource and Site names.
+	NodeLabel, SourceLabel, SiteLabel string
 }

@@ -22,7 +22,7 @@ type Publisher struct {
 
 // NewPublisher starts with an empty world.
 func NewPublisher() *Publisher {
-	p := &Publisher{table: buildSiteTable(nil, nil)}
+	p := &Publisher{table: buildSiteTable(nil, nil, nil)}
 	p.current.Store(p.table.build(nil, 0))
 	return p
 }
@@ -35,18 +35,22 @@ type Inputs struct {
 	Sites   []*placementv1alpha1.Site
 	Sources []*placementv1alpha1.TrafficSource
 	Nodes   []*v1.Node
+	// Live telemetry to overlay; nil for declared values only.
+	Live *Live
 }
 
-// Rebuild publishes a new snapshot; sitesChanged says whether Sites or
-// TrafficSources changed since the last rebuild (else only nodes did).
+// Rebuild publishes a new snapshot; sitesChanged says whether Sites,
+// TrafficSources or live telemetry changed since the last rebuild (else
+// only nodes did).
 func (p *Publisher) Rebuild(in Inputs, sitesChanged bool) *Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if sitesChanged {
-		p.table = buildSiteTable(in.Sites, in.Sources)
+		p.table = buildSiteTable(in.Sites, in.Sources, in.Live)
 	}
 	p.generation++
 	s := p.table.build(in.Nodes, p.generation)
+	s.live = in.Live
 	p.current.Store(s)
 	return s
 }

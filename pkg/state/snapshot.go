@@ -25,6 +25,7 @@ type Snapshot struct {
 	siteIndex   map[string]int32
 	sourceIndex map[string]int
 	nodeIndex   map[string]int32
+	live        *Live
 	// Generation increases with every published snapshot.
 	Generation uint64
 }
@@ -62,7 +63,7 @@ type siteTable struct {
 
 // buildSiteTable orders sites and sources by name, so that a snapshot does
 // not depend on the order informers list objects in.
-func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource) *siteTable {
+func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, live *Live) *siteTable {
 	sites = slices.SortedFunc(slices.Values(sites), func(a, b *placementv1alpha1.Site) int { return strings.Compare(a.Name, b.Name) })
 	sources = slices.SortedFunc(slices.Values(sources), func(a, b *placementv1alpha1.TrafficSource) int { return strings.Compare(a.Name, b.Name) })
 	t := &siteTable{siteIndex: make(map[string]int32, len(sites)), sourceIndex: make(map[string]int, len(sources))}
@@ -144,7 +145,54 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 			}
 		}
 	}
+	t.applyLive(live)
 	return t
+}
+
+// applyLive overlays fresh live values on the declared ones and flags the
+// declared values that stand in for stale live ones.
+func (t *siteTable) applyLive(live *Live) {
+	if live == nil {
+		return
+	}
+	st, m := &t.sites, len(t.sourceNames)
+	for key, ms := range live.RTT {
+		s, ok1 := t.siteIndex[key.Site]
+		j, ok2 := t.sourceIndex[key.Source]
+		if !ok1 || !ok2 {
+			continue
+		}
+		k := int(s)*m + j
+		if live.RTTFresh {
+			t.rtt[k], t.rttFlags[k] = ms, scoring.RTTLive
+		} else {
+			t.rttFlags[k] |= scoring.RTTStale
+		}
+	}
+	for site, mult := range live.PriceMultiplier {
+		s, ok := t.siteIndex[site]
+		if !ok {
+			continue
+		}
+		if !live.PriceFresh {
+			st.PriceStale[s] = true
+			continue
+		}
+		st.CPUPrice[s] *= mult
+		st.MemPrice[s] *= mult
+		st.GPUPrice[s] *= mult
+	}
+	for site, up := range live.Up {
+		s, ok := t.siteIndex[site]
+		if !ok {
+			continue
+		}
+		if !live.HealthFresh {
+			st.HealthStale[s] = true
+			continue
+		}
+		st.Healthy[s] = up
+	}
 }
 
 // build combines a site table with nodes into a snapshot.
@@ -176,9 +224,12 @@ func (t *siteTable) build(nodes []*v1.Node, gen uint64) *Snapshot {
 	return &Snapshot{World: w, siteIndex: t.siteIndex, sourceIndex: t.sourceIndex, nodeIndex: index, Generation: gen}
 }
 
+// Live returns the telemetry the snapshot was built with (nil: none).
+func (s *Snapshot) Live() *Live { return s.live }
+
 // Build makes a snapshot from scratch.
 func Build(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, nodes []*v1.Node) *Snapshot {
-	return buildSiteTable(sites, sources).build(nodes, 0)
+	return buildSiteTable(sites, sources, nil).build(nodes, 0)
 }
 
 func tierOf(t placementv1alpha1.SiteTier) scoring.Tier {

@@ -6,6 +6,13 @@ import "k8s.io/utils/ptr"
 const (
 	DefaultMinCandidateNodes       int32 = 100
 	DefaultCacheSyncTimeoutSeconds int32 = 60
+	DefaultRefreshSeconds          int32 = 15
+	DefaultQueryTimeoutSeconds     int32 = 5
+
+	DefaultNodeUtilizationQuery = `1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[2m]))`
+	DefaultRTTQuery             = `proxima_rtt_seconds`
+	DefaultPriceQuery           = `proxima_site_price_multiplier`
+	DefaultHealthQuery          = `proxima_site_up`
 )
 
 // SetDefaults_EdgePlacementArgs fills unset EdgePlacementArgs fields.
@@ -16,4 +23,40 @@ func SetDefaults_EdgePlacementArgs(obj *EdgePlacementArgs) {
 	if obj.CacheSyncTimeoutSeconds == nil {
 		obj.CacheSyncTimeoutSeconds = ptr.To(DefaultCacheSyncTimeoutSeconds)
 	}
+	if t := obj.Telemetry; t != nil {
+		if t.RefreshSeconds == nil {
+			t.RefreshSeconds = ptr.To(DefaultRefreshSeconds)
+		}
+		if t.QueryTimeoutSeconds == nil {
+			t.QueryTimeoutSeconds = ptr.To(DefaultQueryTimeoutSeconds)
+		}
+		// A signal is stale after four missed refreshes (one minute by default).
+		maxAge := 4 * *t.RefreshSeconds
+		t.NodeUtilization = defaultSignal(t.NodeUtilization, DefaultNodeUtilizationQuery, maxAge)
+		t.RTT = defaultSignal(t.RTT, DefaultRTTQuery, maxAge)
+		t.Price = defaultSignal(t.Price, DefaultPriceQuery, 20*maxAge)
+		t.Health = defaultSignal(t.Health, DefaultHealthQuery, maxAge)
+	}
+}
+
+func defaultSignal(s *SignalArgs, query string, maxAge int32) *SignalArgs {
+	if s == nil {
+		s = &SignalArgs{}
+	}
+	if s.Query == nil {
+		s.Query = ptr.To(query)
+	}
+	if s.MaxAgeSeconds == nil {
+		s.MaxAgeSeconds = ptr.To(maxAge)
+	}
+	if s.NodeLabel == nil {
+		s.NodeLabel = ptr.To("instance")
+	}
+	if s.SourceLabel == nil {
+		s.SourceLabel = ptr.To("source")
+	}
+	if s.SiteLabel == nil {
+		s.SiteLabel = ptr.To("site")
+	}
+	return s
 }

@@ -18,4 +18,63 @@ type EdgePlacementArgs struct {
 	// for its Site, TrafficSource and PlacementPolicy caches. Default 60.
 	// +optional
 	CacheSyncTimeoutSeconds *int32 `json:"cacheSyncTimeoutSeconds,omitempty"`
+
+	// telemetry reads live signals from Prometheus; absent: declared values
+	// only. Every field has a working default.
+	// +optional
+	Telemetry *TelemetryArgs `json:"telemetry,omitempty"`
+}
+
+// TelemetryArgs configure the live signals.
+type TelemetryArgs struct {
+	// address of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.
+	Address string `json:"address"`
+	// refreshSeconds between reads. Default 15.
+	// +optional
+	RefreshSeconds *int32 `json:"refreshSeconds,omitempty"`
+	// queryTimeoutSeconds bounds each query. Default 5.
+	// +optional
+	QueryTimeoutSeconds *int32 `json:"queryTimeoutSeconds,omitempty"`
+	// caFile, certFile, keyFile and bearerTokenFile are paths to mounted
+	// files (a Secret); the token file is re-read on every request.
+	// +optional
+	CAFile string `json:"caFile,omitempty"`
+	// +optional
+	CertFile string `json:"certFile,omitempty"`
+	// +optional
+	KeyFile string `json:"keyFile,omitempty"`
+	// +optional
+	BearerTokenFile string `json:"bearerTokenFile,omitempty"`
+
+	// nodeUtilization: CPU utilization (0..1) per node.
+	// +optional
+	NodeUtilization *SignalArgs `json:"nodeUtilization,omitempty"`
+	// rtt: RTT in seconds per (source, site).
+	// +optional
+	RTT *SignalArgs `json:"rtt,omitempty"`
+	// price: a multiplier on each site's declared prices.
+	// +optional
+	Price *SignalArgs `json:"price,omitempty"`
+	// health: 0 when a site is down.
+	// +optional
+	Health *SignalArgs `json:"health,omitempty"`
+}
+
+// SignalArgs configure one signal.
+type SignalArgs struct {
+	// query is an instant PromQL query; "" disables the signal; absent: the default.
+	// +optional
+	Query *string `json:"query,omitempty"`
+	// maxAgeSeconds after the last successful read, the signal is stale.
+	// +optional
+	MaxAgeSeconds *int32 `json:"maxAgeSeconds,omitempty"`
+	// nodeLabel carries the Node name (node utilization). Default "instance".
+	// +optional
+	NodeLabel *string `json:"nodeLabel,omitempty"`
+	// sourceLabel carries the TrafficSource name (RTT). Default "source".
+	// +optional
+	SourceLabel *string `json:"sourceLabel,omitempty"`
+	// siteLabel carries the Site name (RTT, price, health). Default "site".
+	// +optional
+	SiteLabel *string `json:"siteLabel,omitempty"`
 }

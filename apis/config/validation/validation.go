@@ -2,6 +2,8 @@
 package validation
 
 import (
+	"net/url"
+
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/proxima-sched/proxima/apis/config"
@@ -16,5 +18,43 @@ func ValidateEdgePlacementArgs(path *field.Path, args *config.EdgePlacementArgs)
 	if args.CacheSyncTimeoutSeconds < 1 || args.CacheSyncTimeoutSeconds > 3600 {
 		errs = append(errs, field.Invalid(path.Child("cacheSyncTimeoutSeconds"), args.CacheSyncTimeoutSeconds, "must be between 1 and 3600"))
 	}
+	if t := args.Telemetry; t != nil {
+		errs = append(errs, validateTelemetry(path.Child("telemetry"), t)...)
+	}
 	return errs.ToAggregate()
+}
+
+func validateTelemetry(path *field.Path, t *config.TelemetryArgs) field.ErrorList {
+	var errs field.ErrorList
+	if u, err := url.Parse(t.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, field.Invalid(path.Child("address"), t.Address, "must be an http:// or https:// URL of the Prometheus HTTP API"))
+	}
+	if t.RefreshSeconds < 1 || t.RefreshSeconds > 3600 {
+		errs = append(errs, field.Invalid(path.Child("refreshSeconds"), t.RefreshSeconds, "must be between 1 and 3600"))
+	}
+	if t.QueryTimeoutSeconds < 1 || t.QueryTimeoutSeconds > t.RefreshSeconds {
+		errs = append(errs, field.Invalid(path.Child("queryTimeoutSeconds"), t.QueryTimeoutSeconds, "must be at least 1 and at most refreshSeconds, so a slow Prometheus cannot delay the next refresh"))
+	}
+	for name, s := range map[string]*config.SignalArgs{"nodeUtilization": t.NodeUtilization, "rtt": t.RTT, "price": t.Price, "health": t.Health} {
+		if s == nil || s.Query == "" {
+			continue
+		}
+		p := path.Child(name)
+		if s.MaxAgeSeconds < t.RefreshSeconds {
+			errs = append(errs, field.Invalid(p.Child("maxAgeSeconds"), s.MaxAgeSeconds, "must be at least refreshSeconds, or the signal is always stale"))
+		}
+		labels := map[string]string{"siteLabel": s.SiteLabel}
+		switch name {
+		case "nodeUtilization":
+			labels = map[string]string{"nodeLabel": s.NodeLabel}
+		case "rtt":
+			labels["sourceLabel"] = s.SourceLabel
+		}
+		for f, v := range labels {
+			if v == "" {
+				errs = append(errs, field.Required(p.Child(f), "names the label that maps series to objects"))
+			}
+		}
+	}
+	return errs
 }

@@ -29,6 +29,7 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/state"
+	"github.com/proxima-sched/proxima/pkg/telemetry"
 )
 
 // Name is the plugin's name in a KubeSchedulerConfiguration.
@@ -62,8 +63,9 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 	if err := validation.ValidateEdgePlacementArgs(field.NewPath("args"), args); err != nil {
 		return nil, err
 	}
+	telemetry.RegisterMetrics()
 	w, err := sharedWorld(ctx, h.SharedInformerFactory(), h.KubeConfig(), h.Activate,
-		time.Duration(args.CacheSyncTimeoutSeconds)*time.Second)
+		time.Duration(args.CacheSyncTimeoutSeconds)*time.Second, args.Telemetry)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
@@ -102,6 +104,7 @@ func getState(cs fwk.CycleState) (*preFilterState, error) {
 // snapshot and narrows the candidates to the nodes of the best feasible
 // sites that together have room for the pod.
 func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+	defer func(start time.Time) { telemetry.PreFilterDuration.Observe(time.Since(start).Seconds()) }(time.Now())
 	policy, err := pl.world.policyFor(pod)
 	if err != nil {
 		pl.world.reject(pod)
@@ -230,6 +233,15 @@ func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.
 	if s.hardware != nil && !s.hardware.Match(node) {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "node lacks the policy's hardware")
 	}
+	if maxLoad := s.compiled.MaxLoad; maxLoad > 0 {
+		load, live, stale := s.snap.NodeLoad(node.Name)
+		switch {
+		case stale && s.compiled.RejectStaleLoad:
+			return fwk.NewStatus(fwk.Unschedulable, "node utilization is stale and the policy rejects stale load")
+		case live && !stale && load > maxLoad:
+			return fwk.NewStatus(fwk.Unschedulable, fmt.Sprintf("node CPU utilization %.0f%% is above the policy's %.0f%%", load*100, maxLoad*100))
+		}
+	}
 	return nil
 }
 
@@ -254,9 +266,14 @@ func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.P
 	if !ok {
 		return 0, nil
 	}
-	load := math.NaN()
-	if alloc := ni.GetAllocatable().GetMilliCPU(); alloc > 0 {
-		load = float64(ni.GetRequested().GetMilliCPU()+s.podCPU) / float64(alloc)
+	// Live utilization when fresh, else the share of CPU requested with
+	// this pod on the node.
+	load, live, stale := s.snap.NodeLoad(ni.Node().Name)
+	if !live || stale {
+		load = math.NaN()
+		if alloc := ni.GetAllocatable().GetMilliCPU(); alloc > 0 {
+			load = float64(ni.GetRequested().GetMilliCPU()+s.podCPU) / float64(alloc)
+		}
 	}
 	return s.plan.SiteNodeScoreFine(site, load), nil
 }
@@ -322,6 +339,8 @@ func explain(s *preFilterState, site int, nodeName string) string {
 			switch {
 			case f&scoring.RTTStale != 0:
 				b.WriteString(" (declared; live value stale)")
+			case f&scoring.RTTLive != 0:
+				b.WriteString(" (live)")
 			case f&scoring.RTTEstimated != 0:
 				b.WriteString(" (estimated)")
 			}
@@ -329,6 +348,15 @@ func explain(s *preFilterState, site int, nodeName string) string {
 	}
 	if c := s.plan.SiteCost(site); !math.IsInf(c, 0) {
 		fmt.Fprintf(&b, "; cost %s/h", strconv.FormatFloat(c, 'f', 4, 64))
+		if live := s.snap.Live(); live != nil && live.PriceMultiplier != nil {
+			if _, ok := live.PriceMultiplier[w.Sites.Names[site]]; ok {
+				if live.PriceFresh {
+					b.WriteString(" (live price)")
+				} else {
+					b.WriteString(" (declared price; live price stale)")
+				}
+			}
+		}
 	}
 	fmt.Fprintf(&b, "; %d of %d sites met the hard rules", s.plan.NumFeasible(), w.Sites.Len())
 	return b.String()

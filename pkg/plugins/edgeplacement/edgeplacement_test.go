@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	clientcache "k8s.io/client-go/tools/cache"
@@ -23,6 +24,7 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 const ns = "shop"
@@ -288,5 +290,44 @@ func TestNormalizeScore(t *testing.T) {
 	_ = pl.NormalizeScore(ctx, nil, nil, ties)
 	if ties[0].Score != 100 || ties[1].Score != 100 {
 		t.Errorf("tied candidates = %v, want both 100", ties)
+	}
+}
+
+func TestFilterLiveNodeLoad(t *testing.T) {
+	hot := cheapest
+	hot.Telemetry = &placementv1alpha1.TelemetryPolicy{MaxNodeUtilizationPercent: ptr.To[int32](80)}
+	strict := *hot.DeepCopy()
+	strict.Telemetry.OnStale = &placementv1alpha1.StaleActions{NodeLoad: placementv1alpha1.Reject}
+	nodes := []fwk.NodeInfo{nodeInfo("ber-1", "ber", "4", nil), nodeInfo("ber-2", "ber", "4", nil)}
+	pl := testPlugin(t, nodes, mkPolicy("hot", 0, nil, hot), mkPolicy("strict", 0, nil, strict))
+	_, ctx := ktesting.NewTestContext(t)
+	rebuild := func(fresh bool) {
+		sites, _ := pl.world.sites.List(labels.Everything())
+		sources, _ := pl.world.sources.List(labels.Everything())
+		pl.world.publisher.Rebuild(state.Inputs{Sites: sites, Sources: sources,
+			Live: &state.Live{NodeLoad: map[string]float64{"ber-1": 0.95, "ber-2": 0.30}, NodeLoadFresh: fresh}}, true)
+	}
+	filter := func(policy string) map[string]fwk.Code {
+		cs := framework.NewCycleState()
+		pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, policy).Obj()
+		if _, s := pl.PreFilter(ctx, cs, pod, nodes); !s.IsSuccess() {
+			t.Fatalf("PreFilter: %v", s)
+		}
+		got := map[string]fwk.Code{}
+		for _, ni := range nodes {
+			got[ni.Node().Name] = pl.Filter(ctx, cs, pod, ni).Code()
+		}
+		return got
+	}
+	rebuild(true)
+	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Unschedulable, "ber-2": fwk.Success}, filter("hot")); diff != "" {
+		t.Errorf("fresh load (-want,+got):\n%s", diff)
+	}
+	rebuild(false)
+	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Success, "ber-2": fwk.Success}, filter("hot")); diff != "" {
+		t.Errorf("stale load, declared values (-want,+got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Unschedulable, "ber-2": fwk.Unschedulable}, filter("strict")); diff != "" {
+		t.Errorf("stale load, policy rejects stale (-want,+got):\n%s", diff)
 	}
 }

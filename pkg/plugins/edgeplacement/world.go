@@ -19,11 +19,13 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/proxima-sched/proxima/apis/config"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	placementinformers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
 	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/state"
+	"github.com/proxima-sched/proxima/pkg/telemetry"
 )
 
 // world is the per-scheduler state every profile's EdgePlacement shares: one
@@ -45,6 +47,8 @@ type world struct {
 	nodesDirty  chan struct{}
 
 	rebuild chan struct{}
+	// live is the telemetry collector; nil without telemetry.
+	live *telemetry.Collector
 
 	// rejected holds pods EdgePlacement turned away; after every rebuild
 	// they are moved back to the active queue, so a change that makes a pod
@@ -76,7 +80,7 @@ var (
 // informers run with ctx (the scheduler's), and the first call waits for
 // their caches at most timeout.
 func sharedWorld(ctx context.Context, key informers.SharedInformerFactory, cfg *rest.Config,
-	activate func(klog.Logger, map[string]*v1.Pod), timeout time.Duration) (*world, error) {
+	activate func(klog.Logger, map[string]*v1.Pod), timeout time.Duration, tel *config.TelemetryArgs) (*world, error) {
 	worldsMu.Lock()
 	defer worldsMu.Unlock()
 	if w, ok := worlds[key]; ok {
@@ -126,8 +130,19 @@ func sharedWorld(ctx context.Context, key informers.SharedInformerFactory, cfg *
 		factory.Shutdown()
 		return nil, fmt.Errorf("Site, TrafficSource and PlacementPolicy caches did not sync within %s: are the placement.proxima.dev CRDs installed, and may the scheduler list and watch them?", timeout)
 	}
+	if tel != nil {
+		c, err := telemetry.New(telemetryConfig(tel), w.kick)
+		if err != nil {
+			factory.Shutdown()
+			return nil, err
+		}
+		w.live = c
+	}
 	if err := w.refresh(); err != nil {
 		return nil, err
+	}
+	if w.live != nil {
+		go w.live.Run(ctx)
 	}
 	go w.run(ctx)
 	go w.runNodes(ctx)
@@ -271,9 +286,29 @@ func (w *world) refresh() error {
 	}
 	// Nodes are resolved to sites through their labels at scheduling time,
 	// so the snapshot carries no node arrays and node churn costs nothing.
-	w.publisher.Rebuild(state.Inputs{Sites: sites, Sources: sources}, true)
+	in := state.Inputs{Sites: sites, Sources: sources}
+	if w.live != nil {
+		in.Live = w.live.Load()
+	}
+	w.publisher.Rebuild(in, true)
 	w.index.Store(idx)
 	return nil
+}
+
+func telemetryConfig(t *config.TelemetryArgs) telemetry.Config {
+	q := func(s *config.SignalArgs) telemetry.Query {
+		if s == nil {
+			return telemetry.Query{}
+		}
+		return telemetry.Query{PromQL: s.Query, MaxAge: time.Duration(s.MaxAgeSeconds) * time.Second,
+			NodeLabel: s.NodeLabel, SourceLabel: s.SourceLabel, SiteLabel: s.SiteLabel}
+	}
+	return telemetry.Config{
+		Address: t.Address,
+		Refresh: time.Duration(t.RefreshSeconds) * time.Second, Timeout: time.Duration(t.QueryTimeoutSeconds) * time.Second,
+		CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, BearerTokenFile: t.BearerTokenFile,
+		NodeLoad: q(t.NodeUtilization), RTT: q(t.RTT), Price: q(t.Price), Health: q(t.Health),
+	}
 }
 
 // reject remembers a pod EdgePlacement turned away.

@@ -1,0 +1,61 @@
+package telemetry
+
+import (
+	"sync"
+
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+const namespace = "proxima"
+
+var (
+	lastSuccess = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: namespace, Subsystem: "telemetry", Name: "last_success_timestamp_seconds",
+		Help:           "Unix time of the last successful read of each live signal.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"signal"})
+	staleGauge = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: namespace, Subsystem: "telemetry", Name: "stale",
+		Help:           "1 while a live signal is older than its maximum age and declared values are in use.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"signal"})
+	queryDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Namespace: namespace, Subsystem: "telemetry", Name: "query_duration_seconds",
+		Help:           "Duration of Prometheus queries per signal.",
+		Buckets:        metrics.ExponentialBuckets(0.001, 2, 15),
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"signal"})
+	queryErrors = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: namespace, Subsystem: "telemetry", Name: "query_errors_total",
+		Help:           "Failed Prometheus queries per signal.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"signal"})
+	seriesGauge = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: namespace, Subsystem: "telemetry", Name: "series",
+		Help:           "Series returned by the last read of each signal, mapped to nodes or sites or not (unknown labels, out-of-range values).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"signal", "mapped"})
+
+	// PreFilterDuration is EdgePlacement's per-pod PreFilter time: policy
+	// resolution, compilation over all sites and candidate selection.
+	PreFilterDuration = metrics.NewHistogram(&metrics.HistogramOpts{
+		Namespace: namespace, Subsystem: "edgeplacement", Name: "prefilter_duration_seconds",
+		Help:           "EdgePlacement PreFilter duration per pod (policy resolution, scoring every site, candidate selection).",
+		Buckets:        metrics.ExponentialBuckets(0.000001, 2, 20),
+		StabilityLevel: metrics.ALPHA,
+	})
+
+	registerOnce sync.Once
+)
+
+// registerMetrics registers the metrics with the legacy registry, which
+// kube-scheduler serves on /metrics.
+func registerMetrics() {
+	registerOnce.Do(func() {
+		legacyregistry.MustRegister(lastSuccess, staleGauge, queryDuration, queryErrors, seriesGauge, PreFilterDuration)
+	})
+}
+
+// RegisterMetrics registers the metrics; New does it too.
+func RegisterMetrics() { registerMetrics() }

@@ -1,0 +1,304 @@
+// Package telemetry reads Proxima's live signals from Prometheus in the
+// background — node CPU utilization, RTT per (source, site), a price
+// multiplier and a health gauge per site — and publishes them, with each
+// signal's freshness, as a state.Live for the next world snapshot. Nothing
+// in a scheduling cycle waits on it: when Prometheus is slow or down, the
+// last values age past their maximum age and the snapshot falls back to the
+// declared values (or, per policy, rejects the sites).
+//
+// Metric contracts (the default queries; all are configurable):
+//
+//	node utilization  1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[2m]))
+//	                  node_exporter; "instance" (host:port, the port dropped) is the Node name.
+//	RTT               proxima_rtt_seconds{source="<TrafficSource>", site="<Site>"}
+//	                  a gauge, e.g. recorded from blackbox_exporter probes:
+//	                    - record: proxima_rtt_seconds
+//	                      expr: label_replace(label_replace(probe_duration_seconds{job="rtt"},
+//	                              "source", "$1", "probe_source", "(.*)"), "site", "$1", "probe_site", "(.*)")
+//	price             proxima_site_price_multiplier{site="<Site>"}  (1 = declared price)
+//	health            proxima_site_up{site="<Site>"}               (0 = down: no new pods)
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"k8s.io/klog/v2"
+
+	"github.com/proxima-sched/proxima/pkg/state"
+)
+
+// Signal names a live signal.
+type Signal string
+
+// Signals.
+const (
+	NodeLoad Signal = "node_utilization"
+	RTT      Signal = "rtt"
+	Price    Signal = "price"
+	Health   Signal = "health"
+)
+
+// Query is one signal's PromQL and how to read its series.
+type Query struct {
+	// PromQL is an instant query; empty disables the signal.
+	PromQL string
+	// MaxAge is how old the last successful read may be before the signal
+	// counts as stale.
+	MaxAge time.Duration
+	// Labels: NodeLabel names the node (node utilization), SourceLabel and
+	// SiteLabel the TrafficSource and Site.
+	NodeLabel, SourceLabel, SiteLabel string
+}
+
+// Config configures a Collector.
+type Config struct {
+	Address string
+	// Refresh is the interval between reads; Timeout bounds each query.
+	Refresh, Timeout time.Duration
+	// Credentials are read from files, never from the configuration:
+	// the bearer token is re-read on every request, so a rotated token is
+	// picked up.
+	CAFile, CertFile, KeyFile, BearerTokenFile string
+
+	NodeLoad, RTT, Price, Health Query
+}
+
+// Collector polls Prometheus and publishes the latest Live.
+type Collector struct {
+	cfg      Config
+	api      promv1.API
+	onUpdate func()
+	current  atomic.Pointer[state.Live]
+
+	mu   sync.Mutex
+	last map[Signal]*reading
+	once sync.Map // messages already logged
+}
+
+type reading struct {
+	at      time.Time
+	rtt     map[state.SourceSite]float64
+	values  map[string]float64
+	healthy map[string]bool
+}
+
+// New builds a collector; onUpdate is called after every refresh.
+func New(cfg Config, onUpdate func()) (*Collector, error) {
+	hc := promconfig.HTTPClientConfig{
+		BearerTokenFile: cfg.BearerTokenFile,
+		TLSConfig:       promconfig.TLSConfig{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile},
+	}
+	rt, err := promconfig.NewRoundTripperFromConfig(hc, "proxima-scheduler")
+	if err != nil {
+		return nil, fmt.Errorf("telemetry credentials: %w", err)
+	}
+	client, err := api.NewClient(api.Config{Address: cfg.Address, RoundTripper: rt})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry address %q: %w", cfg.Address, err)
+	}
+	c := &Collector{cfg: cfg, api: promv1.NewAPI(client), onUpdate: onUpdate, last: map[Signal]*reading{}}
+	c.current.Store(&state.Live{})
+	registerMetrics()
+	return c, nil
+}
+
+// Load returns the latest Live; never nil.
+func (c *Collector) Load() *state.Live { return c.current.Load() }
+
+// Run refreshes until ctx is done. The first refresh doubles as the
+// start-up check: a query that fails, or returns series without the mapped
+// labels, is logged once with what to fix.
+func (c *Collector) Run(ctx context.Context) {
+	t := time.NewTicker(c.cfg.Refresh)
+	defer t.Stop()
+	for {
+		c.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Refresh reads every enabled signal once and publishes the result.
+func (c *Collector) Refresh(ctx context.Context) {
+	for _, s := range []struct {
+		sig Signal
+		q   Query
+	}{{NodeLoad, c.cfg.NodeLoad}, {RTT, c.cfg.RTT}, {Price, c.cfg.Price}, {Health, c.cfg.Health}} {
+		if s.q.PromQL == "" {
+			continue
+		}
+		r, err := c.read(ctx, s.sig, s.q)
+		if err != nil {
+			queryErrors.WithLabelValues(string(s.sig)).Inc()
+			c.logOnce(ctx, string(s.sig)+"/"+errKind(err), "Telemetry query failed; using the last values until they are too old, then declared values",
+				"signal", s.sig, "query", s.q.PromQL, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		c.last[s.sig] = r
+		c.mu.Unlock()
+		lastSuccess.WithLabelValues(string(s.sig)).Set(float64(r.at.Unix()))
+	}
+	c.publish(time.Now())
+}
+
+// publish computes freshness at now and stores a new Live.
+func (c *Collector) publish(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fresh := func(sig Signal, q Query) (*reading, bool) {
+		r := c.last[sig]
+		ok := r != nil && now.Sub(r.at) <= q.MaxAge
+		if q.PromQL != "" {
+			staleGauge.WithLabelValues(string(sig)).Set(b2f(!ok))
+		}
+		return r, ok
+	}
+	live := &state.Live{At: now}
+	if r, ok := fresh(NodeLoad, c.cfg.NodeLoad); r != nil {
+		live.NodeLoad, live.NodeLoadFresh = r.values, ok
+	}
+	if r, ok := fresh(RTT, c.cfg.RTT); r != nil {
+		live.RTT, live.RTTFresh = r.rtt, ok
+	}
+	if r, ok := fresh(Price, c.cfg.Price); r != nil {
+		live.PriceMultiplier, live.PriceFresh = r.values, ok
+	}
+	if r, ok := fresh(Health, c.cfg.Health); r != nil {
+		live.Up, live.HealthFresh = r.healthy, ok
+	}
+	c.current.Store(live)
+	if c.onUpdate != nil {
+		c.onUpdate()
+	}
+}
+
+func (c *Collector) read(ctx context.Context, sig Signal, q Query) (*reading, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	val, warnings, err := c.api.Query(ctx, q.PromQL, start)
+	queryDuration.WithLabelValues(string(sig)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	if len(warnings) > 0 {
+		c.logOnce(ctx, string(sig)+"/warnings", "Telemetry query returned warnings", "signal", sig, "warnings", warnings)
+	}
+	vec, ok := val.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("query must return an instant vector, got %s", val.Type())
+	}
+	r := &reading{at: start, rtt: map[state.SourceSite]float64{}, values: map[string]float64{}, healthy: map[string]bool{}}
+	mapped, unmapped := 0, 0
+	for _, smp := range vec {
+		v := float64(smp.Value)
+		switch sig {
+		case NodeLoad:
+			node := nodeName(string(smp.Metric[model.LabelName(q.NodeLabel)]))
+			if node == "" {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/label", "Telemetry series lacks the node label; fix the query or nodeLabel", "signal", sig, "label", q.NodeLabel, "series", smp.Metric.String())
+				continue
+			}
+			if !(v >= 0 && v <= 1.5) {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/value", "Dropping node utilization outside 0..1.5", "node", node, "value", v)
+				continue
+			}
+			r.values[node] = min(v, 1)
+		case RTT:
+			src, site := string(smp.Metric[model.LabelName(q.SourceLabel)]), string(smp.Metric[model.LabelName(q.SiteLabel)])
+			if src == "" || site == "" {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/label", "Telemetry series lacks the source or site label; fix the query, sourceLabel or siteLabel", "signal", sig, "series", smp.Metric.String())
+				continue
+			}
+			ms := v * 1000
+			if !(ms >= 0 && ms <= 10000) {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/value", "Dropping RTT outside 0..10 s", "source", src, "site", site, "seconds", v)
+				continue
+			}
+			r.rtt[state.SourceSite{Source: src, Site: site}] = ms
+		case Price:
+			site := string(smp.Metric[model.LabelName(q.SiteLabel)])
+			if site == "" {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/label", "Telemetry series lacks the site label; fix the query or siteLabel", "signal", sig, "series", smp.Metric.String())
+				continue
+			}
+			if !(v > 0 && v <= 100) {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/value", "Dropping price multiplier outside (0, 100]", "site", site, "value", v)
+				continue
+			}
+			r.values[site] = v
+		case Health:
+			site := string(smp.Metric[model.LabelName(q.SiteLabel)])
+			if site == "" || math.IsNaN(v) {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/label", "Telemetry health series lacks the site label or a value", "series", smp.Metric.String())
+				continue
+			}
+			r.healthy[site] = v > 0
+		}
+		mapped++
+	}
+	seriesGauge.WithLabelValues(string(sig), "true").Set(float64(mapped))
+	seriesGauge.WithLabelValues(string(sig), "false").Set(float64(unmapped))
+	return r, nil
+}
+
+// nodeName maps an instance label to a Node name: "host:port" → "host".
+func nodeName(instance string) string {
+	if host, _, err := net.SplitHostPort(instance); err == nil {
+		return host
+	}
+	return instance
+}
+
+func (c *Collector) logOnce(ctx context.Context, key, msg string, kv ...any) {
+	if _, seen := c.once.LoadOrStore(key, true); seen {
+		return
+	}
+	klog.FromContext(ctx).Info(msg, kv...)
+}
+
+func errKind(err error) string {
+	var apiErr *promv1.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "deadline exceeded"):
+		return "timeout"
+	case errors.As(err, &apiErr):
+		return "api:" + string(apiErr.Type)
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return "network"
+		}
+		return "other"
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

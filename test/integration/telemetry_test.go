@@ -1,0 +1,341 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/telemetry"
+	"github.com/proxima-sched/proxima/test/harness"
+)
+
+// telemetryConfig writes the shipped scheduler configuration with the
+// telemetry section turned on against prom: 1 s refresh, 3 s maximum age.
+func telemetryConfig(t *testing.T, prom string) string {
+	t.Helper()
+	data, err := os.ReadFile(schedulerConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	signal := func(query string) map[string]any {
+		s := map[string]any{"maxAgeSeconds": 3}
+		if query != "" {
+			s["query"] = query
+		}
+		return s
+	}
+	args := cfg["profiles"].([]any)[0].(map[string]any)["pluginConfig"].([]any)[0].(map[string]any)["args"].(map[string]any)
+	args["telemetry"] = map[string]any{
+		"address": prom, "refreshSeconds": 1, "queryTimeoutSeconds": 1,
+		"nodeUtilization": signal(harness.NodeUtilizationQuery),
+		"rtt":             signal(""), "price": signal(""), "health": signal(""),
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "scheduler-config.yaml")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// metricValue reads a gauge or counter from the scheduler's /metrics
+// registry (this process's legacy registry); NaN when absent.
+func metricValue(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+					continue metrics
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return math.NaN()
+}
+
+// TestTelemetry drives placements through live signals from a real
+// Prometheus scraping a test exporter.
+func TestTelemetry(t *testing.T) {
+	e := newEnv(t)
+	exp := harness.StartExporter(t)
+	prom := harness.StartPrometheus(t, exp)
+	e.site(siteSpec{name: "near", country: "FR", cpuPrice: "0.05", nodes: 2})
+	e.site(siteSpec{name: "far", country: "FR", cpuPrice: "0.01", nodes: 2})
+	e.source("users", map[string]int32{"near": 8, "far": 15})
+	bounded := latencyPolicy("users")
+	bounded.Latency.MaxRTTMilliseconds = ptr.To[int32](20)
+	e.policy("bounded", bounded)
+	e.policy("cheap", costPolicy)
+	cool := *costPolicy.DeepCopy()
+	cool.Telemetry = &placementv1alpha1.TelemetryPolicy{MaxNodeUtilizationPercent: ptr.To[int32](80)}
+	e.policy("cool", cool)
+	for _, site := range []string{"near", "far"} {
+		exp.Up.WithLabelValues(site).Set(1)
+		exp.Price.WithLabelValues(site).Set(1)
+		for i := range 2 {
+			exp.NodeUtilization.WithLabelValues(fmt.Sprintf("%s-%d:9100", site, i)).Set(0.1)
+		}
+	}
+	exp.RTT.WithLabelValues("users", "near").Set(0.008)
+	exp.RTT.WithLabelValues("users", "far").Set(0.015)
+	e.cp.StartScheduler(t, telemetryConfig(t, prom.URL))
+
+	n := 0
+	place := func(policy string) (site, node string) {
+		n++
+		p := e.pod(fmt.Sprintf("%s-%d", policy, n), policy, "10m")
+		node = waitForBinding(t, e.cp.Client, p)
+		return strings.TrimSuffix(strings.TrimSuffix(node, "-0"), "-1"), node
+	}
+	// eventually places pods of the policy until one lands in want.
+	eventually := func(what, policy, want string) {
+		t.Helper()
+		var last string
+		if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+			last, _ = place(policy)
+			return last == want, nil
+		}); err != nil {
+			t.Fatalf("%s: %s pods kept landing in %s, want %s", what, policy, last, want)
+		}
+	}
+	stale := func(signal string) float64 { return metricValue(t, "proxima_telemetry_stale", map[string]string{"signal": signal}) }
+	waitStale := func(signal string, want float64) {
+		t.Helper()
+		if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+			return stale(signal) == want, nil
+		}); err != nil {
+			t.Fatalf("proxima_telemetry_stale{signal=%q} = %v, want %v", signal, stale(signal), want)
+		}
+	}
+	waitStale("rtt", 0)
+
+	// An RTT that rises above the bound at one site moves the next pods.
+	if site, _ := place("bounded"); site != "near" {
+		t.Fatalf("bounded pod landed in %s, want near (8 ms)", site)
+	}
+	exp.RTT.WithLabelValues("users", "near").Set(0.050)
+	eventually("near's live RTT rose to 50 ms", "bounded", "far")
+	for range 3 {
+		if site, _ := place("bounded"); site != "far" {
+			t.Errorf("with near at 50 ms live, a bounded pod landed in %s", site)
+		}
+	}
+
+	// A site whose health gauge drops gets no new pods, and gets them again.
+	if site, _ := place("cheap"); site != "far" {
+		t.Fatalf("cheap pod landed in %s, want far (cheaper)", site)
+	}
+	exp.Up.WithLabelValues("far").Set(0)
+	eventually("far went down", "cheap", "near")
+	for range 3 {
+		if site, _ := place("cheap"); site != "near" {
+			t.Errorf("with far down, a cheap pod landed in %s", site)
+		}
+	}
+	exp.Up.WithLabelValues("far").Set(1)
+	eventually("far came back", "cheap", "far")
+
+	// Node utilization above the policy's threshold keeps pods off the node:
+	// with both far nodes hot, cost-led pods must pay for near.
+	exp.NodeUtilization.WithLabelValues("far-0:9100").Set(0.95)
+	exp.NodeUtilization.WithLabelValues("far-1:9100").Set(0.95)
+	eventually("both far nodes at 95% CPU", "cool", "near")
+	for range 3 {
+		if _, node := place("cool"); strings.HasPrefix(node, "far") {
+			t.Errorf("a pod with maxNodeUtilizationPercent 80 landed on %s at 95%% CPU", node)
+		}
+	}
+	exp.NodeUtilization.WithLabelValues("far-1:9100").Set(0.1)
+	eventually("far-1 cooled down", "cool", "far")
+	for range 4 {
+		if _, node := place("cool"); node == "far-0" {
+			t.Errorf("a pod with maxNodeUtilizationPercent 80 landed on far-0 at 95%% CPU")
+		}
+	}
+
+	// Prometheus stops: the signals go stale, scheduling goes on with the
+	// declared values (near: 8 ms), and no pod is stuck.
+	prom.Stop()
+	waitStale("rtt", 1)
+	if v := metricValue(t, "proxima_telemetry_query_errors_total", map[string]string{"signal": "rtt"}); !(v > 0) {
+		t.Errorf("query errors while Prometheus is down = %v, want > 0", v)
+	}
+	eventually("Prometheus down, declared RTTs", "bounded", "near")
+	msg := waitForEvent(t, e.cp.Client, e.pod("explained-stale", "bounded", "10m"), "Placed")
+	if !strings.Contains(msg, "declared; live value stale") {
+		t.Errorf("Placed event %q does not say the live RTT was stale", msg)
+	}
+	// Prometheus is back: live values return.
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitStale("rtt", 0)
+	eventually("Prometheus back, live RTTs", "bounded", "far")
+
+	// Absurd values and unknown objects are dropped, counted and scheduling
+	// goes on.
+	exp.RTT.WithLabelValues("users", "far").Set(math.NaN())
+	exp.RTT.WithLabelValues("users", "near").Set(-1)
+	exp.RTT.WithLabelValues("users", "atlantis").Set(0.001)
+	exp.RTT.WithLabelValues("nobody", "far").Set(math.Inf(1))
+	exp.Price.WithLabelValues("far").Set(math.Inf(1))
+	exp.NodeUtilization.WithLabelValues("ghost-node:9100").Set(7)
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+		return metricValue(t, "proxima_telemetry_series", map[string]string{"signal": "rtt", "mapped": "false"}) >= 3, nil
+	}); err != nil {
+		t.Errorf("unmapped rtt series = %v, want ≥ 3 (NaN, negative, Inf)", metricValue(t, "proxima_telemetry_series", map[string]string{"signal": "rtt", "mapped": "false"}))
+	}
+	for _, policy := range []string{"bounded", "cheap", "cool"} {
+		place(policy) // binds: no panic, no stalled cycle
+	}
+}
+
+// logCounter counts log lines containing each message.
+type logCounter struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (c *logCounter) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		c.mu.Lock()
+		c.lines = append(c.lines, args)
+		c.mu.Unlock()
+	}, funcr.Options{})
+}
+
+func (c *logCounter) count(substr string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, l := range c.lines {
+		if strings.Contains(l, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestTelemetryBadInputsLoggedOnce reads absurd values, unknown series and a
+// Prometheus slower than the timeout, twice, from a real Prometheus: each
+// problem is logged once, and a slow answer costs one timeout, not a stall.
+func TestTelemetryBadInputsLoggedOnce(t *testing.T) {
+	exp := harness.StartExporter(t)
+	prom := harness.StartPrometheus(t, exp)
+	exp.RTT.WithLabelValues("users", "far").Set(math.NaN())
+	exp.RTT.WithLabelValues("users", "near").Set(99) // 99 s: absurd
+	exp.NodeUtilization.WithLabelValues("n1:9100").Set(-0.5)
+	exp.Up.WithLabelValues("far").Set(1)
+	q := func(query string) telemetry.Query {
+		return telemetry.Query{PromQL: query, MaxAge: time.Hour, NodeLabel: "instance", SourceLabel: "source", SiteLabel: "site"}
+	}
+	cfg := telemetry.Config{Address: prom.URL, Refresh: time.Second, Timeout: time.Second,
+		NodeLoad: q(harness.NodeUtilizationQuery), RTT: q("proxima_rtt_seconds"), Health: q("proxima_site_up")}
+	// Wait until Prometheus has scraped the series.
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		resp, err := http.Get(prom.URL + "/api/v1/query?query=proxima_site_up")
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return err == nil && strings.Contains(string(body), `"site":"far"`), nil
+	}); err != nil {
+		t.Fatal("Prometheus never scraped the exporter")
+	}
+	logs := &logCounter{}
+	ctx := klog.NewContext(context.Background(), logs.logger())
+	updates := 0
+	c, err := telemetry.New(cfg, func() { updates++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Refresh(ctx)
+	c.Refresh(ctx)
+	if updates != 2 {
+		t.Errorf("onUpdate called %d times for 2 refreshes", updates)
+	}
+	for _, msg := range []string{"Dropping RTT outside 0..10 s", "Dropping node utilization outside 0..1.5"} {
+		if n := logs.count(msg); n != 1 {
+			t.Errorf("%q logged %d times over two refreshes, want once", msg, n)
+		}
+	}
+	live := c.Load()
+	if !live.RTTFresh || len(live.RTT) != 0 || !live.HealthFresh || !live.Up["far"] {
+		t.Errorf("live = %+v: want fresh RTT with both bad values dropped and far up", live)
+	}
+
+	// A Prometheus slower than the timeout.
+	target, _ := url.Parse(prom.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	cfg.Address = slow.URL
+	cfg.RTT.MaxAge = time.Nanosecond
+	sc, err := telemetry.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errsBefore := metricValue(t, "proxima_telemetry_query_errors_total", map[string]string{"signal": "rtt"})
+	sc.Refresh(ctx)
+	sc.Refresh(ctx)
+	if errsAfter := metricValue(t, "proxima_telemetry_query_errors_total", map[string]string{"signal": "rtt"}); !(errsAfter-errsBefore == 2) {
+		t.Errorf("rtt query errors went from %v to %v, want two timeouts counted", errsBefore, errsAfter)
+	}
+	if n := logs.count("Telemetry query failed"); n != 3 {
+		// one per signal (node utilization, rtt, health), once each
+		t.Errorf("query failure logged %d times, want 3 (once per signal)", n)
+	}
+	if l := sc.Load(); l.RTTFresh || l.RTT != nil {
+		t.Errorf("a signal never read successfully must have no live values: %+v", l)
+	}
+}
