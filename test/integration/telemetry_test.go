@@ -140,7 +140,9 @@ func TestTelemetry(t *testing.T) {
 			t.Fatalf("%s: %s pods kept landing in %s, want %s", what, policy, last, want)
 		}
 	}
-	stale := func(signal string) float64 { return metricValue(t, "proxima_telemetry_stale", map[string]string{"signal": signal}) }
+	stale := func(signal string) float64 {
+		return metricValue(t, "proxima_telemetry_stale", map[string]string{"signal": signal})
+	}
 	waitStale := func(signal string, want float64) {
 		t.Helper()
 		if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
