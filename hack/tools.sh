@@ -25,7 +25,7 @@ build() {
 	local name=$1 version=$2 dir=$3 pkg=$4
 	shift 4
 	local toolsum
-	toolsum=$(sha256sum "$dir/go.sum" | cut -c1-12)
+	toolsum=$(sha256sum "$dir/go.mod" | cut -c1-12)
 	local stamp="$bin/.stamp-$name" want="$name $version $gover $toolsum"
 	if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
 		echo "tools: $name $version is up to date"
