@@ -44,6 +44,12 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack)" || \
 		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
 
+IMAGE ?= ghcr.io/proxima-sched/proxima:$(VERSION)
+
+.PHONY: image
+image: ## Build the container image (needs a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
 .PHONY: lint
 lint: ## go vet and gofmt.
 	$(GO) vet ./...

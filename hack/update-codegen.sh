@@ -13,12 +13,17 @@ boilerplate=hack/boilerplate.go.txt
 ./hack/tools.sh controller-gen >/dev/null
 
 echo "codegen: deepcopy and CRDs (controller-gen)"
-rm -rf manifests/crds
+rm -f manifests/crds/placement.proxima.dev_*.yaml
 bin/controller-gen \
 	object:headerFile="$boilerplate" \
 	crd:allowDangerousTypes=false \
 	output:crd:artifacts:config=manifests/crds \
 	paths=./apis/...
+
+echo "codegen: RBAC (controller-gen)"
+rm -rf manifests/install/rbac/generated
+bin/controller-gen rbac:roleName=proxima-scheduler output:rbac:artifacts:config=manifests/install/rbac/generated/scheduler paths=./pkg/plugins/...
+bin/controller-gen rbac:roleName=proxima-controller output:rbac:artifacts:config=manifests/install/rbac/generated/controller paths=./pkg/controller/...
 
 echo "codegen: clientset, listers, informers (kube_codegen.sh)"
 codegen_root=$(cd hack/tools && go list -m -f '{{.Dir}}' k8s.io/code-generator)

@@ -41,7 +41,7 @@ func StartPrometheus(tb testing.TB, exporter *Exporter) *Prometheus {
 	if _, err := os.Stat(p.bin); err != nil {
 		tb.Fatalf("prometheus not found in %s: run `make tools` first", bin)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -156,7 +156,8 @@ func StartExporter(tb testing.TB) *Exporter {
 	return e
 }
 
-func freePort() (int, error) {
+// FreePort returns a free loopback TCP port.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

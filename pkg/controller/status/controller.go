@@ -52,6 +52,11 @@ import (
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
+// +kubebuilder:rbac:groups=placement.proxima.dev,resources=sites;trafficsources;placementpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=placement.proxima.dev,resources=sites/status;trafficsources/status;placementpolicies/status,verbs=update
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=proxima-system,resources=leases,verbs=get;create;update
+
 const worldKey = "world"
 
 // Controller reconciles the status of Sites, TrafficSources and PlacementPolicies.

@@ -32,6 +32,10 @@ import (
 	"github.com/proxima-sched/proxima/pkg/telemetry"
 )
 
+// What EdgePlacement reads, beyond what kube-scheduler itself needs (the
+// built-in system:kube-scheduler and system:volume-scheduler roles):
+// +kubebuilder:rbac:groups=placement.proxima.dev,resources=sites;trafficsources;placementpolicies,verbs=get;list;watch
+
 // Name is the plugin's name in a KubeSchedulerConfiguration.
 const Name = "EdgePlacement"
 
