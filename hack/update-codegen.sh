@@ -25,6 +25,14 @@ rm -rf manifests/install/rbac/generated
 bin/controller-gen rbac:roleName=proxima-scheduler output:rbac:artifacts:config=manifests/install/rbac/generated/scheduler paths=./pkg/plugins/...
 bin/controller-gen rbac:roleName=proxima-controller output:rbac:artifacts:config=manifests/install/rbac/generated/controller paths=./pkg/controller/...
 
+echo "codegen: copying CRDs and RBAC into the Helm chart"
+chart=manifests/charts/proxima
+rm -rf "$chart/crds" "$chart/files"
+mkdir -p "$chart/crds" "$chart/files"
+cp manifests/crds/placement.proxima.dev_*.yaml "$chart/crds/"
+cp manifests/install/rbac/generated/scheduler/role.yaml "$chart/files/rbac-scheduler.yaml"
+cp manifests/install/rbac/generated/controller/role.yaml "$chart/files/rbac-controller.yaml"
+
 echo "codegen: clientset, listers, informers (kube_codegen.sh)"
 codegen_root=$(cd hack/tools && go list -m -f '{{.Dir}}' k8s.io/code-generator)
 export GOBIN="$root/bin"

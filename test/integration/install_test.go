@@ -3,14 +3,20 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,6 +49,40 @@ func renderInstall(t *testing.T) []byte {
 	return out
 }
 
+// renderChart renders manifests/charts/proxima with the Helm library, as
+// `helm template --include-crds --namespace proxima-system` does, with the
+// namespace prepended (Helm leaves creating it to --create-namespace).
+func renderChart(t *testing.T) []byte {
+	t.Helper()
+	chrt, err := loader.Load(filepath.Join("..", "..", "manifests", "charts", "proxima"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := chartutil.ToRenderValues(chrt, map[string]any{},
+		chartutil.ReleaseOptions{Name: "proxima", Namespace: "proxima-system", IsInstall: true}, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := engine.Render(chrt, vals)
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: proxima-system\n")
+	for _, crd := range chrt.CRDObjects() {
+		b.WriteString("---\n")
+		b.Write(crd.File.Data)
+	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if strings.HasSuffix(name, ".tpl") || strings.HasSuffix(name, "NOTES.txt") || strings.TrimSpace(files[name]) == "" {
+			continue
+		}
+		b.WriteString("\n---\n")
+		b.WriteString(files[name])
+	}
+	return []byte(b.String())
+}
+
 // buildBinary builds a command of this module into dir.
 func buildBinary(t *testing.T, pkg, dir string) string {
 	t.Helper()
@@ -59,11 +99,11 @@ func buildBinary(t *testing.T, pkg, dir string) string {
 // and returns it with a scheduler configuration file (the rendered
 // ConfigMap's, connecting with a token minted for the proxima-scheduler
 // ServiceAccount) and the scheduler binary built from this module.
-func installed(t *testing.T) (cp *harness.ControlPlane, configPath, kubeconfig, bin string) {
+func installed(t *testing.T, rendered []byte) (cp *harness.ControlPlane, configPath, kubeconfig, bin string) {
 	t.Helper()
 	cp = harness.Start(t, harness.Options{NoCRDs: true})
 	ctx := context.Background()
-	objs, err := applyYAML(t, cp, renderInstall(t))
+	objs, err := applyYAML(t, cp, rendered)
 	if err != nil {
 		t.Fatalf("applying the rendered install: %v", err)
 	}
@@ -163,7 +203,13 @@ func startScheduler(t *testing.T, bin, configPath, kubeconfig, name string) *pro
 // and configuration and a token of its own ServiceAccount: if the RBAC
 // lacked anything the scheduler needs, it could not schedule.
 func TestInstallRBAC(t *testing.T) {
-	cp, configPath, kubeconfig, bin := installed(t)
+	for name, render := range map[string]func(*testing.T) []byte{"kustomize": renderInstall, "helm": renderChart} {
+		t.Run(name, func(t *testing.T) { testInstalled(t, render(t)) })
+	}
+}
+
+func testInstalled(t *testing.T, rendered []byte) {
+	cp, configPath, kubeconfig, bin := installed(t, rendered)
 	sched := startScheduler(t, bin, configPath, kubeconfig, "scheduler")
 
 	e := &env{t: t, cp: cp, pc: versioned.NewForConfigOrDie(cp.Config), ns: createNamespace(t, cp.Client, "installed")}
@@ -189,7 +235,7 @@ func TestInstallRBAC(t *testing.T) {
 // configuration: only the leader schedules; when it stops, the other takes
 // the Lease and schedules the rest, and no pod is bound twice.
 func TestLeaderElection(t *testing.T) {
-	cp, configPath, kubeconfig, bin := installed(t)
+	cp, configPath, kubeconfig, bin := installed(t, renderInstall(t))
 	procs := []*process{
 		startScheduler(t, bin, configPath, kubeconfig, "scheduler-a"),
 		startScheduler(t, bin, configPath, kubeconfig, "scheduler-b"),
@@ -259,4 +305,52 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestRenderingsAgree checks that the kustomize install and the Helm chart
+// (default values) render the same RBAC and the same scheduler
+// configuration.
+func TestRenderingsAgree(t *testing.T) {
+	type key struct{ kind, namespace, name string }
+	summarize := func(rendered []byte) (map[key]string, map[string]any) {
+		rbac := map[key]string{}
+		var config map[string]any
+		for _, doc := range strings.Split(string(rendered), "\n---") {
+			var obj map[string]any
+			if err := yaml.Unmarshal([]byte(doc), &obj); err != nil || obj == nil {
+				continue
+			}
+			u := unstructured.Unstructured{Object: obj}
+			switch u.GetKind() {
+			case "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ServiceAccount":
+				ns := u.GetNamespace()
+				if ns == "" && (u.GetKind() == "Role" || u.GetKind() == "RoleBinding" || u.GetKind() == "ServiceAccount") {
+					ns = "proxima-system"
+				}
+				body := map[string]any{"rules": obj["rules"], "roleRef": obj["roleRef"], "subjects": obj["subjects"]}
+				out, _ := yaml.Marshal(body)
+				rbac[key{u.GetKind(), ns, u.GetName()}] = string(out)
+			case "ConfigMap":
+				data, _, _ := unstructured.NestedString(obj, "data", "scheduler-config.yaml")
+				if err := yaml.Unmarshal([]byte(data), &config); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return rbac, config
+	}
+	kRBAC, kConfig := summarize(renderInstall(t))
+	hRBAC, hConfig := summarize(renderChart(t))
+	if len(kRBAC) < 10 {
+		t.Fatalf("kustomize rendered only %d RBAC objects", len(kRBAC))
+	}
+	if diff := cmp.Diff(kRBAC, hRBAC); diff != "" {
+		t.Errorf("RBAC differs (-kustomize,+helm):\n%s", diff)
+	}
+	if kConfig == nil {
+		t.Fatal("no scheduler configuration rendered")
+	}
+	if diff := cmp.Diff(kConfig, hConfig); diff != "" {
+		t.Errorf("scheduler configuration differs (-kustomize,+helm):\n%s", diff)
+	}
 }

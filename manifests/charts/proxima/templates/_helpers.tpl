@@ -1,0 +1,3 @@
+{{- define "proxima.labels" -}}
+app.kubernetes.io/part-of: proxima
+{{- end }}
