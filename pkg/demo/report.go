@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/optimize/convex/lp"
+	"gonum.org/v1/gonum/stat"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 )
@@ -215,29 +216,12 @@ func meanP95(xs, ws []float64) (mean, p95 float64) {
 	if len(xs) == 0 {
 		return math.NaN(), math.NaN()
 	}
-	if ws == nil {
-		ws = make([]float64, len(xs))
-		for i := range ws {
-			ws[i] = 1
-		}
+	xs = slices.Clone(xs)
+	if ws != nil {
+		ws = slices.Clone(ws)
 	}
-	idx := make([]int, len(xs))
-	total := 0.0
-	for i := range xs {
-		idx[i] = i
-		mean += xs[i] * ws[i]
-		total += ws[i]
-	}
-	mean /= total
-	slices.SortFunc(idx, func(a, b int) int { return int(math.Copysign(1, xs[a]-xs[b])) })
-	acc := 0.0
-	for _, i := range idx {
-		acc += ws[i]
-		if acc >= 0.95*total-1e-9 {
-			return mean, xs[i]
-		}
-	}
-	return mean, xs[idx[len(idx)-1]]
+	stat.SortWeighted(xs, ws)
+	return stat.Mean(xs, ws), stat.Quantile(0.95, stat.Empirical, xs, ws)
 }
 
 // Allocation is the optimum: X[class][site] pods (fractional) and pods that

@@ -161,7 +161,7 @@ func TestAdmissionValidation(t *testing.T) {
 		{"duplicate RTT site", validSource, `spec.rtts=[{site: s, milliseconds: 3}, {site: s, milliseconds: 4}]`, []string{"spec.rtts[1]", "Duplicate"}},
 		{"no location and no rtts", validSource, "spec.location=~;spec.rtts=~", []string{"spec", "needs a location"}},
 		{"zero demand", validSource, "spec.demand=0", []string{"spec.demand"}},
-		{"too many rtts", validSource, "spec.rtts=" + manyRTTs(2001), []string{"spec.rtts", "2000"}},
+		{"too many rtts", validSource, "spec.rtts=" + many(2001, "{site: s%d, milliseconds: 1}"), []string{"spec.rtts", "2000"}},
 		// PlacementPolicy
 		{"empty allow list", validPolicy, "spec.residency.allowed={}", []string{"spec.residency.allowed", "at least one country or jurisdiction"}},
 		{"overlapping allow and deny countries", validPolicy, "spec.residency={allowed: {countries: [DE, FR]}, denied: {countries: [FR]}}", []string{"spec.residency", "both allowed and denied"}},
@@ -173,7 +173,7 @@ func TestAdmissionValidation(t *testing.T) {
 		{"absurd max RTT", validPolicy, "spec.latency.maxRTTMilliseconds=100000", []string{"spec.latency.maxRTTMilliseconds"}},
 		{"unknown objective", validPolicy, "spec.latency.objective=Median", []string{"spec.latency.objective", "Unsupported value"}},
 		{"source weight zero", validPolicy, "spec.latency.sources=[{name: ts, weight: 0}]", []string{"spec.latency.sources[0].weight"}},
-		{"too many sources", validPolicy, "spec.latency.sources=" + manySources(65), []string{"spec.latency.sources", "64"}},
+		{"too many sources", validPolicy, "spec.latency.sources=" + many(65, "{name: ts%d}"), []string{"spec.latency.sources", "64"}},
 		{"weights out of range", validPolicy, "spec.weights={latency: 150}", []string{"spec.weights.latency"}},
 		{"negative weight", validPolicy, "spec.weights={cost: -1}", []string{"spec.weights.cost"}},
 		{"weights sum to zero", validPolicy, "spec.weights={latency: 0, cost: 0, load: 0}", []string{"spec.weights", "must be positive"}},
@@ -256,28 +256,11 @@ func patchYAML(t *testing.T, base, patch string, i int) []byte {
 	return out
 }
 
-func manyRTTs(n int) string {
-	var b strings.Builder
-	b.WriteString("[")
-	for i := range n {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, "{site: s%d, milliseconds: 1}", i)
+// many is a YAML flow list of n items, each item formatted with its index.
+func many(n int, item string) string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprintf(item, i)
 	}
-	b.WriteString("]")
-	return b.String()
-}
-
-func manySources(n int) string {
-	var b strings.Builder
-	b.WriteString("[")
-	for i := range n {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, "{name: ts%d}", i)
-	}
-	b.WriteString("]")
-	return b.String()
+	return "[" + strings.Join(items, ",") + "]"
 }

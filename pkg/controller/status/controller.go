@@ -27,7 +27,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +42,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
@@ -173,7 +173,7 @@ func (c *Controller) updateSite(ctx context.Context, site *placementv1alpha1.Sit
 			continue
 		}
 		st.Nodes++
-		if !nodeReady(n) {
+		if !nodeutil.IsNodeReady(n) {
 			continue
 		}
 		st.ReadyNodes++
@@ -270,9 +270,4 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 // equalStatus reports whether an update would change nothing.
 // SetStatusCondition keeps a condition's transition time when its status
 // did not change, so an unchanged world compares equal.
-func equalStatus[T any](old, updated *T) bool { return apiequality.Semantic.DeepEqual(old, updated) }
-
-func nodeReady(n *v1.Node) bool {
-	i := slices.IndexFunc(n.Status.Conditions, func(c v1.NodeCondition) bool { return c.Type == v1.NodeReady })
-	return i >= 0 && n.Status.Conditions[i].Status == v1.ConditionTrue
-}
+func equalStatus(old, updated any) bool { return apiequality.Semantic.DeepEqual(old, updated) }
