@@ -243,3 +243,26 @@ func TestCompileAllocatesNothing(t *testing.T) {
 		t.Errorf("Compile+ScoreAll allocate %v times per pod, want 0", allocs)
 	}
 }
+
+func TestStaleLiveValues(t *testing.T) {
+	w := testWorld()
+	// par's live health expired and fra's live RTT from paris expired.
+	w.Sites.HealthStale[1] = true
+	w.RTTFlags[0*2+0] |= RTTStale
+	p := &Policy{AllowAll: true, Sources: []int{0}, Weights: []float64{1}, WLatency: 1}
+	pl, _ := scoreAll(w, p)
+	if pl.NumFeasible() != 4 {
+		t.Errorf("with declared values standing in, %d sites feasible, want 4", pl.NumFeasible())
+	}
+	p.RejectStaleHealth, p.RejectStaleRTT = true, true
+	pl.Compile(w, p)
+	if pl.SiteReason(0) != ReasonStale || pl.SiteReason(1) != ReasonStale || pl.NumFeasible() != 2 {
+		t.Errorf("rejecting stale data: reasons %v %v, %d feasible; want stale, stale, 2", pl.SiteReason(0), pl.SiteReason(1), pl.NumFeasible())
+	}
+	// A stale RTT from a source the policy does not use does not matter.
+	p.Sources = []int{1}
+	pl.Compile(w, p)
+	if pl.SiteReason(0) != Feasible {
+		t.Errorf("fra rejected for a stale RTT from a source the policy does not use: %v", pl.SiteReason(0))
+	}
+}

@@ -341,3 +341,78 @@ func TestTelemetryBadInputsLoggedOnce(t *testing.T) {
 		t.Errorf("a signal never read successfully must have no live values: %+v", l)
 	}
 }
+
+// TestTelemetryTokenFileIsReread puts Prometheus behind a proxy that wants
+// a bearer token, rotates the token and its file, and checks that the
+// collector keeps reading: the file is read per request, not once.
+func TestTelemetryTokenFileIsReread(t *testing.T) {
+	exp := harness.StartExporter(t)
+	prom := harness.StartPrometheus(t, exp)
+	exp.Up.WithLabelValues("edge").Set(1)
+	target, _ := url.Parse(prom.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	want := "first-token"
+	guarded := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ok := r.Header.Get("Authorization") == "Bearer "+want
+		mu.Unlock()
+		if !ok {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(guarded.Close)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("first-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := telemetry.New(telemetry.Config{Address: guarded.URL, Refresh: time.Second, Timeout: time.Second, BearerTokenFile: tokenFile,
+		Health: telemetry.Query{PromQL: "proxima_site_up", MaxAge: time.Hour, SiteLabel: "site"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() bool {
+		var ok bool
+		_ = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+			c.Refresh(ctx)
+			l := c.Load()
+			ok = l.HealthFresh && l.Up["edge"]
+			return ok, nil
+		})
+		return ok
+	}
+	if !read() {
+		t.Fatal("no health read with the first token")
+	}
+	// Rotate: the proxy now wants the second token, and the file holds it.
+	mu.Lock()
+	want = "second-token"
+	mu.Unlock()
+	healthErrors := func() float64 {
+		v := metricValue(t, "proxima_telemetry_query_errors_total", map[string]string{"signal": "health"})
+		if math.IsNaN(v) {
+			return 0 // no error yet in this process
+		}
+		return v
+	}
+	errsBefore := healthErrors()
+	if err := os.WriteFile(tokenFile, []byte("second-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exp.Up.WithLabelValues("edge").Set(0)
+	var down bool
+	_ = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		c.Refresh(ctx)
+		l := c.Load()
+		down = l.HealthFresh && !l.Up["edge"]
+		return down, nil
+	})
+	if !down {
+		t.Error("after the token rotated, the collector never read the new value")
+	}
+	if errs := healthErrors(); errs != errsBefore {
+		t.Errorf("health query errors went from %v to %v after the rotation, want none: the token file was not re-read", errsBefore, errs)
+	}
+}
