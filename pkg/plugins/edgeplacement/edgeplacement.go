@@ -172,8 +172,8 @@ func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framew
 	bySite := *pl.world.nodesBySite.Load()
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
 	cpu, mem := reqs.Cpu().MilliValue(), reqs.Memory().Value()
-	names := sets.New[string]()
-	var scratch []string
+	names := make(sets.Set[string], 2*pl.minCandidates)
+	scratch := make([]string, 0, 2*pl.minCandidates)
 	have := 0
 	for _, site := range s.plan.Ranked() {
 		room, start := 0, len(scratch)
