@@ -37,9 +37,14 @@ func (r *Report) WriteCharts(dir string) ([]string, error) {
 }
 
 func (r *Report) classesChart(path string) error {
-	var names []string
+	var names, rttNames []string
 	for _, cr := range r.Classes {
 		names = append(names, cr.Class)
+		if cr.HasLatency {
+			rttNames = append(rttNames, cr.Class)
+		} else {
+			rttNames = append(rttNames, cr.Class+" (no traffic sources)")
+		}
 	}
 	panel := func(title, ylabel string, value func(Metrics) float64) (*plot.Plot, error) {
 		p := plot.New()
@@ -68,7 +73,11 @@ func (r *Report) classesChart(path string) error {
 			p.Add(bars)
 			p.Legend.Add(who, bars)
 		}
-		p.NominalX(names...)
+		if ylabel == "ms" {
+			p.NominalX(rttNames...)
+		} else {
+			p.NominalX(names...)
+		}
 		return p, nil
 	}
 	rtt, err := panel("Demand-weighted mean RTT per class (lower is better)", "ms", func(m Metrics) float64 { return m.MeanRTT })
