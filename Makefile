@@ -61,7 +61,7 @@ test: tools ## Run unit and integration tests (builds the tools first).
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.
-	$(GO) test $(GOTEST_FLAGS) $$($(GO) list ./... | grep -v /test/)
+	$(GO) test $(GOTEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/ -e /cmd/)
 
 .PHONY: test-integration
 test-integration: tools ## Run the tests on the real control plane.
