@@ -264,6 +264,9 @@ func TestLeaderElection(t *testing.T) {
 	for i := range 5 {
 		p := e.pod(fmt.Sprintf("before-%d", i), "anywhere", "100m")
 		waitForBinding(t, cp.Client, p)
+		// Events are written asynchronously: let the leader's reach the
+		// apiserver before it is stopped.
+		waitForEvent(t, cp.Client, p, "Scheduled")
 		pods = append(pods, p.Name)
 	}
 	other := 1 - first
@@ -278,6 +281,7 @@ func TestLeaderElection(t *testing.T) {
 	for i := range 5 {
 		p := e.pod(fmt.Sprintf("after-%d", i), "anywhere", "100m")
 		waitForBinding(t, cp.Client, p)
+		waitForEvent(t, cp.Client, p, "Scheduled")
 		pods = append(pods, p.Name)
 	}
 	if got := leader(); got != other {
