@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"strings"
@@ -94,7 +95,8 @@ type reading struct {
 	healthy map[string]bool
 }
 
-// New builds a collector; onUpdate is called after every refresh.
+// New builds a collector; onUpdate is called after a refresh that changed
+// any value or freshness.
 func New(cfg Config, onUpdate func()) (*Collector, error) {
 	hc := promconfig.HTTPClientConfig{
 		BearerTokenFile: cfg.BearerTokenFile,
@@ -182,10 +184,19 @@ func (c *Collector) publish(now time.Time) {
 	if r, ok := fresh(Health, c.cfg.Health); r != nil {
 		live.Up, live.HealthFresh = r.healthy, ok
 	}
-	c.current.Store(live)
-	if c.onUpdate != nil {
+	prev := c.current.Swap(live)
+	// Rebuild the world (and retry waiting pods) only when something a
+	// placement depends on changed, not on every refresh.
+	if c.onUpdate != nil && !sameLive(prev, live) {
 		c.onUpdate()
 	}
+}
+
+// sameLive reports whether two Lives hold the same values and freshness.
+func sameLive(a, b *state.Live) bool {
+	return a != nil && b != nil &&
+		a.RTTFresh == b.RTTFresh && a.PriceFresh == b.PriceFresh && a.HealthFresh == b.HealthFresh && a.NodeLoadFresh == b.NodeLoadFresh &&
+		maps.Equal(a.RTT, b.RTT) && maps.Equal(a.PriceMultiplier, b.PriceMultiplier) && maps.Equal(a.Up, b.Up) && maps.Equal(a.NodeLoad, b.NodeLoad)
 }
 
 func (c *Collector) read(ctx context.Context, sig Signal, q Query) (*reading, error) {

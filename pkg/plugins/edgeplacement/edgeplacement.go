@@ -156,6 +156,9 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 		}
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, msg)
 	}
+	// Remember the pod until it binds: if no candidate fits now, a node
+	// joining a site later must bring it back (see world.retry).
+	pl.world.reject(pod)
 	return pl.narrow(s, reqs), nil
 }
 

@@ -50,10 +50,11 @@ type world struct {
 	// live is the telemetry collector; nil without telemetry.
 	live *telemetry.Collector
 
-	// rejected holds pods EdgePlacement turned away; after every rebuild
-	// they are moved back to the active queue, so a change that makes a pod
-	// schedulable retries it even when the scheduler saw the event before
-	// this world did.
+	// rejected holds pods EdgePlacement turned away or narrowed and that
+	// are not bound yet; after every rebuild of the world or of the
+	// site-to-nodes index they are moved back to the active queue, so a
+	// change that makes a pod schedulable retries it even when the
+	// scheduler saw the event before this world did.
 	mu       sync.Mutex
 	rejected map[types.UID]*v1.Pod
 	activate func(klog.Logger, map[string]*v1.Pod)
@@ -198,6 +199,9 @@ func (w *world) runNodes(ctx context.Context) {
 			continue
 		}
 		w.setNodes(nodes)
+		// A pod narrowed before this node joined its site never saw it;
+		// the framework's own node event may have come first.
+		w.retry(klog.FromContext(ctx))
 	}
 }
 
@@ -232,16 +236,23 @@ func (w *world) run(ctx context.Context) {
 			logger.Error(err, "Rebuilding the placement world; keeping the previous snapshot")
 			continue
 		}
-		w.mu.Lock()
-		pods := make(map[string]*v1.Pod, len(w.rejected))
-		for _, p := range w.rejected {
-			pods[p.Namespace+"/"+p.Name] = p
-		}
-		clear(w.rejected)
-		w.mu.Unlock()
-		if len(pods) > 0 && w.activate != nil {
-			w.activate(logger, pods)
-		}
+		w.retry(logger)
+	}
+}
+
+// retry moves the pods EdgePlacement turned away, or narrowed to a set of
+// nodes, back to the active queue: the world they were judged against has
+// changed.
+func (w *world) retry(logger klog.Logger) {
+	w.mu.Lock()
+	pods := make(map[string]*v1.Pod, len(w.rejected))
+	for _, p := range w.rejected {
+		pods[p.Namespace+"/"+p.Name] = p
+	}
+	clear(w.rejected)
+	w.mu.Unlock()
+	if len(pods) > 0 && w.activate != nil {
+		w.activate(logger, pods)
 	}
 }
 
