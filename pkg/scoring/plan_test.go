@@ -266,3 +266,15 @@ func TestStaleLiveValues(t *testing.T) {
 		t.Errorf("fra rejected for a stale RTT from a source the policy does not use: %v", pl.SiteReason(0))
 	}
 }
+
+func TestCountryCodeAndTierNames(t *testing.T) {
+	for _, code := range []string{"AA", "DE", "FR", "ZZ"} {
+		i, ok := CountryIndex(code)
+		if !ok || CountryCode(i) != code {
+			t.Errorf("CountryCode(CountryIndex(%q)) = %q", code, CountryCode(i))
+		}
+	}
+	if TierEdge.String() != "Edge" || Tier(9).String() != "Unknown" {
+		t.Errorf("tier names: %q, %q", TierEdge, Tier(9))
+	}
+}

@@ -25,6 +25,16 @@ const (
 	numTiers
 )
 
+var tierNames = [numTiers]string{"Cloud", "Regional", "Edge", "Device"}
+
+// String is the tier's name in the placement API.
+func (t Tier) String() string {
+	if t < numTiers {
+		return tierNames[t]
+	}
+	return "Unknown"
+}
+
 // TierMask is a set of tiers; the zero mask means any tier.
 type TierMask uint8
 
@@ -41,6 +51,11 @@ func CountryIndex(code string) (idx uint16, ok bool) {
 		return 0, false
 	}
 	return uint16(code[0]-'A')*26 + uint16(code[1]-'A'), true
+}
+
+// CountryCode is the inverse of CountryIndex.
+func CountryCode(idx uint16) string {
+	return string([]byte{byte('A' + idx/26%26), byte('A' + idx%26)})
 }
 
 // Add puts the country with index i in the set.

@@ -334,7 +334,7 @@ func explain(s *preFilterState, site int, nodeName string) string {
 	w := s.snap.World
 	var b strings.Builder
 	fmt.Fprintf(&b, "PlacementPolicy %s placed the pod on %s in site %s (%s, %s)", s.policy.Name, nodeName,
-		w.Sites.Names[site], tierName(w.Sites.Tier[site]), countryName(w.Sites.Country[site]))
+		w.Sites.Names[site], w.Sites.Tier[site], scoring.CountryCode(w.Sites.Country[site]))
 	if len(s.compiled.Sources) > 0 {
 		b.WriteString("; RTT")
 		for i, j := range s.compiled.Sources {
@@ -375,12 +375,6 @@ func formatRTT(ms float64) string {
 	}
 	return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
 }
-
-func tierName(t scoring.Tier) string {
-	return [...]string{"Cloud", "Regional", "Edge", "Device"}[min(int(t), 3)]
-}
-
-func countryName(i uint16) string { return string([]byte{byte('A' + i/26), byte('A' + i%26)}) }
 
 // siteOf resolves a node's site through its label.
 func (pl *EdgePlacement) siteOf(snap *state.Snapshot, node *v1.Node) (int, bool) {
