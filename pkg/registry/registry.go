@@ -1,11 +1,13 @@
 // Package registry lists the scheduler framework plugins compiled into the
 // proxima-scheduler binary: Proxima's own and the scheduler-plugins peers it
-// is compared against. The binary and the tests build their scheduler from the
-// same list, so a test schedules with exactly what ships.
+// is compared against. The binary, the tests and the end-to-end benchmark
+// build their scheduler from the same list, so each schedules with exactly
+// what ships.
 package registry
 
 import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	"sigs.k8s.io/scheduler-plugins/pkg/networkaware/networkoverhead"
 	"sigs.k8s.io/scheduler-plugins/pkg/networkaware/topologicalsort"
 	"sigs.k8s.io/scheduler-plugins/pkg/trimaran/targetloadpacking"
@@ -18,13 +20,23 @@ import (
 	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
 )
 
-// Options returns the out-of-tree plugin registrations for
-// app.NewSchedulerCommand and app.Setup.
-func Options() []app.Option {
-	return []app.Option{
-		app.WithPlugin(edgeplacement.Name, edgeplacement.New),
-		app.WithPlugin(networkoverhead.Name, networkoverhead.New),
-		app.WithPlugin(topologicalsort.Name, topologicalsort.New),
-		app.WithPlugin(targetloadpacking.Name, targetloadpacking.New),
+// Plugins returns the out-of-tree plugin factories by plugin name.
+func Plugins() frameworkruntime.Registry {
+	return frameworkruntime.Registry{
+		edgeplacement.Name:     edgeplacement.New,
+		networkoverhead.Name:   networkoverhead.New,
+		topologicalsort.Name:   topologicalsort.New,
+		targetloadpacking.Name: targetloadpacking.New,
 	}
+}
+
+// Options returns Plugins as options for app.NewSchedulerCommand and
+// app.Setup.
+func Options() []app.Option {
+	plugins := Plugins()
+	opts := make([]app.Option, 0, len(plugins))
+	for name, factory := range plugins {
+		opts = append(opts, app.WithPlugin(name, factory))
+	}
+	return opts
 }
