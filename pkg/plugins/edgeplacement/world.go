@@ -182,6 +182,11 @@ func (w *world) kickNodes() {
 	}
 }
 
+// nodeSettle is how long runNodes waits after a node event before it
+// rebuilds the site-to-nodes index: the most a joining node waits to be
+// used, and the least time between two rebuilds.
+const nodeSettle = 100 * time.Millisecond
+
 // runNodes rebuilds the site-to-nodes index after nodes join, leave or
 // change site, coalescing bursts. The scheduler's node informer may start
 // after this world; until it has synced, rebuilds see a partial list and
@@ -192,6 +197,17 @@ func (w *world) runNodes(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-w.nodesDirty:
+		}
+		// Let a burst of node events (a fleet joining) settle so that one
+		// O(nodes) rebuild covers it, rather than one per node.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(nodeSettle):
+		}
+		select {
+		case <-w.nodesDirty:
+		default:
 		}
 		nodes, err := w.nodes.List(labels.Everything())
 		if err != nil {
