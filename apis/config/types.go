@@ -18,6 +18,11 @@ type EdgePlacementArgs struct {
 	// for its Site, TrafficSource and PlacementPolicy caches.
 	CacheSyncTimeoutSeconds int32
 
+	// PlacedEvents records a Placed Event on each pod with a policy, saying
+	// where and why, in addition to the placement annotation EdgePlacement's
+	// Bind writes with the binding. Each event is one more API write per pod.
+	PlacedEvents bool
+
 	// Telemetry reads live signals from Prometheus; nil: declared values only.
 	Telemetry *TelemetryArgs
 }

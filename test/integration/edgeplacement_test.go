@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +37,25 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) startScheduler() { e.cp.StartScheduler(e.t, schedulerConfig) }
+
+// startSchedulerWithEvents starts the shipped configuration with
+// placedEvents: true.
+func (e *env) startSchedulerWithEvents() {
+	e.t.Helper()
+	data, err := os.ReadFile(schedulerConfig)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := strings.Replace(string(data), "placedEvents: false", "placedEvents: true", 1)
+	if cfg == string(data) {
+		e.t.Fatalf("%s does not set placedEvents: false", schedulerConfig)
+	}
+	path := filepath.Join(e.t.TempDir(), "scheduler-config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	e.cp.StartScheduler(e.t, path)
+}
 
 type siteSpec struct {
 	name, country string
@@ -140,7 +161,7 @@ func TestResidencyBeatsLatencyAndCost(t *testing.T) {
 	spec.Residency = &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Jurisdictions: []string{"EU"}}}
 	e.policy("eu-only", spec)
 	e.policy("anywhere", latencyPolicy("shoppers"))
-	e.startScheduler()
+	e.startSchedulerWithEvents()
 
 	for i := range 4 {
 		if site := e.siteOfPod(e.pod(fmt.Sprintf("eu-%d", i), "eu-only", "100m")); site != "frankfurt" {
@@ -151,11 +172,16 @@ func TestResidencyBeatsLatencyAndCost(t *testing.T) {
 	if site := e.siteOfPod(e.pod("free", "anywhere", "100m")); site != "zurich" {
 		t.Errorf("unrestricted pod landed in %s, want zurich", site)
 	}
-	msg := waitForEvent(t, e.cp.Client, e.pod("eu-explained", "eu-only", "100m"), "Placed")
+	explained := e.pod("eu-explained", "eu-only", "100m")
+	msg := placementOf(t, e.cp.Client, explained)
 	for _, want := range []string{"site frankfurt", "Edge, DE", "shoppers 40.0 ms"} {
 		if !strings.Contains(msg, want) {
-			t.Errorf("Placed event %q does not say %q", msg, want)
+			t.Errorf("placement annotation %q does not say %q", msg, want)
 		}
+	}
+	// With placedEvents the same explanation is also a Placed event.
+	if ev := waitForEvent(t, e.cp.Client, explained, "Placed"); ev != msg {
+		t.Errorf("Placed event %q, want the annotation's %q", ev, msg)
 	}
 }
 
@@ -308,7 +334,9 @@ func TestMissingPolicyAndNoPolicy(t *testing.T) {
 	}
 
 	free := e.pod("free", "", "100m")
-	waitForBinding(t, e.cp.Client, free)
+	if msg := placementOf(t, e.cp.Client, free); msg != "" {
+		t.Errorf("pod without a policy has a placement annotation %q", msg)
+	}
 	for _, ev := range podEvents(t, e.cp.Client, free) {
 		if ev.Reason == "Placed" {
 			t.Errorf("pod without a policy got a Placed event: %s", ev)

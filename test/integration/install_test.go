@@ -219,8 +219,8 @@ func testInstalled(t *testing.T, rendered []byte) {
 	if site := e.siteOfPod(pod); site != "edge" {
 		t.Errorf("pod bound in site %q, want edge", site)
 	}
-	if msg := waitForEvent(t, cp.Client, pod, "Placed"); !strings.Contains(msg, "site edge") {
-		t.Errorf("Placed event %q does not name the site", msg)
+	if msg := placementOf(t, cp.Client, pod); !strings.Contains(msg, "site edge") {
+		t.Errorf("placement annotation %q does not name the site", msg)
 	}
 	// Nothing the scheduler tried was refused, its delegated authentication
 	// (the kube-system ConfigMap) included.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/test/harness"
 )
 
@@ -124,6 +125,18 @@ func waitForEvent(t *testing.T, c kubernetes.Interface, pod *v1.Pod, reason stri
 		t.Fatalf("no %s event on pod %s/%s: %v (events: %v)", reason, pod.Namespace, pod.Name, err, podEvents(t, c, pod))
 	}
 	return msg
+}
+
+// placementOf waits for the pod's binding and returns the placement
+// annotation the scheduler wrote with it ("" when there is none).
+func placementOf(t *testing.T, c kubernetes.Interface, pod *v1.Pod) string {
+	t.Helper()
+	waitForBinding(t, c, pod)
+	p, err := c.CoreV1().Pods(pod.Namespace).Get(context.Background(), pod.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Annotations[placementv1alpha1.PlacementAnnotation]
 }
 
 type eventSummary struct{ Reason, Message string }

@@ -205,9 +205,9 @@ func TestTelemetry(t *testing.T) {
 		t.Errorf("query errors while Prometheus is down = %v, want > 0", v)
 	}
 	eventually("Prometheus down, declared RTTs", "bounded", "near")
-	msg := waitForEvent(t, e.cp.Client, e.pod("explained-stale", "bounded", "10m"), "Placed")
+	msg := placementOf(t, e.cp.Client, e.pod("explained-stale", "bounded", "10m"))
 	if !strings.Contains(msg, "declared; live value stale") {
-		t.Errorf("Placed event %q does not say the live RTT was stale", msg)
+		t.Errorf("placement annotation %q does not say the live RTT was stale", msg)
 	}
 	// Prometheus is back: live values return.
 	if err := prom.Start(); err != nil {

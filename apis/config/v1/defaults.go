@@ -23,6 +23,9 @@ func SetDefaults_EdgePlacementArgs(obj *EdgePlacementArgs) {
 	if obj.CacheSyncTimeoutSeconds == nil {
 		obj.CacheSyncTimeoutSeconds = ptr.To(DefaultCacheSyncTimeoutSeconds)
 	}
+	if obj.PlacedEvents == nil {
+		obj.PlacedEvents = ptr.To(false)
+	}
 	if t := obj.Telemetry; t != nil {
 		if t.RefreshSeconds == nil {
 			t.RefreshSeconds = ptr.To(DefaultRefreshSeconds)

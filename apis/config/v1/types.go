@@ -19,6 +19,14 @@ type EdgePlacementArgs struct {
 	// +optional
 	CacheSyncTimeoutSeconds *int32 `json:"cacheSyncTimeoutSeconds,omitempty"`
 
+	// placedEvents records a Placed Event on each pod with a policy, saying
+	// where and why, in addition to the placement annotation
+	// (placement.proxima.dev/placement) EdgePlacement's Bind writes with the
+	// binding at no extra cost. Each event is one more API write per pod, which
+	// costs scheduling throughput. Default false.
+	// +optional
+	PlacedEvents *bool `json:"placedEvents,omitempty"`
+
 	// telemetry reads live signals from Prometheus; absent: declared values
 	// only. Every field has a working default.
 	// +optional

@@ -75,6 +75,9 @@ func autoConvert_v1_EdgePlacementArgs_To_config_EdgePlacementArgs(in *EdgePlacem
 	if err := metav1.Convert_Pointer_int32_To_int32(&in.CacheSyncTimeoutSeconds, &out.CacheSyncTimeoutSeconds, s); err != nil {
 		return err
 	}
+	if err := metav1.Convert_Pointer_bool_To_bool(&in.PlacedEvents, &out.PlacedEvents, s); err != nil {
+		return err
+	}
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(config.TelemetryArgs)
@@ -97,6 +100,9 @@ func autoConvert_config_EdgePlacementArgs_To_v1_EdgePlacementArgs(in *config.Edg
 		return err
 	}
 	if err := metav1.Convert_int32_To_Pointer_int32(&in.CacheSyncTimeoutSeconds, &out.CacheSyncTimeoutSeconds, s); err != nil {
+		return err
+	}
+	if err := metav1.Convert_bool_To_Pointer_bool(&in.PlacedEvents, &out.PlacedEvents, s); err != nil {
 		return err
 	}
 	if in.Telemetry != nil {

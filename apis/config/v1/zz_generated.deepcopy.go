@@ -39,6 +39,11 @@ func (in *EdgePlacementArgs) DeepCopyInto(out *EdgePlacementArgs) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.PlacedEvents != nil {
+		in, out := &in.PlacedEvents, &out.PlacedEvents
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(TelemetryArgs)

@@ -8,6 +8,10 @@ const (
 	// PolicyLabel on a Pod names the PlacementPolicy (in the pod's namespace)
 	// that governs it, overriding any podSelector match.
 	PolicyLabel = "placement.proxima.dev/policy"
+	// PlacementAnnotation on a Pod says where its PlacementPolicy placed it
+	// and why: site, tier, country, RTT per source and hourly cost. The
+	// scheduler writes it with the binding.
+	PlacementAnnotation = "placement.proxima.dev/placement"
 
 	// ConditionReady is True when an object's cross-object references
 	// resolve and, for a PlacementPolicy, its hard rules leave some site.

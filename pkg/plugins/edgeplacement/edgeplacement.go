@@ -15,6 +15,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -46,6 +47,7 @@ type EdgePlacement struct {
 	handle        framework.Handle
 	world         *world
 	minCandidates int
+	placedEvents  bool
 }
 
 var (
@@ -54,6 +56,7 @@ var (
 	_ framework.PreScorePlugin    = &EdgePlacement{}
 	_ framework.ScorePlugin       = &EdgePlacement{}
 	_ framework.ScoreExtensions   = &EdgePlacement{}
+	_ framework.BindPlugin        = &EdgePlacement{}
 	_ framework.PostBindPlugin    = &EdgePlacement{}
 	_ framework.EnqueueExtensions = &EdgePlacement{}
 )
@@ -73,7 +76,7 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	return &EdgePlacement{handle: h, world: w, minCandidates: int(args.MinCandidateNodes)}, nil
+	return &EdgePlacement{handle: h, world: w, minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents}, nil
 }
 
 // Name returns the plugin's name.
@@ -310,22 +313,60 @@ func (pl *EdgePlacement) NormalizeScore(ctx context.Context, cs fwk.CycleState, 
 	return nil
 }
 
-// PostBind records why the pod went where it did.
+// Bind binds a pod with a policy as the DefaultBinder does, with the
+// placement annotation (where and why) on the Binding, which the apiserver
+// copies onto the pod in the same write. Pods without a policy are left to
+// the next binder. To run before the DefaultBinder, EdgePlacement must be
+// enabled at the bind extension point as well as in multiPoint.
+func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodeName string) *fwk.Status {
+	s, err := getState(cs)
+	if err != nil {
+		return fwk.NewStatus(fwk.Skip)
+	}
+	binding := &v1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+		Target:     v1.ObjectReference{Kind: "Node", Name: nodeName},
+	}
+	if msg, ok := pl.explainBinding(s, nodeName); ok {
+		binding.Annotations = map[string]string{placementv1alpha1.PlacementAnnotation: msg}
+	}
+	if c := pl.handle.APICacher(); c != nil {
+		onFinish, err := c.BindPod(binding)
+		if err != nil {
+			return fwk.AsStatus(err)
+		}
+		return fwk.AsStatus(c.WaitOnFinish(ctx, onFinish))
+	}
+	return fwk.AsStatus(pl.handle.ClientSet().CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{}))
+}
+
+// PostBind forgets the pod and, with placedEvents, records a Placed event.
 func (pl *EdgePlacement) PostBind(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodeName string) {
 	pl.world.forget(pod)
+	if !pl.placedEvents {
+		return
+	}
 	s, err := getState(cs)
 	if err != nil {
 		return
 	}
+	if msg, ok := pl.explainBinding(s, nodeName); ok {
+		pl.handle.EventRecorder().Eventf(pod, nil, v1.EventTypeNormal, "Placed", "Binding", "%s", msg)
+	}
+}
+
+// explainBinding explains the placement on nodeName; false when the node is
+// gone from the snapshot or in no known site.
+func (pl *EdgePlacement) explainBinding(s *preFilterState, nodeName string) (string, bool) {
 	ni, err := pl.handle.SnapshotSharedLister().NodeInfos().Get(nodeName)
 	if err != nil {
-		return
+		return "", false
 	}
 	site, ok := pl.siteOf(s.snap, ni.Node())
 	if !ok {
-		return
+		return "", false
 	}
-	pl.handle.EventRecorder().Eventf(pod, nil, v1.EventTypeNormal, "Placed", "Binding", "%s", explain(s, site, nodeName))
+	return explain(s, site, nodeName), true
 }
 
 // explain is the bind-time explanation: site, tier, country, RTT per source
