@@ -51,8 +51,9 @@ image: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 .PHONY: lint
-lint: ## go vet and gofmt.
+lint: ## go vet (including the schedperf-tagged end-to-end benchmark) and gofmt.
 	$(GO) vet ./...
+	$(GO) vet -tags schedperf ./bench/e2e/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 
 .PHONY: test
@@ -70,3 +71,16 @@ test-integration: tools ## Run the tests on the real control plane.
 .PHONY: bench
 bench: ## Run the scoring and plugin benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/...
+
+# scheduler_perf's label filter: "performance" (500 and 5,000 nodes),
+# "performance,short" (500 only) or "smoke".
+BENCH_E2E_LABELS ?= performance
+BENCH_E2E_OUT ?= out/bench-e2e
+
+.PHONY: bench-e2e
+bench-e2e: tools ## Whole-scheduler throughput on kube-scheduler's scheduler_perf: default vs Proxima vs NetworkOverhead (~15 min).
+	rm -rf $(BENCH_E2E_OUT) && mkdir -p $(BENCH_E2E_OUT)
+	cd bench/e2e && $(GO) test -tags schedperf -run '^$$' -bench BenchmarkPerfScheduling -benchtime=1x -timeout=3h . \
+		-args -perf-scheduling-label-filter=$(BENCH_E2E_LABELS) -data-items-dir=$(CURDIR)/$(BENCH_E2E_OUT) > $(CURDIR)/$(BENCH_E2E_OUT)/bench.log 2>&1 \
+		|| { tail -50 $(CURDIR)/$(BENCH_E2E_OUT)/bench.log; exit 1; }
+	$(GO) run ./bench/e2e/report $(BENCH_E2E_OUT)

@@ -1,0 +1,242 @@
+//go:build schedperf
+
+// Package e2e measures whole-scheduler throughput with kube-scheduler's own
+// scheduler_perf harness (k8s.io/kubernetes/test/integration/scheduler_perf):
+// the real scheduler with the shipped plugin registry, on an in-process
+// kube-apiserver and a real etcd, for the default profile, Proxima's and
+// scheduler-plugins' NetworkOverhead. See README.md.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+	benchmark "k8s.io/kubernetes/test/integration/scheduler_perf"
+	"k8s.io/kubernetes/test/utils/ktesting"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/manifests"
+	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
+	"github.com/proxima-sched/proxima/pkg/registry"
+	"github.com/proxima-sched/proxima/test/harness"
+)
+
+// The EU-resident pods (templates/pod.yaml) and the jurisdiction their
+// policy allows (templates/placement-policy.yaml).
+const (
+	residentLabel, residentValue = "workload", "resident"
+	allowedJurisdiction          = "EU"
+)
+
+// BenchmarkPerfScheduling runs performance-config.yaml.
+func BenchmarkPerfScheduling(b *testing.B) {
+	// scheduler_perf starts etcd from PATH; use the one hack/tools.sh built.
+	bin, err := harness.BinDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(bin, "etcd")); err != nil {
+		b.Fatalf("etcd not found in %s: run `make tools` first: %v", bin, err)
+	}
+	b.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+
+	crds, err := crdInstallOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &world{crds: crds, edgePlacement: map[string]bool{}}
+	benchmark.RunBenchmarkPerfScheduling(b, "performance-config.yaml", "proxima", w.registry(),
+		benchmark.WithPrepareFn(w.prepare))
+}
+
+// world installs the CRDs every workload needs into each fresh apiserver and
+// checks residency after each workload.
+type world struct {
+	crds envtest.CRDInstallOptions
+
+	mu sync.Mutex
+	// edgePlacement records the apiservers (by host) whose scheduler runs
+	// EdgePlacement: there every EU-resident pod must be in the EU.
+	edgePlacement map[string]bool
+}
+
+// registry is the shipped registry with each factory first installing the
+// CRDs: scheduler_perf builds the scheduler, and so the plugins, right after
+// starting the apiserver, before any workload step could create them.
+func (w *world) registry() frameworkruntime.Registry {
+	out := frameworkruntime.Registry{}
+	for name, factory := range registry.Plugins() {
+		out[name] = func(ctx context.Context, args runtime.Object, h framework.Handle) (framework.Plugin, error) {
+			if err := w.installCRDs(h.KubeConfig()); err != nil {
+				return nil, err
+			}
+			if name == edgeplacement.Name {
+				w.mu.Lock()
+				w.edgePlacement[h.KubeConfig().Host] = true
+				w.mu.Unlock()
+			}
+			return factory(ctx, args, h)
+		}
+	}
+	return out
+}
+
+func (w *world) installCRDs(cfg *rest.Config) error {
+	opts := w.crds
+	// InstallCRDs fills in the objects it created; keep the template clean.
+	opts.CRDs = slices.Clone(opts.CRDs)
+	for i := range opts.CRDs {
+		opts.CRDs[i] = opts.CRDs[i].DeepCopy()
+	}
+	if _, err := envtest.InstallCRDs(cfg, opts); err != nil {
+		return fmt.Errorf("installing CRDs: %w", err)
+	}
+	return nil
+}
+
+// prepare runs before each workload: it installs the CRDs (for profiles
+// without out-of-tree plugins) and registers the residency check.
+func (w *world) prepare(tCtx ktesting.TContext) error {
+	cfg := tCtx.RESTConfig()
+	if err := w.installCRDs(cfg); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	enforced := w.edgePlacement[cfg.Host]
+	w.mu.Unlock()
+	// Cleanups run last-registered first: this one runs before scheduler_perf
+	// stops the apiserver.
+	tCtx.Cleanup(func() { checkResidency(tCtx, enforced) })
+	return nil
+}
+
+// checkResidency verifies where the EU-resident pods went. Under a profile
+// with EdgePlacement every one must be in a site of the EU and carry the
+// placement annotation, and there must be some; under the others it reports
+// how many are outside the EU.
+func checkResidency(tCtx ktesting.TContext, enforced bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sites, err := versioned.NewForConfigOrDie(tCtx.RESTConfig()).PlacementV1alpha1().Sites().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		tCtx.Errorf("residency check: listing sites: %v", err)
+		return
+	}
+	inEU := map[string]bool{}
+	for _, s := range sites.Items {
+		inEU[s.Name] = slices.Contains(s.Spec.Jurisdictions, allowedJurisdiction)
+	}
+	nodes, err := tCtx.Client().CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		tCtx.Errorf("residency check: listing nodes: %v", err)
+		return
+	}
+	siteOf := map[string]string{}
+	for _, n := range nodes.Items {
+		siteOf[n.Name] = n.Labels[placementv1alpha1.SiteLabel]
+	}
+	pods, err := tCtx.Client().CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+		LabelSelector: residentLabel + "=" + residentValue})
+	if err != nil {
+		tCtx.Errorf("residency check: listing pods: %v", err)
+		return
+	}
+	result := residencyResult{Workload: tCtx.Name(), Enforced: enforced}
+	var examples []string
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Spec.NodeName == "" {
+			continue
+		}
+		result.Placed++
+		if _, ok := p.Annotations[placementv1alpha1.PlacementAnnotation]; enforced && !ok {
+			result.Unexplained++
+		}
+		if site := siteOf[p.Spec.NodeName]; !inEU[site] {
+			result.Outside++
+			if len(examples) < 5 {
+				examples = append(examples, fmt.Sprintf("%s/%s on %s (site %q)", p.Namespace, p.Name, p.Spec.NodeName, site))
+			}
+		}
+	}
+	tCtx.Logf("residency: %d of %d placed EU-resident pods are outside the EU", result.Outside, result.Placed)
+	if enforced {
+		if result.Placed == 0 {
+			tCtx.Errorf("residency check: no EU-resident pod was placed")
+		}
+		if result.Unexplained > 0 {
+			tCtx.Errorf("residency check: %d of %d EU-resident pods lack the %s annotation (was EdgePlacement's Bind skipped?)",
+				result.Unexplained, result.Placed, placementv1alpha1.PlacementAnnotation)
+		}
+		if result.Outside > 0 {
+			tCtx.Errorf("residency check: %d of %d EU-resident pods placed outside the EU, e.g. %s",
+				result.Outside, result.Placed, strings.Join(examples, ", "))
+		}
+	}
+	if err := result.write(); err != nil {
+		tCtx.Errorf("residency check: %v", err)
+	}
+}
+
+// residencyResult is written next to scheduler_perf's data items for the report.
+type residencyResult struct {
+	Workload string `json:"workload"`
+	Enforced bool   `json:"enforced"`
+	Placed   int    `json:"placed"`
+	Outside  int    `json:"outside"`
+	// Unexplained counts placed pods without the placement annotation.
+	Unexplained int `json:"unexplained"`
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^a-zA-Z0-9-_]`)
+
+func (r residencyResult) write() error {
+	dir := ""
+	if f := flag.Lookup("data-items-dir"); f != nil {
+		dir = f.Value.String()
+	}
+	if dir == "" {
+		return nil
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "residency_"+unsafeFileChars.ReplaceAllString(r.Workload, "_")+".json"), data, 0o644)
+}
+
+// crdInstallOptions lists Proxima's CRDs (as shipped) and the AppGroup and
+// NetworkTopology CRDs from the modules scheduler-plugins uses.
+func crdInstallOptions() (envtest.CRDInstallOptions, error) {
+	ours, err := manifests.CRDs()
+	if err != nil {
+		return envtest.CRDInstallOptions{}, err
+	}
+	opts := envtest.CRDInstallOptions{CRDs: ours, ErrorIfPathMissing: true, MaxTime: time.Minute}
+	for _, mod := range []string{"github.com/diktyo-io/appgroup-api", "github.com/diktyo-io/networktopology-api"} {
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mod).Output()
+		if err != nil {
+			return opts, fmt.Errorf("locating module %s: %w", mod, err)
+		}
+		opts.Paths = append(opts.Paths, filepath.Join(strings.TrimSpace(string(out)), "manifests", "crd.yaml"))
+	}
+	return opts, nil
+}

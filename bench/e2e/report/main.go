@@ -1,0 +1,268 @@
+// Command report turns the data items that scheduler_perf writes with
+// -data-items-dir (and the residency results bench/e2e writes next to them)
+// into the Markdown tables of bench/README.md.
+//
+//	go run ./bench/e2e/report out/bench-e2e
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: report DIR")
+		os.Exit(2)
+	}
+	r, err := load(os.Args[1])
+	if err == nil {
+		err = r.write(os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+// The profile every other is compared with, and the plugins whose own
+// extension-point durations are reported, for the profile that runs each.
+// (Only that profile: the scheduler records plugin durations asynchronously,
+// flushing every second, so a few samples of the previous test case's
+// scheduler can land after scheduler_perf resets the metrics.)
+const baselineProfile = "Default"
+
+var reportedPlugins = []struct {
+	name, profile string
+	points        []string
+}{
+	{"EdgePlacement", "Proxima", []string{"PreFilter", "Filter", "PreScore", "Score", "PostBind"}},
+	{"NetworkOverhead", "NetworkOverhead", []string{"PreFilter", "Filter", "Score"}},
+}
+
+// dataItems is scheduler_perf's output format (perfdash's).
+type dataItems struct {
+	DataItems []struct {
+		Data   map[string]float64 `json:"data"`
+		Unit   string             `json:"unit"`
+		Labels map[string]string  `json:"labels"`
+	} `json:"dataItems"`
+}
+
+type residency struct {
+	Workload string `json:"workload"`
+	Enforced bool   `json:"enforced"`
+	Placed   int    `json:"placed"`
+	Outside  int    `json:"outside"`
+}
+
+// run is one test case (a profile and a percentageOfNodesToScore variant)
+// on one workload.
+type run struct {
+	testCase, workload string
+	throughput         map[string]float64 // pods/s: Average, Perc50, ...
+	attempt            map[string]float64 // ms, scheduled attempts
+	plugin             map[string]float64 // "plugin/point" -> average ms
+	residency          *residency
+}
+
+// profile and variant split a test case name: "Proxima_AllNodes" is the
+// Proxima profile in the AllNodes variant.
+func (r *run) profile() string { p, _, _ := strings.Cut(r.testCase, "_"); return p }
+func (r *run) variant() string { _, v, _ := strings.Cut(r.testCase, "_"); return v }
+
+type report struct {
+	runs []*run // in the order scheduler_perf ran them
+}
+
+func (rep *report) get(testCase, workload string) *run {
+	for _, r := range rep.runs {
+		if r.testCase == testCase && r.workload == workload {
+			return r
+		}
+	}
+	r := &run{testCase: testCase, workload: workload,
+		throughput: map[string]float64{}, attempt: map[string]float64{}, plugin: map[string]float64{}}
+	rep.runs = append(rep.runs, r)
+	return r
+}
+
+// splitName parses "BenchmarkPerfScheduling/<test case>/<workload>[/...]".
+func splitName(name string) (testCase, workload string, ok bool) {
+	parts := strings.Split(name, "/")
+	if len(parts) < 3 {
+		return "", "", false
+	}
+	return parts[1], parts[2], true
+}
+
+func load(dir string) (*report, error) {
+	rep := &report{}
+	n, err := readEach(dir, "*_benchmark_*.json", rep.addDataItems)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("no scheduler_perf data items (*_benchmark_*.json) in %s", dir)
+	}
+	if _, err := readEach(dir, "residency_*.json", rep.addResidency); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// readEach passes each file in dir matching pattern to add and returns how
+// many there were.
+func readEach(dir, pattern string, add func([]byte) error) (int, error) {
+	files, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		if err := add(data); err != nil {
+			return 0, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return len(files), nil
+}
+
+func (rep *report) addDataItems(data []byte) error {
+	var items dataItems
+	if err := json.Unmarshal(data, &items); err != nil {
+		return err
+	}
+	for _, it := range items.DataItems {
+		tc, wl, ok := splitName(it.Labels["Name"])
+		if !ok || len(it.Data) == 0 {
+			continue
+		}
+		switch r := rep.get(tc, wl); it.Labels["Metric"] {
+		case "SchedulingThroughput":
+			r.throughput = it.Data
+		case "scheduler_scheduling_attempt_duration_seconds":
+			if it.Labels["result"] == "scheduled" {
+				r.attempt = it.Data
+			}
+		case "scheduler_plugin_execution_duration_seconds":
+			r.plugin[it.Labels["plugin"]+"/"+it.Labels["extension_point"]] = it.Data["Average"]
+		}
+	}
+	return nil
+}
+
+func (rep *report) addResidency(data []byte) error {
+	var res residency
+	if err := json.Unmarshal(data, &res); err != nil {
+		return err
+	}
+	tc, wl, ok := splitName(res.Workload)
+	if !ok {
+		return fmt.Errorf("unexpected workload name %q", res.Workload)
+	}
+	rep.get(tc, wl).residency = &res
+	return nil
+}
+
+// baseline is the run of the baseline profile with the same variant on the
+// same workload, or nil.
+func (rep *report) baseline(r *run) *run {
+	want := baselineProfile
+	if v := r.variant(); v != "" {
+		want += "_" + v
+	}
+	for _, b := range rep.runs {
+		if b.testCase == want && b.workload == r.workload {
+			return b
+		}
+	}
+	return nil
+}
+
+func (rep *report) workloads() []string {
+	var out []string
+	for _, r := range rep.runs {
+		if !slices.Contains(out, r.workload) {
+			out = append(out, r.workload)
+		}
+	}
+	return out
+}
+
+func (rep *report) write(w io.Writer) error {
+	p := &printer{w: w}
+	for _, wl := range rep.workloads() {
+		p.printf("#### %s\n\n", wl)
+		p.printf("| Test case | Throughput avg (pods/s) | p50 | p90 | p99 | vs %s | Attempt p50 (ms) | p99 (ms) | EU-resident pods outside the EU |\n", baselineProfile)
+		p.printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range rep.runs {
+			if r.workload != wl {
+				continue
+			}
+			ratio := "—"
+			if b := rep.baseline(r); b != nil && b != r && b.throughput["Average"] > 0 {
+				ratio = fmt.Sprintf("%.2f×", r.throughput["Average"]/b.throughput["Average"])
+			}
+			res := "—"
+			if r.residency != nil {
+				res = fmt.Sprintf("%d of %d", r.residency.Outside, r.residency.Placed)
+			}
+			p.printf("| %s | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.1f | %s |\n", r.testCase,
+				r.throughput["Average"], r.throughput["Perc50"], r.throughput["Perc90"], r.throughput["Perc99"],
+				ratio, r.attempt["Perc50"], r.attempt["Perc99"], res)
+		}
+		p.printf("\n")
+		for _, pl := range reportedPlugins {
+			var rows []string
+			for _, r := range rep.runs {
+				if r.workload != wl || r.profile() != pl.profile || !r.hasPlugin(pl.name) {
+					continue
+				}
+				cells := make([]string, len(pl.points))
+				for i, pt := range pl.points {
+					cells[i] = fmt.Sprintf("%.1f", 1000*r.plugin[pl.name+"/"+pt])
+				}
+				rows = append(rows, fmt.Sprintf("| %s | %s |\n", r.testCase, strings.Join(cells, " | ")))
+			}
+			if len(rows) == 0 {
+				continue
+			}
+			p.printf("| %s average (µs) | %s |\n", pl.name, strings.Join(pl.points, " | "))
+			p.printf("|---|%s\n", strings.Repeat("---:|", len(pl.points)))
+			for _, row := range rows {
+				p.printf("%s", row)
+			}
+			p.printf("\n")
+		}
+	}
+	return p.err
+}
+
+func (r *run) hasPlugin(name string) bool {
+	for k := range r.plugin {
+		if strings.HasPrefix(k, name+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// printer keeps the first write error.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
