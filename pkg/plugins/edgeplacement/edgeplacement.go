@@ -356,13 +356,15 @@ func (pl *EdgePlacement) PostBind(ctx context.Context, cs fwk.CycleState, pod *v
 }
 
 // explainBinding explains the placement on nodeName; false when the node is
-// gone from the snapshot or in no known site.
+// gone or in no known site. It runs in the binding cycle, concurrently with
+// the next scheduling cycle's snapshot update, so it reads the node from the
+// informer cache, not from the framework's snapshot.
 func (pl *EdgePlacement) explainBinding(s *preFilterState, nodeName string) (string, bool) {
-	ni, err := pl.handle.SnapshotSharedLister().NodeInfos().Get(nodeName)
+	node, err := pl.world.nodes.Get(nodeName)
 	if err != nil {
 		return "", false
 	}
-	site, ok := pl.siteOf(s.snap, ni.Node())
+	site, ok := pl.siteOf(s.snap, node)
 	if !ok {
 		return "", false
 	}
