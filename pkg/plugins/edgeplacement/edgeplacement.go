@@ -112,18 +112,24 @@ func getState(cs fwk.CycleState) (*preFilterState, error) {
 // sites that together have room for the pod.
 func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	defer func(start time.Time) { telemetry.PreFilterDuration.Observe(time.Since(start).Seconds()) }(time.Now())
-	policy, err := pl.world.policyFor(pod)
+	cp, err := pl.world.policyFor(pod)
 	if err != nil {
 		pl.world.reject(pod)
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 	}
-	if policy == nil {
+	if cp == nil {
 		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	policy := cp.policy
+	if cp.hardwareErr != nil {
+		pl.world.reject(pod)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+			fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, cp.hardwareErr))
 	}
 	snap := pl.world.publisher.Load()
 	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, compiled: &scoring.Policy{},
-		podCPU: reqs.Cpu().MilliValue()}
+		hardware: cp.hardware, podCPU: reqs.Cpu().MilliValue()}
 	if err := snap.CompilePolicy(&policy.Spec, requestsOf(reqs), s.compiled); err != nil {
 		pl.world.reject(pod)
 		var unknown *state.UnknownSourceError
@@ -132,19 +138,6 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 				fmt.Sprintf("PlacementPolicy %s/%s cannot be evaluated: %v", policy.Namespace, policy.Name, err))
 		}
 		return nil, fwk.AsStatus(err)
-	}
-	if hw := policy.Spec.Hardware; hw != nil {
-		reqs := make([]v1.NodeSelectorRequirement, 0, len(hw.NodeSelector))
-		for _, r := range hw.NodeSelector {
-			reqs = append(reqs, r.NodeSelectorRequirement())
-		}
-		sel, err := nodeaffinity.NewNodeSelector(&v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{MatchExpressions: reqs}}})
-		if err != nil {
-			pl.world.reject(pod)
-			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
-				fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, err))
-		}
-		s.hardware = sel
 	}
 	s.plan.Compile(snap.World, s.compiled)
 	cs.Write(stateKey, s)

@@ -147,7 +147,7 @@ func TestPolicyResolution(t *testing.T) {
 			}
 			got := ""
 			if p != nil {
-				got = p.Name
+				got = p.policy.Name
 			}
 			if got != tc.want {
 				t.Errorf("policy = %q, want %q", got, tc.want)

@@ -17,6 +17,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 
 	"github.com/proxima-sched/proxima/apis/config"
@@ -70,6 +71,11 @@ type compiledPolicy struct {
 	policy   *placementv1alpha1.PlacementPolicy
 	selector labels.Selector // nil: matches no pod (label only)
 	priority int32
+	// hardware is the policy's hardware rule as a node selector (nil: no
+	// rule), parsed once per policy change rather than per pod; hardwareErr
+	// is why it could not be parsed, which fails its pods closed.
+	hardware    *nodeaffinity.NodeSelector
+	hardwareErr error
 }
 
 var (
@@ -301,6 +307,7 @@ func (w *world) refresh() error {
 			}
 			cp.selector = s
 		}
+		cp.hardware, cp.hardwareErr = hardwareSelector(p.Spec.Hardware)
 		idx.byNamespace[p.Namespace] = append(idx.byNamespace[p.Namespace], cp)
 	}
 	for _, list := range idx.byNamespace {
@@ -360,21 +367,34 @@ func (e errPolicyNotFound) Error() string {
 		e.namespace, e.name, placementv1alpha1.PolicyLabel)
 }
 
+// hardwareSelector parses a hardware rule; nil for none.
+func hardwareSelector(hw *placementv1alpha1.HardwareRequirements) (*nodeaffinity.NodeSelector, error) {
+	if hw == nil {
+		return nil, nil
+	}
+	reqs := make([]v1.NodeSelectorRequirement, 0, len(hw.NodeSelector))
+	for _, r := range hw.NodeSelector {
+		reqs = append(reqs, r.NodeSelectorRequirement())
+	}
+	return nodeaffinity.NewNodeSelector(&v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{MatchExpressions: reqs}}})
+}
+
 // policyFor resolves the pod's policy: the label wins; else the matching
 // selector with the highest priority, ties by name; nil when none applies.
-func (w *world) policyFor(pod *v1.Pod) (*placementv1alpha1.PlacementPolicy, error) {
+func (w *world) policyFor(pod *v1.Pod) (*compiledPolicy, error) {
+	list := w.index.Load().byNamespace[pod.Namespace]
 	if name, ok := pod.Labels[placementv1alpha1.PolicyLabel]; ok {
-		for _, cp := range w.index.Load().byNamespace[pod.Namespace] {
-			if cp.policy.Name == name {
-				return cp.policy, nil
+		for i := range list {
+			if list[i].policy.Name == name {
+				return &list[i], nil
 			}
 		}
 		return nil, errPolicyNotFound{pod.Namespace, name}
 	}
 	set := labels.Set(pod.Labels)
-	for _, cp := range w.index.Load().byNamespace[pod.Namespace] {
-		if cp.selector != nil && cp.selector.Matches(set) {
-			return cp.policy, nil
+	for i := range list {
+		if list[i].selector != nil && list[i].selector.Matches(set) {
+			return &list[i], nil
 		}
 	}
 	return nil, nil
