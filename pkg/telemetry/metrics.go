@@ -37,15 +37,6 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"signal", "mapped"})
 
-	// PreFilterDuration is EdgePlacement's per-pod PreFilter time: policy
-	// resolution, compilation over all sites and candidate selection.
-	PreFilterDuration = metrics.NewHistogram(&metrics.HistogramOpts{
-		Namespace: namespace, Subsystem: "edgeplacement", Name: "prefilter_duration_seconds",
-		Help:           "EdgePlacement PreFilter duration per pod (policy resolution, scoring every site, candidate selection).",
-		Buckets:        metrics.ExponentialBuckets(0.000001, 2, 20),
-		StabilityLevel: metrics.ALPHA,
-	})
-
 	registerOnce sync.Once
 )
 
@@ -53,9 +44,6 @@ var (
 // kube-scheduler serves on /metrics.
 func registerMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(lastSuccess, staleGauge, queryDuration, queryErrors, seriesGauge, PreFilterDuration)
+		legacyregistry.MustRegister(lastSuccess, staleGauge, queryDuration, queryErrors, seriesGauge)
 	})
 }
-
-// RegisterMetrics registers the metrics; New does it too.
-func RegisterMetrics() { registerMetrics() }

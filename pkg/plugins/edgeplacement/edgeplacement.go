@@ -30,7 +30,6 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/state"
-	"github.com/proxima-sched/proxima/pkg/telemetry"
 )
 
 // What EdgePlacement reads, beyond what kube-scheduler itself needs (the
@@ -70,7 +69,6 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 	if err := validation.ValidateEdgePlacementArgs(field.NewPath("args"), args); err != nil {
 		return nil, err
 	}
-	telemetry.RegisterMetrics()
 	w, err := sharedWorld(ctx, h.SharedInformerFactory(), h.KubeConfig(), h.Activate,
 		time.Duration(args.CacheSyncTimeoutSeconds)*time.Second, args.Telemetry)
 	if err != nil {
@@ -111,7 +109,6 @@ func getState(cs fwk.CycleState) (*preFilterState, error) {
 // snapshot and narrows the candidates to the nodes of the best feasible
 // sites that together have room for the pod.
 func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
-	defer func(start time.Time) { telemetry.PreFilterDuration.Observe(time.Since(start).Seconds()) }(time.Now())
 	cp, err := pl.world.policyFor(pod)
 	if err != nil {
 		pl.world.reject(pod)
