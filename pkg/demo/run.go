@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -314,12 +315,8 @@ func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interfac
 }
 
 func unschedulable(p *v1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodScheduled && c.Status == v1.ConditionFalse && c.Reason == v1.PodReasonUnschedulable {
-			return true
-		}
-	}
-	return false
+	_, c := podutil.GetPodCondition(&p.Status, v1.PodScheduled)
+	return c != nil && c.Status == v1.ConditionFalse && c.Reason == v1.PodReasonUnschedulable
 }
 
 func pod(c ClassSpec, i int, ns, scheduler string) *v1.Pod {
