@@ -9,9 +9,10 @@ type EdgePlacementArgs struct {
 	metav1.TypeMeta
 
 	// MinCandidateNodes is how many nodes with room for the pod PreFilter
-	// keeps, taking feasible sites best first. At most 100 means the
-	// framework examines every candidate whatever percentageOfNodesToScore
-	// says (it never stops before 100 feasible nodes).
+	// keeps, taking feasible sites best first (the best site whole). At most
+	// 100 means the framework examines every candidate with room whatever
+	// percentageOfNodesToScore says (it never stops before 100 feasible
+	// nodes); above 100 it may sample across sites.
 	MinCandidateNodes int32
 
 	// CacheSyncTimeoutSeconds bounds how long the plugin waits at start-up

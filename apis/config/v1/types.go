@@ -9,8 +9,9 @@ type EdgePlacementArgs struct {
 	metav1.TypeMeta `json:",inline"`
 
 	// minCandidateNodes is how many nodes with room for the pod PreFilter
-	// keeps, taking feasible sites best first. Default 100: the framework
-	// examines every candidate whatever percentageOfNodesToScore says.
+	// keeps, taking feasible sites best first (the best site whole). Default
+	// 100: the framework examines every candidate with room whatever
+	// percentageOfNodesToScore says; above 100 it may sample across sites.
 	// +optional
 	MinCandidateNodes *int32 `json:"minCandidateNodes,omitempty"`
 

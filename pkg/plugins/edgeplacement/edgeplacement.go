@@ -156,57 +156,62 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 }
 
 // narrow returns the nodes of the best-ranked feasible sites, taken in order
-// until they hold at least minCandidates nodes with room for the pod (CPU,
-// memory and pod slots, after hardware). It reads only the nodes of the
-// sites it takes, through the site-to-nodes index and the framework's node
-// snapshot. With at most 100 candidates the framework filters every one of
-// them whatever percentageOfNodesToScore says, so the best site with room
-// is always examined. When no node has room anywhere, every feasible site's
-// nodes stay candidates, so the usual filters report why and preemption
-// can act.
+// until they hold minCandidates nodes with room for the pod (CPU, memory and
+// pod slots, after hardware). The best site is kept whole; a later site that
+// completes the count gives only the nodes with room it needs. It reads only
+// the nodes of the sites it takes, through the site-to-nodes index and the
+// framework's node snapshot.
+//
+// The count is exact because the framework stops filtering once it has
+// found max(100, percentageOfNodesToScore of the candidates) feasible nodes,
+// starting at a rotating offset: with more than 100 candidates with room it
+// could pass over the best site's last free node and place the pod in a
+// worse site. With at most 100 (the default) every candidate with room is
+// examined; nodes without room are kept too (they cannot pass the filters,
+// so they do not count, and preemption may use them). When no node has room
+// anywhere, every feasible site's nodes stay candidates, so the usual
+// filters report why and preemption can act.
 func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framework.PreFilterResult {
 	bySite := *pl.world.nodesBySite.Load()
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
 	cpu, mem := reqs.Cpu().MilliValue(), reqs.Memory().Value()
 	names := make(sets.Set[string], 2*pl.minCandidates)
-	scratch := make([]string, 0, 2*pl.minCandidates)
+	full := make([]string, 0, 2*pl.minCandidates) // nodes without room
+	roomy := make([]string, 0, pl.minCandidates)  // this site's nodes with room
 	have := 0
 	for _, site := range s.plan.Ranked() {
-		room, start := 0, len(scratch)
+		start := len(full)
+		roomy = roomy[:0]
 		for _, name := range bySite[s.snap.World.Sites.Names[site]] {
 			ni, err := infos.Get(name)
 			if err != nil || ni.Node() == nil {
 				continue // not in this cycle's node snapshot yet
 			}
-			scratch = append(scratch, name)
-			if s.hardware != nil && !s.hardware.Match(ni.Node()) {
-				continue
-			}
 			alloc, used := ni.GetAllocatable(), ni.GetRequested()
-			if alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
+			if (s.hardware == nil || s.hardware.Match(ni.Node())) &&
+				alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
 				len(ni.GetPods()) < alloc.GetAllowedPodNumber() {
-				room++
+				roomy = append(roomy, name)
+			} else {
+				full = append(full, name)
 			}
 		}
-		if room == 0 {
-			continue // keep the nodes in scratch for the no-room fallback
+		if len(roomy) == 0 {
+			continue // keep the nodes in full for the no-room fallback
 		}
-		names.Insert(scratch[start:]...)
-		if have += room; have >= pl.minCandidates {
+		if need := pl.minCandidates - have; have > 0 && len(roomy) > need {
+			roomy = roomy[:need]
+		}
+		names.Insert(full[start:]...)
+		names.Insert(roomy...)
+		if have += len(roomy); have >= pl.minCandidates {
 			break
 		}
 	}
 	if have == 0 {
 		// No room anywhere: every feasible site's nodes, so that the usual
 		// filters say why and preemption can act.
-		names.Insert(scratch...)
-		for _, site := range s.plan.Ranked() {
-			for _, name := range bySite[s.snap.World.Sites.Names[site]] {
-				if _, err := infos.Get(name); err == nil {
-					names.Insert(name)
-				}
-			}
-		}
+		names.Insert(full...)
 	}
 	return &framework.PreFilterResult{NodeNames: names}
 }

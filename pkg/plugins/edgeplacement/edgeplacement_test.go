@@ -243,33 +243,56 @@ func TestFilterAndScoreOrder(t *testing.T) {
 
 func TestPreFilterNarrowsToBestSitesWithRoom(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	full := framework.NewNodeInfo(st.MakePod().Name("hog").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj())
-	full.SetNode(st.MakeNode().Name("ber-full").Label(placementv1alpha1.SiteLabel, "ber").
-		Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "1", v1.ResourceMemory: "8Gi"}).Obj())
+	fullNode := func(name, site string) fwk.NodeInfo {
+		ni := framework.NewNodeInfo(st.MakePod().Name("hog").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj())
+		ni.SetNode(st.MakeNode().Name(name).Label(placementv1alpha1.SiteLabel, site).
+			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "1", v1.ResourceMemory: "8Gi"}).Obj())
+		return ni
+	}
 	nodes := []fwk.NodeInfo{
-		full,
+		fullNode("ber-full", "ber"),
 		nodeInfo("ber-1", "ber", "4", nil),
+		nodeInfo("ber-2", "ber", "4", nil),
+		fullNode("par-full", "par"),
 		nodeInfo("par-1", "par", "4", nil),
 		nodeInfo("par-2", "par", "4", nil),
 		nodeInfo("zrh-1", "zrh", "4", nil),
 	}
 	pl := testPlugin(t, nodes, mkPolicy("eu", 0, nil, euOnly))
-	pl.minCandidates = 2
 	pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, "eu").
 		Req(map[v1.ResourceName]string{v1.ResourceCPU: "500m"}).Obj()
-	// ber is best (10 ms) with one node with room; two are wanted, so par
-	// (25 ms) is added; zrh is not EU. All nodes of chosen sites are kept.
-	res, status := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
+	// ber is best (10 ms) with two nodes with room, par (25 ms) next with
+	// two; zrh is not EU. The best site is kept whole; a later site gives
+	// only the nodes with room still needed, and its nodes without room.
+	for _, tc := range []struct {
+		minCandidates int
+		want          sets.Set[string]
+	}{
+		{1, sets.New("ber-full", "ber-1", "ber-2")},
+		{2, sets.New("ber-full", "ber-1", "ber-2")},
+		{3, sets.New("ber-full", "ber-1", "ber-2", "par-full", "par-1")},
+		{4, sets.New("ber-full", "ber-1", "ber-2", "par-full", "par-1", "par-2")},
+		{100, sets.New("ber-full", "ber-1", "ber-2", "par-full", "par-1", "par-2")},
+	} {
+		pl.minCandidates = tc.minCandidates
+		res, status := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
+		if !status.IsSuccess() {
+			t.Fatal(status)
+		}
+		if diff := cmp.Diff(tc.want, res.NodeNames); diff != "" {
+			t.Errorf("candidates with minCandidates=%d (-want,+got):\n%s", tc.minCandidates, diff)
+		}
+	}
+	// No room in any EU site: every EU node stays a candidate so that the
+	// filters say why and preemption can act.
+	big := st.MakePod().Namespace(ns).Name("big").Label(placementv1alpha1.PolicyLabel, "eu").
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: "8"}).Obj()
+	res, status := pl.PreFilter(ctx, framework.NewCycleState(), big, nodes)
 	if !status.IsSuccess() {
 		t.Fatal(status)
 	}
-	if diff := cmp.Diff(sets.New("ber-full", "ber-1", "par-1", "par-2"), res.NodeNames); diff != "" {
-		t.Errorf("candidates (-want,+got):\n%s", diff)
-	}
-	pl.minCandidates = 1
-	res, _ = pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
-	if diff := cmp.Diff(sets.New("ber-full", "ber-1"), res.NodeNames); diff != "" {
-		t.Errorf("candidates with minCandidates=1 (-want,+got):\n%s", diff)
+	if diff := cmp.Diff(sets.New("ber-full", "ber-1", "ber-2", "par-full", "par-1", "par-2"), res.NodeNames); diff != "" {
+		t.Errorf("candidates without room anywhere (-want,+got):\n%s", diff)
 	}
 }
 
