@@ -176,44 +176,60 @@ func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framew
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
 	cpu, mem := reqs.Cpu().MilliValue(), reqs.Memory().Value()
 	names := make(sets.Set[string], 2*pl.minCandidates)
-	full := make([]string, 0, 2*pl.minCandidates) // nodes without room
-	roomy := make([]string, 0, pl.minCandidates)  // this site's nodes with room
+	scratch := make([]string, 0, 2*pl.minCandidates)
 	have := 0
 	for _, site := range s.plan.Ranked() {
-		start := len(full)
-		roomy = roomy[:0]
+		room, start := 0, len(scratch)
 		for _, name := range bySite[s.snap.World.Sites.Names[site]] {
 			ni, err := infos.Get(name)
 			if err != nil || ni.Node() == nil {
 				continue // not in this cycle's node snapshot yet
 			}
-			alloc, used := ni.GetAllocatable(), ni.GetRequested()
-			if (s.hardware == nil || s.hardware.Match(ni.Node())) &&
-				alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
-				len(ni.GetPods()) < alloc.GetAllowedPodNumber() {
-				roomy = append(roomy, name)
-			} else {
-				full = append(full, name)
+			scratch = append(scratch, name)
+			if hasRoom(s, ni, cpu, mem) {
+				room++
 			}
 		}
-		if len(roomy) == 0 {
-			continue // keep the nodes in full for the no-room fallback
+		if room == 0 {
+			continue // keep the nodes in scratch for the no-room fallback
 		}
-		if need := pl.minCandidates - have; have > 0 && len(roomy) > need {
-			roomy = roomy[:need]
+		if need := pl.minCandidates - have; have == 0 || room <= need {
+			names.Insert(scratch[start:]...)
+			have += room
+		} else {
+			// This site completes the count: its nodes without room, and
+			// only the nodes with room still needed.
+			for _, name := range scratch[start:] {
+				if ni, _ := infos.Get(name); !hasRoom(s, ni, cpu, mem) {
+					names.Insert(name)
+				} else if need > 0 {
+					names.Insert(name)
+					need--
+				}
+			}
+			have = pl.minCandidates
 		}
-		names.Insert(full[start:]...)
-		names.Insert(roomy...)
-		if have += len(roomy); have >= pl.minCandidates {
+		if have >= pl.minCandidates {
 			break
 		}
 	}
 	if have == 0 {
 		// No room anywhere: every feasible site's nodes, so that the usual
 		// filters say why and preemption can act.
-		names.Insert(full...)
+		names.Insert(scratch...)
 	}
 	return &framework.PreFilterResult{NodeNames: names}
+}
+
+// hasRoom says whether the node meets the policy's hardware rule and has
+// the CPU, memory and a pod slot for the pod's requests.
+func hasRoom(s *preFilterState, ni fwk.NodeInfo, cpu, mem int64) bool {
+	if s.hardware != nil && !s.hardware.Match(ni.Node()) {
+		return false
+	}
+	alloc, used := ni.GetAllocatable(), ni.GetRequested()
+	return alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
+		len(ni.GetPods()) < alloc.GetAllowedPodNumber()
 }
 
 // PreFilterExtensions is nil: the plugin's decision does not depend on
