@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/informers"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/backend/cache"
+	internalqueue "k8s.io/kubernetes/pkg/scheduler/backend/queue"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/defaultbinder"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/queuesort"
@@ -89,8 +90,12 @@ func BenchmarkPlugins(b *testing.B) {
 		snapshot := cache.NewSnapshot(allocated, nodes)
 		factory := informers.NewSharedInformerFactory(cp.Client, 0)
 		factory.Core().V1().Pods().Informer()
+		// EdgePlacement re-activates the pods it narrowed when nodes join
+		// a site; a scheduling queue must be there to take them.
+		queue := internalqueue.NewTestQueue(ctx, (&queuesort.PrioritySort{}).Less)
 		opts := []schedruntime.Option{schedruntime.WithKubeConfig(cp.Config), schedruntime.WithClientSet(cp.Client),
-			schedruntime.WithInformerFactory(factory), schedruntime.WithSnapshotSharedLister(snapshot)}
+			schedruntime.WithInformerFactory(factory), schedruntime.WithSnapshotSharedLister(snapshot),
+			schedruntime.WithPodActivator(queue)}
 		edge := func(ctx context.Context, _ runtime.Object, h framework.Handle) (framework.Plugin, error) {
 			return edgeplacement.New(ctx, &config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60}, h)
 		}
