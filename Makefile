@@ -57,8 +57,9 @@ lint: ## go vet (including the schedperf-tagged end-to-end benchmark) and gofmt.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 
 .PHONY: test
-test: tools ## Run unit and integration tests (builds the tools first).
+test: tools ## Run unit and integration tests, and each benchmark once (builds the tools first).
 	$(GO) test $(GOTEST_FLAGS) ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/...
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.
