@@ -109,9 +109,12 @@ func getState(cs fwk.CycleState) (*preFilterState, error) {
 // snapshot and narrows the candidates to the nodes of the best feasible
 // sites that together have room for the pod.
 func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+	// Read before the world: a retry between here and reject reaches the pod.
+	gen := pl.world.generation.Load()
+	logger := klog.FromContext(ctx)
 	cp, err := pl.world.policyFor(pod)
 	if err != nil {
-		pl.world.reject(pod)
+		pl.world.reject(logger, pod, gen)
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 	}
 	if cp == nil {
@@ -119,7 +122,7 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	}
 	policy := cp.policy
 	if cp.hardwareErr != nil {
-		pl.world.reject(pod)
+		pl.world.reject(logger, pod, gen)
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
 			fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, cp.hardwareErr))
 	}
@@ -128,7 +131,7 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, compiled: &scoring.Policy{},
 		hardware: cp.hardware, podCPU: reqs.Cpu().MilliValue()}
 	if err := snap.CompilePolicy(&policy.Spec, requestsOf(reqs), s.compiled); err != nil {
-		pl.world.reject(pod)
+		pl.world.reject(logger, pod, gen)
 		var unknown *state.UnknownSourceError
 		if errors.As(err, &unknown) {
 			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
@@ -139,7 +142,7 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	s.plan.Compile(snap.World, s.compiled)
 	cs.Write(stateKey, s)
 	if s.plan.NumFeasible() == 0 {
-		pl.world.reject(pod)
+		pl.world.reject(logger, pod, gen)
 		msg := fmt.Sprintf("PlacementPolicy %s/%s: no site meets the hard rules", policy.Namespace, policy.Name)
 		if sum := s.plan.ExcludedSummary(); sum != "" {
 			msg += " (" + sum + ")"
@@ -151,7 +154,7 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	}
 	// Remember the pod until it binds: if no candidate fits now, a node
 	// joining a site later must bring it back (see world.retry).
-	pl.world.reject(pod)
+	pl.world.reject(logger, pod, gen)
 	return pl.narrow(s, reqs), nil
 }
 

@@ -59,6 +59,14 @@ type world struct {
 	mu       sync.Mutex
 	rejected map[types.UID]*v1.Pod
 	activate func(klog.Logger, map[string]*v1.Pod)
+	// generation counts the retries, each after a new snapshot or index
+	// was published; a pod judged against an older generation is retried
+	// at once when it is remembered (see reject).
+	generation atomic.Uint64
+	// nodesSynced reports whether the node informer has delivered its
+	// initial list to this world's handler; until then the site-to-nodes
+	// index stays empty (nil: always synced).
+	nodesSynced func() bool
 }
 
 // policyIndex holds the policies of each namespace with their parsed
@@ -105,7 +113,7 @@ func sharedWorld(ctx context.Context, key informers.SharedInformerFactory, cfg *
 	w := newWorld(p.Sites().Lister(), p.TrafficSources().Lister(), p.PlacementPolicies().Lister(), activate)
 	nodeInformer := key.Core().V1().Nodes()
 	w.nodes = nodeInformer.Lister()
-	if _, err := nodeInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := nodeInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { w.kickNodes() },
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*v1.Node)
@@ -115,9 +123,11 @@ func sharedWorld(ctx context.Context, key informers.SharedInformerFactory, cfg *
 			}
 		},
 		DeleteFunc: func(any) { w.kickNodes() },
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
+	w.nodesSynced = reg.HasSynced
 	kick := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.kick() },
 		UpdateFunc: func(any, any) { w.kick() },
@@ -195,8 +205,7 @@ const nodeSettle = 100 * time.Millisecond
 
 // runNodes rebuilds the site-to-nodes index after nodes join, leave or
 // change site, coalescing bursts. The scheduler's node informer may start
-// after this world; until it has synced, rebuilds see a partial list and
-// later events complete it.
+// after this world; the index waits for its initial list (indexNodes).
 func (w *world) runNodes(ctx context.Context) {
 	for {
 		select {
@@ -215,16 +224,32 @@ func (w *world) runNodes(ctx context.Context) {
 		case <-w.nodesDirty:
 		default:
 		}
-		nodes, err := w.nodes.List(labels.Everything())
-		if err != nil {
-			klog.FromContext(ctx).Error(err, "Listing nodes for the site index")
-			continue
+		if !w.indexNodes(klog.FromContext(ctx)) {
+			w.kickNodes() // look again after a settle
 		}
-		w.setNodes(nodes)
-		// A pod narrowed before this node joined its site never saw it;
-		// the framework's own node event may have come first.
-		w.retry(klog.FromContext(ctx))
 	}
+}
+
+// indexNodes rebuilds the site-to-nodes index from the node lister and
+// retries the pods narrowed against the old one. It does nothing and
+// returns false until the node informer has delivered its initial list:
+// the informer fills its cache one node at a time, and an index of part of
+// the fleet would narrow pods to the wrong sites, while an empty one only
+// turns them away until the index is whole (and then retries them).
+func (w *world) indexNodes(logger klog.Logger) bool {
+	if w.nodesSynced != nil && !w.nodesSynced() {
+		return false
+	}
+	nodes, err := w.nodes.List(labels.Everything())
+	if err != nil {
+		logger.Error(err, "Listing nodes for the site index")
+		return true
+	}
+	w.setNodes(nodes)
+	// A pod narrowed before this node joined its site never saw it; the
+	// framework's own node event may have come first.
+	w.retry(logger)
+	return true
 }
 
 // setNodes publishes the site-to-nodes index for these nodes.
@@ -267,6 +292,7 @@ func (w *world) run(ctx context.Context) {
 // changed.
 func (w *world) retry(logger klog.Logger) {
 	w.mu.Lock()
+	w.generation.Add(1)
 	pods := make(map[string]*v1.Pod, len(w.rejected))
 	for _, p := range w.rejected {
 		pods[p.Namespace+"/"+p.Name] = p
@@ -345,11 +371,18 @@ func telemetryConfig(t *config.TelemetryArgs) telemetry.Config {
 	}
 }
 
-// reject remembers a pod EdgePlacement turned away.
-func (w *world) reject(pod *v1.Pod) {
+// reject remembers a pod EdgePlacement turned away or narrowed, judged
+// against the world of generation gen (read before the snapshot and index
+// were). If a retry has run since, the pod missed it, so it is activated
+// now; the queue requeues a pod still in flight when its attempt ends.
+func (w *world) reject(logger klog.Logger, pod *v1.Pod, gen uint64) {
 	w.mu.Lock()
 	w.rejected[pod.UID] = pod
+	missed := w.generation.Load() != gen
 	w.mu.Unlock()
+	if missed && w.activate != nil {
+		w.activate(logger, map[string]*v1.Pod{pod.Namespace + "/" + pod.Name: pod})
+	}
 }
 
 // forget drops a pod that no longer needs a retry.
