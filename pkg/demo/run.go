@@ -268,18 +268,28 @@ func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interfac
 	if timeout <= 0 {
 		timeout = 3 * time.Minute
 	}
+	// Settled: every pod bound or reported unschedulable, with nothing
+	// bound since the previous poll (a pod turned away while the scheduler
+	// was still learning the policies is retried and may yet bind).
+	lastBound := -1
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
 		}
 		pods = list.Items
+		bound := 0
 		for _, p := range pods {
-			if p.Spec.NodeName == "" && !unschedulable(&p) {
+			if p.Spec.NodeName != "" {
+				bound++
+			} else if !unschedulable(&p) {
+				lastBound = -1
 				return false, nil
 			}
 		}
-		return len(pods) == created, nil
+		settled := len(pods) == created && bound == lastBound
+		lastBound = bound
+		return settled, nil
 	})
 	if err != nil && ctx.Err() != nil {
 		return nil, err
