@@ -42,7 +42,9 @@ func telemetryConfig(t *testing.T, prom string) string {
 		t.Fatal(err)
 	}
 	signal := func(query string) map[string]any {
-		s := map[string]any{"maxAgeSeconds": 3}
+		// Six refreshes: one slow query on a busy machine does not make
+		// a signal stale; the outage below waits this long.
+		s := map[string]any{"maxAgeSeconds": 6}
 		if query != "" {
 			s["query"] = query
 		}
@@ -273,7 +275,7 @@ func TestTelemetryBadInputsLoggedOnce(t *testing.T) {
 	q := func(query string) telemetry.Query {
 		return telemetry.Query{PromQL: query, MaxAge: time.Hour, NodeLabel: "instance", SourceLabel: "source", SiteLabel: "site"}
 	}
-	cfg := telemetry.Config{Address: prom.URL, Refresh: time.Second, Timeout: time.Second,
+	cfg := telemetry.Config{Address: prom.URL, Refresh: time.Second, Timeout: 10 * time.Second,
 		NodeLoad: q(harness.NodeUtilizationQuery), RTT: q("proxima_rtt_seconds"), Health: q("proxima_site_up")}
 	// Wait until Prometheus has scraped the series.
 	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
@@ -323,6 +325,7 @@ func TestTelemetryBadInputsLoggedOnce(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 	cfg.Address = slow.URL
+	cfg.Timeout = time.Second
 	cfg.RTT.MaxAge = time.Nanosecond
 	sc, err := telemetry.New(cfg, nil)
 	if err != nil {
@@ -369,7 +372,7 @@ func TestTelemetryTokenFileIsReread(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("first-token"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := telemetry.New(telemetry.Config{Address: guarded.URL, Refresh: time.Second, Timeout: time.Second, BearerTokenFile: tokenFile,
+	c, err := telemetry.New(telemetry.Config{Address: guarded.URL, Refresh: time.Second, Timeout: 10 * time.Second, BearerTokenFile: tokenFile,
 		Health: telemetry.Query{PromQL: "proxima_site_up", MaxAge: time.Hour, SiteLabel: "site"}}, nil)
 	if err != nil {
 		t.Fatal(err)
