@@ -20,7 +20,10 @@ import (
 
 const (
 	proximaScheduler = "proxima-scheduler"
-	waitTimeout      = 30 * time.Second
+	// waitTimeout bounds every wait for something that must happen (a
+	// binding, a process starting, a lease changing hands); a passing test
+	// never waits this long, a starved CI machine may need most of it.
+	waitTimeout = time.Minute
 )
 
 // TestSecondaryScheduler checks that proxima-scheduler, built from the shipped
