@@ -111,10 +111,9 @@ func getState(cs fwk.CycleState) (*preFilterState, error) {
 func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	// Read before the world: a retry between here and reject reaches the pod.
 	gen := pl.world.generation.Load()
-	logger := klog.FromContext(ctx)
 	cp, err := pl.world.policyFor(pod)
 	if err != nil {
-		pl.world.reject(logger, pod, gen)
+		pl.world.reject(ctx, pod, gen)
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 	}
 	if cp == nil {
@@ -122,7 +121,7 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	}
 	policy := cp.policy
 	if cp.hardwareErr != nil {
-		pl.world.reject(logger, pod, gen)
+		pl.world.reject(ctx, pod, gen)
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
 			fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, cp.hardwareErr))
 	}
@@ -131,7 +130,7 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, compiled: &scoring.Policy{},
 		hardware: cp.hardware, podCPU: reqs.Cpu().MilliValue()}
 	if err := snap.CompilePolicy(&policy.Spec, requestsOf(reqs), s.compiled); err != nil {
-		pl.world.reject(logger, pod, gen)
+		pl.world.reject(ctx, pod, gen)
 		var unknown *state.UnknownSourceError
 		if errors.As(err, &unknown) {
 			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
@@ -142,7 +141,7 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	s.plan.Compile(snap.World, s.compiled)
 	cs.Write(stateKey, s)
 	if s.plan.NumFeasible() == 0 {
-		pl.world.reject(logger, pod, gen)
+		pl.world.reject(ctx, pod, gen)
 		msg := fmt.Sprintf("PlacementPolicy %s/%s: no site meets the hard rules", policy.Namespace, policy.Name)
 		if sum := s.plan.ExcludedSummary(); sum != "" {
 			msg += " (" + sum + ")"
@@ -154,7 +153,7 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	}
 	// Remember the pod until it binds: if no candidate fits now, a node
 	// joining a site later must bring it back (see world.retry).
-	pl.world.reject(logger, pod, gen)
+	pl.world.reject(ctx, pod, gen)
 	return pl.narrow(s, reqs), nil
 }
 
@@ -179,39 +178,31 @@ func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framew
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
 	cpu, mem := reqs.Cpu().MilliValue(), reqs.Memory().Value()
 	names := make(sets.Set[string], 2*pl.minCandidates)
-	scratch := make([]string, 0, 2*pl.minCandidates)
+	full := make([]string, 0, 2*pl.minCandidates) // nodes without room
 	have := 0
 	for _, site := range s.plan.Ranked() {
-		room, start := 0, len(scratch)
+		start, room, whole := len(full), 0, have == 0
 		for _, name := range bySite[s.snap.World.Sites.Names[site]] {
 			ni, err := infos.Get(name)
 			if err != nil || ni.Node() == nil {
 				continue // not in this cycle's node snapshot yet
 			}
-			scratch = append(scratch, name)
-			if hasRoom(s, ni, cpu, mem) {
-				room++
+			if !hasRoom(s, ni, cpu, mem) {
+				full = append(full, name)
+				continue
+			}
+			room++
+			// The best site is kept whole; a later one gives only the
+			// nodes with room still needed.
+			if whole || have < pl.minCandidates {
+				names.Insert(name)
+				have++
 			}
 		}
 		if room == 0 {
-			continue // keep the nodes in scratch for the no-room fallback
+			continue // its nodes stay in full for the no-room fallback
 		}
-		if need := pl.minCandidates - have; have == 0 || room <= need {
-			names.Insert(scratch[start:]...)
-			have += room
-		} else {
-			// This site completes the count: its nodes without room, and
-			// only the nodes with room still needed.
-			for _, name := range scratch[start:] {
-				if ni, _ := infos.Get(name); !hasRoom(s, ni, cpu, mem) {
-					names.Insert(name)
-				} else if need > 0 {
-					names.Insert(name)
-					need--
-				}
-			}
-			have = pl.minCandidates
-		}
+		names.Insert(full[start:]...)
 		if have >= pl.minCandidates {
 			break
 		}
@@ -219,7 +210,7 @@ func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framew
 	if have == 0 {
 		// No room anywhere: every feasible site's nodes, so that the usual
 		// filters say why and preemption can act.
-		names.Insert(scratch...)
+		names.Insert(full...)
 	}
 	return &framework.PreFilterResult{NodeNames: names}
 }

@@ -375,13 +375,13 @@ func telemetryConfig(t *config.TelemetryArgs) telemetry.Config {
 // against the world of generation gen (read before the snapshot and index
 // were). If a retry has run since, the pod missed it, so it is activated
 // now; the queue requeues a pod still in flight when its attempt ends.
-func (w *world) reject(logger klog.Logger, pod *v1.Pod, gen uint64) {
+func (w *world) reject(ctx context.Context, pod *v1.Pod, gen uint64) {
 	w.mu.Lock()
 	w.rejected[pod.UID] = pod
 	missed := w.generation.Load() != gen
 	w.mu.Unlock()
 	if missed && w.activate != nil {
-		w.activate(logger, map[string]*v1.Pod{pod.Namespace + "/" + pod.Name: pod})
+		w.activate(klog.FromContext(ctx), map[string]*v1.Pod{pod.Namespace + "/" + pod.Name: pod})
 	}
 }
 

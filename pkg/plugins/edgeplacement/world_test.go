@@ -27,7 +27,7 @@ func emptyWorld(activate func(klog.Logger, map[string]*v1.Pod)) *world {
 // A pod judged against the world before a retry ran, but remembered after
 // it, must not wait for the next change: reject activates it at once.
 func TestRejectCatchesAMissedRetry(t *testing.T) {
-	logger, _ := ktesting.NewTestContext(t)
+	logger, ctx := ktesting.NewTestContext(t)
 	var activated []string
 	w := emptyWorld(func(_ klog.Logger, pods map[string]*v1.Pod) {
 		for k := range pods {
@@ -37,7 +37,7 @@ func TestRejectCatchesAMissedRetry(t *testing.T) {
 	pod := func(name string) *v1.Pod { return st.MakePod().Namespace(ns).Name(name).UID(name).Obj() }
 
 	before := w.generation.Load()
-	w.reject(logger, pod("a"), before)
+	w.reject(ctx, pod("a"), before)
 	if len(activated) != 0 {
 		t.Fatalf("activated %v on a current rejection, want none", activated)
 	}
@@ -46,8 +46,8 @@ func TestRejectCatchesAMissedRetry(t *testing.T) {
 		t.Fatalf("after retry (-want,+got):\n%s", diff)
 	}
 	activated = nil
-	w.reject(logger, pod("b"), before) // b read the world before that retry
-	w.reject(logger, pod("c"), w.generation.Load())
+	w.reject(ctx, pod("b"), before) // b read the world before that retry
+	w.reject(ctx, pod("c"), w.generation.Load())
 	if diff := cmp.Diff([]string{ns + "/b"}, activated); diff != "" {
 		t.Errorf("rejections after a retry (-want,+got):\n%s", diff)
 	}
