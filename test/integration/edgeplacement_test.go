@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -42,19 +40,12 @@ func (e *env) startScheduler() { e.cp.StartScheduler(e.t, schedulerConfig) }
 // placedEvents: true.
 func (e *env) startSchedulerWithEvents() {
 	e.t.Helper()
-	data, err := os.ReadFile(schedulerConfig)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cfg := strings.Replace(string(data), "placedEvents: false", "placedEvents: true", 1)
-	if cfg == string(data) {
-		e.t.Fatalf("%s does not set placedEvents: false", schedulerConfig)
-	}
-	path := filepath.Join(e.t.TempDir(), "scheduler-config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-	e.cp.StartScheduler(e.t, path)
+	e.cp.StartScheduler(e.t, shippedConfigWith(e.t, func(args map[string]any) {
+		if v, ok := args["placedEvents"]; !ok || v != false {
+			e.t.Fatalf("%s does not set placedEvents: false (got %v)", schedulerConfig, v)
+		}
+		args["placedEvents"] = true
+	}))
 }
 
 type siteSpec struct {

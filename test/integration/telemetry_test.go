@@ -22,7 +22,6 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/telemetry"
@@ -30,41 +29,25 @@ import (
 )
 
 // telemetryConfig writes the shipped scheduler configuration with the
-// telemetry section turned on against prom: 1 s refresh, 3 s maximum age.
+// telemetry section turned on against prom: 1 s refresh, 6 s maximum age
+// (six refreshes: one slow query on a busy machine does not make a signal
+// stale; the outage in TestTelemetry waits this long).
 func telemetryConfig(t *testing.T, prom string) string {
 	t.Helper()
-	data, err := os.ReadFile(schedulerConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		t.Fatal(err)
-	}
 	signal := func(query string) map[string]any {
-		// Six refreshes: one slow query on a busy machine does not make
-		// a signal stale; the outage below waits this long.
 		s := map[string]any{"maxAgeSeconds": 6}
 		if query != "" {
 			s["query"] = query
 		}
 		return s
 	}
-	args := cfg["profiles"].([]any)[0].(map[string]any)["pluginConfig"].([]any)[0].(map[string]any)["args"].(map[string]any)
-	args["telemetry"] = map[string]any{
-		"address": prom, "refreshSeconds": 1, "queryTimeoutSeconds": 1,
-		"nodeUtilization": signal(harness.NodeUtilizationQuery),
-		"rtt":             signal(""), "price": signal(""), "health": signal(""),
-	}
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "scheduler-config.yaml")
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return shippedConfigWith(t, func(args map[string]any) {
+		args["telemetry"] = map[string]any{
+			"address": prom, "refreshSeconds": 1, "queryTimeoutSeconds": 1,
+			"nodeUtilization": signal(harness.NodeUtilizationQuery),
+			"rtt":             signal(""), "price": signal(""), "health": signal(""),
+		}
+	})
 }
 
 // metricValue reads a gauge or counter from the scheduler's /metrics
