@@ -3,9 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,15 +44,6 @@ const (
 
 func zoneName(r, z int) string { return fmt.Sprintf("r%d-z%d", r, z) }
 
-// moduleDir finds a module's directory in the module cache.
-func moduleDir(b *testing.B, path string) string {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", path).Output()
-	if err != nil {
-		b.Fatalf("locating module %s: %v", path, err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // BenchmarkPlugins runs one pod through every EdgePlacement extension point
 // via the framework runtime (PreFilter, Filter on each candidate, PreScore,
 // Score and NormalizeScore), next to scheduler-plugins' NetworkOverhead
@@ -64,9 +52,9 @@ func moduleDir(b *testing.B, path string) string {
 // AppGroup and NetworkTopology objects.
 func BenchmarkPlugins(b *testing.B) {
 	schedmetrics.Register()
-	crds := []string{
-		filepath.Join(moduleDir(b, "github.com/diktyo-io/appgroup-api"), "manifests", "crd.yaml"),
-		filepath.Join(moduleDir(b, "github.com/diktyo-io/networktopology-api"), "manifests", "crd.yaml"),
+	crds, err := harness.PeerCRDPaths()
+	if err != nil {
+		b.Fatal(err)
 	}
 	scheme := runtime.NewScheme()
 	_ = agv1alpha1.AddToScheme(scheme)

@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -230,13 +229,9 @@ func crdInstallOptions() (envtest.CRDInstallOptions, error) {
 	if err != nil {
 		return envtest.CRDInstallOptions{}, err
 	}
-	opts := envtest.CRDInstallOptions{CRDs: ours, ErrorIfPathMissing: true, MaxTime: time.Minute}
-	for _, mod := range []string{"github.com/diktyo-io/appgroup-api", "github.com/diktyo-io/networktopology-api"} {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mod).Output()
-		if err != nil {
-			return opts, fmt.Errorf("locating module %s: %w", mod, err)
-		}
-		opts.Paths = append(opts.Paths, filepath.Join(strings.TrimSpace(string(out)), "manifests", "crd.yaml"))
+	peers, err := harness.PeerCRDPaths()
+	if err != nil {
+		return envtest.CRDInstallOptions{}, err
 	}
-	return opts, nil
+	return envtest.CRDInstallOptions{CRDs: ours, Paths: peers, ErrorIfPathMissing: true, MaxTime: time.Minute}, nil
 }

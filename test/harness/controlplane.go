@@ -21,8 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,4 +157,19 @@ func (c *ControlPlane) Kubeconfig(dir string) (string, error) {
 	}
 	path := filepath.Join(dir, "kubeconfig")
 	return path, os.WriteFile(path, data, 0o600)
+}
+
+// PeerCRDPaths returns the AppGroup and NetworkTopology CRD files that ship
+// in the API modules scheduler-plugins' network-aware plugins use, from the
+// module cache, for comparisons with those peers.
+func PeerCRDPaths() ([]string, error) {
+	var paths []string
+	for _, mod := range []string{"github.com/diktyo-io/appgroup-api", "github.com/diktyo-io/networktopology-api"} {
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mod).Output()
+		if err != nil {
+			return nil, fmt.Errorf("locating module %s: %w", mod, err)
+		}
+		paths = append(paths, filepath.Join(strings.TrimSpace(string(out)), "manifests", "crd.yaml"))
+	}
+	return paths, nil
 }
