@@ -28,6 +28,7 @@ func TestDemoQuality(t *testing.T) {
 	report.Print(&table)
 	t.Log("\n" + table.String())
 	latencyClasses := 0
+	var proxRTT, defRTT, proxN, defN float64 // RTT sums and counts over the latency-led classes' placed pods
 	for _, cr := range report.Classes {
 		prox, ok1 := report.Row(cr.Class, demo.ProximaScheduler)
 		def, ok2 := report.Row(cr.Class, demo.DefaultScheduler)
@@ -48,9 +49,12 @@ func TestDemoQuality(t *testing.T) {
 			continue
 		}
 		latencyClasses++
-		if !(prox.MeanRTT < def.MeanRTT) {
-			t.Errorf("%s: Proxima's mean RTT %.1f ms is not below the default scheduler's %.1f ms", cr.Class, prox.MeanRTT, def.MeanRTT)
-		}
+		// Per class the default scheduler can match the optimum by chance
+		// (three GPU pods on four GPU nodes); over all latency-led pods it
+		// cannot.
+		proxN, defN = proxN+float64(prox.Pods-prox.Unschedulable), defN+float64(def.Pods-def.Unschedulable)
+		proxRTT += prox.MeanRTT * float64(prox.Pods-prox.Unschedulable)
+		defRTT += def.MeanRTT * float64(def.Pods-def.Unschedulable)
 		if ratio := prox.MeanRTT / opt.MeanRTT; !(ratio <= 1.10) {
 			t.Errorf("%s: Proxima's mean RTT is %.3f × the optimum's, want ≤ 1.10", cr.Class, ratio)
 		} else {
@@ -59,6 +63,11 @@ func TestDemoQuality(t *testing.T) {
 	}
 	if latencyClasses == 0 {
 		t.Fatal("the scenario has no latency-led class to compare")
+	}
+	if !(proxRTT/proxN < defRTT/defN) {
+		t.Errorf("over the latency-led pods, Proxima's mean RTT %.1f ms is not below the default scheduler's %.1f ms", proxRTT/proxN, defRTT/defN)
+	} else {
+		t.Logf("over the latency-led pods, mean RTT: Proxima %.1f ms, default scheduler %.1f ms", proxRTT/proxN, defRTT/defN)
 	}
 	dir := t.TempDir()
 	files, err := report.WriteCharts(dir)
