@@ -25,13 +25,16 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/proxima-sched/proxima/manifests"
 )
@@ -39,6 +42,8 @@ import (
 // BinDirEnv names the environment variable that overrides where the tool
 // binaries (etcd, kube-apiserver) are looked up.
 const BinDirEnv = "PROXIMA_BIN_DIR"
+
+var setLoggerOnce sync.Once
 
 // ControlPlane is a running etcd and kube-apiserver.
 type ControlPlane struct {
@@ -100,6 +105,9 @@ func StartControlPlane(opts Options) (*ControlPlane, error) {
 			return nil, err
 		}
 	}
+	// envtest logs through controller-runtime's logger, which prints a stack
+	// trace of its own unless it is set; send it to klog like the rest.
+	setLoggerOnce.Do(func() { ctrllog.SetLogger(klog.Background()) })
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
 		CRDs:                     crds,
