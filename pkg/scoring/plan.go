@@ -135,13 +135,7 @@ func (pl *Plan) Compile(w *World, p *Policy) {
 
 	pl.latencies(w, p)
 
-	wl, wc, wn := nonNeg(p.WLatency), nonNeg(p.WCost), nonNeg(p.WLoad)
-	if len(p.Sources) == 0 {
-		wl = 0
-	}
-	if sum := wl + wc + wn; sum > 0 {
-		wl, wc, wn = wl/sum, wc/sum, wn/sum
-	}
+	wl, wc, wn := NormalizeWeights(p.WLatency, p.WCost, p.WLoad, len(p.Sources) > 0)
 	pl.wLoad = wn
 	pl.maxLoad = p.MaxLoad
 	if !(pl.maxLoad > 0 && pl.maxLoad < 1) {
@@ -200,6 +194,22 @@ func (pl *Plan) Compile(w *World, p *Policy) {
 		}
 		return int(a - b)
 	})
+}
+
+// NormalizeWeights makes a policy's soft weights (latency, cost, load) the
+// shares the score uses: negative, NaN or infinite weights count as 0, the
+// latency weight is 0 for a policy without sources, and the rest are scaled
+// to sum to 1. When every weight is 0 all three are 0: every feasible site
+// then scores the same and sites are ranked by index.
+func NormalizeWeights(latency, cost, load float64, hasSources bool) (wl, wc, wn float64) {
+	wl, wc, wn = nonNeg(latency), nonNeg(cost), nonNeg(load)
+	if !hasSources {
+		wl = 0
+	}
+	if sum := wl + wc + wn; sum > 0 {
+		wl, wc, wn = wl/sum, wc/sum, wn/sum
+	}
+	return wl, wc, wn
 }
 
 // latencies fills pl.latency (the objective) and pl.worst for every site.

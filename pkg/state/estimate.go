@@ -30,12 +30,18 @@ func GreatCircleKilometres(lat1, lon1, lat2, lon2 float64) float64 {
 	return 2 * earthRadiusKilometres * math.Asin(math.Sqrt(min(h, 1)))
 }
 
-// EstimateRTT estimates the RTT in milliseconds between two locations; ok is
-// false when either location is unknown.
-func EstimateRTT(a, b latLon) (ms float64, ok bool) {
+// EstimateRTT is the distance estimate of the RTT in milliseconds between
+// two points given in decimal degrees (see the formula above).
+func EstimateRTT(lat1, lon1, lat2, lon2 float64) float64 {
+	d := GreatCircleKilometres(lat1, lon1, lat2, lon2)
+	return EstimateBaseMilliseconds + 2*d*EstimateRouteInflation/FibreKilometresPerMillisecond
+}
+
+// estimateBetween is EstimateRTT for parsed locations; ok is false when
+// either location is unknown.
+func estimateBetween(a, b latLon) (ms float64, ok bool) {
 	if !a.ok || !b.ok {
 		return 0, false
 	}
-	d := GreatCircleKilometres(a.lat, a.lon, b.lat, b.lon)
-	return EstimateBaseMilliseconds + 2*d*EstimateRouteInflation/FibreKilometresPerMillisecond, true
+	return EstimateRTT(a.lat, a.lon, b.lat, b.lon), true
 }

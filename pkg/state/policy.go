@@ -82,10 +82,7 @@ func (s *Snapshot) CompilePolicy(spec *placementv1alpha1.PlacementPolicySpec, re
 	if c := spec.Cost; c != nil {
 		out.MaxHourly = c.MaxHourly.AsApproximateFloat64()
 	}
-	out.WLatency, out.WCost, out.WLoad = 1, 1, 1
-	if wt := spec.Weights; wt != nil {
-		out.WLatency, out.WCost, out.WLoad = weight(wt.Latency), weight(wt.Cost), weight(wt.Load)
-	}
+	out.WLatency, out.WCost, out.WLoad = Weights(spec)
 	if t := spec.Telemetry; t != nil {
 		if t.MaxNodeUtilizationPercent != nil {
 			out.MaxLoad = float64(*t.MaxNodeUtilizationPercent) / 100
@@ -98,6 +95,18 @@ func (s *Snapshot) CompilePolicy(spec *placementv1alpha1.PlacementPolicySpec, re
 		}
 	}
 	return nil
+}
+
+// Weights are a policy's soft objective weights for latency, cost and load
+// as written: 1 each when the policy sets no weights, and 0 for a weight
+// left out of a weights block. The core normalizes them
+// (scoring.NormalizeWeights).
+func Weights(spec *placementv1alpha1.PlacementPolicySpec) (latency, cost, load float64) {
+	wt := spec.Weights
+	if wt == nil {
+		return 1, 1, 1
+	}
+	return weight(wt.Latency), weight(wt.Cost), weight(wt.Load)
 }
 
 func weight(p *int32) float64 {

@@ -132,7 +132,7 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 		}
 		for s := range n {
 			k := s*m + j
-			if est, ok := EstimateRTT(from, locs[s]); ok {
+			if est, ok := estimateBetween(from, locs[s]); ok {
 				t.rtt[k], t.rttFlags[k] = est, scoring.RTTEstimated
 			} else {
 				t.rtt[k], t.rttFlags[k] = scoring.UnknownRTT, scoring.RTTEstimated
