@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package bench
 
 import (
@@ -21,20 +37,28 @@ var scoreSizes = []struct{ nodes, sites, sources int }{
 	{50000, 2000, 64},
 }
 
-// BenchmarkScore is one pod's full core work: compile the policy against
-// the world (feasible sites, latency by matrix-vector product, cost, site
-// scores and ranking) and gather scores to every node.
+// BenchmarkScore is one pod's core work as the plugin runs it, over every
+// node (an upper bound: the plugin narrows to about 100 candidates):
+// evaluate the policy against the world once (feasible sites, latency by
+// matrix-vector product, cost, site scores and ranking, as in PreFilter),
+// then per node what Filter and Score read — the site's feasibility, the
+// load rule, the site score plus the node's load term on the fine scale.
 func BenchmarkScore(b *testing.B) {
 	for _, sz := range scoreSizes {
 		b.Run(fmt.Sprintf("nodes=%d/sites=%d/sources=%d", sz.nodes, sz.sites, sz.sources), func(b *testing.B) {
-			w := SyntheticWorld(sz.nodes, sz.sites, sz.sources, 1)
+			w, nodes := SyntheticWorld(sz.nodes, sz.sites, sz.sources, 1)
 			p := SyntheticPolicy(w)
 			var pl scoring.Plan
 			out := make([]int64, sz.nodes)
 			b.ReportAllocs()
 			for b.Loop() {
-				pl.Compile(w, p)
-				pl.ScoreAll(out)
+				pl.Evaluate(w, p)
+				for i, s := range nodes.Site {
+					out[i] = 0
+					if pl.SiteFeasible(int(s)) && pl.LoadRule(nodes.Load[i]) == scoring.LoadAllowed {
+						out[i] = pl.SiteNodeScoreFine(int(s), nodes.Load[i].Value)
+					}
+				}
 			}
 			reportPerNode(b, sz.nodes)
 		})
@@ -46,9 +70,9 @@ func BenchmarkScore(b *testing.B) {
 func BenchmarkNaive(b *testing.B) {
 	for _, sz := range scoreSizes[:5] {
 		b.Run(fmt.Sprintf("nodes=%d/sites=%d/sources=%d", sz.nodes, sz.sites, sz.sources), func(b *testing.B) {
-			w := SyntheticWorld(sz.nodes, sz.sites, sz.sources, 1)
+			w, nodes := SyntheticWorld(sz.nodes, sz.sites, sz.sources, 1)
 			p := SyntheticPolicy(w)
-			nw := newNaiveWorld(w)
+			nw := newNaiveWorld(w, nodes)
 			b.ReportAllocs()
 			for b.Loop() {
 				nw.scoreAll(p)
@@ -79,9 +103,9 @@ type naiveWorld struct {
 	load     map[string]float64
 }
 
-func newNaiveWorld(w *scoring.World) *naiveWorld {
+func newNaiveWorld(w *scoring.World, nodes *SyntheticNodes) *naiveWorld {
 	nw := &naiveWorld{nodeSite: map[string]string{}, sites: map[string]naiveSite{},
-		rtt: map[string]map[string]float64{}, sources: w.SourceNames, nodes: w.Nodes.Names, load: map[string]float64{}}
+		rtt: map[string]map[string]float64{}, sources: w.SourceNames, nodes: nodes.Names, load: map[string]float64{}}
 	for s, name := range w.Sites.Names {
 		nw.sites[name] = naiveSite{tier: w.Sites.Tier[s], eu: !w.Sites.Tags[s].Empty(), healthy: w.Sites.Healthy[s],
 			cpuPrice: w.Sites.CPUPrice[s], memPrice: w.Sites.MemPrice[s]}
@@ -92,9 +116,9 @@ func newNaiveWorld(w *scoring.World) *naiveWorld {
 			nw.rtt[src][name], _ = w.RTTAt(s, j)
 		}
 	}
-	for i, n := range w.Nodes.Names {
-		nw.nodeSite[n] = w.Sites.Names[w.Nodes.Site[i]]
-		nw.load[n] = w.Nodes.Load[i]
+	for i, n := range nodes.Names {
+		nw.nodeSite[n] = w.Sites.Names[nodes.Site[i]]
+		nw.load[n] = nodes.Load[i].Value
 	}
 	return nw
 }
@@ -141,7 +165,7 @@ func (nw *naiveWorld) scoreAll(p *scoring.Policy) map[string]int64 {
 // matrix, a plain row-major loop, and a per-site map lookup.
 func BenchmarkLatencyKernel(b *testing.B) {
 	for _, sz := range []struct{ sites, sources int }{{200, 8}, {2000, 8}, {2000, 16}, {2000, 64}} {
-		w := SyntheticWorld(1, sz.sites, sz.sources, 1)
+		w, nodes := SyntheticWorld(1, sz.sites, sz.sources, 1)
 		x := make([]float64, sz.sources)
 		for j := range x {
 			x[j] = 1 / float64(sz.sources)
@@ -171,7 +195,7 @@ func BenchmarkLatencyKernel(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(sz.sites), "ns/site")
 		})
 		b.Run("map/"+name, func(b *testing.B) {
-			nw := newNaiveWorld(w)
+			nw := newNaiveWorld(w, nodes)
 			b.ReportAllocs()
 			for b.Loop() {
 				for s, site := range w.Sites.Names {

@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 // Package bench holds Proxima's benchmarks: the scoring core and the plugin,
 // each side by side with a baseline measured in the same run.
 package bench
@@ -9,10 +25,19 @@ import (
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
+// SyntheticNodes are nodes as the plugin's Filter and Score see them: each
+// node's site index and its live load.
+type SyntheticNodes struct {
+	Names []string
+	Site  []int32
+	Load  []scoring.NodeLoad
+}
+
 // SyntheticWorld builds a reproducible world: sites spread over tiers and
 // 20 countries (half tagged EU), RTTs of 1–150 ms, prices that fall from
-// edge to cloud, and nodes spread evenly over the sites with random load.
-func SyntheticWorld(nodes, sites, sources int, seed uint64) *scoring.World {
+// edge to cloud, and nodes spread evenly over the sites with random live
+// load.
+func SyntheticWorld(nodes, sites, sources int, seed uint64) (*scoring.World, *SyntheticNodes) {
 	r := rand.New(rand.NewPCG(seed, 42))
 	w := &scoring.World{Tags: []string{"EU"}}
 	countries := []string{"DE", "FR", "IT", "ES", "NL", "PL", "SE", "AT", "BE", "IE",
@@ -36,7 +61,7 @@ func SyntheticWorld(nodes, sites, sources int, seed uint64) *scoring.World {
 		s.MemPrice = append(s.MemPrice, base/8)
 		s.GPUPrice = append(s.GPUPrice, 2+float64(tier))
 		s.Healthy = append(s.Healthy, r.IntN(50) != 0)
-		s.PriceStale = append(s.PriceStale, false)
+		s.PriceProvenance = append(s.PriceProvenance, scoring.Declared)
 		s.HealthStale = append(s.HealthStale, false)
 	}
 	for j := range sources {
@@ -44,26 +69,24 @@ func SyntheticWorld(nodes, sites, sources int, seed uint64) *scoring.World {
 		w.SourceDemand = append(w.SourceDemand, float64(1+r.IntN(5)))
 	}
 	w.RTT = make([]float64, sites*sources)
-	w.RTTFlags = make([]uint8, sites*sources)
+	w.RTTProvenance = make([]scoring.Provenance, sites*sources)
 	for k := range w.RTT {
 		w.RTT[k] = 1 + 149*r.Float64()
 	}
-	n := &w.Nodes
+	n := &SyntheticNodes{}
 	for i := range nodes {
 		n.Names = append(n.Names, "node-"+strconv.Itoa(i))
 		n.Site = append(n.Site, int32(i%sites))
-		n.Load = append(n.Load, r.Float64())
-		n.LoadLive = append(n.LoadLive, true)
-		n.LoadStale = append(n.LoadStale, false)
+		n.Load = append(n.Load, scoring.NodeLoad{Value: r.Float64(), Live: true})
 	}
-	return w
+	return w, n
 }
 
 // SyntheticPolicy is an EU-resident, latency-led policy over every source
 // with a cost term and a loose RTT bound, the common shape of a real one.
 func SyntheticPolicy(w *scoring.World) *scoring.Policy {
 	p := &scoring.Policy{HasResidency: true, MaxRTT: 140, Cores: 2, MemGiB: 4,
-		WLatency: 3, WCost: 1, WLoad: 1}
+		WLatency: 3, WCost: 1, WLoad: 1, MaxLoad: 0.9}
 	p.AllowTags.Add(0)
 	for j := range w.NumSources() {
 		p.Sources = append(p.Sources, j)

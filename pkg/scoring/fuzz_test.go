@@ -41,7 +41,14 @@ func (s *byteSource) f64() float64 {
 	}
 }
 
-func fuzzWorld(src *byteSource) *World {
+// fuzzNode is a node as Score sees it: its site (-1 or beyond the sites: a
+// node in no known site) and its load.
+type fuzzNode struct {
+	site int
+	load NodeLoad
+}
+
+func fuzzWorld(src *byteSource) (*World, []fuzzNode) {
 	n, m, nodes := int(src.u8()%9), int(src.u8()%5), int(src.u8()%17)
 	w := &World{Tags: []string{"EU", "EEA"}}
 	for s := range n {
@@ -58,7 +65,7 @@ func fuzzWorld(src *byteSource) *World {
 		w.Sites.MemPrice = append(w.Sites.MemPrice, src.f64())
 		w.Sites.GPUPrice = append(w.Sites.GPUPrice, src.f64())
 		w.Sites.Healthy = append(w.Sites.Healthy, src.u8()%5 != 0)
-		w.Sites.PriceStale = append(w.Sites.PriceStale, src.u8()%5 == 0)
+		w.Sites.PriceProvenance = append(w.Sites.PriceProvenance, Provenance(src.u8()&7))
 		w.Sites.HealthStale = append(w.Sites.HealthStale, src.u8()%5 == 0)
 	}
 	for j := range m {
@@ -67,16 +74,14 @@ func fuzzWorld(src *byteSource) *World {
 	}
 	for range n * m {
 		w.RTT = append(w.RTT, src.f64())
-		w.RTTFlags = append(w.RTTFlags, src.u8()&7)
+		w.RTTProvenance = append(w.RTTProvenance, Provenance(src.u8()&7))
 	}
-	for i := range nodes {
-		w.Nodes.Names = append(w.Nodes.Names, string(rune('n'+i)))
-		w.Nodes.Site = append(w.Nodes.Site, int32(src.u8()%uint8(n+2))-1)
-		w.Nodes.Load = append(w.Nodes.Load, src.f64())
-		w.Nodes.LoadLive = append(w.Nodes.LoadLive, src.u8()%2 == 0)
-		w.Nodes.LoadStale = append(w.Nodes.LoadStale, src.u8()%4 == 0)
+	ns := make([]fuzzNode, nodes)
+	for i := range ns {
+		ns[i] = fuzzNode{site: int(src.u8()%uint8(n+2)) - 1,
+			load: NodeLoad{Value: src.f64(), Live: src.u8()%2 == 0, Stale: src.u8()%4 == 0}}
 	}
-	return w
+	return w, ns
 }
 
 func fuzzPolicy(src *byteSource, m int) *Policy {
@@ -111,31 +116,30 @@ func fuzzPolicy(src *byteSource, m int) *Policy {
 	return p
 }
 
-// FuzzCompileScore checks that compiling and scoring never panic, scores
-// stay in 0..100, and a node in an infeasible site (or none) never scores.
-func FuzzCompileScore(f *testing.F) {
+// FuzzEvaluateScore checks that evaluating and scoring never panic, scores
+// stay in 0..100, a node in an infeasible site (or none) never scores, and
+// the load rule rejects only live loads.
+func FuzzEvaluateScore(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{4, 2, 6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
 	f.Add([]byte{8, 4, 16, 0, 1, 2, 0, 1, 2, 0, 1, 2, 255, 254, 253, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src := &byteSource{b: data}
-		w := fuzzWorld(src)
+		w, nodes := fuzzWorld(src)
 		p := fuzzPolicy(src, w.NumSources())
 		var pl Plan
 		for range 2 { // a reused plan must give the same answer
-			pl.Compile(w, p)
-			out := make([]int64, w.Nodes.Len())
-			pl.ScoreAll(out)
-			for i, v := range out {
-				if v < 0 || v > MaxScore {
-					t.Fatalf("node %d score %d outside 0..%d", i, v, MaxScore)
+			pl.Evaluate(w, p)
+			for i, n := range nodes {
+				v, fine := pl.SiteNodeScore(n.site, n.load.Value), pl.SiteNodeScoreFine(n.site, n.load.Value)
+				if v < 0 || v > MaxScore || fine < 0 || fine > FineMaxScore {
+					t.Fatalf("node %d scores %d and %d outside 0..%d and 0..%d", i, v, fine, MaxScore, FineMaxScore)
 				}
-				s := int(w.Nodes.Site[i])
-				if !pl.SiteFeasible(s) && v != 0 {
-					t.Fatalf("node %d in infeasible site %d scored %d", i, s, v)
+				if !pl.SiteFeasible(n.site) && (v != 0 || fine != 0) {
+					t.Fatalf("node %d in infeasible site %d scored %d", i, n.site, v)
 				}
-				if pl.NodeFeasible(i) && !pl.SiteFeasible(s) {
-					t.Fatalf("node %d feasible in infeasible site %d", i, s)
+				if pl.LoadRule(n.load) != LoadAllowed && !n.load.Live {
+					t.Fatalf("node %d without a live load rejected by the load rule", i)
 				}
 			}
 			var counted int32

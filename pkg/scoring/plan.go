@@ -80,8 +80,8 @@ func (r Reason) String() string {
 // MaxScore is the best node score.
 const MaxScore = 100
 
-// Plan is one pod's compiled placement over a World. Reuse a Plan across
-// pods: Compile overwrites it and allocates only when the World grows.
+// Plan is one pod's policy evaluated against a World. A Plan can be reused:
+// Evaluate overwrites it and allocates only when the World grows.
 //
 // Scores. For a feasible site s, with weights normalized to sum to 1 and
 // each term min-max normalized over the feasible sites so that 1 is the
@@ -98,7 +98,7 @@ const MaxScore = 100
 //	node(n) = round(100 · (site(s) + wLoad·(1 - u)))
 //
 // so 100 means best on every weighted term and 0 worst on every one. A node
-// in an infeasible site, or in no site, scores 0 and fails NodeFeasible.
+// in an infeasible site scores 0.
 // Unknown values (NaN, negative) count as the worst: +Inf RTT or cost, which
 // fail any bound and score 0 on their term.
 type Plan struct {
@@ -119,8 +119,8 @@ type Plan struct {
 	nFeas    int
 }
 
-// Compile evaluates policy p against world w into the plan.
-func (pl *Plan) Compile(w *World, p *Policy) {
+// Evaluate evaluates policy p against world w into the plan.
+func (pl *Plan) Evaluate(w *World, p *Policy) {
 	pl.world, pl.policy = w, p
 	n := w.Sites.Len()
 	pl.feasible = grow(pl.feasible, (n+63)/64)
@@ -138,7 +138,7 @@ func (pl *Plan) Compile(w *World, p *Policy) {
 	wl, wc, wn := NormalizeWeights(p.WLatency, p.WCost, p.WLoad, len(p.Sources) > 0)
 	pl.wLoad = wn
 	pl.maxLoad = p.MaxLoad
-	if !(pl.maxLoad > 0 && pl.maxLoad < 1) {
+	if !(pl.maxLoad > 0 && pl.maxLoad <= 1) {
 		pl.maxLoad = 0
 	}
 
@@ -157,7 +157,7 @@ func (pl *Plan) Compile(w *World, p *Policy) {
 			r = ReasonTier
 		case !sites.Healthy[s]:
 			r = ReasonUnhealthy
-		case p.RejectStaleHealth && sites.HealthStale[s], p.RejectStalePrice && sites.PriceStale[s] && p.MaxHourly > 0,
+		case p.RejectStaleHealth && sites.HealthStale[s], p.RejectStalePrice && sites.PriceProvenance[s]&Stale != 0 && p.MaxHourly > 0,
 			p.RejectStaleRTT && pl.staleRTT(w, s):
 			r = ReasonStale
 		case maxRTT > 0 && !(pl.worst[s] <= maxRTT):
@@ -287,7 +287,7 @@ func (pl *Plan) allowed(s int) bool {
 func (pl *Plan) staleRTT(w *World, s int) bool {
 	for _, j := range pl.policy.Sources {
 		if j >= 0 && j < w.NumSources() {
-			if _, f := w.RTTAt(s, j); f&RTTStale != 0 {
+			if _, f := w.RTTAt(s, j); f&Stale != 0 {
 				return true
 			}
 		}
@@ -320,27 +320,51 @@ func (pl *Plan) SiteLatency(s int) float64 { return pl.latency[s] }
 // SiteCost is the pod's hourly cost at site s.
 func (pl *Plan) SiteCost(s int) float64 { return pl.cost[s] }
 
-// NodeFeasible reports whether node i is in a feasible site and under the
-// policy's load bound.
-func (pl *Plan) NodeFeasible(i int) bool {
-	nodes := &pl.world.Nodes
-	if !pl.SiteFeasible(int(nodes.Site[i])) {
-		return false
-	}
-	if pl.maxLoad > 0 && nodes.LoadLive[i] {
-		if nodes.LoadStale[i] {
-			return !pl.policy.RejectStaleLoad
-		}
-		return !(nodes.Load[i] > pl.maxLoad)
-	}
-	return true
+// NodeLoad is a node's CPU utilization as telemetry reported it.
+type NodeLoad struct {
+	// Value is the utilization in 0..1.
+	Value float64
+	// Live is set when telemetry has a value for the node; Stale when that
+	// value expired.
+	Live, Stale bool
 }
 
-// NodeScore is node i's score (see Plan), with load in 0..1 (NaN: unknown,
-// counted as fully loaded).
-func (pl *Plan) NodeScore(i int, load float64) int64 {
-	return pl.SiteNodeScore(int(pl.world.Nodes.Site[i]), load)
+// Fresh reports whether l is a live value that has not expired.
+func (l NodeLoad) Fresh() bool { return l.Live && !l.Stale }
+
+// LoadVerdict is the outcome of a policy's node utilization rule.
+type LoadVerdict uint8
+
+// Load verdicts.
+const (
+	LoadAllowed LoadVerdict = iota
+	// LoadOverLimit: the live utilization is above the policy's maximum.
+	LoadOverLimit
+	// LoadStaleRejected: the live utilization expired and the policy
+	// rejects stale load.
+	LoadStaleRejected
+)
+
+// LoadRule applies the policy's node utilization bound (MaxLoad) to a node.
+// Only live values count: a node telemetry says nothing of passes, and a
+// stale value passes unless the policy rejects stale load.
+func (pl *Plan) LoadRule(l NodeLoad) LoadVerdict {
+	switch {
+	case pl.maxLoad == 0 || !l.Live:
+		return LoadAllowed
+	case l.Stale:
+		if pl.policy.RejectStaleLoad {
+			return LoadStaleRejected
+		}
+		return LoadAllowed
+	case l.Value > pl.maxLoad:
+		return LoadOverLimit
+	}
+	return LoadAllowed
 }
+
+// MaxLoad is the policy's node utilization bound in 0..1 (0: none).
+func (pl *Plan) MaxLoad() float64 { return pl.maxLoad }
 
 // SiteNodeScore is the score of a node in site s with load in 0..1 (NaN:
 // unknown, counted as fully loaded); 0 when s is infeasible.
@@ -364,29 +388,6 @@ func (pl *Plan) scaled(s int, load float64, top int64) int64 {
 		return 0
 	}
 	return toScale(pl.site[s]+pl.wLoad*(1-clamp01(load)), top)
-}
-
-// ScoreNodes writes the score of every node in idx into out (same length),
-// using the World's node loads.
-func (pl *Plan) ScoreNodes(idx []int32, out []int64) {
-	nodes := &pl.world.Nodes
-	for k, i := range idx {
-		out[k] = pl.NodeScore(int(i), nodes.Load[i])
-	}
-}
-
-// ScoreAll writes every node's score into out (len ≥ number of nodes).
-func (pl *Plan) ScoreAll(out []int64) {
-	nodes := &pl.world.Nodes
-	site, load, wl := nodes.Site, nodes.Load, pl.wLoad
-	out = out[:len(site)]
-	for i, s := range site {
-		if s < 0 || int(s) >= len(pl.reason) || pl.feasible[s/64]&(1<<(s%64)) == 0 {
-			out[i] = 0
-			continue
-		}
-		out[i] = toScale(pl.site[s]+wl*(1-clamp01(load[i])), MaxScore)
-	}
 }
 
 func toScale(x float64, top int64) int64 {

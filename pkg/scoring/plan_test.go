@@ -15,7 +15,7 @@ import (
 //	2 zrh Edge      CH      -     0.09   0.012  13          6
 //	3 iad Cloud     US      -     0.02   0.003  78         95
 //
-// and one node per site, loads 0.5, 0.0, 0.25, 1.0.
+// and one node per site (testLoads).
 func testWorld() *World {
 	var eu TagSet
 	eu.Add(0)
@@ -32,7 +32,7 @@ func testWorld() *World {
 			MemPrice:         []float64{0.004, 0.006, 0.012, 0.003},
 			GPUPrice:         []float64{math.NaN(), math.NaN(), math.NaN(), math.NaN()},
 			Healthy:          []bool{true, true, true, true},
-			PriceStale:       make([]bool, 4),
+			PriceProvenance:  make([]Provenance, 4),
 			HealthStale:      make([]bool, 4),
 		},
 		SourceNames:  []string{"paris", "milan"},
@@ -43,22 +43,21 @@ func testWorld() *World {
 			13, 6,
 			78, 95,
 		},
-		RTTFlags: make([]uint8, 8),
-		Nodes: Nodes{
-			Names:     []string{"n-fra", "n-par", "n-zrh", "n-iad"},
-			Site:      []int32{0, 1, 2, 3},
-			Load:      []float64{0.5, 0, 0.25, 1},
-			LoadLive:  make([]bool, 4),
-			LoadStale: make([]bool, 4),
-		},
+		RTTProvenance: make([]Provenance, 8),
 	}
 }
 
+// testLoads are the loads of the one node in each of testWorld's sites.
+var testLoads = []float64{0.5, 0, 0.25, 1}
+
+// scoreAll evaluates p and scores the node of each site, as Score does.
 func scoreAll(w *World, p *Policy) (*Plan, []int64) {
 	var pl Plan
-	pl.Compile(w, p)
-	out := make([]int64, w.Nodes.Len())
-	pl.ScoreAll(out)
+	pl.Evaluate(w, p)
+	out := make([]int64, len(testLoads))
+	for s, load := range testLoads {
+		out[s] = pl.SiteNodeScore(s, load)
+	}
 	return &pl, out
 }
 
@@ -91,7 +90,7 @@ func TestWorstCaseAndMaxRTT(t *testing.T) {
 	if diff := cmp.Diff([]int64{100, 0, 0, 0}, got); diff != "" {
 		t.Errorf("scores (-want,+got):\n%s", diff)
 	}
-	if pl.SiteReason(1) != ReasonMaxRTT || pl.SiteReason(3) != ReasonMaxRTT || pl.NodeFeasible(1) {
+	if pl.SiteReason(1) != ReasonMaxRTT || pl.SiteReason(3) != ReasonMaxRTT || pl.SiteFeasible(1) {
 		t.Errorf("par and iad should fail max RTT; reasons %v %v", pl.SiteReason(1), pl.SiteReason(3))
 	}
 	if c := pl.ReasonCounts(); c[Feasible] != 2 || c[ReasonMaxRTT] != 2 {
@@ -141,13 +140,13 @@ func TestResidencyIsHard(t *testing.T) {
 	// Deny FR on top: only fra is left.
 	fr, _ := CountryIndex("FR")
 	p.DenyCountry.Add(fr)
-	pl.Compile(w, &p)
+	pl.Evaluate(w, &p)
 	if diff := cmp.Diff([]int32{0}, pl.Ranked()); diff != "" {
 		t.Errorf("ranking with FR denied (-want,+got):\n%s", diff)
 	}
 	// Unknown residency data fails closed.
 	w.Sites.ResidencyUnknown[0] = true
-	pl.Compile(w, &p)
+	pl.Evaluate(w, &p)
 	if pl.NumFeasible() != 0 || pl.SiteReason(0) != ReasonResidency {
 		t.Errorf("a site with unknown residency data must be infeasible; feasible=%d", pl.NumFeasible())
 	}
@@ -156,9 +155,8 @@ func TestResidencyIsHard(t *testing.T) {
 func TestTierHealthAndLoad(t *testing.T) {
 	w := testWorld()
 	w.Sites.Healthy[0] = false
-	w.Nodes.LoadLive[2] = true
-	// Cloud and Edge only; fra unhealthy; zrh node live load 0.25 over a
-	// 0.2 bound. Load-only weights: node score = round(100·(1 - load)).
+	// Cloud and Edge only; fra unhealthy. Load-only weights: node score =
+	// round(100·(1 - load)).
 	p := &Policy{AllowAll: true, Tiers: 1<<TierCloud | 1<<TierEdge, MaxLoad: 0.2, WLoad: 1}
 	pl, got := scoreAll(w, p)
 	// fra unhealthy → 0, par wrong tier → 0, zrh 100·0.75 = 75, iad 100·0 = 0.
@@ -171,11 +169,33 @@ func TestTierHealthAndLoad(t *testing.T) {
 	if got, want := pl.ExcludedSummary(), "1 site: tier; 1 site: site unhealthy"; got != want {
 		t.Errorf("summary = %q, want %q", got, want)
 	}
-	if pl.NodeFeasible(2) {
-		t.Error("zrh node is above the load bound and must be infeasible")
-	}
-	if !pl.NodeFeasible(3) {
-		t.Error("iad node has no live load and must stay feasible")
+}
+
+func TestLoadRule(t *testing.T) {
+	w := testWorld()
+	for _, tc := range []struct {
+		name        string
+		maxLoad     float64
+		rejectStale bool
+		load        NodeLoad
+		want        LoadVerdict
+	}{
+		{"live over the bound", 0.2, false, NodeLoad{Value: 0.25, Live: true}, LoadOverLimit},
+		{"live at the bound", 0.25, false, NodeLoad{Value: 0.25, Live: true}, LoadAllowed},
+		{"no live value", 0.2, true, NodeLoad{}, LoadAllowed},
+		{"stale, declared values", 0.2, false, NodeLoad{Value: 0.9, Live: true, Stale: true}, LoadAllowed},
+		{"stale, policy rejects stale", 0.2, true, NodeLoad{Value: 0.1, Live: true, Stale: true}, LoadStaleRejected},
+		{"no bound", 0, true, NodeLoad{Value: 1, Live: true, Stale: true}, LoadAllowed},
+		{"bound of 100%", 1, true, NodeLoad{Value: 1, Live: true, Stale: true}, LoadStaleRejected},
+		{"bound out of range", 1.5, true, NodeLoad{Value: 1, Live: true, Stale: true}, LoadAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pl Plan
+			pl.Evaluate(w, &Policy{AllowAll: true, MaxLoad: tc.maxLoad, RejectStaleLoad: tc.rejectStale})
+			if got := pl.LoadRule(tc.load); got != tc.want {
+				t.Errorf("LoadRule(%+v) = %d, want %d", tc.load, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -196,19 +216,14 @@ func TestMixedWeights(t *testing.T) {
 	}
 }
 
-func TestNodeWithoutSite(t *testing.T) {
+func TestInfeasibleSiteScoresZero(t *testing.T) {
 	w := testWorld()
-	w.Nodes.Site[1] = -1
-	p := &Policy{AllowAll: true, WLoad: 1}
+	p := &Policy{AllowAll: true, Tiers: 1 << TierCloud, WLoad: 1}
 	pl, got := scoreAll(w, p)
-	if got[1] != 0 || pl.NodeFeasible(1) {
-		t.Errorf("a node in no site must be infeasible and score 0, got %d", got[1])
-	}
-	idx := []int32{0, 1}
-	out := make([]int64, 2)
-	pl.ScoreNodes(idx, out)
-	if out[0] != got[0] || out[1] != 0 {
-		t.Errorf("ScoreNodes = %v, want [%d 0]", out, got[0])
+	// par and zrh are not Cloud: 0 whatever their load; -1 (a node in no
+	// site) and out-of-range sites too.
+	if got[1] != 0 || got[2] != 0 || pl.SiteNodeScore(-1, 0) != 0 || pl.SiteNodeScoreFine(9, 0) != 0 {
+		t.Errorf("scores = %v; infeasible or unknown sites must score 0", got)
 	}
 }
 
@@ -229,18 +244,22 @@ func TestUnknownValuesFailClosed(t *testing.T) {
 	}
 }
 
-func TestCompileAllocatesNothing(t *testing.T) {
+func TestEvaluateAllocatesNothing(t *testing.T) {
 	w := testWorld()
-	p := &Policy{AllowAll: true, Sources: []int{0, 1}, Weights: []float64{2, 1}, Cores: 1, WLatency: 1, WCost: 1, WLoad: 1}
+	p := &Policy{AllowAll: true, Sources: []int{0, 1}, Weights: []float64{2, 1}, Cores: 1, WLatency: 1, WCost: 1, WLoad: 1, MaxLoad: 0.9}
 	var pl Plan
-	out := make([]int64, w.Nodes.Len())
-	pl.Compile(w, p)
+	out := make([]int64, len(testLoads))
+	pl.Evaluate(w, p)
 	allocs := testing.AllocsPerRun(100, func() {
-		pl.Compile(w, p)
-		pl.ScoreAll(out)
+		pl.Evaluate(w, p)
+		for s, load := range testLoads {
+			if pl.LoadRule(NodeLoad{Value: load, Live: true}) == LoadAllowed {
+				out[s] = pl.SiteNodeScoreFine(s, load)
+			}
+		}
 	})
 	if allocs != 0 {
-		t.Errorf("Compile+ScoreAll allocate %v times per pod, want 0", allocs)
+		t.Errorf("Evaluate and node scores allocate %v times per pod, want 0", allocs)
 	}
 }
 
@@ -248,20 +267,20 @@ func TestStaleLiveValues(t *testing.T) {
 	w := testWorld()
 	// par's live health expired and fra's live RTT from paris expired.
 	w.Sites.HealthStale[1] = true
-	w.RTTFlags[0*2+0] |= RTTStale
+	w.RTTProvenance[0*2+0] |= Stale
 	p := &Policy{AllowAll: true, Sources: []int{0}, Weights: []float64{1}, WLatency: 1}
 	pl, _ := scoreAll(w, p)
 	if pl.NumFeasible() != 4 {
 		t.Errorf("with declared values standing in, %d sites feasible, want 4", pl.NumFeasible())
 	}
 	p.RejectStaleHealth, p.RejectStaleRTT = true, true
-	pl.Compile(w, p)
+	pl.Evaluate(w, p)
 	if pl.SiteReason(0) != ReasonStale || pl.SiteReason(1) != ReasonStale || pl.NumFeasible() != 2 {
 		t.Errorf("rejecting stale data: reasons %v %v, %d feasible; want stale, stale, 2", pl.SiteReason(0), pl.SiteReason(1), pl.NumFeasible())
 	}
 	// A stale RTT from a source the policy does not use does not matter.
 	p.Sources = []int{1}
-	pl.Compile(w, p)
+	pl.Evaluate(w, p)
 	if pl.SiteReason(0) != Feasible {
 		t.Errorf("fra rejected for a stale RTT from a source the policy does not use: %v", pl.SiteReason(0))
 	}

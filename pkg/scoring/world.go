@@ -1,14 +1,16 @@
 // Package scoring is Proxima's vectorized placement core. It knows nothing of
-// Kubernetes: a World is flat arrays of sites, traffic sources and nodes, a
-// Policy is a pod's compiled rules, and a Plan is the per-pod result —
-// feasible sites, site scores, and node scores gathered through the
-// node-to-site index.
+// Kubernetes: a World is flat arrays of sites and traffic sources with the
+// RTT matrix between them, a Policy is a pod's rules in the core's terms,
+// and a Plan is a policy evaluated against a World: the feasible sites, why
+// each other site was excluded, the site scores and their ranking.
 //
 // Latency, cost and residency are properties of sites, not nodes, so a pod's
 // work is: decide the feasible sites (residency, tier, health, max RTT, max
 // cost), score the sites (one matrix-vector product for the latency term),
-// then gather to nodes and add node load. A Plan owns its buffers and is
-// reused across pods, so scoring allocates nothing in steady state.
+// then, per candidate node, read its site's score and add the node's load
+// (Plan.SiteNodeScore) and apply the node-load rule (Plan.LoadRule). A Plan
+// owns its buffers and can be reused, so evaluation allocates nothing in
+// steady state.
 package scoring
 
 import "math"
@@ -84,15 +86,36 @@ func (s *TagSet) Intersects(o *TagSet) bool {
 // Empty reports whether the set has no tag.
 func (s *TagSet) Empty() bool { return *s == TagSet{} }
 
-// RTT flags, per (site, source) pair.
+// Provenance says where a value in the World came from. Its bits combine:
+// an estimated RTT whose live value expired is Estimated|Stale.
+type Provenance uint8
+
 const (
-	// RTTEstimated marks an RTT estimated from distance, not measured.
-	RTTEstimated uint8 = 1 << iota
-	// RTTStale marks a live RTT that expired; the value is the declared one.
-	RTTStale
-	// RTTLive marks a fresh live RTT from telemetry.
-	RTTLive
+	// Declared is a value as the Site or TrafficSource declares it.
+	Declared Provenance = 0
+	// Estimated marks an RTT estimated from distance, not measured.
+	Estimated Provenance = 1 << (iota - 1)
+	// Live marks a fresh value from telemetry.
+	Live
+	// Stale marks a live value that expired: the declared (or estimated)
+	// value is in use.
+	Stale
 )
+
+// String says where the value came from, as explanations show it.
+func (p Provenance) String() string {
+	switch {
+	case p&Stale != 0 && p&Estimated != 0:
+		return "estimated; live value stale"
+	case p&Stale != 0:
+		return "declared; live value stale"
+	case p&Live != 0:
+		return "live"
+	case p&Estimated != 0:
+		return "estimated"
+	}
+	return "declared"
+}
 
 // UnknownRTT is the value the RTT matrix holds for a pair with neither a
 // measurement nor an estimate. It is finite so that the matrix-vector
@@ -115,33 +138,23 @@ type Sites struct {
 	// Prices per hour: one CPU core, one GiB of memory, one GPU. NaN or
 	// negative means unknown, which no cost cap accepts.
 	CPUPrice, MemPrice, GPUPrice []float64
+	// PriceProvenance says whether the prices are declared or scaled by a
+	// live multiplier, and whether that multiplier expired.
+	PriceProvenance []Provenance
 	// Healthy is false for a site whose uplink or health signal is down.
 	Healthy []bool
-	// PriceStale and HealthStale mark live values that expired (declared
-	// values are in use).
-	PriceStale, HealthStale []bool
+	// HealthStale marks a live health value that expired (the site counts
+	// as healthy, as declared).
+	HealthStale []bool
 }
 
 // Len is the number of sites.
 func (s *Sites) Len() int { return len(s.Tier) }
 
-// Nodes are node arrays; every slice has one entry per node.
-type Nodes struct {
-	Names []string
-	// Site is the node's site index, or -1 for a node in no known site.
-	Site []int32
-	// Load is the node's utilization in 0..1; NaN when unknown.
-	Load []float64
-	// LoadLive marks loads measured by telemetry (not estimated from
-	// requests); LoadStale marks a live load that expired.
-	LoadLive, LoadStale []bool
-}
-
-// Len is the number of nodes.
-func (n *Nodes) Len() int { return len(n.Site) }
-
-// World is everything the core scores against: sites, sources, the dense
-// RTT matrix and nodes. It is immutable once built.
+// World is everything the core scores against: sites, sources and the dense
+// RTT matrix. It is immutable once built. Nodes are not in it: a node is
+// scored through its site (Plan.SiteNodeScore), so the core's work per pod
+// follows the sites, not the cluster.
 type World struct {
 	Sites Sites
 	// SourceNames has one entry per traffic source.
@@ -152,9 +165,8 @@ type World struct {
 	// milliseconds, row-major: RTT[site*NumSources()+source]; UnknownRTT
 	// where nothing is known.
 	RTT []float64
-	// RTTFlags has the same layout as RTT.
-	RTTFlags []uint8
-	Nodes    Nodes
+	// RTTProvenance has the same layout as RTT.
+	RTTProvenance []Provenance
 	// Tags is the jurisdiction tag table that TagSets index.
 	Tags []string
 }
@@ -162,10 +174,10 @@ type World struct {
 // NumSources is the number of traffic sources.
 func (w *World) NumSources() int { return len(w.SourceNames) }
 
-// RTTAt returns the RTT from source j to site s and its flags.
-func (w *World) RTTAt(s, j int) (float64, uint8) {
+// RTTAt returns the RTT from source j to site s and its provenance.
+func (w *World) RTTAt(s, j int) (float64, Provenance) {
 	k := s*w.NumSources() + j
-	return w.RTT[k], w.RTTFlags[k]
+	return w.RTT[k], w.RTTProvenance[k]
 }
 
 // TagIndex returns the index of a jurisdiction tag, or -1.

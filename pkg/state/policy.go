@@ -1,7 +1,25 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package state
 
 import (
 	"fmt"
+
+	v1 "k8s.io/api/core/v1"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
@@ -10,6 +28,20 @@ import (
 // Requests are a pod's resource requests in the core's units.
 type Requests struct {
 	Cores, MemGiB, GPUs float64
+}
+
+// GPUResource is the extended resource priced as GPU-hours.
+const GPUResource = v1.ResourceName("nvidia.com/gpu")
+
+// RequestsOf converts a pod's effective requests (resourcehelper.PodRequests)
+// into the core's units.
+func RequestsOf(r v1.ResourceList) Requests {
+	gpus := r[GPUResource]
+	return Requests{
+		Cores:  float64(r.Cpu().MilliValue()) / 1000,
+		MemGiB: float64(r.Memory().Value()) / (1 << 30),
+		GPUs:   float64(gpus.Value()),
+	}
 }
 
 // UnknownSourceError is returned when a policy names a TrafficSource that
@@ -21,9 +53,12 @@ func (e *UnknownSourceError) Error() string {
 	return fmt.Sprintf("TrafficSource %q does not exist", e.Source)
 }
 
-// CompilePolicy translates a PlacementPolicy spec and a pod's requests into
-// the core's Policy against this snapshot.
-func (s *Snapshot) CompilePolicy(spec *placementv1alpha1.PlacementPolicySpec, req Requests, out *scoring.Policy) error {
+// CorePolicy puts a PlacementPolicy spec and a pod's requests in the core's
+// terms against this snapshot (source names become indexes, tags become tag
+// sets), ready for scoring.Plan.Evaluate. It fails when a rule cannot be
+// evaluated: a source that does not exist (UnknownSourceError) or a denied
+// country that is not a country code.
+func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req Requests, out *scoring.Policy) error {
 	*out = scoring.Policy{AllowAll: true, Cores: req.Cores, MemGiB: req.MemGiB, GPUs: req.GPUs}
 	w := s.World
 	if r := spec.Residency; r != nil {

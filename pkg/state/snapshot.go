@@ -1,271 +1,129 @@
-// Package state builds Proxima's world snapshot — the scoring core's World
-// plus name indexes — from Sites, TrafficSources and Nodes, and publishes it
-// atomically so that a scheduling cycle reads one consistent, immutable view
-// without locks.
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package state
 
 import (
-	"math"
-	"slices"
-	"strconv"
-	"strings"
-
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
-// Snapshot is an immutable world: the core's arrays and the indexes that map
-// object names to their positions.
+// Snapshot is the world at one moment, immutable once published: the
+// scoring core's World, the objects it was built from, the policy index, the
+// site-to-nodes index and the live telemetry. See the package doc.
 type Snapshot struct {
+	// World is the site table, sources and RTT matrix in the core's form.
 	World *scoring.World
-
-	siteIndex   map[string]int32
-	sourceIndex map[string]int
-	nodeIndex   map[string]int32
-	live        *Live
-	// Generation increases with every published snapshot.
+	// Generation increases with every snapshot a Model publishes (0 for
+	// Build).
 	Generation uint64
+
+	table    *siteTable
+	policies *policyIndex
+	nodes    *nodeIndex // nil until the node list is complete
 }
 
 // SiteIndex returns the position of a Site by name.
 func (s *Snapshot) SiteIndex(name string) (int, bool) {
-	i, ok := s.siteIndex[name]
+	i, ok := s.table.siteIndex[name]
 	return int(i), ok
 }
 
 // SourceIndex returns the position of a TrafficSource by name.
 func (s *Snapshot) SourceIndex(name string) (int, bool) {
-	i, ok := s.sourceIndex[name]
+	i, ok := s.table.sourceIndex[name]
 	return i, ok
 }
 
-// NodeIndex returns the position of a Node by name.
-func (s *Snapshot) NodeIndex(name string) (int, bool) {
-	i, ok := s.nodeIndex[name]
-	return int(i), ok
-}
+// Sites are the Site objects by site index (ordered by name). Callers must
+// not modify them.
+func (s *Snapshot) Sites() []*placementv1alpha1.Site { return s.table.sites }
 
-// siteTable is the part of a snapshot that depends only on Sites and
-// TrafficSources; node changes reuse it as is.
-type siteTable struct {
-	sites       scoring.Sites
-	tags        []string
-	sourceNames []string
-	demand      []float64
-	rtt         []float64
-	rttFlags    []uint8
-	siteIndex   map[string]int32
-	sourceIndex map[string]int
-}
+// Sources are the TrafficSource objects by source index (ordered by name).
+// Callers must not modify them.
+func (s *Snapshot) Sources() []*placementv1alpha1.TrafficSource { return s.table.sources }
 
-// buildSiteTable orders sites and sources by name, so that a snapshot does
-// not depend on the order informers list objects in.
-func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, live *Live) *siteTable {
-	sites = slices.SortedFunc(slices.Values(sites), func(a, b *placementv1alpha1.Site) int { return strings.Compare(a.Name, b.Name) })
-	sources = slices.SortedFunc(slices.Values(sources), func(a, b *placementv1alpha1.TrafficSource) int { return strings.Compare(a.Name, b.Name) })
-	t := &siteTable{siteIndex: make(map[string]int32, len(sites)), sourceIndex: make(map[string]int, len(sources))}
-	n := len(sites)
-	st := &t.sites
-	st.Names = make([]string, n)
-	st.Tier = make([]scoring.Tier, n)
-	st.Country = make([]uint16, n)
-	st.Tags = make([]scoring.TagSet, n)
-	st.ResidencyUnknown = make([]bool, n)
-	st.CPUPrice = make([]float64, n)
-	st.MemPrice = make([]float64, n)
-	st.GPUPrice = make([]float64, n)
-	st.Healthy = make([]bool, n)
-	st.PriceStale = make([]bool, n)
-	st.HealthStale = make([]bool, n)
-	locs := make([]latLon, n)
-	tagIndex := map[string]int{}
-	for i, site := range sites {
-		t.siteIndex[site.Name] = int32(i)
-		st.Names[i] = site.Name
-		st.Tier[i] = tierOf(site.Spec.Tier)
-		c, ok := scoring.CountryIndex(site.Spec.Country)
-		st.Country[i] = c
-		st.ResidencyUnknown[i] = !ok
-		for _, tag := range site.Spec.Jurisdictions {
-			k, seen := tagIndex[tag]
-			if !seen {
-				if len(t.tags) >= scoring.MaxTags {
-					// Cannot represent the tag: fail closed for residency.
-					st.ResidencyUnknown[i] = true
-					continue
-				}
-				k = len(t.tags)
-				tagIndex[tag] = k
-				t.tags = append(t.tags, tag)
-			}
-			st.Tags[i].Add(k)
-		}
-		p := site.Spec.Pricing
-		if p == nil {
-			p = &placementv1alpha1.SitePricing{}
-		}
-		st.CPUPrice[i] = price(p.CPUCoreHour)
-		st.MemPrice[i] = price(p.MemoryGiBHour)
-		st.GPUPrice[i] = price(p.GPUHour)
-		st.Healthy[i] = true
-		locs[i] = parseLocation(&site.Spec.Location)
-	}
+// Live is the telemetry the snapshot was built with; nil for none.
+func (s *Snapshot) Live() *Live { return s.table.live }
 
-	m := len(sources)
-	t.sourceNames = make([]string, m)
-	t.demand = make([]float64, m)
-	t.rtt = make([]float64, n*m)
-	t.rttFlags = make([]uint8, n*m)
-	for j, src := range sources {
-		t.sourceIndex[src.Name] = j
-		t.sourceNames[j] = src.Name
-		t.demand[j] = 1
-		if src.Spec.Demand != nil && *src.Spec.Demand > 0 {
-			t.demand[j] = float64(*src.Spec.Demand)
-		}
-		var from latLon
-		if src.Spec.Location != nil {
-			from = parseLocation(src.Spec.Location)
-		}
-		for s := range n {
-			k := s*m + j
-			if est, ok := estimateBetween(from, locs[s]); ok {
-				t.rtt[k], t.rttFlags[k] = est, scoring.RTTEstimated
-			} else {
-				t.rtt[k], t.rttFlags[k] = scoring.UnknownRTT, scoring.RTTEstimated
-			}
-		}
-		for _, r := range src.Spec.RTTs {
-			if s, ok := t.siteIndex[r.Site]; ok && r.Milliseconds >= 0 {
-				k := int(s)*m + j
-				t.rtt[k], t.rttFlags[k] = float64(r.Milliseconds), 0
-			}
-		}
-	}
-	t.applyLive(live)
-	return t
-}
-
-// applyLive overlays fresh live values on the declared ones and flags the
-// declared values that stand in for stale live ones.
-func (t *siteTable) applyLive(live *Live) {
+// NodeLoad is a node's live CPU utilization, as the policy's load rule and
+// the load term of the score read it.
+func (s *Snapshot) NodeLoad(node string) scoring.NodeLoad {
+	live := s.table.live
 	if live == nil {
-		return
+		return scoring.NodeLoad{}
 	}
-	st, m := &t.sites, len(t.sourceNames)
-	for key, ms := range live.RTT {
-		s, ok1 := t.siteIndex[key.Site]
-		j, ok2 := t.sourceIndex[key.Source]
-		if !ok1 || !ok2 {
-			continue
-		}
-		k := int(s)*m + j
-		if live.RTTFresh {
-			t.rtt[k], t.rttFlags[k] = ms, scoring.RTTLive
-		} else {
-			t.rttFlags[k] |= scoring.RTTStale
-		}
-	}
-	for site, mult := range live.PriceMultiplier {
-		s, ok := t.siteIndex[site]
-		if !ok {
-			continue
-		}
-		if !live.PriceFresh {
-			st.PriceStale[s] = true
-			continue
-		}
-		st.CPUPrice[s] *= mult
-		st.MemPrice[s] *= mult
-		st.GPUPrice[s] *= mult
-	}
-	for site, up := range live.Up {
-		s, ok := t.siteIndex[site]
-		if !ok {
-			continue
-		}
-		if !live.HealthFresh {
-			st.HealthStale[s] = true
-			continue
-		}
-		st.Healthy[s] = up
-	}
+	v, ok := live.NodeLoad[node]
+	return scoring.NodeLoad{Value: v, Live: ok, Stale: ok && !live.NodeLoadFresh}
 }
 
-// build combines a site table with nodes into a snapshot.
-func (t *siteTable) build(nodes []*v1.Node, gen uint64) *Snapshot {
-	w := &scoring.World{
-		Sites:        t.sites,
-		SourceNames:  t.sourceNames,
-		SourceDemand: t.demand,
-		RTT:          t.rtt,
-		RTTFlags:     t.rttFlags,
-		Tags:         t.tags,
+// SiteOfNode is the index of the site a node belongs to, through its
+// placement.proxima.dev/site label; false for a node without the label or
+// naming no known Site.
+func (s *Snapshot) SiteOfNode(node *v1.Node) (int, bool) {
+	name, ok := node.Labels[placementv1alpha1.SiteLabel]
+	if !ok {
+		return 0, false
 	}
-	nn := &w.Nodes
-	nn.Names = make([]string, len(nodes))
-	nn.Site = make([]int32, len(nodes))
-	nn.Load = make([]float64, len(nodes))
-	nn.LoadLive = make([]bool, len(nodes))
-	nn.LoadStale = make([]bool, len(nodes))
-	index := make(map[string]int32, len(nodes))
-	for i, node := range nodes {
-		index[node.Name] = int32(i)
-		nn.Names[i] = node.Name
-		nn.Site[i] = -1
-		if s, ok := t.siteIndex[node.Labels[placementv1alpha1.SiteLabel]]; ok {
-			nn.Site[i] = s
-		}
-		nn.Load[i] = math.NaN()
-	}
-	return &Snapshot{World: w, siteIndex: t.siteIndex, sourceIndex: t.sourceIndex, nodeIndex: index, Generation: gen}
+	return s.SiteIndex(name)
 }
 
-// Live returns the telemetry the snapshot was built with (nil: none).
-func (s *Snapshot) Live() *Live { return s.live }
+// NodesIndexed reports whether the site-to-nodes index covers the whole
+// node list. Until it does, NodesIn returns nothing: an index of part of a
+// fleet would steer pods to the wrong sites.
+func (s *Snapshot) NodesIndexed() bool { return s.nodes != nil }
 
-// Build makes a snapshot from scratch.
-func Build(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, nodes []*v1.Node) *Snapshot {
-	return buildSiteTable(sites, sources, nil).build(nodes, 0)
-}
-
-func tierOf(t placementv1alpha1.SiteTier) scoring.Tier {
-	switch t {
-	case placementv1alpha1.TierCloud:
-		return scoring.TierCloud
-	case placementv1alpha1.TierRegional:
-		return scoring.TierRegional
-	case placementv1alpha1.TierEdge:
-		return scoring.TierEdge
-	default:
-		return scoring.TierDevice
+// NodesIn returns the names of the nodes in site i. The slice is shared:
+// callers must not modify it.
+func (s *Snapshot) NodesIn(i int) []string {
+	if s.nodes == nil || i < 0 || i >= len(s.table.sites) {
+		return nil
 	}
+	return s.nodes.bySite[s.table.sites[i].Name]
 }
 
-// price is a declared price, 0 when absent (the site does not charge for
-// the resource), NaN when unusable.
-func price(q *resource.Quantity) float64 {
-	if q == nil {
+// NumNodesIndexed is the number of nodes that carry a site label, known
+// Site or not.
+func (s *Snapshot) NumNodesIndexed() int {
+	if s.nodes == nil {
 		return 0
 	}
-	v := q.AsApproximateFloat64()
-	if v < 0 || math.IsInf(v, 0) {
-		return math.NaN()
+	return s.nodes.labelled
+}
+
+// Objects are the inputs of Build.
+type Objects struct {
+	Sites    []*placementv1alpha1.Site
+	Sources  []*placementv1alpha1.TrafficSource
+	Policies []*placementv1alpha1.PlacementPolicy
+	// Nodes are indexed by site; nil leaves the index empty (NodesIndexed
+	// is then false).
+	Nodes []*v1.Node
+	// Live telemetry to overlay on the declared values; nil for none.
+	Live *Live
+}
+
+// Build makes a snapshot from lists of objects, for one-shot use.
+func Build(in Objects) *Snapshot {
+	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live), policies: buildPolicyIndex(in.Policies)}
+	s.World = s.table.world
+	if in.Nodes != nil {
+		s.nodes = buildNodeIndex(in.Nodes)
 	}
-	return v
-}
-
-type latLon struct {
-	lat, lon float64
-	ok       bool
-}
-
-func parseLocation(l *placementv1alpha1.GeoLocation) latLon {
-	lat, err1 := strconv.ParseFloat(l.Latitude, 64)
-	lon, err2 := strconv.ParseFloat(l.Longitude, 64)
-	ok := err1 == nil && err2 == nil && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180
-	return latLon{lat, lon, ok}
+	return s
 }

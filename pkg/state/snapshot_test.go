@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,7 +47,7 @@ func TestBuild(t *testing.T) {
 		st.MakeNode().Name("n2").Label(placementv1alpha1.SiteLabel, "atlantis").Obj(),
 		st.MakeNode().Name("n3").Obj(),
 	}
-	snap := Build(sites, sources, nodes)
+	snap := Build(Objects{Sites: sites, Sources: sources, Nodes: nodes})
 	w := snap.World
 
 	// Sites are ordered by name: frankfurt 0, paris 1.
@@ -59,11 +60,11 @@ func TestBuild(t *testing.T) {
 	anon, _ := snap.SourceIndex("anonymous")
 
 	// Measured: shoppers → paris 2 ms, not estimated.
-	if v, f := w.RTTAt(par, shoppers); v != 2 || f&scoring.RTTEstimated != 0 {
+	if v, f := w.RTTAt(par, shoppers); v != 2 || f != scoring.Declared {
 		t.Errorf("shoppers→paris = %v (flags %b), want measured 2", v, f)
 	}
 	// Estimated: Paris–Frankfurt is 479 km: 5 + 2·479·1.6/200 = 12.66 ms.
-	if v, f := w.RTTAt(fra, shoppers); math.Abs(v-12.66) > 0.05 || f&scoring.RTTEstimated == 0 {
+	if v, f := w.RTTAt(fra, shoppers); math.Abs(v-12.66) > 0.05 || f != scoring.Estimated {
 		t.Errorf("shoppers→frankfurt = %v (flags %b), want estimated ≈12.66", v, f)
 	}
 	// No location and no measurement: unknown.
@@ -84,36 +85,65 @@ func TestBuild(t *testing.T) {
 		t.Errorf("both sites should carry EU; tags %v", w.Tags)
 	}
 	// Nodes: n1 in paris; n2 names an unknown site and n3 none: both in no site.
-	for name, want := range map[string]int32{"n1": int32(par), "n2": -1, "n3": -1} {
-		i, ok := snap.NodeIndex(name)
-		if !ok || w.Nodes.Site[i] != want {
-			t.Errorf("node %s site = %d, want %d", name, w.Nodes.Site[i], want)
+	for i, want := range []int{par, -1, -1} {
+		got, ok := snap.SiteOfNode(nodes[i])
+		if !ok {
+			got = -1
 		}
+		if got != want {
+			t.Errorf("node %s site = %d, want %d", nodes[i].Name, got, want)
+		}
+	}
+	if diff := cmp.Diff([]string{"n1"}, snap.NodesIn(par)); diff != "" || len(snap.NodesIn(fra)) != 0 {
+		t.Errorf("nodes in paris (-want,+got):\n%s; in frankfurt %v", diff, snap.NodesIn(fra))
+	}
+	if snap.Sites()[par].Name != "paris" || snap.Sources()[shoppers].Name != "shoppers" {
+		t.Errorf("objects are not in index order: %s, %s", snap.Sites()[par].Name, snap.Sources()[shoppers].Name)
 	}
 }
 
-func TestPublisherReusesSiteTableOnNodeChange(t *testing.T) {
-	p := NewPublisher()
-	in := Inputs{
-		Sites: []*placementv1alpha1.Site{site("paris", placementv1alpha1.TierEdge, "FR", "48.85", "2.35", "")},
-		Nodes: []*v1.Node{st.MakeNode().Name("n1").Label(placementv1alpha1.SiteLabel, "paris").Obj()},
-	}
-	first := p.Rebuild(in, true)
-	in.Nodes = append(in.Nodes, st.MakeNode().Name("n2").Label(placementv1alpha1.SiteLabel, "paris").Obj())
-	second := p.Rebuild(in, false)
-	if p.Load() != second || second.Generation != first.Generation+1 {
-		t.Fatalf("Load() is not the latest snapshot (generations %d, %d)", first.Generation, second.Generation)
-	}
-	if &first.World.Sites.Tier[0] != &second.World.Sites.Tier[0] {
-		t.Error("a node-only change rebuilt the site table")
-	}
-	if first.World.Nodes.Len() != 1 || second.World.Nodes.Len() != 2 {
-		t.Errorf("node counts %d, %d; want 1, 2 (snapshots are immutable)", first.World.Nodes.Len(), second.World.Nodes.Len())
-	}
-	in.Sites = append(in.Sites, site("lyon", placementv1alpha1.TierEdge, "FR", "45.76", "4.83", ""))
-	third := p.Rebuild(in, true)
-	if third.World.Sites.Len() != 2 || first.World.Sites.Len() != 1 {
-		t.Errorf("site counts after adding lyon: new %d, old %d; want 2, 1", third.World.Sites.Len(), first.World.Sites.Len())
+func TestLiveOverlay(t *testing.T) {
+	sites := []*placementv1alpha1.Site{site("paris", placementv1alpha1.TierRegional, "FR", "48.8566", "2.3522", "0.05")}
+	sources := []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "shoppers"},
+		Spec: placementv1alpha1.TrafficSourceSpec{RTTs: []placementv1alpha1.SiteRTT{{Site: "paris", Milliseconds: 2}}}}}
+	for _, tc := range []struct {
+		name      string
+		fresh     bool
+		wantRTT   float64
+		wantRTTP  scoring.Provenance
+		wantPrice float64
+		wantPP    scoring.Provenance
+		wantUp    bool
+	}{
+		{"fresh", true, 7, scoring.Live, 0.1, scoring.Live, false},
+		{"stale", false, 2, scoring.Stale, 0.05, scoring.Stale, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			live := &Live{
+				RTT: map[SourceSite]float64{{Source: "shoppers", Site: "paris"}: 7}, RTTFresh: tc.fresh,
+				PriceMultiplier: map[string]float64{"paris": 2}, PriceFresh: tc.fresh,
+				Up: map[string]bool{"paris": false}, HealthFresh: tc.fresh,
+				NodeLoad: map[string]float64{"n1": 0.5}, NodeLoadFresh: tc.fresh,
+			}
+			snap := Build(Objects{Sites: sites, Sources: sources, Live: live})
+			w := snap.World
+			if v, p := w.RTTAt(0, 0); v != tc.wantRTT || p != tc.wantRTTP {
+				t.Errorf("RTT = %v (%v), want %v (%v)", v, p, tc.wantRTT, tc.wantRTTP)
+			}
+			if v, p := w.Sites.CPUPrice[0], w.Sites.PriceProvenance[0]; math.Abs(v-tc.wantPrice) > 1e-12 || p != tc.wantPP {
+				t.Errorf("price = %v (%v), want %v (%v)", v, p, tc.wantPrice, tc.wantPP)
+			}
+			if w.Sites.Healthy[0] != tc.wantUp || w.Sites.HealthStale[0] == tc.fresh {
+				t.Errorf("healthy = %v, stale = %v; want %v, %v", w.Sites.Healthy[0], w.Sites.HealthStale[0], tc.wantUp, !tc.fresh)
+			}
+			want := scoring.NodeLoad{Value: 0.5, Live: true, Stale: !tc.fresh}
+			if got := snap.NodeLoad("n1"); got != want {
+				t.Errorf("NodeLoad(n1) = %+v, want %+v", got, want)
+			}
+			if got := snap.NodeLoad("n2"); got.Live {
+				t.Errorf("NodeLoad(n2) = %+v, want no live value", got)
+			}
+		})
 	}
 }
 

@@ -24,6 +24,9 @@ const (
 	ReasonUnknownSite    = "UnknownSite"
 	ReasonUnknownSource  = "UnknownSource"
 	ReasonNoFeasibleSite = "NoFeasibleSite"
+	// ReasonInvalidRule: a rule passed admission but cannot be evaluated
+	// (for example a denied country that is not a country code).
+	ReasonInvalidRule = "InvalidRule"
 	ReasonNodesReady     = "NodesReady"
 	ReasonNoReadyNodes   = "NoReadyNodes"
 )

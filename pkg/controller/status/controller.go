@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 // Package status is Proxima's status controller: it writes the checks that
 // span objects, which admission cannot make, as status on the objects:
 //
@@ -17,10 +33,13 @@
 // as replicas; and scheduling never depends on this status, so the
 // controller can be upgraded or stopped on its own.
 //
-// Any change to a Site, TrafficSource, PlacementPolicy or Node queues one
-// key; a reconcile rebuilds the world snapshot once and updates only the
-// objects whose status changed. The world is small (thousands of objects at
-// most), so a full pass is cheaper than tracking dependencies.
+// The world is pkg/state's model, fed by this process's informers, exactly
+// as the scheduler builds it. Any change to a Site, TrafficSource,
+// PlacementPolicy or Node, and every snapshot the model publishes, queues
+// one key; a reconcile reads the current snapshot once, evaluates the
+// objects as listed (their latest spec and status) against it, and updates
+// only the objects whose status changed. The world is small (thousands of
+// objects at most), so a full pass is cheaper than tracking dependencies.
 package status
 
 import (
@@ -62,6 +81,7 @@ const worldKey = "world"
 // Controller reconciles the status of Sites, TrafficSources and PlacementPolicies.
 type Controller struct {
 	client   versioned.Interface
+	model    *state.Model
 	sites    listers.SiteLister
 	sources  listers.TrafficSourceLister
 	policies listers.PlacementPolicyLister
@@ -73,7 +93,13 @@ type Controller struct {
 // New wires the controller to the informer factories; start them after New.
 func New(client versioned.Interface, factory informers.SharedInformerFactory, core coreinformers.SharedInformerFactory) (*Controller, error) {
 	p := factory.Placement().V1alpha1()
+	model, err := state.NewModel(state.Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
+		Policies: p.PlacementPolicies().Informer(), Nodes: core.Core().V1().Nodes().Informer()}, state.Options{})
+	if err != nil {
+		return nil, err
+	}
 	c := &Controller{
+		model:    model,
 		client:   client,
 		sites:    p.Sites().Lister(),
 		sources:  p.TrafficSources().Lister(),
@@ -83,6 +109,9 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxima-status"}),
 	}
+	model.OnPublish(func(klog.Logger, *state.Snapshot) { c.queue.Add(worldKey) })
+	// Status changes (and node readiness, which the model does not track)
+	// do not publish a snapshot but are status inputs too.
 	enqueue := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.queue.Add(worldKey) },
 		UpdateFunc: func(any, any) { c.queue.Add(worldKey) },
@@ -108,6 +137,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("caches did not sync")
 	}
+	if err := c.model.WaitForCacheSync(ctx, time.Minute); err != nil {
+		return err
+	}
+	go c.model.Run(ctx)
 	logger.Info("Status controller started")
 	go wait.UntilWithContext(ctx, c.work, time.Second)
 	<-ctx.Done()
@@ -148,10 +181,16 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	snap := state.Build(sites, sources, nodes)
+	snap := c.model.Load()
+	bySite := map[string][]*v1.Node{}
+	for _, n := range nodes {
+		if site, ok := n.Labels[placementv1alpha1.SiteLabel]; ok {
+			bySite[site] = append(bySite[site], n)
+		}
+	}
 	var errs []error
 	for _, s := range sites {
-		errs = append(errs, c.updateSite(ctx, s, nodes))
+		errs = append(errs, c.updateSite(ctx, s, bySite[s.Name]))
 	}
 	for _, s := range sources {
 		errs = append(errs, c.updateSource(ctx, s, snap))
@@ -163,15 +202,13 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// updateSite writes the counts and capacity of the site's nodes.
 func (c *Controller) updateSite(ctx context.Context, site *placementv1alpha1.Site, nodes []*v1.Node) error {
 	st := site.Status.DeepCopy()
 	st.ObservedGeneration = site.Generation
 	st.Nodes, st.ReadyNodes = 0, 0
 	capacity := v1.ResourceList{}
 	for _, n := range nodes {
-		if n.Labels[placementv1alpha1.SiteLabel] != site.Name {
-			continue
-		}
 		st.Nodes++
 		if !nodeutil.IsNodeReady(n) {
 			continue
@@ -235,17 +272,17 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 	st := pol.Status.DeepCopy()
 	st.ObservedGeneration = pol.Generation
 	st.FeasibleSites = 0
-	var compiled scoring.Policy
+	var rules scoring.Policy
 	// Requests are unknown here: the cost cap is checked against a pod that
 	// requests nothing, so only sites with unusable prices fail it.
-	if err := snap.CompilePolicy(&pol.Spec, state.Requests{}, &compiled); err != nil {
+	if err := snap.CorePolicy(&pol.Spec, state.Requests{}, &rules); err != nil {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, placementv1alpha1.ReasonUnknownSource, err.Error()
 		var unknown *state.UnknownSourceError
 		if !errors.As(err, &unknown) {
-			cond.Reason = "Invalid"
+			cond.Reason = placementv1alpha1.ReasonInvalidRule
 		}
 	} else {
-		plan.Compile(snap.World, &compiled)
+		plan.Evaluate(snap.World, &rules)
 		st.FeasibleSites = int32(plan.NumFeasible())
 		cond.Status, cond.Reason = metav1.ConditionTrue, placementv1alpha1.ReasonResolved
 		cond.Message = fmt.Sprintf("%d of %d sites meet the hard rules", plan.NumFeasible(), snap.World.Sites.Len())

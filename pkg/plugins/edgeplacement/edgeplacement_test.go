@@ -1,16 +1,37 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package edgeplacement
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
-	clientcache "k8s.io/client-go/tools/cache"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2/ktesting"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/backend/cache"
@@ -23,7 +44,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
-	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned/fake"
+	placementinformers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
@@ -48,56 +70,77 @@ func mkPolicy(name string, prio int32, sel map[string]string, spec placementv1al
 	return &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
 }
 
-// testPlugin builds the plugin over a world read from static listers:
+// testPlugin builds the plugin over a world model fed by informers on fake
+// clientsets:
 //
 //	site  country  cpu/h  RTT from users
 //	ber   DE (EU)  0.05   10
 //	par   FR (EU)  0.03   25
 //	zrh   CH       0.01    5
-func testPlugin(t *testing.T, nodes []fwk.NodeInfo, policies ...*placementv1alpha1.PlacementPolicy) *EdgePlacement {
+//
+// live, when set, is the telemetry the model reads (call
+// pl.model.LiveChanged and waitForGeneration after changing it).
+func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.Live], policies ...*placementv1alpha1.PlacementPolicy) *EdgePlacement {
 	t.Helper()
-	idx := func(objs ...any) clientcache.Indexer {
-		i := clientcache.NewIndexer(clientcache.MetaNamespaceKeyFunc, clientcache.Indexers{clientcache.NamespaceIndex: clientcache.MetaNamespaceIndexFunc})
-		for _, o := range objs {
-			if err := i.Add(o); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return i
-	}
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
 	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"}, Spec: placementv1alpha1.TrafficSourceSpec{
 		RTTs: []placementv1alpha1.SiteRTT{{Site: "ber", Milliseconds: 10}, {Site: "par", Milliseconds: 25}, {Site: "zrh", Milliseconds: 5}}}}
-	pols := make([]any, len(policies))
-	for i, p := range policies {
-		pols[i] = p
+	objs := []runtime.Object{mkSite("ber", "DE", []string{"EU"}, "0.05"), mkSite("par", "FR", []string{"EU"}, "0.03"), mkSite("zrh", "CH", nil, "0.01"), src}
+	for _, p := range policies {
+		objs = append(objs, p)
 	}
-	w := newWorld(
-		listers.NewSiteLister(idx(mkSite("ber", "DE", []string{"EU"}, "0.05"), mkSite("par", "FR", []string{"EU"}, "0.03"), mkSite("zrh", "CH", nil, "0.01"))),
-		listers.NewTrafficSourceLister(idx(src)),
-		listers.NewPlacementPolicyLister(idx(pols...)), nil)
-	if err := w.refresh(); err != nil {
-		t.Fatal(err)
-	}
-	var objs []*v1.Node
+	var nodeObjs []*v1.Node
+	var coreObjs []runtime.Object
 	var pods []*v1.Pod
 	for _, ni := range nodes {
-		objs = append(objs, ni.Node())
+		nodeObjs = append(nodeObjs, ni.Node())
+		coreObjs = append(coreObjs, ni.Node())
 		for _, p := range ni.GetPods() {
 			pod := p.GetPod().DeepCopy()
 			pod.Spec.NodeName = ni.Node().Name
 			pods = append(pods, pod)
 		}
 	}
-	w.setNodes(objs)
-	_, ctx := ktesting.NewTestContext(t)
-	fh, err := tf.NewFramework(ctx, []tf.RegisterPluginFunc{
-		tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
-		tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
-	}, "test", schedruntime.WithSnapshotSharedLister(cache.NewSnapshot(pods, objs)))
+	pf := placementinformers.NewSharedInformerFactory(fake.NewSimpleClientset(objs...), 0)
+	cf := informers.NewSharedInformerFactory(k8sfake.NewSimpleClientset(coreObjs...), 0)
+	pi := pf.Placement().V1alpha1()
+	var opts state.Options
+	if live != nil {
+		opts.Live = live.Load
+	}
+	model, err := state.NewModel(state.Informers{Sites: pi.Sites().Informer(), Sources: pi.TrafficSources().Informer(),
+		Policies: pi.PlacementPolicies().Informer(), Nodes: cf.Core().V1().Nodes().Informer()}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &EdgePlacement{handle: fh, world: w, minCandidates: 100}
+	pf.Start(ctx.Done())
+	cf.Start(ctx.Done())
+	cf.WaitForCacheSync(ctx.Done())
+	if err := model.WaitForCacheSync(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	go model.Run(ctx)
+	fh, err := tf.NewFramework(ctx, []tf.RegisterPluginFunc{
+		tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
+		tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
+	}, "test", schedruntime.WithSnapshotSharedLister(cache.NewSnapshot(pods, nodeObjs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &EdgePlacement{handle: fh, model: model, waiting: newWaitingPods(model, nil), minCandidates: 100}
+}
+
+// waitForGeneration waits until the model publishes a snapshot newer than gen.
+func waitForGeneration(t *testing.T, m *state.Model, gen uint64) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return m.Load().Generation > gen, nil
+	})
+	if err != nil {
+		t.Fatalf("the world model published nothing after generation %d", gen)
+	}
 }
 
 func nodeInfo(name, site string, cpu string, labels map[string]string) fwk.NodeInfo {
@@ -123,7 +166,7 @@ var (
 )
 
 func TestPolicyResolution(t *testing.T) {
-	pl := testPlugin(t, nil,
+	pl := testPlugin(t, nil, nil,
 		mkPolicy("b-low", 1, map[string]string{"app": "web"}, cheapest),
 		mkPolicy("a-low", 1, map[string]string{"app": "web"}, cheapest),
 		mkPolicy("high", 5, map[string]string{"tier": "front"}, cheapest),
@@ -141,13 +184,13 @@ func TestPolicyResolution(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := pl.world.policyFor(st.MakePod().Namespace(ns).Name("p").Labels(tc.labels).Obj())
+			p, err := pl.model.Load().PolicyFor(st.MakePod().Namespace(ns).Name("p").Labels(tc.labels).Obj())
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := ""
 			if p != nil {
-				got = p.policy.Name
+				got = p.Name
 			}
 			if got != tc.want {
 				t.Errorf("policy = %q, want %q", got, tc.want)
@@ -161,7 +204,7 @@ func TestPreFilterFailsClosed(t *testing.T) {
 	unknownSource.Latency = &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "ghosts"}}}
 	nowhere := placementv1alpha1.PlacementPolicySpec{Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: []string{"JP"}}}}
 	nodes := []fwk.NodeInfo{nodeInfo("n1", "ber", "4", nil)}
-	pl := testPlugin(t, nodes, mkPolicy("ghostly", 0, nil, unknownSource), mkPolicy("japan", 0, nil, nowhere))
+	pl := testPlugin(t, nodes, nil, mkPolicy("ghostly", 0, nil, unknownSource), mkPolicy("japan", 0, nil, nowhere))
 	_, ctx := ktesting.NewTestContext(t)
 	tests := []struct {
 		name, policy string
@@ -198,19 +241,19 @@ func TestFilterAndScoreOrder(t *testing.T) {
 		nodeInfo("zrh-1", "zrh", "4", nil),
 		nodeInfo("nowhere", "", "4", nil),
 	}
-	pl := testPlugin(t, nodes, mkPolicy("eu", 0, nil, euOnly), mkPolicy("gpu", 0, nil, gpu), mkPolicy("cheap", 0, nil, cheapest))
+	pl := testPlugin(t, nodes, nil, mkPolicy("eu", 0, nil, euOnly), mkPolicy("gpu", 0, nil, gpu), mkPolicy("cheap", 0, nil, cheapest))
 	_, ctx := ktesting.NewTestContext(t)
-	run := func(policy string) (filtered map[string]fwk.Code, scores map[string]int64) {
+	run := func(policy string) (filtered map[string]*fwk.Status, scores map[string]int64) {
 		cs := framework.NewCycleState()
 		pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, policy).
 			Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj()
 		if _, s := pl.PreFilter(ctx, cs, pod, nodes); !s.IsSuccess() {
 			t.Fatalf("PreFilter(%s): %v", policy, s)
 		}
-		filtered, scores = map[string]fwk.Code{}, map[string]int64{}
+		filtered, scores = map[string]*fwk.Status{}, map[string]int64{}
 		for _, ni := range nodes {
 			s := pl.Filter(ctx, cs, pod, ni)
-			filtered[ni.Node().Name] = s.Code()
+			filtered[ni.Node().Name] = s
 			if s.IsSuccess() {
 				scores[ni.Node().Name], _ = pl.Score(ctx, cs, pod, ni)
 			}
@@ -220,9 +263,10 @@ func TestFilterAndScoreOrder(t *testing.T) {
 	// eu: ber (10 ms) and par (25 ms) are EU; latency only → ber 1, par 0
 	// (on the fine scale of 1,000,000).
 	filtered, scores := run("eu")
-	wantFiltered := map[string]fwk.Code{"ber-1": fwk.Success, "par-1": fwk.Success,
-		"zrh-1": fwk.UnschedulableAndUnresolvable, "nowhere": fwk.UnschedulableAndUnresolvable}
-	if diff := cmp.Diff(wantFiltered, filtered); diff != "" {
+	wantFiltered := map[string]*fwk.Status{"ber-1": nil, "par-1": nil,
+		"zrh-1":   fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonResidency),
+		"nowhere": fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonNoSite)}
+	if diff := cmp.Diff(wantFiltered, filtered, statusCmp); diff != "" {
 		t.Errorf("eu filter (-want,+got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[string]int64{"ber-1": 1_000_000, "par-1": 0}, scores); diff != "" {
@@ -230,8 +274,8 @@ func TestFilterAndScoreOrder(t *testing.T) {
 	}
 	// gpu: only ber-1 has the label.
 	filtered, _ = run("gpu")
-	if filtered["ber-1"] != fwk.Success || filtered["par-1"] != fwk.UnschedulableAndUnresolvable {
-		t.Errorf("gpu filter = %v, want only ber-1", filtered)
+	if diff := cmp.Diff(fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonHardware), filtered["par-1"], statusCmp); diff != "" || !filtered["ber-1"].IsSuccess() {
+		t.Errorf("gpu filter: ber-1 %v, par-1 (-want,+got):\n%s", filtered["ber-1"], diff)
 	}
 	// cheap (default weights: cost 1): 1 core at zrh 0.01, par 0.03, ber 0.05
 	// → costTerm zrh 1, par 0.5, ber 0.
@@ -258,7 +302,7 @@ func TestPreFilterNarrowsToBestSitesWithRoom(t *testing.T) {
 		nodeInfo("par-2", "par", "4", nil),
 		nodeInfo("zrh-1", "zrh", "4", nil),
 	}
-	pl := testPlugin(t, nodes, mkPolicy("eu", 0, nil, euOnly))
+	pl := testPlugin(t, nodes, nil, mkPolicy("eu", 0, nil, euOnly))
 	pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, "eu").
 		Req(map[v1.ResourceName]string{v1.ResourceCPU: "500m"}).Obj()
 	// ber is best (10 ms) with two nodes with room, par (25 ms) next with
@@ -316,19 +360,28 @@ func TestNormalizeScore(t *testing.T) {
 	}
 }
 
+// statusCmp compares statuses by code and reasons.
+var statusCmp = cmp.Comparer(func(a, b *fwk.Status) bool {
+	if a == nil || b == nil {
+		return a.IsSuccess() && b.IsSuccess()
+	}
+	return a.Code() == b.Code() && cmp.Equal(a.Reasons(), b.Reasons())
+})
+
 func TestFilterLiveNodeLoad(t *testing.T) {
 	hot := cheapest
 	hot.Telemetry = &placementv1alpha1.TelemetryPolicy{MaxNodeUtilizationPercent: ptr.To[int32](80)}
 	strict := *hot.DeepCopy()
 	strict.Telemetry.OnStale = &placementv1alpha1.StaleActions{NodeLoad: placementv1alpha1.Reject}
 	nodes := []fwk.NodeInfo{nodeInfo("ber-1", "ber", "4", nil), nodeInfo("ber-2", "ber", "4", nil)}
-	pl := testPlugin(t, nodes, mkPolicy("hot", 0, nil, hot), mkPolicy("strict", 0, nil, strict))
+	var live atomic.Pointer[state.Live]
+	pl := testPlugin(t, nodes, &live, mkPolicy("hot", 0, nil, hot), mkPolicy("strict", 0, nil, strict))
 	_, ctx := ktesting.NewTestContext(t)
 	rebuild := func(fresh bool) {
-		sites, _ := pl.world.sites.List(labels.Everything())
-		sources, _ := pl.world.sources.List(labels.Everything())
-		pl.world.publisher.Rebuild(state.Inputs{Sites: sites, Sources: sources,
-			Live: &state.Live{NodeLoad: map[string]float64{"ber-1": 0.95, "ber-2": 0.30}, NodeLoadFresh: fresh}}, true)
+		live.Store(&state.Live{NodeLoad: map[string]float64{"ber-1": 0.95, "ber-2": 0.30}, NodeLoadFresh: fresh})
+		gen := pl.model.Load().Generation
+		pl.model.LiveChanged()
+		waitForGeneration(t, pl.model, gen)
 	}
 	filter := func(policy string) map[string]fwk.Code {
 		cs := framework.NewCycleState()

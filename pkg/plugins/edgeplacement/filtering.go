@@ -1,0 +1,218 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package edgeplacement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	resourcehelper "k8s.io/component-helpers/resource"
+	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+
+	"github.com/proxima-sched/proxima/pkg/scoring"
+	"github.com/proxima-sched/proxima/pkg/state"
+)
+
+// Filter reasons, phrased to follow a count in the scheduler's summary
+// ("0/12 nodes are available: 3 node(s) in a Site the policy's residency
+// rule excludes, ..."). The numbers behind a rejection are logged at V(5).
+const (
+	ErrReasonNoSite     = "node(s) in no known Site"
+	ErrReasonResidency  = "node(s) in a Site the policy's residency rule excludes"
+	ErrReasonTier       = "node(s) in a Site of a tier the policy excludes"
+	ErrReasonUnhealthy  = "node(s) in an unhealthy Site"
+	ErrReasonStale      = "node(s) in a Site with stale telemetry, which the policy rejects"
+	ErrReasonMaxRTT     = "node(s) in a Site over the policy's max RTT"
+	ErrReasonMaxCost    = "node(s) in a Site over the policy's max hourly cost"
+	ErrReasonHardware   = "node(s) didn't match the policy's hardware rule"
+	ErrReasonLoad       = "node(s) over the policy's max CPU utilization"
+	ErrReasonStaleLoad  = "node(s) with stale CPU utilization, which the policy rejects"
+	errReasonInfeasible = "node(s) in a Site that fails the policy's hard rules"
+)
+
+// siteReasons maps the core's reason a site is infeasible to Filter's.
+var siteReasons = [scoring.NumReasons]string{
+	scoring.ReasonResidency: ErrReasonResidency,
+	scoring.ReasonTier:      ErrReasonTier,
+	scoring.ReasonUnhealthy: ErrReasonUnhealthy,
+	scoring.ReasonStale:     ErrReasonStale,
+	scoring.ReasonMaxRTT:    ErrReasonMaxRTT,
+	scoring.ReasonMaxCost:   ErrReasonMaxCost,
+}
+
+// PreFilter resolves the pod's policy, evaluates it against one snapshot of
+// the world and narrows the candidates to the nodes of the best feasible
+// sites that together have room for the pod.
+func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+	snap := pl.model.Load()
+	policy, err := snap.PolicyFor(pod)
+	if err != nil {
+		pl.waiting.add(ctx, pod, snap.Generation)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
+	}
+	if policy == nil {
+		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	if policy.HardwareErr != nil {
+		pl.waiting.add(ctx, pod, snap.Generation)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+			fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, policy.HardwareErr))
+	}
+	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, rules: &scoring.Policy{}, podCPU: reqs.Cpu().MilliValue()}
+	if err := snap.CorePolicy(&policy.Spec, state.RequestsOf(reqs), s.rules); err != nil {
+		pl.waiting.add(ctx, pod, snap.Generation)
+		var unknown *state.UnknownSourceError
+		if errors.As(err, &unknown) {
+			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
+				fmt.Sprintf("PlacementPolicy %s/%s cannot be evaluated: %v", policy.Namespace, policy.Name, err))
+		}
+		return nil, fwk.AsStatus(err)
+	}
+	s.plan.Evaluate(snap.World, s.rules)
+	cs.Write(preFilterStateKey, s)
+	// Remember the pod until it binds: a rejected pod must come back when
+	// the world changes, and so must a narrowed one whose candidates all
+	// fail (a node joining a site later brings it back).
+	pl.waiting.add(ctx, pod, snap.Generation)
+	if s.plan.NumFeasible() == 0 {
+		msg := fmt.Sprintf("PlacementPolicy %s/%s: no site meets the hard rules", policy.Namespace, policy.Name)
+		if sum := s.plan.ExcludedSummary(); sum != "" {
+			msg += " (" + sum + ")"
+		}
+		if snap.World.Sites.Len() == 0 {
+			msg += " (no Sites exist)"
+		}
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, msg)
+	}
+	return pl.narrow(s, reqs), nil
+}
+
+// narrow returns the nodes of the best-ranked feasible sites, taken in order
+// until they hold minCandidates nodes with room for the pod (CPU, memory and
+// pod slots, after hardware). The best site is kept whole; a later site that
+// completes the count gives only the nodes with room it needs. It reads only
+// the nodes of the sites it takes, through the snapshot's site-to-nodes
+// index and the framework's node snapshot.
+//
+// The count is exact because the framework stops filtering once it has
+// found max(100, percentageOfNodesToScore of the candidates) feasible nodes,
+// starting at a rotating offset: with more than 100 candidates with room it
+// could pass over the best site's last free node and place the pod in a
+// worse site. With at most 100 (the default) every candidate with room is
+// examined; nodes without room are kept too (they cannot pass the filters,
+// so they do not count, and preemption may use them). When no node has room
+// anywhere, every feasible site's nodes stay candidates, so the usual
+// filters report why and preemption can act.
+func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framework.PreFilterResult {
+	infos := pl.handle.SnapshotSharedLister().NodeInfos()
+	cpu, mem := reqs.Cpu().MilliValue(), reqs.Memory().Value()
+	names := make(sets.Set[string], 2*pl.minCandidates)
+	full := make([]string, 0, 2*pl.minCandidates) // nodes without room
+	have := 0
+	for _, site := range s.plan.Ranked() {
+		start, room, whole := len(full), 0, have == 0
+		for _, name := range s.snap.NodesIn(int(site)) {
+			ni, err := infos.Get(name)
+			if err != nil || ni.Node() == nil {
+				continue // not in this cycle's node snapshot yet
+			}
+			if !hasRoom(s, ni, cpu, mem) {
+				full = append(full, name)
+				continue
+			}
+			room++
+			// The best site is kept whole; a later one gives only the
+			// nodes with room still needed.
+			if whole || have < pl.minCandidates {
+				names.Insert(name)
+				have++
+			}
+		}
+		if room == 0 {
+			continue // its nodes stay in full for the no-room fallback
+		}
+		names.Insert(full[start:]...)
+		if have >= pl.minCandidates {
+			break
+		}
+	}
+	if have == 0 {
+		// No room anywhere: every feasible site's nodes, so that the usual
+		// filters say why and preemption can act.
+		names.Insert(full...)
+	}
+	return &framework.PreFilterResult{NodeNames: names}
+}
+
+// hasRoom says whether the node meets the policy's hardware rule and has
+// the CPU, memory and a pod slot for the pod's requests.
+func hasRoom(s *preFilterState, ni fwk.NodeInfo, cpu, mem int64) bool {
+	if hw := s.policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
+		return false
+	}
+	alloc, used := ni.GetAllocatable(), ni.GetRequested()
+	return alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
+		len(ni.GetPods()) < alloc.GetAllowedPodNumber()
+}
+
+// PreFilterExtensions is nil: the plugin's decision does not depend on
+// other pods.
+func (pl *EdgePlacement) PreFilterExtensions() framework.PreFilterExtensions { return nil }
+
+// Filter keeps a node only when its site is feasible for the pod's policy,
+// its labels meet the policy's hardware rule and its live utilization meets
+// the policy's load rule. O(1) per node.
+func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, ni fwk.NodeInfo) *fwk.Status {
+	s, err := getPreFilterState(cs)
+	if err != nil {
+		return fwk.AsStatus(err)
+	}
+	node := ni.Node()
+	site, ok := s.snap.SiteOfNode(node)
+	if !ok {
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonNoSite)
+	}
+	if !s.plan.SiteFeasible(site) {
+		reason := siteReasons[s.plan.SiteReason(site)]
+		if reason == "" {
+			reason = errReasonInfeasible
+		}
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, reason)
+	}
+	if hw := s.policy.Hardware; hw != nil && !hw.Match(node) {
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonHardware)
+	}
+	load := s.snap.NodeLoad(node.Name)
+	switch s.plan.LoadRule(load) {
+	case scoring.LoadOverLimit:
+		if logger := klog.FromContext(ctx); logger.V(5).Enabled() {
+			logger.V(5).Info("Node over the policy's CPU utilization bound", "pod", klog.KObj(pod), "node", klog.KObj(node),
+				"utilization", load.Value, "max", s.plan.MaxLoad())
+		}
+		return fwk.NewStatus(fwk.Unschedulable, ErrReasonLoad)
+	case scoring.LoadStaleRejected:
+		klog.FromContext(ctx).V(5).Info("Node utilization is stale and the policy rejects stale load", "pod", klog.KObj(pod), "node", klog.KObj(node))
+		return fwk.NewStatus(fwk.Unschedulable, ErrReasonStaleLoad)
+	}
+	return nil
+}

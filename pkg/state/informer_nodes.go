@@ -1,0 +1,42 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+)
+
+// handleNodes queues the site-to-nodes index, after NodeSettle, when a node
+// joins, leaves or changes its site label. Other node updates (status
+// heartbeats, most of a fleet's events) change nothing in the index.
+func handleNodes(inf cache.SharedIndexInformer, enqueueAfter func(part)) error {
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { enqueueAfter(partNodes) },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*v1.Node)
+			n, ok2 := newObj.(*v1.Node)
+			if !ok1 || !ok2 || o.Labels[placementv1alpha1.SiteLabel] != n.Labels[placementv1alpha1.SiteLabel] {
+				enqueueAfter(partNodes)
+			}
+		},
+		DeleteFunc: func(any) { enqueueAfter(partNodes) },
+	})
+	return err
+}

@@ -1,0 +1,40 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	"k8s.io/client-go/tools/cache"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+)
+
+// handleSources queues the site table (which holds the RTT matrix) on any
+// TrafficSource change except a status write.
+func handleSources(inf cache.SharedIndexInformer, enqueue func(part)) error {
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { enqueue(partSites) },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*placementv1alpha1.TrafficSource)
+			n, ok2 := newObj.(*placementv1alpha1.TrafficSource)
+			if !ok1 || !ok2 || o.Generation != n.Generation {
+				enqueue(partSites)
+			}
+		},
+		DeleteFunc: func(any) { enqueue(partSites) },
+	})
+	return err
+}

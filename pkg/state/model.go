@@ -1,0 +1,252 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
+)
+
+// part is a piece of the world that one kind of change invalidates; it is
+// the Model's workqueue key, so a burst of changes to one part costs one
+// rebuild.
+type part string
+
+const (
+	// partSites is the site table: Sites, TrafficSources and live telemetry.
+	partSites part = "sites"
+	// partPolicies is the policy index.
+	partPolicies part = "policies"
+	// partNodes is the site-to-nodes index.
+	partNodes part = "nodes"
+)
+
+// NodeSettle is how long a node event waits before the site-to-nodes index
+// is rebuilt: the most a joining node waits to be used, and the least time
+// between two rebuilds of the index while a fleet joins.
+const NodeSettle = 100 * time.Millisecond
+
+// Informers are the shared informers a Model reads. Sites, Sources and
+// Policies hold placement.proxima.dev objects; Nodes holds Nodes.
+type Informers struct {
+	Sites, Sources, Policies, Nodes cache.SharedIndexInformer
+}
+
+// Options tune a Model.
+type Options struct {
+	// Live returns the latest live telemetry (nil for none yet); nil for a
+	// world of declared values only. Call Model.LiveChanged when it changes.
+	Live func() *Live
+}
+
+// Model keeps a Snapshot of the world current from shared informers. See
+// the package doc.
+type Model struct {
+	sites    listers.SiteLister
+	sources  listers.TrafficSourceLister
+	policies listers.PlacementPolicyLister
+	nodes    corelisters.NodeLister
+	// crdsSynced report whether the Site, TrafficSource and PlacementPolicy
+	// informers have delivered their initial lists; nodesSynced likewise
+	// for Nodes (the site-to-nodes index waits for it).
+	crdsSynced  []cache.InformerSynced
+	nodesSynced cache.InformerSynced
+	live        func() *Live
+
+	queue workqueue.TypedRateLimitingInterface[part]
+
+	// mu serializes rebuilds and guards the parts and subscribers.
+	mu          sync.Mutex
+	table       *siteTable
+	policyIdx   *policyIndex
+	nodeIdx     *nodeIndex
+	generation  uint64
+	subscribers []func(klog.Logger, *Snapshot)
+
+	current atomic.Pointer[Snapshot]
+}
+
+// NewModel registers the Model's event handlers on the informers; start the
+// informers, then call WaitForCacheSync and Run. Until then Load returns an
+// empty world.
+func NewModel(inf Informers, opts Options) (*Model, error) {
+	m := &Model{
+		sites:       listers.NewSiteLister(inf.Sites.GetIndexer()),
+		sources:     listers.NewTrafficSourceLister(inf.Sources.GetIndexer()),
+		policies:    listers.NewPlacementPolicyLister(inf.Policies.GetIndexer()),
+		nodes:       corelisters.NewNodeLister(inf.Nodes.GetIndexer()),
+		crdsSynced:  []cache.InformerSynced{inf.Sites.HasSynced, inf.Sources.HasSynced, inf.Policies.HasSynced},
+		nodesSynced: inf.Nodes.HasSynced,
+		live:        opts.Live,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[part](100*time.Millisecond, 30*time.Second),
+			workqueue.TypedRateLimitingQueueConfig[part]{Name: "proxima-world"}),
+		table:     buildSiteTable(nil, nil, nil),
+		policyIdx: buildPolicyIndex(nil),
+	}
+	m.current.Store(m.compose())
+	for _, reg := range []func() error{
+		func() error { return handleSites(inf.Sites, m.enqueue) },
+		func() error { return handleSources(inf.Sources, m.enqueue) },
+		func() error { return handlePolicies(inf.Policies, m.enqueue) },
+		func() error { return handleNodes(inf.Nodes, m.enqueueAfter) },
+	} {
+		if err := reg(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Load returns the current snapshot. Take it once per decision.
+func (m *Model) Load() *Snapshot { return m.current.Load() }
+
+// OnPublish calls fn, in the Model's worker, after each snapshot it
+// publishes from then on.
+func (m *Model) OnPublish(fn func(klog.Logger, *Snapshot)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.subscribers = append(m.subscribers, fn)
+}
+
+// LiveChanged queues a rebuild of the site table with the latest telemetry.
+func (m *Model) LiveChanged() { m.enqueue(partSites) }
+
+func (m *Model) enqueue(p part) { m.queue.Add(p) }
+
+func (m *Model) enqueueAfter(p part) { m.queue.AddAfter(p, NodeSettle) }
+
+// WaitForCacheSync waits at most timeout for the Site, TrafficSource and
+// PlacementPolicy informers' initial lists, then builds and publishes the
+// first complete snapshot (with the node index if the node list is
+// complete too). It does not wait for the node informer: a large fleet
+// takes a while to list, and the index follows as soon as it is whole.
+func (m *Model) WaitForCacheSync(ctx context.Context, timeout time.Duration) error {
+	syncCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), m.crdsSynced...) {
+		return fmt.Errorf("Site, TrafficSource and PlacementPolicy caches did not sync within %s: are the placement.proxima.dev CRDs installed, and may this component list and watch them?", timeout)
+	}
+	logger := klog.FromContext(ctx)
+	for _, p := range []part{partSites, partPolicies, partNodes} {
+		if err := m.rebuild(logger, p); err != nil && !errors.Is(err, errNodesNotListed) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run rebuilds and publishes the world as its inputs change, until ctx is
+// done.
+func (m *Model) Run(ctx context.Context) {
+	defer m.queue.ShutDown()
+	go wait.UntilWithContext(ctx, m.work, time.Second)
+	<-ctx.Done()
+}
+
+func (m *Model) work(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	for {
+		p, quit := m.queue.Get()
+		if quit {
+			return
+		}
+		err := m.rebuild(logger, p)
+		switch {
+		case errors.Is(err, errNodesNotListed):
+			// The informer fills its cache one node at a time: look again
+			// after a settle rather than index part of the fleet.
+			m.queue.Forget(p)
+			m.queue.AddAfter(p, NodeSettle)
+		case err != nil:
+			logger.Error(err, "Rebuilding the world model; keeping the previous snapshot", "part", p)
+			m.queue.AddRateLimited(p)
+		default:
+			m.queue.Forget(p)
+		}
+		m.queue.Done(p)
+	}
+}
+
+var errNodesNotListed = errors.New("the node informer has not delivered its initial list")
+
+// rebuild rebuilds one part from the listers and publishes a snapshot.
+func (m *Model) rebuild(logger klog.Logger, p part) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch p {
+	case partSites:
+		sites, err := m.sites.List(labels.Everything())
+		if err != nil {
+			return err
+		}
+		sources, err := m.sources.List(labels.Everything())
+		if err != nil {
+			return err
+		}
+		var live *Live
+		if m.live != nil {
+			live = m.live()
+		}
+		m.table = buildSiteTable(sites, sources, live)
+	case partPolicies:
+		policies, err := m.policies.List(labels.Everything())
+		if err != nil {
+			return err
+		}
+		m.policyIdx = buildPolicyIndex(policies)
+	case partNodes:
+		if !m.nodesSynced() {
+			return errNodesNotListed
+		}
+		nodes, err := m.nodes.List(labels.Everything())
+		if err != nil {
+			return err
+		}
+		m.nodeIdx = buildNodeIndex(nodes)
+	default:
+		return fmt.Errorf("unknown part %q", p)
+	}
+	m.generation++
+	s := m.compose()
+	m.current.Store(s)
+	logger.V(4).Info("Published the world model", "part", p, "generation", s.Generation,
+		"sites", s.World.Sites.Len(), "sources", s.World.NumSources(), "policies", s.NumPolicies(), "labelledNodes", s.NumNodesIndexed())
+	for _, fn := range m.subscribers {
+		fn(logger, s)
+	}
+	return nil
+}
+
+// compose makes a snapshot of the current parts; m.mu must be held (or m
+// not yet shared).
+func (m *Model) compose() *Snapshot {
+	return &Snapshot{World: m.table.world, Generation: m.generation, table: m.table, policies: m.policyIdx, nodes: m.nodeIdx}
+}

@@ -1,0 +1,43 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	v1 "k8s.io/api/core/v1"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+)
+
+// nodeIndex lists node names by the value of their site label, so that a
+// scheduling cycle touches only the nodes of the sites it considers. It is
+// keyed by label value, not site index, so that a Site created after its
+// nodes needs no node rebuild.
+type nodeIndex struct {
+	bySite   map[string][]string
+	labelled int
+}
+
+func buildNodeIndex(nodes []*v1.Node) *nodeIndex {
+	idx := &nodeIndex{bySite: map[string][]string{}}
+	for _, n := range nodes {
+		if site, ok := n.Labels[placementv1alpha1.SiteLabel]; ok {
+			idx.bySite[site] = append(idx.bySite[site], n.Name)
+			idx.labelled++
+		}
+	}
+	return idx
+}
