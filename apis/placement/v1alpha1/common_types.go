@@ -26,9 +26,9 @@ const (
 	ReasonNoFeasibleSite = "NoFeasibleSite"
 	// ReasonInvalidRule: a rule passed admission but cannot be evaluated
 	// (for example a denied country that is not a country code).
-	ReasonInvalidRule = "InvalidRule"
-	ReasonNodesReady     = "NodesReady"
-	ReasonNoReadyNodes   = "NoReadyNodes"
+	ReasonInvalidRule  = "InvalidRule"
+	ReasonNodesReady   = "NodesReady"
+	ReasonNoReadyNodes = "NoReadyNodes"
 )
 
 // GeoLocation is a point on Earth in decimal degrees (WGS 84), written as
