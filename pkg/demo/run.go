@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package demo
 
 import (
@@ -22,8 +38,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
-	"github.com/proxima-sched/proxima/test/harness"
 )
 
 // Scheduler names the demo compares.
@@ -73,7 +89,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	say("==> starting etcd and kube-apiserver (from bin/), installing the CRDs")
 	start := time.Now()
-	cp, err := harness.StartControlPlane(harness.Options{})
+	cp, err := controlplane.Start(controlplane.Options{})
 	if err != nil {
 		return nil, err
 	}

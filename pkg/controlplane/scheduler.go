@@ -1,11 +1,26 @@
-package harness
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controlplane
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"testing"
 
 	"github.com/spf13/pflag"
 	"k8s.io/component-base/configz"
@@ -26,25 +41,11 @@ type Scheduler struct {
 	done   chan error
 }
 
-// StartScheduler runs the scheduler against this control plane with the
-// configuration file at configPath and any extra kube-scheduler flags.
-// Leader election is off and no HTTP endpoints are served unless flags say
-// otherwise. The scheduler stops when the test ends.
-func (c *ControlPlane) StartScheduler(tb testing.TB, configPath string, flags ...string) *Scheduler {
-	tb.Helper()
-	s, err := c.RunScheduler(context.Background(), tb.TempDir(), configPath, flags...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return s
-}
-
-// RunScheduler is StartScheduler without a testing.TB; dir holds its kubeconfig.
+// RunScheduler runs the scheduler against this control plane with the
+// configuration file at configPath and any extra kube-scheduler flags, until
+// ctx ends or Stop. Leader election is off and no HTTP endpoints are served
+// unless flags say otherwise. The scheduler's kubeconfig and its copy of the
+// configuration go into dir, which must outlive the scheduler.
 func (c *ControlPlane) RunScheduler(ctx context.Context, dir, configPath string, flags ...string) (*Scheduler, error) {
 	kubeconfig, err := c.Kubeconfig(dir)
 	if err != nil {
@@ -96,7 +97,7 @@ func (s *Scheduler) Stop() error {
 	select {
 	case err := <-s.done:
 		s.cancel()
-		return fmt.Errorf("the scheduler stopped before the test ended: %w", err)
+		return fmt.Errorf("the scheduler stopped before it was asked to: %w", err)
 	default:
 	}
 	s.cancel()
