@@ -19,17 +19,17 @@ package controlplane
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
 	"k8s.io/component-base/configz"
+	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 	"k8s.io/kubernetes/pkg/scheduler"
-	"sigs.k8s.io/yaml"
 
 	"github.com/proxima-sched/proxima/pkg/registry"
+	"github.com/proxima-sched/proxima/pkg/schedconfig"
 )
 
 // Scheduler is a proxima-scheduler running in this process, built exactly as
@@ -54,10 +54,14 @@ func (c *ControlPlane) RunScheduler(ctx context.Context, dir, configPath string,
 	// kube-scheduler ignores --kubeconfig when --config is given: the
 	// connection belongs in the file. Point a copy of the file at this
 	// control plane and leave the rest as written.
-	configPath, err = withKubeconfig(configPath, kubeconfig, dir)
-	if err != nil {
+	copyPath := filepath.Join(dir, "scheduler-config.yaml")
+	if err := schedconfig.Rewrite(configPath, copyPath, func(cfg *schedv1.KubeSchedulerConfiguration) error {
+		cfg.ClientConnection.Kubeconfig = kubeconfig
+		return nil
+	}); err != nil {
 		return nil, err
 	}
+	configPath = copyPath
 	opts := options.NewOptions()
 	fs := pflag.NewFlagSet("proxima-scheduler", pflag.ContinueOnError)
 	for _, f := range opts.Flags.FlagSets {
@@ -103,29 +107,4 @@ func (s *Scheduler) Stop() error {
 	s.cancel()
 	<-s.done
 	return nil
-}
-
-// withKubeconfig writes a copy of the KubeSchedulerConfiguration at path into
-// dir with clientConnection.kubeconfig set, and returns the copy's path.
-func withKubeconfig(path, kubeconfig, dir string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return "", fmt.Errorf("parsing %s: %w", path, err)
-	}
-	conn, _ := cfg["clientConnection"].(map[string]any)
-	if conn == nil {
-		conn = map[string]any{}
-	}
-	conn["kubeconfig"] = kubeconfig
-	cfg["clientConnection"] = conn
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		return "", err
-	}
-	copyPath := filepath.Join(dir, "scheduler-config.yaml")
-	return copyPath, os.WriteFile(copyPath, out, 0o600)
 }

@@ -31,6 +31,7 @@ import (
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 	"k8s.io/utils/ptr"
 
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
@@ -57,11 +58,11 @@ func (e *env) startScheduler() { harness.StartScheduler(e.t, e.cp, schedulerConf
 // placedEvents: true.
 func (e *env) startSchedulerWithEvents() {
 	e.t.Helper()
-	harness.StartScheduler(e.t, e.cp, shippedConfigWith(e.t, func(args map[string]any) {
-		if v, ok := args["placedEvents"]; !ok || v != false {
-			e.t.Fatalf("%s does not set placedEvents: false (got %v)", schedulerConfig, v)
+	harness.StartScheduler(e.t, e.cp, shippedConfigWith(e.t, func(args *configv1.EdgePlacementArgs) {
+		if args.PlacedEvents == nil || *args.PlacedEvents {
+			e.t.Fatalf("%s does not set placedEvents: false", schedulerConfig)
 		}
-		args["placedEvents"] = true
+		args.PlacedEvents = ptr.To(true)
 	}))
 }
 

@@ -40,6 +40,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -47,6 +48,7 @@ import (
 
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/pkg/schedconfig"
 	"github.com/proxima-sched/proxima/test/harness"
 )
 
@@ -155,17 +157,15 @@ func installed(t *testing.T, rendered []byte) (cp *controlplane.ControlPlane, co
 	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal([]byte(config), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["clientConnection"] = map[string]any{"kubeconfig": kubeconfig}
-	cfgData, err := yaml.Marshal(cfg)
-	if err != nil {
+	fromConfigMap := filepath.Join(dir, "configmap-scheduler-config.yaml")
+	if err := os.WriteFile(fromConfigMap, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	configPath = filepath.Join(dir, "scheduler-config.yaml")
-	if err := os.WriteFile(configPath, cfgData, 0o600); err != nil {
+	if err := schedconfig.Rewrite(fromConfigMap, configPath, func(cfg *schedv1.KubeSchedulerConfiguration) error {
+		cfg.ClientConnection.Kubeconfig = kubeconfig
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return cp, configPath, kubeconfig, buildBinary(t, "cmd/proxima-scheduler", dir)
