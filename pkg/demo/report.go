@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // Report is a demo's outcome: each scheduler's placements and the optimum,
@@ -234,9 +236,11 @@ type Allocation struct {
 // Optimum solves the offline placement as a transportation LP: pods of each
 // class to sites, within each site's CPU (and GPU) capacity, only to sites
 // that meet the class's hard rules, minimizing the sum over classes of each
-// pod's objective — the class's weights over its RTT and hourly cost, each
-// divided by the class's largest feasible value, as the scheduler weighs
-// them. It is a bound: it ignores node boundaries and arrival order.
+// pod's objective: its RTT and its hourly cost, each divided by the class's
+// largest feasible value, weighed by the latency and cost shares the
+// scheduler's score gives the class's policy (state.Weights normalized by
+// scoring.NormalizeWeights). It is a bound: it ignores node boundaries and
+// arrival order.
 func Optimum(sc *Scenario, m *Measurements) (*Allocation, error) {
 	r := &Report{Scenario: sc, measurements: m}
 	nc, ns := len(sc.Classes), len(sc.Sites)
@@ -256,7 +260,10 @@ func Optimum(sc *Scenario, m *Measurements) (*Allocation, error) {
 			mean, _ := cm.rtt(m, s.City)
 			maxRTT, maxCost = max(maxRTT, mean), max(maxCost, cm.hourly(s))
 		}
-		wl, wc := policyWeights(c.Policy, cm.total > 0)
+		// The score's shares of latency and cost; the optimum has no load
+		// term.
+		latency, cost, load := state.Weights(&c.Policy)
+		wl, wc, _ := scoring.NormalizeWeights(latency, cost, load, cm.total > 0)
 		for _, si := range feas {
 			mean, _ := cm.rtt(m, sc.Sites[si].City)
 			v := 0.0
@@ -319,28 +326,6 @@ func Optimum(sc *Scenario, m *Measurements) (*Allocation, error) {
 		a.X[p.c][p.s] = x[k]
 	}
 	return a, nil
-}
-
-// policyWeights mirrors the scheduler's defaults: absent weights are
-// latency 1 (with sources) and cost 1.
-func policyWeights(p placementv1alpha1.PlacementPolicySpec, hasSources bool) (wl, wc float64) {
-	wl, wc = 1, 1
-	if w := p.Weights; w != nil {
-		wl, wc = 0, 0
-		if w.Latency != nil {
-			wl = float64(*w.Latency)
-		}
-		if w.Cost != nil {
-			wc = float64(*w.Cost)
-		}
-	}
-	if !hasSources {
-		wl = 0
-	}
-	if wl+wc == 0 {
-		wc = 1
-	}
-	return wl, wc
 }
 
 // Print writes the comparison table.
