@@ -31,9 +31,9 @@ import (
 
 	"github.com/proxima-sched/proxima/apis/config"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
-	"github.com/proxima-sched/proxima/test/harness"
 )
 
 // The topology both plugins see: 5 regions × 10 zones, one Site per zone.
@@ -52,7 +52,7 @@ func zoneName(r, z int) string { return fmt.Sprintf("r%d-z%d", r, z) }
 // AppGroup and NetworkTopology objects.
 func BenchmarkPlugins(b *testing.B) {
 	schedmetrics.Register()
-	crds, err := harness.PeerCRDPaths()
+	crds, err := controlplane.PeerCRDPaths()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func BenchmarkPlugins(b *testing.B) {
 	_ = ntv1alpha1.AddToScheme(scheme)
 	for _, n := range []int{1000, 5000, 10000} {
 		// A fresh control plane per size, holding exactly these nodes.
-		cp, err := harness.StartControlPlane(harness.Options{ExtraCRDPaths: crds})
+		cp, err := controlplane.Start(controlplane.Options{ExtraCRDPaths: crds})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func BenchmarkPlugins(b *testing.B) {
 }
 
 // createNodes creates the nodes in the apiserver, 32 at a time.
-func createNodes(b *testing.B, ctx context.Context, cp *harness.ControlPlane, nodes []*v1.Node) {
+func createNodes(b *testing.B, ctx context.Context, cp *controlplane.ControlPlane, nodes []*v1.Node) {
 	sem := make(chan struct{}, 32)
 	errs := make(chan error, len(nodes))
 	for _, n := range nodes {
@@ -224,7 +224,7 @@ func allocatedPods() []*v1.Pod {
 	return pods
 }
 
-func setupWorld(b *testing.B, ctx context.Context, cp *harness.ControlPlane) {
+func setupWorld(b *testing.B, ctx context.Context, cp *controlplane.ControlPlane) {
 	pc := versioned.NewForConfigOrDie(cp.Config).PlacementV1alpha1()
 	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"}}
 	for r := range regions {
@@ -260,7 +260,7 @@ func setupWorld(b *testing.B, ctx context.Context, cp *harness.ControlPlane) {
 // setupNetworkTopology creates the AppGroup (a chain of ten workloads, each
 // depending on the next) and a NetworkTopology with region and zone costs
 // equivalent to the sites' RTTs, and the AppGroup's running pods.
-func setupNetworkTopology(b *testing.B, ctx context.Context, cp *harness.ControlPlane, c ctrlclient.Client) {
+func setupNetworkTopology(b *testing.B, ctx context.Context, cp *controlplane.ControlPlane, c ctrlclient.Client) {
 	ag := &agv1alpha1.AppGroup{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "default"},
 		Spec: agv1alpha1.AppGroupSpec{NumMembers: appGroupWorkloads, TopologySortingAlgorithm: agv1alpha1.AppGroupKahnSort}}
 	for i := range appGroupWorkloads {

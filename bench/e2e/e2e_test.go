@@ -32,10 +32,10 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/manifests"
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
 	"github.com/proxima-sched/proxima/pkg/registry"
-	"github.com/proxima-sched/proxima/test/harness"
 )
 
 // The EU-resident pods (templates/pod.yaml) and the jurisdiction their
@@ -48,7 +48,7 @@ const (
 // BenchmarkPerfScheduling runs performance-config.yaml.
 func BenchmarkPerfScheduling(b *testing.B) {
 	// scheduler_perf starts etcd from PATH; use the one hack/tools.sh built.
-	bin, err := harness.BinDir()
+	bin, err := controlplane.BinDir()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func crdInstallOptions() (envtest.CRDInstallOptions, error) {
 	if err != nil {
 		return envtest.CRDInstallOptions{}, err
 	}
-	peers, err := harness.PeerCRDPaths()
+	peers, err := controlplane.PeerCRDPaths()
 	if err != nil {
 		return envtest.CRDInstallOptions{}, err
 	}

@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package main
 
 import (
@@ -9,6 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
 	"github.com/proxima-sched/proxima/test/harness"
 )
@@ -16,7 +33,7 @@ import (
 // TestShippedConfig builds the scheduler from the shipped configuration file,
 // exactly as the binary does, and checks the resulting profile.
 func TestShippedConfig(t *testing.T) {
-	cp := harness.Start(t, harness.Options{})
+	cp := harness.Start(t, controlplane.Options{})
 	s, err := cp.RunScheduler(context.Background(), t.TempDir(), filepath.Join("..", "..", "manifests", "install", "scheduler-config.yaml"))
 	if err != nil {
 		t.Fatal(err)

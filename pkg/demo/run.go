@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package demo
 
 import (
@@ -17,13 +33,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	schedv1 "k8s.io/kube-scheduler/config/v1"
 	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
-	"github.com/proxima-sched/proxima/test/harness"
+	"github.com/proxima-sched/proxima/pkg/schedconfig"
 )
 
 // Scheduler names the demo compares.
@@ -73,7 +90,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	say("==> starting etcd and kube-apiserver (from bin/), installing the CRDs")
 	start := time.Now()
-	cp, err := harness.StartControlPlane(harness.Options{})
+	cp, err := controlplane.Start(controlplane.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -96,8 +113,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	cfg, err := twoProfileConfig(opts.SchedulerConfig, dir)
-	if err != nil {
+	// One scheduler process serves both runs: the shipped configuration
+	// with a default-scheduler profile added.
+	cfg := filepath.Join(dir, "demo-scheduler-config.yaml")
+	if err := schedconfig.Rewrite(opts.SchedulerConfig, cfg, func(c *schedv1.KubeSchedulerConfiguration) error {
+		c.Profiles = append(c.Profiles, schedv1.KubeSchedulerProfile{SchedulerName: ptr.To(DefaultScheduler)})
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	say("==> starting the scheduler (profiles %s and %s)", ProximaScheduler, DefaultScheduler)
@@ -210,27 +232,6 @@ func node(s SiteSpec, i int) *v1.Node {
 		Status: v1.NodeStatus{Capacity: capacity, Allocatable: capacity,
 			Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}},
 	}
-}
-
-// twoProfileConfig writes the shipped configuration with a default-scheduler
-// profile added, so one scheduler process serves both runs.
-func twoProfileConfig(path, dir string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return "", err
-	}
-	profiles, _ := cfg["profiles"].([]any)
-	cfg["profiles"] = append(profiles, map[string]any{"schedulerName": DefaultScheduler})
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(dir, "demo-scheduler-config.yaml")
-	return p, os.WriteFile(p, out, 0o600)
 }
 
 // runPods creates every class's pods for one scheduler (interleaved across

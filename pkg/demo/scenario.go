@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 // Package demo is Proxima's demo and placement-quality harness: a scenario
 // of sites, client populations and workload classes built from measured
 // worldwide RTTs, run on a real control plane once with proxima-scheduler
@@ -195,8 +211,7 @@ func (m *Measurements) TrueRTT(a, b string) (ms float64, estimated bool) {
 		return v, false
 	}
 	ca, cb := m.Cities[a], m.Cities[b]
-	d := state.GreatCircleKilometres(ca.Lat, ca.Lon, cb.Lat, cb.Lon)
-	return state.EstimateBaseMilliseconds + 2*d*state.EstimateRouteInflation/state.FibreKilometresPerMillisecond, true
+	return state.EstimateRTT(ca.Lat, ca.Lon, cb.Lat, cb.Lon), true
 }
 
 // Validate checks that every city is in the measurements and names are unique.

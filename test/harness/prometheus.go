@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package harness
 
 import (
@@ -15,6 +31,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 )
 
 // Prometheus is a real Prometheus server (bin/prometheus, built by `make
@@ -33,7 +51,7 @@ type Prometheus struct {
 // test ends.
 func StartPrometheus(tb testing.TB, exporter *Exporter) *Prometheus {
 	tb.Helper()
-	bin, err := BinDir()
+	bin, err := controlplane.BinDir()
 	if err != nil {
 		tb.Fatal(err)
 	}

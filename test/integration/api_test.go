@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package integration
 
 import (
@@ -22,11 +38,12 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/test/harness"
 )
 
 // applyYAML creates every object in a multi-document YAML stream.
-func applyYAML(t *testing.T, cp *harness.ControlPlane, data []byte) ([]*unstructured.Unstructured, error) {
+func applyYAML(t *testing.T, cp *controlplane.ControlPlane, data []byte) ([]*unstructured.Unstructured, error) {
 	t.Helper()
 	dyn, err := dynamic.NewForConfig(cp.Config)
 	if err != nil {
@@ -69,7 +86,7 @@ func applyYAML(t *testing.T, cp *harness.ControlPlane, data []byte) ([]*unstruct
 
 // TestExamplesApply applies every file in manifests/examples.
 func TestExamplesApply(t *testing.T) {
-	cp := harness.Start(t, harness.Options{})
+	cp := harness.Start(t, controlplane.Options{})
 	files, err := filepath.Glob(filepath.Join("..", "..", "manifests", "examples", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples found: %v", err)
@@ -127,7 +144,7 @@ spec:
 // TestAdmissionValidation checks that the apiserver refuses bad objects with a
 // message that names the offending field, and accepts the valid baselines.
 func TestAdmissionValidation(t *testing.T) {
-	cp := harness.Start(t, harness.Options{})
+	cp := harness.Start(t, controlplane.Options{})
 	for _, base := range []string{validSite, validSource, validPolicy} {
 		if _, err := applyYAML(t, cp, []byte(base)); err != nil {
 			t.Fatalf("valid baseline rejected: %v\n%s", err, base)

@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package integration
 
 import (
@@ -15,7 +31,9 @@ import (
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 	"k8s.io/utils/ptr"
 
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/test/harness"
 )
@@ -23,28 +41,28 @@ import (
 // env is a control plane with proxima-scheduler running the shipped config.
 type env struct {
 	t  *testing.T
-	cp *harness.ControlPlane
+	cp *controlplane.ControlPlane
 	pc versioned.Interface
 	ns string
 }
 
 func newEnv(t *testing.T) *env {
-	cp := harness.Start(t, harness.Options{})
+	cp := harness.Start(t, controlplane.Options{})
 	e := &env{t: t, cp: cp, pc: versioned.NewForConfigOrDie(cp.Config), ns: createNamespace(t, cp.Client, "edge")}
 	return e
 }
 
-func (e *env) startScheduler() { e.cp.StartScheduler(e.t, schedulerConfig) }
+func (e *env) startScheduler() { harness.StartScheduler(e.t, e.cp, schedulerConfig) }
 
 // startSchedulerWithEvents starts the shipped configuration with
 // placedEvents: true.
 func (e *env) startSchedulerWithEvents() {
 	e.t.Helper()
-	e.cp.StartScheduler(e.t, shippedConfigWith(e.t, func(args map[string]any) {
-		if v, ok := args["placedEvents"]; !ok || v != false {
-			e.t.Fatalf("%s does not set placedEvents: false (got %v)", schedulerConfig, v)
+	harness.StartScheduler(e.t, e.cp, shippedConfigWith(e.t, func(args *configv1.EdgePlacementArgs) {
+		if args.PlacedEvents == nil || *args.PlacedEvents {
+			e.t.Fatalf("%s does not set placedEvents: false", schedulerConfig)
 		}
-		args["placedEvents"] = true
+		args.PlacedEvents = ptr.To(true)
 	}))
 }
 

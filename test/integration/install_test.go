@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package integration
 
 import (
@@ -24,12 +40,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/pkg/schedconfig"
 	"github.com/proxima-sched/proxima/test/harness"
 )
 
@@ -99,9 +118,9 @@ func buildBinary(t *testing.T, pkg, dir string) string {
 // and returns it with a scheduler configuration file (the rendered
 // ConfigMap's, connecting with a token minted for the proxima-scheduler
 // ServiceAccount) and the scheduler binary built from this module.
-func installed(t *testing.T, rendered []byte) (cp *harness.ControlPlane, configPath, kubeconfig, bin string) {
+func installed(t *testing.T, rendered []byte) (cp *controlplane.ControlPlane, configPath, kubeconfig, bin string) {
 	t.Helper()
-	cp = harness.Start(t, harness.Options{NoCRDs: true})
+	cp = harness.Start(t, controlplane.Options{NoCRDs: true})
 	ctx := context.Background()
 	objs, err := applyYAML(t, cp, rendered)
 	if err != nil {
@@ -138,17 +157,15 @@ func installed(t *testing.T, rendered []byte) (cp *harness.ControlPlane, configP
 	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal([]byte(config), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["clientConnection"] = map[string]any{"kubeconfig": kubeconfig}
-	cfgData, err := yaml.Marshal(cfg)
-	if err != nil {
+	fromConfigMap := filepath.Join(dir, "configmap-scheduler-config.yaml")
+	if err := os.WriteFile(fromConfigMap, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	configPath = filepath.Join(dir, "scheduler-config.yaml")
-	if err := os.WriteFile(configPath, cfgData, 0o600); err != nil {
+	if err := schedconfig.Rewrite(fromConfigMap, configPath, func(cfg *schedv1.KubeSchedulerConfiguration) error {
+		cfg.ClientConnection.Kubeconfig = kubeconfig
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return cp, configPath, kubeconfig, buildBinary(t, "cmd/proxima-scheduler", dir)

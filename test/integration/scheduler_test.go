@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package integration
 
 import (
@@ -15,6 +31,7 @@ import (
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/test/harness"
 )
 
@@ -30,11 +47,11 @@ const (
 // configuration, binds the pods that select it, leaves the others alone and
 // reports why a pod that fits nowhere stays pending.
 func TestSecondaryScheduler(t *testing.T) {
-	cp := harness.Start(t, harness.Options{})
+	cp := harness.Start(t, controlplane.Options{})
 	ctx := context.Background()
 	ns := createNamespace(t, cp.Client, "secondary")
 	createNode(t, cp.Client, st.MakeNode().Name("node-a").Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourceMemory: "8Gi"}).Obj())
-	cp.StartScheduler(t, schedulerConfig)
+	harness.StartScheduler(t, cp, schedulerConfig)
 
 	other := createPod(t, cp.Client, st.MakePod().Namespace(ns).Name("default-pod").
 		Req(map[v1.ResourceName]string{v1.ResourceCPU: "100m"}).Obj())

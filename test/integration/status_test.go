@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package integration
 
 import (
@@ -15,12 +31,13 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controller/status"
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
 	"github.com/proxima-sched/proxima/test/harness"
 )
 
-func startStatusController(t *testing.T, cp *harness.ControlPlane) versioned.Interface {
+func startStatusController(t *testing.T, cp *controlplane.ControlPlane) versioned.Interface {
 	t.Helper()
 	client := versioned.NewForConfigOrDie(cp.Config)
 	factory := informers.NewSharedInformerFactory(client, 0)
@@ -57,7 +74,7 @@ func waitForCondition(t *testing.T, what string, get func(context.Context) ([]me
 }
 
 func TestStatusConditions(t *testing.T) {
-	cp := harness.Start(t, harness.Options{})
+	cp := harness.Start(t, controlplane.Options{})
 	client := startStatusController(t, cp)
 	ctx := context.Background()
 	pc := client.PlacementV1alpha1()

@@ -1,3 +1,19 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package integration
 
 import (
@@ -23,6 +39,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/telemetry"
 	"github.com/proxima-sched/proxima/test/harness"
@@ -34,18 +51,18 @@ import (
 // stale; the outage in TestTelemetry waits this long).
 func telemetryConfig(t *testing.T, prom string) string {
 	t.Helper()
-	signal := func(query string) map[string]any {
-		s := map[string]any{"maxAgeSeconds": 6}
+	signal := func(query string) *configv1.SignalArgs {
+		s := &configv1.SignalArgs{MaxAgeSeconds: ptr.To[int32](6)}
 		if query != "" {
-			s["query"] = query
+			s.Query = ptr.To(query)
 		}
 		return s
 	}
-	return shippedConfigWith(t, func(args map[string]any) {
-		args["telemetry"] = map[string]any{
-			"address": prom, "refreshSeconds": 1, "queryTimeoutSeconds": 1,
-			"nodeUtilization": signal(harness.NodeUtilizationQuery),
-			"rtt":             signal(""), "price": signal(""), "health": signal(""),
+	return shippedConfigWith(t, func(args *configv1.EdgePlacementArgs) {
+		args.Telemetry = &configv1.TelemetryArgs{
+			Address: prom, RefreshSeconds: ptr.To[int32](1), QueryTimeoutSeconds: ptr.To[int32](1),
+			NodeUtilization: signal(harness.NodeUtilizationQuery),
+			RTT:             signal(""), Price: signal(""), Health: signal(""),
 		}
 	})
 }
@@ -105,7 +122,7 @@ func TestTelemetry(t *testing.T) {
 	}
 	exp.RTT.WithLabelValues("users", "near").Set(0.008)
 	exp.RTT.WithLabelValues("users", "far").Set(0.015)
-	e.cp.StartScheduler(t, telemetryConfig(t, prom.URL))
+	harness.StartScheduler(t, e.cp, telemetryConfig(t, prom.URL))
 
 	n := 0
 	place := func(policy string) (site, node string) {

@@ -1,7 +1,25 @@
-// Package harness runs a real Kubernetes control plane (etcd and
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package controlplane runs a real Kubernetes control plane (etcd and
 // kube-apiserver, built from the pinned modules into bin/ by `make tools`)
-// and the real Proxima scheduler, for integration tests, the demo and
-// benchmarks.
+// and the real Proxima scheduler in this process, for the demo, integration
+// tests and benchmarks. Tests usually go through test/harness, which stops
+// what they start when the test ends; this package does not link package
+// testing, so commands such as proxima-demo can use it.
 //
 // The control plane is controller-runtime's envtest pointed at bin/: it picks
 // free loopback ports, writes certificates and data into a temporary
@@ -12,10 +30,11 @@
 // Nodes: kube-apiserver's TaintNodesByCondition admission plugin adds the
 // node.kubernetes.io/not-ready:NoSchedule taint to every Node created through
 // the API, and no kubelet ever clears it here. Like scheduler-plugins'
-// integration tests, the harness disables that admission plugin (and
-// Priority, which needs the built-in PriorityClasses a controller-manager
-// would create), so a Node object created by a test is schedulable as written.
-package harness
+// integration tests, Start disables that admission plugin (and Priority,
+// which needs the built-in PriorityClasses a controller-manager would
+// create), so a Node object created through the API is schedulable as
+// written.
+package controlplane
 
 import (
 	"errors"
@@ -26,7 +45,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -40,7 +58,7 @@ import (
 )
 
 // BinDirEnv names the environment variable that overrides where the tool
-// binaries (etcd, kube-apiserver) are looked up.
+// binaries (etcd, kube-apiserver, prometheus) are looked up.
 const BinDirEnv = "PROXIMA_BIN_DIR"
 
 var setLoggerOnce sync.Once
@@ -66,15 +84,17 @@ type Options struct {
 	Output bool
 }
 
-// BinDir returns the directory holding etcd and kube-apiserver: $PROXIMA_BIN_DIR,
-// else bin/ at the root of this module.
+// BinDir returns the directory holding etcd, kube-apiserver and prometheus:
+// $PROXIMA_BIN_DIR, else bin/ at the root of this module (found from this
+// source file, two levels below it; the working directory when the source
+// is not at hand).
 func BinDir() (string, error) {
 	if d := os.Getenv(BinDirEnv); d != "" {
 		return d, nil
 	}
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "", errors.New("cannot locate the harness source to find bin/")
+		return "", errors.New("cannot locate the controlplane source to find bin/")
 	}
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
@@ -87,9 +107,9 @@ func BinDir() (string, error) {
 	return filepath.Join(root, "bin"), nil
 }
 
-// StartControlPlane starts etcd and kube-apiserver and installs the given
-// CRDs. The caller must call Stop.
-func StartControlPlane(opts Options) (*ControlPlane, error) {
+// Start starts etcd and kube-apiserver and installs the CRDs opts asks for.
+// The caller must call Stop.
+func Start(opts Options) (*ControlPlane, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -131,22 +151,6 @@ func StartControlPlane(opts Options) (*ControlPlane, error) {
 		return nil, err
 	}
 	return &ControlPlane{Config: cfg, Client: client, env: env}, nil
-}
-
-// Start starts a control plane for a test and stops it when the test ends,
-// pass or fail.
-func Start(tb testing.TB, opts Options) *ControlPlane {
-	tb.Helper()
-	cp, err := StartControlPlane(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := cp.Stop(); err != nil {
-			tb.Errorf("stopping the control plane: %v", err)
-		}
-	})
-	return cp
 }
 
 // Stop stops kube-apiserver and etcd and removes their data.

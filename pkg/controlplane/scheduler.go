@@ -1,20 +1,35 @@
-package harness
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controlplane
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"testing"
 
 	"github.com/spf13/pflag"
 	"k8s.io/component-base/configz"
+	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 	"k8s.io/kubernetes/pkg/scheduler"
-	"sigs.k8s.io/yaml"
 
 	"github.com/proxima-sched/proxima/pkg/registry"
+	"github.com/proxima-sched/proxima/pkg/schedconfig"
 )
 
 // Scheduler is a proxima-scheduler running in this process, built exactly as
@@ -26,25 +41,11 @@ type Scheduler struct {
 	done   chan error
 }
 
-// StartScheduler runs the scheduler against this control plane with the
-// configuration file at configPath and any extra kube-scheduler flags.
-// Leader election is off and no HTTP endpoints are served unless flags say
-// otherwise. The scheduler stops when the test ends.
-func (c *ControlPlane) StartScheduler(tb testing.TB, configPath string, flags ...string) *Scheduler {
-	tb.Helper()
-	s, err := c.RunScheduler(context.Background(), tb.TempDir(), configPath, flags...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return s
-}
-
-// RunScheduler is StartScheduler without a testing.TB; dir holds its kubeconfig.
+// RunScheduler runs the scheduler against this control plane with the
+// configuration file at configPath and any extra kube-scheduler flags, until
+// ctx ends or Stop. Leader election is off and no HTTP endpoints are served
+// unless flags say otherwise. The scheduler's kubeconfig and its copy of the
+// configuration go into dir, which must outlive the scheduler.
 func (c *ControlPlane) RunScheduler(ctx context.Context, dir, configPath string, flags ...string) (*Scheduler, error) {
 	kubeconfig, err := c.Kubeconfig(dir)
 	if err != nil {
@@ -53,10 +54,14 @@ func (c *ControlPlane) RunScheduler(ctx context.Context, dir, configPath string,
 	// kube-scheduler ignores --kubeconfig when --config is given: the
 	// connection belongs in the file. Point a copy of the file at this
 	// control plane and leave the rest as written.
-	configPath, err = withKubeconfig(configPath, kubeconfig, dir)
-	if err != nil {
+	copyPath := filepath.Join(dir, "scheduler-config.yaml")
+	if err := schedconfig.Rewrite(configPath, copyPath, func(cfg *schedv1.KubeSchedulerConfiguration) error {
+		cfg.ClientConnection.Kubeconfig = kubeconfig
+		return nil
+	}); err != nil {
 		return nil, err
 	}
+	configPath = copyPath
 	opts := options.NewOptions()
 	fs := pflag.NewFlagSet("proxima-scheduler", pflag.ContinueOnError)
 	for _, f := range opts.Flags.FlagSets {
@@ -96,35 +101,10 @@ func (s *Scheduler) Stop() error {
 	select {
 	case err := <-s.done:
 		s.cancel()
-		return fmt.Errorf("the scheduler stopped before the test ended: %w", err)
+		return fmt.Errorf("the scheduler stopped before it was asked to: %w", err)
 	default:
 	}
 	s.cancel()
 	<-s.done
 	return nil
-}
-
-// withKubeconfig writes a copy of the KubeSchedulerConfiguration at path into
-// dir with clientConnection.kubeconfig set, and returns the copy's path.
-func withKubeconfig(path, kubeconfig, dir string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return "", fmt.Errorf("parsing %s: %w", path, err)
-	}
-	conn, _ := cfg["clientConnection"].(map[string]any)
-	if conn == nil {
-		conn = map[string]any{}
-	}
-	conn["kubeconfig"] = kubeconfig
-	cfg["clientConnection"] = conn
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		return "", err
-	}
-	copyPath := filepath.Join(dir, "scheduler-config.yaml")
-	return copyPath, os.WriteFile(copyPath, out, 0o600)
 }

@@ -1,15 +1,25 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package demo
 
 import (
-	"fmt"
-	"io"
 	"math"
 	"slices"
-	"strings"
-	"text/tabwriter"
 
-	"gonum.org/v1/gonum/mat"
-	"gonum.org/v1/gonum/optimize/convex/lp"
 	"gonum.org/v1/gonum/stat"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
@@ -119,7 +129,7 @@ func (cm classModel) hourly(s SiteSpec) float64 {
 	return cost
 }
 
-// allowed reports which hard rules site s breaks for the class.
+// breaks reports which hard rules site s breaks for the class.
 func (cm classModel) breaks(m *Measurements, s SiteSpec, nodeHasGPU bool) (residency, hardware, slo, costCap bool) {
 	pol := cm.spec.Policy
 	if r := pol.Residency; r != nil {
@@ -222,175 +232,4 @@ func meanP95(xs, ws []float64) (mean, p95 float64) {
 	}
 	stat.SortWeighted(xs, ws)
 	return stat.Mean(xs, ws), stat.Quantile(0.95, stat.Empirical, xs, ws)
-}
-
-// Allocation is the optimum: X[class][site] pods (fractional) and pods that
-// fit nowhere.
-type Allocation struct {
-	X        [][]float64
-	Unplaced []float64
-}
-
-// Optimum solves the offline placement as a transportation LP: pods of each
-// class to sites, within each site's CPU (and GPU) capacity, only to sites
-// that meet the class's hard rules, minimizing the sum over classes of each
-// pod's objective — the class's weights over its RTT and hourly cost, each
-// divided by the class's largest feasible value, as the scheduler weighs
-// them. It is a bound: it ignores node boundaries and arrival order.
-func Optimum(sc *Scenario, m *Measurements) (*Allocation, error) {
-	r := &Report{Scenario: sc, measurements: m}
-	nc, ns := len(sc.Classes), len(sc.Sites)
-	type pair struct{ c, s int }
-	var pairs []pair
-	var obj []float64
-	for ci, c := range sc.Classes {
-		cm := r.model(c)
-		var maxRTT, maxCost float64
-		var feas []int
-		for si, s := range sc.Sites {
-			res, hw, slo, cc := cm.breaks(m, s, s.GPUs > 0)
-			if res || hw || slo || cc || (c.GPUs > 0 && s.GPUs == 0) {
-				continue
-			}
-			feas = append(feas, si)
-			mean, _ := cm.rtt(m, s.City)
-			maxRTT, maxCost = max(maxRTT, mean), max(maxCost, cm.hourly(s))
-		}
-		wl, wc := policyWeights(c.Policy, cm.total > 0)
-		for _, si := range feas {
-			mean, _ := cm.rtt(m, sc.Sites[si].City)
-			v := 0.0
-			if maxRTT > 0 {
-				v += wl * mean / maxRTT
-			}
-			if maxCost > 0 {
-				v += wc * cm.hourly(sc.Sites[si]) / maxCost
-			}
-			pairs = append(pairs, pair{ci, si})
-			obj = append(obj, v)
-		}
-	}
-	// Columns: pairs, then one "unplaced" per class (penalized), then one
-	// slack per site for CPU and per GPU site for GPUs.
-	var gpuSites []int
-	for si, s := range sc.Sites {
-		if s.GPUs > 0 {
-			gpuSites = append(gpuSites, si)
-		}
-	}
-	cols := len(pairs) + nc + ns + len(gpuSites)
-	rows := nc + ns + len(gpuSites)
-	A := mat.NewDense(rows, cols, nil)
-	b := make([]float64, rows)
-	c := make([]float64, cols)
-	copy(c, obj)
-	for ci := range sc.Classes {
-		c[len(pairs)+ci] = 1000 // leaving a pod unplaced costs more than any placement
-		A.Set(ci, len(pairs)+ci, 1)
-		b[ci] = float64(sc.Classes[ci].Pods)
-	}
-	for k, p := range pairs {
-		A.Set(p.c, k, 1)
-		A.Set(nc+p.s, k, sc.Classes[p.c].CPU.AsApproximateFloat64())
-		if g := sc.Classes[p.c].GPUs; g > 0 {
-			if gi := slices.Index(gpuSites, p.s); gi >= 0 {
-				A.Set(nc+ns+gi, k, float64(g))
-			}
-		}
-	}
-	for si, s := range sc.Sites {
-		A.Set(nc+si, len(pairs)+nc+si, 1)
-		b[nc+si] = float64(s.Nodes * s.CPU)
-	}
-	for gi, si := range gpuSites {
-		A.Set(nc+ns+gi, len(pairs)+nc+ns+gi, 1)
-		b[nc+ns+gi] = float64(sc.Sites[si].Nodes * sc.Sites[si].GPUs)
-	}
-	_, x, err := lp.Simplex(c, A, b, 1e-9, nil)
-	if err != nil {
-		return nil, fmt.Errorf("solving the optimum: %w", err)
-	}
-	a := &Allocation{X: make([][]float64, nc), Unplaced: make([]float64, nc)}
-	for ci := range a.X {
-		a.X[ci] = make([]float64, ns)
-		a.Unplaced[ci] = x[len(pairs)+ci]
-	}
-	for k, p := range pairs {
-		a.X[p.c][p.s] = x[k]
-	}
-	return a, nil
-}
-
-// policyWeights mirrors the scheduler's defaults: absent weights are
-// latency 1 (with sources) and cost 1.
-func policyWeights(p placementv1alpha1.PlacementPolicySpec, hasSources bool) (wl, wc float64) {
-	wl, wc = 1, 1
-	if w := p.Weights; w != nil {
-		wl, wc = 0, 0
-		if w.Latency != nil {
-			wl = float64(*w.Latency)
-		}
-		if w.Cost != nil {
-			wc = float64(*w.Cost)
-		}
-	}
-	if !hasSources {
-		wl = 0
-	}
-	if wl+wc == 0 {
-		wc = 1
-	}
-	return wl, wc
-}
-
-// Print writes the comparison table.
-func (r *Report) Print(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "class\tscheduler\tmean RTT ms\tp95 RTT ms\tcost/h\tviolations\tunschedulable\tRTT ÷ optimum\tcost ÷ optimum\t")
-	for _, cr := range r.Classes {
-		opt := cr.Rows[len(cr.Rows)-1]
-		for _, row := range cr.Rows {
-			rtt, p95, ratio := "-", "-", "-"
-			if cr.HasLatency && !math.IsNaN(row.MeanRTT) {
-				rtt, p95 = fmt.Sprintf("%.1f", row.MeanRTT), fmt.Sprintf("%.1f", row.P95RTT)
-				if opt.MeanRTT > 0 {
-					ratio = fmt.Sprintf("%.2f", row.MeanRTT/opt.MeanRTT)
-				}
-			}
-			costRatio := "-"
-			if opt.HourlyCost > 0 {
-				costRatio = fmt.Sprintf("%.2f", row.HourlyCost/opt.HourlyCost)
-			}
-			viol := fmt.Sprint(row.Violations())
-			if row.Violations() > 0 {
-				var parts []string
-				for _, v := range []struct {
-					n    int
-					what string
-				}{{row.Residency, "residency"}, {row.Hardware, "hardware"}, {row.SLO, "SLO"}, {row.CostCap, "cost cap"}} {
-					if v.n > 0 {
-						parts = append(parts, fmt.Sprintf("%d %s", v.n, v.what))
-					}
-				}
-				viol = strings.Join(parts, ", ")
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%s\t%d\t%s\t%s\t\n", cr.Class, row.Who, rtt, p95, row.HourlyCost, viol, row.Unschedulable, ratio, costRatio)
-		}
-	}
-	_ = tw.Flush()
-}
-
-// Row returns the metrics of who for class, and whether they exist.
-func (r *Report) Row(class, who string) (Metrics, bool) {
-	for _, cr := range r.Classes {
-		if cr.Class != class {
-			continue
-		}
-		for _, row := range cr.Rows {
-			if row.Who == who {
-				return row, true
-			}
-		}
-	}
-	return Metrics{}, false
 }

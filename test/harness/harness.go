@@ -1,0 +1,62 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package harness ties package controlplane to tests and benchmarks: Start
+// and StartScheduler start a control plane or a scheduler that stops when
+// the test ends, pass or fail. It also runs a real Prometheus scraping an
+// exporter of controllable series, for the telemetry tests.
+package harness
+
+import (
+	"context"
+	"testing"
+
+	"github.com/proxima-sched/proxima/pkg/controlplane"
+)
+
+// Start starts a control plane for a test and stops it when the test ends,
+// pass or fail.
+func Start(tb testing.TB, opts controlplane.Options) *controlplane.ControlPlane {
+	tb.Helper()
+	cp, err := controlplane.Start(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			tb.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	return cp
+}
+
+// StartScheduler runs the scheduler against cp with the configuration file
+// at configPath and any extra kube-scheduler flags (see
+// controlplane.ControlPlane.RunScheduler). The scheduler stops when the test
+// ends, and the test fails if it had stopped before.
+func StartScheduler(tb testing.TB, cp *controlplane.ControlPlane, configPath string, flags ...string) *controlplane.Scheduler {
+	tb.Helper()
+	s, err := cp.RunScheduler(context.Background(), tb.TempDir(), configPath, flags...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return s
+}
