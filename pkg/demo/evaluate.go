@@ -21,8 +21,6 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/stat"
-
-	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 )
 
 // Report is a demo's outcome: each scheduler's placements and the optimum,
@@ -35,6 +33,7 @@ type Report struct {
 	Classes []ClassReport
 
 	measurements *Measurements
+	truth        *truth
 }
 
 // RunResult is one scheduler's placements.
@@ -69,106 +68,18 @@ type Metrics struct {
 // Violations is the total of hard-rule violations.
 func (m Metrics) Violations() int { return m.Residency + m.Hardware + m.SLO + m.CostCap }
 
-// classModel is a class's policy evaluated against the scenario's sites.
-type classModel struct {
-	spec    ClassSpec
-	weights map[string]float64 // source city → weight
-	total   float64
-}
-
-func (r *Report) model(c ClassSpec) classModel {
-	cm := classModel{spec: c, weights: map[string]float64{}}
-	if c.Policy.Latency == nil {
-		return cm
+// evaluate fills Classes from the runs and the optimum, judging each
+// placement with the scheduler's rules and scores on the true RTTs.
+func (r *Report) evaluate() error {
+	if r.truth == nil {
+		r.truth = newTruth(r.Scenario, r.measurements)
 	}
-	demand := map[string]SourceSpec{}
-	for _, s := range r.Scenario.Sources {
-		demand[s.Name] = s
-	}
-	for _, sw := range c.Policy.Latency.Sources {
-		src, ok := demand[sw.Name]
-		if !ok {
-			continue
-		}
-		w := float64(max(src.Demand, 1))
-		if sw.Weight != nil {
-			w = float64(*sw.Weight)
-		}
-		cm.weights[src.City] += w
-		cm.total += w
-	}
-	return cm
-}
-
-// rtt is the class's demand-weighted RTT and worst RTT at a site city.
-func (cm classModel) rtt(m *Measurements, city string) (mean, worst float64) {
-	for src, w := range cm.weights {
-		v, _ := m.TrueRTT(src, city)
-		mean += w * v
-		worst = max(worst, v)
-	}
-	if cm.total > 0 {
-		mean /= cm.total
-	}
-	return mean, worst
-}
-
-func (cm classModel) hourly(s SiteSpec) float64 {
-	p := s.Pricing
-	q := func(x interface{ AsApproximateFloat64() float64 }) float64 { return x.AsApproximateFloat64() }
-	cost := 0.0
-	if p.CPUCoreHour != nil {
-		cost += q(p.CPUCoreHour) * q(&cm.spec.CPU)
-	}
-	if p.MemoryGiBHour != nil {
-		cost += q(p.MemoryGiBHour) * q(&cm.spec.Memory) / (1 << 30)
-	}
-	if p.GPUHour != nil {
-		cost += q(p.GPUHour) * float64(cm.spec.GPUs)
-	}
-	return cost
-}
-
-// breaks reports which hard rules site s breaks for the class.
-func (cm classModel) breaks(m *Measurements, s SiteSpec, nodeHasGPU bool) (residency, hardware, slo, costCap bool) {
-	pol := cm.spec.Policy
-	if r := pol.Residency; r != nil {
-		in := func(a *placementv1alpha1.Areas) bool {
-			if a == nil {
-				return false
-			}
-			return slices.Contains(a.Countries, s.Country) || slices.ContainsFunc(a.Jurisdictions, func(j string) bool { return slices.Contains(s.Jurisdictions, j) })
-		}
-		residency = in(r.Denied) || (r.Allowed != nil && !in(r.Allowed))
-	}
-	if len(pol.Tiers) > 0 && !slices.Contains(pol.Tiers, s.Tier) {
-		residency = true // a tier rule is a placement rule too; counted with residency
-	}
-	hardware = pol.Hardware != nil && !nodeHasGPU
-	if l := pol.Latency; l != nil && l.MaxRTTMilliseconds != nil {
-		_, worst := cm.rtt(m, s.City)
-		slo = worst > float64(*l.MaxRTTMilliseconds)
-	}
-	if c := pol.Cost; c != nil {
-		costCap = cm.hourly(s) > c.MaxHourly.AsApproximateFloat64()
-	}
-	return
-}
-
-func (r *Report) site(name string) (SiteSpec, bool) {
-	i := slices.IndexFunc(r.Scenario.Sites, func(s SiteSpec) bool { return s.Name == name })
-	if i < 0 {
-		return SiteSpec{}, false
-	}
-	return r.Scenario.Sites[i], true
-}
-
-// evaluate fills Classes from the runs and the optimum.
-func (r *Report) evaluate() {
-	m := r.measurements
 	for ci, c := range r.Scenario.Classes {
-		cm := r.model(c)
-		cr := ClassReport{Class: c.Name, HasLatency: cm.total > 0}
+		cm, err := r.truth.model(c)
+		if err != nil {
+			return err
+		}
+		cr := ClassReport{Class: c.Name, HasLatency: cm.hasLatency}
 		for _, run := range r.Runs {
 			met := Metrics{Who: run.Scheduler}
 			var rtts []float64
@@ -177,15 +88,14 @@ func (r *Report) evaluate() {
 					continue
 				}
 				met.Pods++
-				s, ok := r.site(p.Site)
-				if !ok {
+				s := r.truth.siteIndex(p.Site)
+				if s < 0 {
 					met.Unschedulable++
 					continue
 				}
-				mean, _ := cm.rtt(m, s.City)
-				rtts = append(rtts, mean)
+				rtts = append(rtts, cm.rtt(s))
 				met.HourlyCost += cm.hourly(s)
-				res, hw, slo, cc := cm.breaks(m, s, p.NodeHasGPU)
+				res, hw, slo, cc := cm.breaks(s, p.NodeLabels)
 				met.Residency += b2i(res)
 				met.Hardware += b2i(hw)
 				met.SLO += b2i(slo)
@@ -197,13 +107,13 @@ func (r *Report) evaluate() {
 		if r.Optimum != nil {
 			met := Metrics{Who: "optimum", Pods: c.Pods}
 			var rtts, weights []float64
-			for si, s := range r.Scenario.Sites {
+			for si, site := range r.Scenario.Sites {
 				x := r.Optimum.X[ci][si]
 				if x <= 1e-9 {
 					continue
 				}
-				mean, _ := cm.rtt(m, s.City)
-				rtts, weights = append(rtts, mean), append(weights, x)
+				s := r.truth.siteIndex(site.Name)
+				rtts, weights = append(rtts, cm.rtt(s)), append(weights, x)
 				met.HourlyCost += x * cm.hourly(s)
 			}
 			met.Unschedulable = int(math.Round(r.Optimum.Unplaced[ci]))
@@ -212,6 +122,7 @@ func (r *Report) evaluate() {
 		}
 		r.Classes = append(r.Classes, cr)
 	}
+	return nil
 }
 
 func b2i(b bool) int {

@@ -22,9 +22,6 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/optimize/convex/lp"
-
-	"github.com/proxima-sched/proxima/pkg/scoring"
-	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // Allocation is the optimum: X[class][site] pods (fractional) and pods that
@@ -40,39 +37,44 @@ type Allocation struct {
 // pod's objective: its RTT and its hourly cost, each divided by the class's
 // largest feasible value, weighed by the latency and cost shares the
 // scheduler's score gives the class's policy (state.Weights normalized by
-// scoring.NormalizeWeights). It is a bound: it ignores node boundaries and
-// arrival order.
+// scoring.NormalizeWeights). The hard rules, RTTs and costs are the
+// scheduler's core evaluated on the true RTTs (truth). It is a bound: it
+// ignores node boundaries and arrival order.
 func Optimum(sc *Scenario, m *Measurements) (*Allocation, error) {
-	r := &Report{Scenario: sc, measurements: m}
+	return optimum(sc, newTruth(sc, m))
+}
+
+func optimum(sc *Scenario, t *truth) (*Allocation, error) {
 	nc, ns := len(sc.Classes), len(sc.Sites)
 	type pair struct{ c, s int }
 	var pairs []pair
 	var obj []float64
 	for ci, c := range sc.Classes {
-		cm := r.model(c)
+		cm, err := t.model(c)
+		if err != nil {
+			return nil, err
+		}
 		var maxRTT, maxCost float64
 		var feas []int
-		for si, s := range sc.Sites {
-			res, hw, slo, cc := cm.breaks(m, s, s.GPUs > 0)
-			if res || hw || slo || cc || (c.GPUs > 0 && s.GPUs == 0) {
+		for si, site := range sc.Sites {
+			s := t.siteIndex(site.Name)
+			if !cm.all.SiteFeasible(s) || (cm.hardware != nil && !cm.hardware.Match(node(site, 0))) || (c.GPUs > 0 && site.GPUs == 0) {
 				continue
 			}
 			feas = append(feas, si)
-			mean, _ := cm.rtt(m, s.City)
-			maxRTT, maxCost = max(maxRTT, mean), max(maxCost, cm.hourly(s))
+			if cm.hasLatency {
+				maxRTT = max(maxRTT, cm.rtt(s))
+			}
+			maxCost = max(maxCost, cm.hourly(s))
 		}
-		// The score's shares of latency and cost; the optimum has no load
-		// term.
-		latency, cost, load := state.Weights(&c.Policy)
-		wl, wc, _ := scoring.NormalizeWeights(latency, cost, load, cm.total > 0)
 		for _, si := range feas {
-			mean, _ := cm.rtt(m, sc.Sites[si].City)
+			s := t.siteIndex(sc.Sites[si].Name)
 			v := 0.0
 			if maxRTT > 0 {
-				v += wl * mean / maxRTT
+				v += cm.wLatency * cm.rtt(s) / maxRTT
 			}
 			if maxCost > 0 {
-				v += wc * cm.hourly(sc.Sites[si]) / maxCost
+				v += cm.wCost * cm.hourly(s) / maxCost
 			}
 			pairs = append(pairs, pair{ci, si})
 			obj = append(obj, v)

@@ -20,11 +20,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -68,7 +66,8 @@ type Options struct {
 // Placement is where one pod went ("" when it was not scheduled).
 type Placement struct {
 	Class, Site, Node string
-	NodeHasGPU        bool
+	// NodeLabels are the labels of the node, for the hardware rule.
+	NodeLabels map[string]string
 }
 
 // Run starts a control plane, creates the scenario, schedules its pods with
@@ -129,7 +128,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer func() { _ = sched.Stop() }()
 
-	report := &Report{Scenario: sc, measurements: m}
+	report := &Report{Scenario: sc, measurements: m, truth: newTruth(sc, m)}
 	for _, name := range []string{ProximaScheduler, DefaultScheduler} {
 		say("==> scheduling %d pods with %s", sc.podCount(), name)
 		start := time.Now()
@@ -147,12 +146,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		report.Runs = append(report.Runs, RunResult{Scheduler: name, Placements: placements})
 	}
 	say("==> solving the offline optimum (transportation LP over classes and sites)")
-	opt, err := Optimum(sc, m)
+	opt, err := optimum(sc, report.truth)
 	if err != nil {
 		return nil, err
 	}
 	report.Optimum = opt
-	report.evaluate()
+	if err := report.evaluate(); err != nil {
+		return nil, err
+	}
 	return report, nil
 }
 
@@ -175,41 +176,19 @@ func (s *Scenario) podCount() int {
 // createWorld creates the Sites, Nodes and TrafficSources; it returns how
 // many source-site pairs have measured RTTs, of how many.
 func createWorld(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario, m *Measurements) (measured, total int, err error) {
-	for _, s := range sc.Sites {
-		city := m.Cities[s.City]
-		site := &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: s.Name}, Spec: placementv1alpha1.SiteSpec{
-			Tier: s.Tier, Country: s.Country, Jurisdictions: s.Jurisdictions,
-			Location: placementv1alpha1.GeoLocation{Latitude: strconv.FormatFloat(city.Lat, 'f', 4, 64), Longitude: strconv.FormatFloat(city.Lon, 'f', 4, 64)},
-			Pricing:  ptr.To(s.Pricing),
-		}}
+	sites, sources, measured, total := sc.objects(m)
+	for i, site := range sites {
 		if _, err := pc.PlacementV1alpha1().Sites().Create(ctx, site, metav1.CreateOptions{}); err != nil {
-			return 0, 0, fmt.Errorf("site %s: %w", s.Name, err)
+			return 0, 0, fmt.Errorf("site %s: %w", site.Name, err)
 		}
-		for i := range s.Nodes {
-			if _, err := cs.CoreV1().Nodes().Create(ctx, node(s, i), metav1.CreateOptions{}); err != nil {
+		for n := range sc.Sites[i].Nodes {
+			if _, err := cs.CoreV1().Nodes().Create(ctx, node(sc.Sites[i], n), metav1.CreateOptions{}); err != nil {
 				return 0, 0, err
 			}
 		}
 	}
-	for _, src := range sc.Sources {
-		city := m.Cities[src.City]
-		obj := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: src.Name}, Spec: placementv1alpha1.TrafficSourceSpec{
-			Location: &placementv1alpha1.GeoLocation{Latitude: strconv.FormatFloat(city.Lat, 'f', 4, 64), Longitude: strconv.FormatFloat(city.Lon, 'f', 4, 64)},
-		}}
-		if src.Demand > 0 {
-			obj.Spec.Demand = ptr.To(src.Demand)
-		}
-		for _, s := range sc.Sites {
-			total++
-			if ms, ok := m.RTT(src.City, s.City); ok {
-				measured++
-				// Rounded up: a declared RTT never understates the measured
-				// one, so a pod within its SLO by declaration is within it
-				// by measurement.
-				obj.Spec.RTTs = append(obj.Spec.RTTs, placementv1alpha1.SiteRTT{Site: s.Name, Milliseconds: int32(math.Ceil(ms))})
-			}
-		}
-		if _, err := pc.PlacementV1alpha1().TrafficSources().Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+	for _, src := range sources {
+		if _, err := pc.PlacementV1alpha1().TrafficSources().Create(ctx, src, metav1.CreateOptions{}); err != nil {
 			return 0, 0, fmt.Errorf("source %s: %w", src.Name, err)
 		}
 	}
@@ -295,20 +274,20 @@ func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interfac
 	if err != nil && ctx.Err() != nil {
 		return nil, err
 	}
-	nodeSite, nodeGPU := map[string]string{}, map[string]bool{}
+	nodeLabels := map[string]map[string]string{}
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range nodes.Items {
-		nodeSite[n.Name] = n.Labels[placementv1alpha1.SiteLabel]
-		nodeGPU[n.Name] = n.Labels[gpuLabel] == "true"
+		nodeLabels[n.Name] = n.Labels
 	}
 	out := make([]Placement, 0, len(pods))
 	for _, p := range pods {
 		pl := Placement{Class: p.Labels[classLabel], Node: p.Spec.NodeName}
 		if p.Spec.NodeName != "" {
-			pl.Site, pl.NodeHasGPU = nodeSite[p.Spec.NodeName], nodeGPU[p.Spec.NodeName]
+			pl.NodeLabels = nodeLabels[p.Spec.NodeName]
+			pl.Site = pl.NodeLabels[placementv1alpha1.SiteLabel]
 		}
 		out = append(out, pl)
 	}
