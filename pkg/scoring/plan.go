@@ -110,7 +110,7 @@ type Plan struct {
 	latency  []float64 // objective RTT per site (ms)
 	worst    []float64 // max RTT over the sources per site (ms)
 	cost     []float64 // hourly cost per site
-	site     []float64 // site part of the score, 0..(wLat+wCost)
+	site     []float64 // site part of the score, 0..(wLat+wCost); infeasibleSite when infeasible
 	order    []int32   // feasible sites, best first
 	weights  []float64 // dense weights over all sources
 	wLoad    float64
@@ -168,6 +168,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 		pl.reason[s] = r
 		pl.counts[r]++
 		if r != Feasible {
+			pl.site[s] = infeasibleSite
 			continue
 		}
 		pl.feasible[s/64] |= 1 << (s % 64)
@@ -383,8 +384,12 @@ func (pl *Plan) SiteNodeScoreFine(s int, load float64) int64 {
 	return pl.scaled(s, load, FineMaxScore)
 }
 
+// infeasibleSite marks an infeasible site in Plan.site, so that a node's
+// score reads one value per node (small enough to inline).
+const infeasibleSite = -1
+
 func (pl *Plan) scaled(s int, load float64, top int64) int64 {
-	if !pl.SiteFeasible(s) {
+	if uint(s) >= uint(len(pl.site)) || pl.site[s] < 0 {
 		return 0
 	}
 	return toScale(pl.site[s]+pl.wLoad*(1-clamp01(load)), top)
