@@ -201,7 +201,11 @@ func writePairs(w io.Writer, pairs []*report) error {
 				n++
 			}
 		}
-		p.printf("#### %s, %d pairs\n\n", wl, n)
+		unit := "pairs"
+		if n == 1 {
+			unit = "pair"
+		}
+		p.printf("#### %s, %d %s\n\n", wl, n, unit)
 		p.printf("| Pair | Test case | Throughput avg (pods/s) | vs %s | Attempt p50 (ms) | Load before | Run (s) |\n", baselineProfile)
 		p.printf("|---:|---|---:|---:|---:|---:|---:|\n")
 		for i, pair := range pairs {
