@@ -85,3 +85,18 @@ bench-e2e: tools ## Whole-scheduler throughput on kube-scheduler's scheduler_per
 		-args -perf-scheduling-label-filter=$(BENCH_E2E_LABELS) -data-items-dir=$(CURDIR)/$(BENCH_E2E_OUT) > $(CURDIR)/$(BENCH_E2E_OUT)/bench.log 2>&1 \
 		|| { tail -50 $(CURDIR)/$(BENCH_E2E_OUT)/bench.log; exit 1; }
 	$(GO) run ./bench/e2e/report $(BENCH_E2E_OUT)
+
+# Repeat mode: PAIRS pairs of BENCH_E2E_CASES on BENCH_E2E_WORKLOAD, each run
+# in its own process, the order alternating (Default, Proxima; Proxima,
+# Default; ...); the report gives each pair's ratio and the median over the
+# pairs. scheduler_perf needs only etcd.
+PAIRS ?= 5
+BENCH_E2E_WORKLOAD ?= 5000Nodes_500Sites
+BENCH_E2E_CASES ?= Default Proxima
+BENCH_E2E_PAIRS_OUT ?= out/bench-e2e-pairs
+
+.PHONY: bench-e2e-pairs
+bench-e2e-pairs: ## PAIRS (5) alternating Default/Proxima pairs on BENCH_E2E_WORKLOAD (5000Nodes_500Sites): ratio per pair and median (~13 min).
+	./hack/tools.sh etcd
+	GO=$(GO) bench/e2e/pairs.sh $(BENCH_E2E_PAIRS_OUT) $(PAIRS) $(BENCH_E2E_WORKLOAD) $(BENCH_E2E_CASES)
+	$(GO) run ./bench/e2e/report $(BENCH_E2E_PAIRS_OUT)

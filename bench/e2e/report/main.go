@@ -1,8 +1,11 @@
 // Command report turns the data items that scheduler_perf writes with
 // -data-items-dir (and the residency results bench/e2e writes next to them)
-// into the Markdown tables of bench/README.md.
+// into the Markdown tables of bench/README.md. Given a repeat run of
+// alternating pairs (bench/e2e/pairs.sh), it prints each pair's runs and each
+// test case's median and range over the pairs.
 //
 //	go run ./bench/e2e/report out/bench-e2e
+//	go run ./bench/e2e/report out/bench-e2e-pairs
 package main
 
 import (
@@ -20,14 +23,30 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: report DIR")
 		os.Exit(2)
 	}
-	r, err := load(os.Args[1])
-	if err == nil {
-		err = r.write(os.Stdout)
-	}
-	if err != nil {
+	if err := printDir(os.Args[1], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
+}
+
+// printDir prints the report of a single run or of a repeat run.
+func printDir(dir string, w io.Writer) error {
+	dirs, err := pairDirs(dir)
+	if err != nil {
+		return err
+	}
+	if len(dirs) > 0 {
+		p, err := loadPairs(dirs)
+		if err != nil {
+			return err
+		}
+		return writePairs(w, p)
+	}
+	r, err := load(dir)
+	if err != nil {
+		return err
+	}
+	return r.write(w)
 }
 
 // The profile every other is compared with, and the plugins whose own
@@ -69,6 +88,7 @@ type run struct {
 	attempt            map[string]float64 // ms, scheduled attempts
 	plugin             map[string]float64 // "plugin/point" -> average ms
 	residency          *residency
+	info               *runInfo // repeat runs only
 }
 
 // profile and variant split a test case name: "Proxima_AllNodes" is the
@@ -207,17 +227,13 @@ func (rep *report) write(w io.Writer) error {
 			if r.workload != wl {
 				continue
 			}
-			ratio := "—"
-			if b := rep.baseline(r); b != nil && b != r && b.throughput["Average"] > 0 {
-				ratio = fmt.Sprintf("%.2f×", r.throughput["Average"]/b.throughput["Average"])
-			}
 			res := "—"
 			if r.residency != nil {
 				res = fmt.Sprintf("%d of %d", r.residency.Outside, r.residency.Placed)
 			}
 			p.printf("| %s | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.1f | %s |\n", r.testCase,
 				r.throughput["Average"], r.throughput["Perc50"], r.throughput["Perc90"], r.throughput["Perc99"],
-				ratio, r.attempt["Perc50"], r.attempt["Perc99"], res)
+				times(rep.ratio(r)), r.attempt["Perc50"], r.attempt["Perc99"], res)
 		}
 		p.printf("\n")
 		for _, pl := range reportedPlugins {
