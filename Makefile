@@ -51,10 +51,12 @@ image: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 .PHONY: lint
-lint: ## go vet (including the schedperf-tagged end-to-end benchmark) and gofmt.
+lint: ## go vet (including the schedperf-tagged end-to-end benchmark), gofmt and license headers.
 	$(GO) vet ./...
 	$(GO) vet -tags schedperf ./bench/e2e/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	@out=$$(for f in $$(git ls-files '*.go'); do head -20 "$$f" | grep -q 'Copyright The Proxima Authors' || echo "$$f"; done); \
+		test -z "$$out" || { echo "license header (hack/boilerplate.go.txt) missing:"; echo "$$out"; exit 1; }
 
 .PHONY: test
 test: tools ## Run unit and integration tests, and each benchmark once (builds the tools first).
