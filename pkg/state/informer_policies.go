@@ -17,24 +17,31 @@ limitations under the License.
 package state
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
-
-	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 )
 
-// handlePolicies queues the policy index on any PlacementPolicy change
-// except a status write.
+// handlePolicies queues the policy index on any PlacementPolicy change but
+// a status write.
 func handlePolicies(inf cache.SharedIndexInformer, enqueue func(part)) error {
+	return onSpecChange(inf, partPolicies, enqueue)
+}
+
+// onSpecChange queues p when an object is added or deleted or its spec
+// changes. The world reads only the specs of Proxima's objects, whose
+// status is a subresource: a spec change bumps metadata.generation and a
+// status write (the status controller's, every few seconds) does not.
+func onSpecChange(inf cache.SharedIndexInformer, p part, enqueue func(part)) error {
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { enqueue(partPolicies) },
+		AddFunc: func(any) { enqueue(p) },
 		UpdateFunc: func(oldObj, newObj any) {
-			o, ok1 := oldObj.(*placementv1alpha1.PlacementPolicy)
-			n, ok2 := newObj.(*placementv1alpha1.PlacementPolicy)
-			if !ok1 || !ok2 || o.Generation != n.Generation {
-				enqueue(partPolicies)
+			o, ok1 := oldObj.(metav1.Object)
+			n, ok2 := newObj.(metav1.Object)
+			if !ok1 || !ok2 || o.GetGeneration() != n.GetGeneration() {
+				enqueue(p)
 			}
 		},
-		DeleteFunc: func(any) { enqueue(partPolicies) },
+		DeleteFunc: func(any) { enqueue(p) },
 	})
 	return err
 }

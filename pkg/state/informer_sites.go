@@ -16,26 +16,9 @@ limitations under the License.
 
 package state
 
-import (
-	"k8s.io/client-go/tools/cache"
+import "k8s.io/client-go/tools/cache"
 
-	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
-)
-
-// handleSites queues the site table on any Site change except a status
-// write: the table reads only the spec, and spec changes bump the
-// generation (status is a subresource).
+// handleSites queues the site table on any Site change but a status write.
 func handleSites(inf cache.SharedIndexInformer, enqueue func(part)) error {
-	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { enqueue(partSites) },
-		UpdateFunc: func(oldObj, newObj any) {
-			o, ok1 := oldObj.(*placementv1alpha1.Site)
-			n, ok2 := newObj.(*placementv1alpha1.Site)
-			if !ok1 || !ok2 || o.Generation != n.Generation {
-				enqueue(partSites)
-			}
-		},
-		DeleteFunc: func(any) { enqueue(partSites) },
-	})
-	return err
+	return onSpecChange(inf, partSites, enqueue)
 }

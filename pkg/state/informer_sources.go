@@ -16,25 +16,10 @@ limitations under the License.
 
 package state
 
-import (
-	"k8s.io/client-go/tools/cache"
+import "k8s.io/client-go/tools/cache"
 
-	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
-)
-
-// handleSources queues the site table (which holds the RTT matrix) on any
-// TrafficSource change except a status write.
+// handleSources queues the site table, which holds the RTT matrix, on any
+// TrafficSource change but a status write.
 func handleSources(inf cache.SharedIndexInformer, enqueue func(part)) error {
-	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { enqueue(partSites) },
-		UpdateFunc: func(oldObj, newObj any) {
-			o, ok1 := oldObj.(*placementv1alpha1.TrafficSource)
-			n, ok2 := newObj.(*placementv1alpha1.TrafficSource)
-			if !ok1 || !ok2 || o.Generation != n.Generation {
-				enqueue(partSites)
-			}
-		},
-		DeleteFunc: func(any) { enqueue(partSites) },
-	})
-	return err
+	return onSpecChange(inf, partSites, enqueue)
 }
