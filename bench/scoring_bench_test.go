@@ -54,9 +54,10 @@ func BenchmarkScore(b *testing.B) {
 			for b.Loop() {
 				pl.Evaluate(w, p)
 				for i, s := range nodes.Site {
+					load := scoring.NodeLoad{Value: nodes.Load[i], Live: true}
 					out[i] = 0
-					if pl.SiteFeasible(int(s)) && pl.LoadRule(nodes.Load[i]) == scoring.LoadAllowed {
-						out[i] = pl.SiteNodeScoreFine(int(s), nodes.Load[i].Value)
+					if pl.SiteFeasible(int(s)) && pl.LoadRule(load) == scoring.LoadAllowed {
+						out[i] = pl.SiteNodeScoreFine(int(s), load.Value)
 					}
 				}
 			}
@@ -118,7 +119,7 @@ func newNaiveWorld(w *scoring.World, nodes *SyntheticNodes) *naiveWorld {
 	}
 	for i, n := range nodes.Names {
 		nw.nodeSite[n] = w.Sites.Names[nodes.Site[i]]
-		nw.load[n] = nodes.Load[i].Value
+		nw.load[n] = nodes.Load[i]
 	}
 	return nw
 }

@@ -26,11 +26,11 @@ import (
 )
 
 // SyntheticNodes are nodes as the plugin's Filter and Score see them: each
-// node's site index and its live load.
+// node's site index and its live, fresh CPU utilization.
 type SyntheticNodes struct {
 	Names []string
 	Site  []int32
-	Load  []scoring.NodeLoad
+	Load  []float64
 }
 
 // SyntheticWorld builds a reproducible world: sites spread over tiers and
@@ -77,7 +77,7 @@ func SyntheticWorld(nodes, sites, sources int, seed uint64) (*scoring.World, *Sy
 	for i := range nodes {
 		n.Names = append(n.Names, "node-"+strconv.Itoa(i))
 		n.Site = append(n.Site, int32(i%sites))
-		n.Load = append(n.Load, scoring.NodeLoad{Value: r.Float64(), Live: true})
+		n.Load = append(n.Load, r.Float64())
 	}
 	return w, n
 }
@@ -86,7 +86,7 @@ func SyntheticWorld(nodes, sites, sources int, seed uint64) (*scoring.World, *Sy
 // with a cost term and a loose RTT bound, the common shape of a real one.
 func SyntheticPolicy(w *scoring.World) *scoring.Policy {
 	p := &scoring.Policy{HasResidency: true, MaxRTT: 140, Cores: 2, MemGiB: 4,
-		WLatency: 3, WCost: 1, WLoad: 1, MaxLoad: 0.9}
+		WLatency: 3, WCost: 1, WLoad: 1}
 	p.AllowTags.Add(0)
 	for j := range w.NumSources() {
 		p.Sources = append(p.Sources, j)

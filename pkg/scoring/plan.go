@@ -121,7 +121,6 @@ type Plan struct {
 	world  *World
 	policy *Policy
 
-	feasible []uint64
 	reason   []Reason
 	latency  []float64 // objective RTT per site (ms)
 	worst    []float64 // max RTT over the sources per site (ms)
@@ -139,8 +138,6 @@ type Plan struct {
 func (pl *Plan) Evaluate(w *World, p *Policy) {
 	pl.world, pl.policy = w, p
 	n := w.Sites.Len()
-	pl.feasible = grow(pl.feasible, (n+63)/64)
-	clear(pl.feasible)
 	pl.reason = grow(pl.reason, n)
 	pl.latency = grow(pl.latency, n)
 	pl.worst = grow(pl.worst, n)
@@ -187,7 +184,6 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 			pl.site[s] = infeasibleSite
 			continue
 		}
-		pl.feasible[s/64] |= 1 << (s % 64)
 		pl.order = append(pl.order, int32(s))
 		if l := pl.latency[s]; !math.IsInf(l, 0) {
 			lmin, lmax = min(lmin, l), max(lmax, l)
@@ -314,7 +310,7 @@ func (pl *Plan) staleRTT(w *World, s int) bool {
 
 // SiteFeasible reports whether site s passes the hard rules.
 func (pl *Plan) SiteFeasible(s int) bool {
-	return s >= 0 && s < len(pl.reason) && pl.feasible[s/64]&(1<<(s%64)) != 0
+	return uint(s) < uint(len(pl.site)) && pl.site[s] >= 0
 }
 
 // SiteReason is why site s is infeasible (Feasible when it is not).
@@ -400,12 +396,12 @@ func (pl *Plan) SiteNodeScoreFine(s int, load float64) int64 {
 	return pl.scaled(s, load, FineMaxScore)
 }
 
-// infeasibleSite marks an infeasible site in Plan.site, so that a node's
-// score reads one value per node (small enough to inline).
+// infeasibleSite marks an infeasible site in Plan.site, so that both a
+// node's feasibility and its score read one value (small enough to inline).
 const infeasibleSite = -1
 
 func (pl *Plan) scaled(s int, load float64, top int64) int64 {
-	if uint(s) >= uint(len(pl.site)) || pl.site[s] < 0 {
+	if !pl.SiteFeasible(s) {
 		return 0
 	}
 	return toScale(pl.site[s]+pl.wLoad*(1-clamp01(load)), top)
@@ -434,7 +430,10 @@ func clamp01(x float64) float64 {
 		}
 		return 1 // NaN: unknown counts as the worst
 	}
-	return min(x, 1)
+	if x > 1 {
+		return 1
+	}
+	return x
 }
 
 func nonNeg(x float64) float64 {
