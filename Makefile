@@ -98,7 +98,7 @@ BENCH_E2E_CASES ?= Default Proxima
 BENCH_E2E_PAIRS_OUT ?= out/bench-e2e-pairs
 
 .PHONY: bench-e2e-pairs
-bench-e2e-pairs: ## PAIRS (5) alternating Default/Proxima pairs on BENCH_E2E_WORKLOAD (5000Nodes_500Sites): ratio per pair and median (~13 min).
+bench-e2e-pairs: ## PAIRS (5) alternating Default/Proxima pairs on BENCH_E2E_WORKLOAD (5000Nodes_500Sites): ratio per pair and median (8–13 min).
 	./hack/tools.sh etcd
 	GO=$(GO) bench/e2e/pairs.sh $(BENCH_E2E_PAIRS_OUT) $(PAIRS) $(BENCH_E2E_WORKLOAD) $(BENCH_E2E_CASES)
 	$(GO) run ./bench/e2e/report $(BENCH_E2E_PAIRS_OUT)
