@@ -121,17 +121,17 @@ type Plan struct {
 	world  *World
 	policy *Policy
 
-	reason   []Reason
-	latency  []float64 // objective RTT per site (ms)
-	worst    []float64 // max RTT over the sources per site (ms)
-	cost     []float64 // hourly cost per site
-	site     []float64 // site part of the score, 0..(wLat+wCost); infeasibleSite when infeasible
-	order    []int32   // feasible sites, best first
-	weights  []float64 // dense weights over all sources
-	wLoad    float64
-	maxLoad  float64
-	counts   [NumReasons]int32
-	nFeas    int
+	reason  []Reason
+	latency []float64 // objective RTT per site (ms)
+	worst   []float64 // max RTT over the sources per site (ms)
+	cost    []float64 // hourly cost per site
+	site    []float64 // site part of the score, 0..(wLat+wCost); infeasibleSite when infeasible
+	order   []int32   // feasible sites, best first
+	weights []float64 // dense weights over all sources
+	wLoad   float64
+	maxLoad float64
+	counts  [NumReasons]int32
+	nFeas   int
 }
 
 // Evaluate evaluates policy p against world w into the plan.
