@@ -77,14 +77,14 @@ func BenchmarkPerfScheduling(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := &world{crds: crds, edgePlacement: map[string]bool{}}
+	w := &perfHooks{crds: crds, edgePlacement: map[string]bool{}}
 	benchmark.RunBenchmarkPerfScheduling(b, "performance-config.yaml", "proxima", w.registry(),
 		benchmark.WithPrepareFn(w.prepare))
 }
 
-// world installs the CRDs every workload needs into each fresh apiserver and
+// perfHooks installs the CRDs every workload needs into each fresh apiserver and
 // checks residency after each workload.
-type world struct {
+type perfHooks struct {
 	crds envtest.CRDInstallOptions
 
 	mu sync.Mutex
@@ -96,7 +96,7 @@ type world struct {
 // registry is the shipped registry with each factory first installing the
 // CRDs: scheduler_perf builds the scheduler, and so the plugins, right after
 // starting the apiserver, before any workload step could create them.
-func (w *world) registry() frameworkruntime.Registry {
+func (w *perfHooks) registry() frameworkruntime.Registry {
 	out := frameworkruntime.Registry{}
 	for name, factory := range registry.Plugins() {
 		out[name] = func(ctx context.Context, args runtime.Object, h framework.Handle) (framework.Plugin, error) {
@@ -114,7 +114,7 @@ func (w *world) registry() frameworkruntime.Registry {
 	return out
 }
 
-func (w *world) installCRDs(cfg *rest.Config) error {
+func (w *perfHooks) installCRDs(cfg *rest.Config) error {
 	opts := w.crds
 	// InstallCRDs fills in the objects it created; keep the template clean.
 	opts.CRDs = slices.Clone(opts.CRDs)
@@ -129,7 +129,7 @@ func (w *world) installCRDs(cfg *rest.Config) error {
 
 // prepare runs before each workload: it installs the CRDs (for profiles
 // without out-of-tree plugins) and registers the residency check.
-func (w *world) prepare(tCtx ktesting.TContext) error {
+func (w *perfHooks) prepare(tCtx ktesting.TContext) error {
 	cfg := tCtx.RESTConfig()
 	if err := w.installCRDs(cfg); err != nil {
 		return err
