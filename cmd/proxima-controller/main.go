@@ -15,9 +15,10 @@ limitations under the License.
 */
 
 // Command proxima-controller writes the status of Proxima's placement
-// objects: node counts on Sites, unknown sites on TrafficSources, unknown
-// sources and empty feasible sets on PlacementPolicies. Run two replicas;
-// one leads, through a Lease.
+// objects (node counts on Sites, unknown sites on TrafficSources, unknown
+// sources and empty feasible sets on PlacementPolicies) and lifts the
+// placement.proxima.dev/policy scheduling gate from pods whose policy
+// resolves. Run two replicas; one leads, through a Lease.
 package main
 
 import (
@@ -37,6 +38,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
+	"github.com/proxima-sched/proxima/pkg/controller/policygate"
 	"github.com/proxima-sched/proxima/pkg/controller/status"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
@@ -83,8 +85,20 @@ func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespac
 			klog.FromContext(ctx).Error(err, "Creating the status controller")
 			return
 		}
+		unbound := policygate.UnboundPods(core)
+		gate, err := policygate.New(core, c.Model(), unbound)
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "Creating the policy gate controller")
+			return
+		}
 		factory.Start(ctx.Done())
 		coreFactory.Start(ctx.Done())
+		go unbound.Run(ctx.Done())
+		go func() {
+			if err := gate.Run(ctx); err != nil {
+				klog.FromContext(ctx).Error(err, "Policy gate controller stopped")
+			}
+		}()
 		if err := c.Run(ctx); err != nil {
 			klog.FromContext(ctx).Error(err, "Status controller stopped")
 		}

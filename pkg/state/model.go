@@ -91,6 +91,8 @@ type Model struct {
 	subscribers []func(klog.Logger, *Snapshot)
 
 	current atomic.Pointer[Snapshot]
+	// synced is set once WaitForCacheSync has published a complete world.
+	synced atomic.Bool
 }
 
 // NewModel registers the Model's event handlers on the informers; start the
@@ -160,8 +162,14 @@ func (m *Model) WaitForCacheSync(ctx context.Context, timeout time.Duration) err
 			return err
 		}
 	}
+	m.synced.Store(true)
 	return nil
 }
+
+// HasSynced reports whether WaitForCacheSync has published a snapshot of
+// every Site, TrafficSource and PlacementPolicy; until then Load returns an
+// empty or partial world. It is a cache.InformerSynced.
+func (m *Model) HasSynced() bool { return m.synced.Load() }
 
 // Run rebuilds and publishes the world as its inputs change, until ctx is
 // done.

@@ -29,6 +29,14 @@ const (
 	// scheduler writes it with the binding.
 	PlacementAnnotation = "placement.proxima.dev/placement"
 
+	// PolicyGate is the scheduling gate that holds a pod until its
+	// PlacementPolicy resolves: proxima-controller removes it once the pod's
+	// policy label names an existing policy, or a policy's podSelector in
+	// the pod's namespace selects it. Pods created before their policy
+	// (a Deployment applied before its PlacementPolicy) then wait instead of
+	// being placed with no rules.
+	PolicyGate = "placement.proxima.dev/policy"
+
 	// ConditionReady is True when an object's cross-object references
 	// resolve and, for a PlacementPolicy, its hard rules leave some site.
 	ConditionReady = "Ready"

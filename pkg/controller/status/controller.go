@@ -129,6 +129,10 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 	return c, nil
 }
 
+// Model is the world model the controller keeps current (in Run), for
+// other controllers of the same process to read.
+func (c *Controller) Model() *state.Model { return c.model }
+
 // Run reconciles until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
