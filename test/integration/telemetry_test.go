@@ -308,7 +308,7 @@ func TestTelemetryBadInputsLoggedOnce(t *testing.T) {
 		}
 	}
 	live := c.Load()
-	if !live.RTTFresh || len(live.RTT) != 0 || !live.HealthFresh || !live.Up["far"] {
+	if !live.RTT.Fresh || len(live.RTT.Values) != 0 || !live.Health.Fresh || !live.Health.Values["far"] {
 		t.Errorf("live = %+v: want fresh RTT with both bad values dropped and far up", live)
 	}
 
@@ -341,8 +341,8 @@ func TestTelemetryBadInputsLoggedOnce(t *testing.T) {
 		// one per signal (node utilization, rtt, health), once each
 		t.Errorf("query failure logged %d times, want 3 (once per signal)", n)
 	}
-	if l := sc.Load(); l.RTTFresh || l.RTT != nil {
-		t.Errorf("a signal never read successfully must have no live values: %+v", l)
+	if l := sc.Load(); !l.RTT.Enabled || l.RTT.Fresh || l.RTT.Values != nil {
+		t.Errorf("a signal never read successfully must be enabled with no live values: %+v", l)
 	}
 }
 
@@ -382,7 +382,7 @@ func TestTelemetryTokenFileIsReread(t *testing.T) {
 		_ = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 			c.Refresh(ctx)
 			l := c.Load()
-			ok = l.HealthFresh && l.Up["edge"]
+			ok = l.Health.Fresh && l.Health.Values["edge"]
 			return ok, nil
 		})
 		return ok
@@ -410,7 +410,7 @@ func TestTelemetryTokenFileIsReread(t *testing.T) {
 	_ = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 		c.Refresh(ctx)
 		l := c.Load()
-		down = l.HealthFresh && !l.Up["edge"]
+		down = l.Health.Fresh && !l.Health.Values["edge"]
 		return down, nil
 	})
 	if !down {
