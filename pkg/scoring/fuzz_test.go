@@ -81,7 +81,7 @@ func fuzzWorld(src *byteSource) (*World, []fuzzNode) {
 		w.Sites.MemPrice = append(w.Sites.MemPrice, src.f64())
 		w.Sites.GPUPrice = append(w.Sites.GPUPrice, src.f64())
 		w.Sites.Healthy = append(w.Sites.Healthy, src.u8()%5 != 0)
-		w.Sites.PriceProvenance = append(w.Sites.PriceProvenance, Provenance(src.u8()&7))
+		w.Sites.PriceProvenance = append(w.Sites.PriceProvenance, Provenance(src.u8()&15))
 		w.Sites.HealthStale = append(w.Sites.HealthStale, src.u8()%5 == 0)
 	}
 	for j := range m {
@@ -90,7 +90,7 @@ func fuzzWorld(src *byteSource) (*World, []fuzzNode) {
 	}
 	for range n * m {
 		w.RTT = append(w.RTT, src.f64())
-		w.RTTProvenance = append(w.RTTProvenance, Provenance(src.u8()&7))
+		w.RTTProvenance = append(w.RTTProvenance, Provenance(src.u8()&15))
 	}
 	ns := make([]fuzzNode, nodes)
 	for i := range ns {
@@ -154,8 +154,8 @@ func FuzzEvaluateScore(f *testing.F) {
 				if !pl.SiteFeasible(n.site) && (v != 0 || fine != 0) {
 					t.Fatalf("node %d in infeasible site %d scored %d", i, n.site, v)
 				}
-				if pl.LoadRule(n.load) != LoadAllowed && !n.load.Live {
-					t.Fatalf("node %d without a live load rejected by the load rule", i)
+				if pl.LoadRule(n.load) != LoadAllowed && !n.load.Live && !n.load.Stale {
+					t.Fatalf("node %d of a load signal not read rejected by the load rule", i)
 				}
 			}
 			var counted int32

@@ -64,7 +64,8 @@ type Policy struct {
 	// MaxLoad is the node utilization above which a node is infeasible,
 	// in 0..1; 0 means no bound. Only live loads count.
 	MaxLoad float64
-	// Reject* make a stale live value infeasible instead of using the
+	// Reject* make a stale or missing live value (Provenance Stale,
+	// Sites.HealthStale, NodeLoad.Stale) infeasible instead of using the
 	// declared one.
 	RejectStaleRTT, RejectStalePrice, RejectStaleHealth, RejectStaleLoad bool
 }
@@ -84,7 +85,7 @@ const (
 	NumReasons
 )
 
-var reasonText = [NumReasons]string{"feasible", "residency", "tier", "site unhealthy", "stale telemetry", "max RTT", "max cost"}
+var reasonText = [NumReasons]string{"feasible", "residency", "tier", "site unhealthy", "stale or missing telemetry", "max RTT", "max cost"}
 
 func (r Reason) String() string {
 	if r < NumReasons {
@@ -337,8 +338,10 @@ func (pl *Plan) SiteCost(s int) float64 { return pl.cost[s] }
 type NodeLoad struct {
 	// Value is the utilization in 0..1.
 	Value float64
-	// Live is set when telemetry has a value for the node; Stale when that
-	// value expired.
+	// Live is set when telemetry has a value for the node. Stale is set
+	// when the signal is read but has no fresh value for the node: the
+	// value expired (Live set) or there is none (Live unset: never read,
+	// or no series for the node).
 	Live, Stale bool
 }
 
@@ -353,24 +356,24 @@ const (
 	LoadAllowed LoadVerdict = iota
 	// LoadOverLimit: the live utilization is above the policy's maximum.
 	LoadOverLimit
-	// LoadStaleRejected: the live utilization expired and the policy
-	// rejects stale load.
+	// LoadStaleRejected: the live utilization expired or is missing and
+	// the policy rejects stale load.
 	LoadStaleRejected
 )
 
 // LoadRule applies the policy's node utilization bound (MaxLoad) to a node.
-// Only live values count: a node telemetry says nothing of passes, and a
-// stale value passes unless the policy rejects stale load.
+// Only fresh live values count: a stale or missing value passes unless the
+// policy rejects stale load, and a node of a signal not read passes.
 func (pl *Plan) LoadRule(l NodeLoad) LoadVerdict {
 	switch {
-	case pl.maxLoad == 0 || !l.Live:
+	case pl.maxLoad == 0:
 		return LoadAllowed
 	case l.Stale:
 		if pl.policy.RejectStaleLoad {
 			return LoadStaleRejected
 		}
 		return LoadAllowed
-	case l.Value > pl.maxLoad:
+	case l.Live && l.Value > pl.maxLoad:
 		return LoadOverLimit
 	}
 	return LoadAllowed

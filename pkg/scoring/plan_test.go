@@ -198,7 +198,9 @@ func TestLoadRule(t *testing.T) {
 	}{
 		{"live over the bound", 0.2, false, NodeLoad{Value: 0.25, Live: true}, LoadOverLimit},
 		{"live at the bound", 0.25, false, NodeLoad{Value: 0.25, Live: true}, LoadAllowed},
-		{"no live value", 0.2, true, NodeLoad{}, LoadAllowed},
+		{"signal not read", 0.2, true, NodeLoad{}, LoadAllowed},
+		{"missing, declared values", 0.2, false, NodeLoad{Stale: true}, LoadAllowed},
+		{"missing, policy rejects stale", 0.2, true, NodeLoad{Stale: true}, LoadStaleRejected},
 		{"stale, declared values", 0.2, false, NodeLoad{Value: 0.9, Live: true, Stale: true}, LoadAllowed},
 		{"stale, policy rejects stale", 0.2, true, NodeLoad{Value: 0.1, Live: true, Stale: true}, LoadStaleRejected},
 		{"no bound", 0, true, NodeLoad{Value: 1, Live: true, Stale: true}, LoadAllowed},
@@ -299,6 +301,22 @@ func TestStaleLiveValues(t *testing.T) {
 	pl.Evaluate(w, p)
 	if pl.SiteReason(0) != Feasible {
 		t.Errorf("fra rejected for a stale RTT from a source the policy does not use: %v", pl.SiteReason(0))
+	}
+}
+
+func TestProvenanceString(t *testing.T) {
+	for p, want := range map[Provenance]string{
+		Declared:                   "declared",
+		Estimated:                  "estimated",
+		Live:                       "live",
+		Stale:                      "declared; live value stale",
+		Estimated | Stale:          "estimated; live value stale",
+		Stale | Absent:             "declared; no live value",
+		Estimated | Stale | Absent: "estimated; no live value",
+	} {
+		if got := p.String(); got != want {
+			t.Errorf("Provenance(%d) = %q, want %q", p, got, want)
+		}
 	}
 }
 

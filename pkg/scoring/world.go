@@ -103,7 +103,8 @@ func (s *TagSet) Intersects(o *TagSet) bool {
 func (s *TagSet) Empty() bool { return *s == TagSet{} }
 
 // Provenance says where a value in the World came from. Its bits combine:
-// an estimated RTT whose live value expired is Estimated|Stale.
+// an estimated RTT whose live value expired is Estimated|Stale, one with no
+// live value at all Estimated|Stale|Absent.
 type Provenance uint8
 
 const (
@@ -113,14 +114,23 @@ const (
 	Estimated Provenance = 1 << (iota - 1)
 	// Live marks a fresh value from telemetry.
 	Live
-	// Stale marks a live value that expired: the declared (or estimated)
-	// value is in use.
+	// Stale marks a value whose signal is read but has no fresh live value
+	// for it: the declared (or estimated) value is in use, and a policy
+	// that rejects stale values rejects it.
 	Stale
+	// Absent, with Stale, says there is no live value at all (the signal
+	// was never read, or its last read had no series for the value) rather
+	// than one that expired.
+	Absent
 )
 
 // String says where the value came from, as explanations show it.
 func (p Provenance) String() string {
 	switch {
+	case p&(Stale|Absent|Estimated) == Stale|Absent|Estimated:
+		return "estimated; no live value"
+	case p&(Stale|Absent) == Stale|Absent:
+		return "declared; no live value"
 	case p&Stale != 0 && p&Estimated != 0:
 		return "estimated; live value stale"
 	case p&Stale != 0:
@@ -155,12 +165,13 @@ type Sites struct {
 	// negative means unknown, which no cost cap accepts.
 	CPUPrice, MemPrice, GPUPrice []float64
 	// PriceProvenance says whether the prices are declared or scaled by a
-	// live multiplier, and whether that multiplier expired.
+	// live multiplier, and whether that multiplier expired or is missing.
 	PriceProvenance []Provenance
 	// Healthy is false for a site whose uplink or health signal is down.
 	Healthy []bool
-	// HealthStale marks a live health value that expired (the site counts
-	// as healthy, as declared).
+	// HealthStale marks a site whose health signal is read but has no
+	// fresh value for it, expired or missing (the site counts as healthy,
+	// as declared).
 	HealthStale []bool
 }
 

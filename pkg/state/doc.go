@@ -24,11 +24,14 @@ limitations under the License.
 //   - the site table and traffic sources in the scoring core's form
 //     (scoring.World): tier, country, jurisdiction tags, prices with their
 //     provenance (declared, or scaled by a live multiplier, or declared
-//     because the live value expired), health;
+//     because the live value is stale or missing), health;
 //   - the dense [sites × sources] RTT matrix with each pair's provenance
 //     (declared, live, estimated from distance, or declared/estimated
-//     standing in for an expired live value); see EstimateRTT;
-//   - the live telemetry it was built with (Live), for per-node load;
+//     standing in for a stale or missing live value); see EstimateRTT;
+//   - the live telemetry it was built with (Live), for per-node load.
+//     Every key of a signal that is read has a freshness (Freshness): fresh,
+//     stale, or missing — never read, or absent from the last read — and
+//     a policy that rejects stale values rejects missing ones too;
 //   - the policy index: PlacementPolicies by namespace with selectors and
 //     hardware rules parsed once per change (ResolvedPolicy, PolicyFor);
 //   - the site-to-nodes index: which nodes carry each site's label

@@ -16,27 +16,86 @@ limitations under the License.
 
 package state
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
-// Live is the latest live telemetry, with each signal's freshness. Values of
-// a stale signal are kept only to mark which declared values stand in for
-// them; a snapshot applies fresh signals and marks stale ones (see
-// scoring.Provenance).
+// Live is the latest live telemetry: per signal, whether it is read at all,
+// whether its last successful read is fresh, and that read's values. A
+// snapshot applies fresh values and marks the declared values that stand in
+// for stale or missing ones (see scoring.Provenance).
 type Live struct {
 	// RTT in milliseconds per (source, site) name.
-	RTT      map[SourceSite]float64
-	RTTFresh bool
-	// PriceMultiplier per site scales its declared prices (spot markets).
-	PriceMultiplier map[string]float64
-	PriceFresh      bool
-	// Up per site: false when the site's health signal says it is down.
-	Up          map[string]bool
-	HealthFresh bool
+	RTT Signal[SourceSite, float64]
+	// Price is a multiplier per site that scales its declared prices (spot
+	// markets).
+	Price Signal[string, float64]
+	// Health per site: false when the site's health signal says it is down.
+	Health Signal[string, bool]
 	// NodeLoad is CPU utilization in 0..1 per node name.
-	NodeLoad      map[string]float64
-	NodeLoadFresh bool
-	// At is when the values were read.
+	NodeLoad Signal[string, float64]
+	// At is when freshness was computed.
 	At time.Time
+}
+
+// Signal is one live signal as last read.
+type Signal[K, V comparable] struct {
+	// Enabled is set when the signal is read at all (it has a query). A
+	// disabled signal expects nothing: every value is declared, and a
+	// policy that rejects stale values has nothing to reject.
+	Enabled bool
+	// Fresh is set when the last successful read is within the signal's
+	// maximum age.
+	Fresh bool
+	// Values of the last successful read; nil before the first. A key
+	// missing here has no live value.
+	Values map[K]V
+}
+
+// Freshness is the state of one live value, for one key of one signal.
+type Freshness uint8
+
+// Freshness of a live value.
+const (
+	// LiveDisabled: the signal is not read; the declared value is the
+	// value, and nothing is missing.
+	LiveDisabled Freshness = iota
+	// LiveMissing: the signal is read but has no value for the key — it
+	// was never read successfully, or its last read had no series for the
+	// key (the series is gone, or its value was out of range and dropped).
+	LiveMissing
+	// LiveStale: the key had a value in the last successful read, which is
+	// older than the signal's maximum age.
+	LiveStale
+	// LiveFresh: the key has a value in a read within the maximum age.
+	LiveFresh
+)
+
+// Missed reports whether a fresh live value was expected and is not there
+// (missing or stale): the declared value stands in, and a policy that
+// rejects stale values rejects it.
+func (f Freshness) Missed() bool { return f == LiveMissing || f == LiveStale }
+
+// Get is the live value for key and its freshness. It does not allocate.
+func (s *Signal[K, V]) Get(key K) (V, Freshness) {
+	if !s.Enabled {
+		var none V
+		return none, LiveDisabled
+	}
+	v, ok := s.Values[key]
+	switch {
+	case !ok:
+		return v, LiveMissing
+	case !s.Fresh:
+		return v, LiveStale
+	}
+	return v, LiveFresh
+}
+
+// Equal reports whether two reads of a signal say the same.
+func (s *Signal[K, V]) Equal(o *Signal[K, V]) bool {
+	return s.Enabled == o.Enabled && s.Fresh == o.Fresh && maps.Equal(s.Values, o.Values)
 }
 
 // SourceSite keys a live RTT.

@@ -129,52 +129,66 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 	return t
 }
 
-// applyLive overlays fresh live values on the declared ones and flags the
-// declared values that stand in for stale live ones.
+// applyLive overlays fresh live values on the declared ones and marks the
+// declared values that stand in for a live value that is stale or missing.
+// Each signal that is read expects a value for every key: RTT for every
+// (source, site) pair, price and health for every site. A key its last
+// read had no series for is missing, like every key of a signal never read
+// successfully; a signal not read expects nothing and marks nothing. One
+// map lookup per key, at rebuild only.
 func (t *siteTable) applyLive(live *Live) {
 	if live == nil {
 		return
 	}
 	w := t.world
 	st, m := &w.Sites, w.NumSources()
-	for key, ms := range live.RTT {
-		s, ok1 := t.siteIndex[key.Site]
-		j, ok2 := t.sourceIndex[key.Source]
-		if !ok1 || !ok2 {
-			continue
-		}
-		k := int(s)*m + j
-		if live.RTTFresh {
-			w.RTT[k], w.RTTProvenance[k] = ms, scoring.Live
-		} else {
-			w.RTTProvenance[k] |= scoring.Stale
+	if live.RTT.Enabled {
+		for s, site := range st.Names {
+			for j, src := range w.SourceNames {
+				k := s*m + j
+				ms, f := live.RTT.Get(SourceSite{Source: src, Site: site})
+				if f == LiveFresh {
+					w.RTT[k], w.RTTProvenance[k] = ms, scoring.Live
+				} else {
+					w.RTTProvenance[k] |= standIn(f)
+				}
+			}
 		}
 	}
-	for site, mult := range live.PriceMultiplier {
-		s, ok := t.siteIndex[site]
-		if !ok {
-			continue
+	if live.Price.Enabled {
+		for s, site := range st.Names {
+			mult, f := live.Price.Get(site)
+			if f != LiveFresh {
+				st.PriceProvenance[s] = standIn(f)
+				continue
+			}
+			st.PriceProvenance[s] = scoring.Live
+			st.CPUPrice[s] *= mult
+			st.MemPrice[s] *= mult
+			st.GPUPrice[s] *= mult
 		}
-		if !live.PriceFresh {
-			st.PriceProvenance[s] = scoring.Stale
-			continue
-		}
-		st.PriceProvenance[s] = scoring.Live
-		st.CPUPrice[s] *= mult
-		st.MemPrice[s] *= mult
-		st.GPUPrice[s] *= mult
 	}
-	for site, up := range live.Up {
-		s, ok := t.siteIndex[site]
-		if !ok {
-			continue
+	if live.Health.Enabled {
+		for s, site := range st.Names {
+			up, f := live.Health.Get(site)
+			if f == LiveFresh {
+				st.Healthy[s] = up
+			}
+			st.HealthStale[s] = f.Missed()
 		}
-		if !live.HealthFresh {
-			st.HealthStale[s] = true
-			continue
-		}
-		st.Healthy[s] = up
 	}
+}
+
+// standIn is the provenance bits of a declared value standing in for a live
+// one of freshness f.
+func standIn(f Freshness) scoring.Provenance {
+	switch f {
+	case LiveStale:
+		return scoring.Stale
+	case LiveMissing:
+		return scoring.Stale | scoring.Absent
+	}
+	return 0
 }
 
 func tierOf(t placementv1alpha1.SiteTier) scoring.Tier {

@@ -62,14 +62,16 @@ func (s *Snapshot) Sources() []*placementv1alpha1.TrafficSource { return s.table
 func (s *Snapshot) Live() *Live { return s.table.live }
 
 // NodeLoad is a node's live CPU utilization, as the policy's load rule and
-// the load term of the score read it.
+// the load term of the score read it: Stale when the signal is read but
+// has no fresh value for the node (expired, or missing as in a read with
+// no series for the node). One map lookup; no allocation.
 func (s *Snapshot) NodeLoad(node string) scoring.NodeLoad {
 	live := s.table.live
 	if live == nil {
 		return scoring.NodeLoad{}
 	}
-	v, ok := live.NodeLoad[node]
-	return scoring.NodeLoad{Value: v, Live: ok, Stale: ok && !live.NodeLoadFresh}
+	v, f := live.NodeLoad.Get(node)
+	return scoring.NodeLoad{Value: v, Live: f == LiveFresh || f == LiveStale, Stale: f.Missed()}
 }
 
 // SiteOfNode is the index of the site a node belongs to, through its

@@ -118,46 +118,101 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestLiveOverlay builds a world from one site, one source and one node
+// under each state a live signal can be in, and checks the values, their
+// provenance and what a policy that rejects stale values and one that uses
+// the declared values make of them.
 func TestLiveOverlay(t *testing.T) {
 	sites := []*placementv1alpha1.Site{site("paris", placementv1alpha1.TierRegional, "FR", "48.8566", "2.3522", "0.05")}
 	sources := []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "shoppers"},
 		Spec: placementv1alpha1.TrafficSourceSpec{RTTs: []placementv1alpha1.SiteRTT{{Site: "paris", Milliseconds: 2}}}}}
+	// live makes every signal enabled (or not), fresh (or not), with a
+	// value for paris, shoppers→paris and n1 (or only for other keys).
+	live := func(enabled, fresh, ours bool) *Live {
+		site, node := "lyon", "n2"
+		if ours {
+			site, node = "paris", "n1"
+		}
+		return &Live{
+			RTT:      Signal[SourceSite, float64]{Enabled: enabled, Fresh: fresh, Values: map[SourceSite]float64{{Source: "shoppers", Site: site}: 7}},
+			Price:    Signal[string, float64]{Enabled: enabled, Fresh: fresh, Values: map[string]float64{site: 2}},
+			Health:   Signal[string, bool]{Enabled: enabled, Fresh: fresh, Values: map[string]bool{site: false}},
+			NodeLoad: Signal[string, float64]{Enabled: enabled, Fresh: fresh, Values: map[string]float64{node: 0.5}},
+		}
+	}
+	enabledNeverRead := &Live{RTT: Signal[SourceSite, float64]{Enabled: true}, Price: Signal[string, float64]{Enabled: true},
+		Health: Signal[string, bool]{Enabled: true}, NodeLoad: Signal[string, float64]{Enabled: true}}
+	missing := scoring.Stale | scoring.Absent
 	for _, tc := range []struct {
-		name      string
-		fresh     bool
-		wantRTT   float64
-		wantRTTP  scoring.Provenance
-		wantPrice float64
-		wantPP    scoring.Provenance
-		wantUp    bool
+		name       string
+		live       *Live
+		wantRTT    float64
+		wantP      scoring.Provenance // of the RTT and the price
+		wantPrice  float64
+		wantUp     bool
+		wantStale  bool // the declared values stand in, and Reject rejects
+		wantLoad   scoring.NodeLoad
+		wantReason scoring.Reason // for the policy that uses declared values
 	}{
-		{"fresh", true, 7, scoring.Live, 0.1, scoring.Live, false},
-		{"stale", false, 2, scoring.Stale, 0.05, scoring.Stale, true},
+		{"no telemetry", nil, 2, scoring.Declared, 0.05, true, false, scoring.NodeLoad{}, scoring.Feasible},
+		{"signals disabled", live(false, true, true), 2, scoring.Declared, 0.05, true, false, scoring.NodeLoad{}, scoring.Feasible},
+		{"never read", enabledNeverRead, 2, missing, 0.05, true, true, scoring.NodeLoad{Stale: true}, scoring.Feasible},
+		{"fresh read without our keys", live(true, true, false), 2, missing, 0.05, true, true, scoring.NodeLoad{Stale: true}, scoring.Feasible},
+		{"stale read without our keys", live(true, false, false), 2, missing, 0.05, true, true, scoring.NodeLoad{Stale: true}, scoring.Feasible},
+		{"stale", live(true, false, true), 2, scoring.Stale, 0.05, true, true, scoring.NodeLoad{Value: 0.5, Live: true, Stale: true}, scoring.Feasible},
+		{"fresh", live(true, true, true), 7, scoring.Live, 0.1, false, false, scoring.NodeLoad{Value: 0.5, Live: true}, scoring.ReasonUnhealthy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			live := &Live{
-				RTT: map[SourceSite]float64{{Source: "shoppers", Site: "paris"}: 7}, RTTFresh: tc.fresh,
-				PriceMultiplier: map[string]float64{"paris": 2}, PriceFresh: tc.fresh,
-				Up: map[string]bool{"paris": false}, HealthFresh: tc.fresh,
-				NodeLoad: map[string]float64{"n1": 0.5}, NodeLoadFresh: tc.fresh,
-			}
-			snap := Build(Objects{Sites: sites, Sources: sources, Live: live})
+			snap := Build(Objects{Sites: sites, Sources: sources, Live: tc.live})
 			w := snap.World
-			if v, p := w.RTTAt(0, 0); v != tc.wantRTT || p != tc.wantRTTP {
-				t.Errorf("RTT = %v (%v), want %v (%v)", v, p, tc.wantRTT, tc.wantRTTP)
+			if v, p := w.RTTAt(0, 0); v != tc.wantRTT || p != tc.wantP {
+				t.Errorf("RTT = %v (%v), want %v (%v)", v, p, tc.wantRTT, tc.wantP)
 			}
-			if v, p := w.Sites.CPUPrice[0], w.Sites.PriceProvenance[0]; math.Abs(v-tc.wantPrice) > 1e-12 || p != tc.wantPP {
-				t.Errorf("price = %v (%v), want %v (%v)", v, p, tc.wantPrice, tc.wantPP)
+			if v, p := w.Sites.CPUPrice[0], w.Sites.PriceProvenance[0]; math.Abs(v-tc.wantPrice) > 1e-12 || p != tc.wantP {
+				t.Errorf("price = %v (%v), want %v (%v)", v, p, tc.wantPrice, tc.wantP)
 			}
-			if w.Sites.Healthy[0] != tc.wantUp || w.Sites.HealthStale[0] == tc.fresh {
-				t.Errorf("healthy = %v, stale = %v; want %v, %v", w.Sites.Healthy[0], w.Sites.HealthStale[0], tc.wantUp, !tc.fresh)
+			if w.Sites.Healthy[0] != tc.wantUp || w.Sites.HealthStale[0] != tc.wantStale {
+				t.Errorf("healthy = %v, stale = %v; want %v, %v", w.Sites.Healthy[0], w.Sites.HealthStale[0], tc.wantUp, tc.wantStale)
 			}
-			want := scoring.NodeLoad{Value: 0.5, Live: true, Stale: !tc.fresh}
-			if got := snap.NodeLoad("n1"); got != want {
-				t.Errorf("NodeLoad(n1) = %+v, want %+v", got, want)
+			if got := snap.NodeLoad("n1"); got != tc.wantLoad {
+				t.Errorf("NodeLoad(n1) = %+v, want %+v", got, tc.wantLoad)
 			}
-			if got := snap.NodeLoad("n2"); got.Live {
-				t.Errorf("NodeLoad(n2) = %+v, want no live value", got)
+
+			spec := placementv1alpha1.PlacementPolicySpec{
+				Latency:   &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "shoppers"}}},
+				Cost:      &placementv1alpha1.CostPolicy{MaxHourly: resource.MustParse("1")},
+				Telemetry: &placementv1alpha1.TelemetryPolicy{MaxNodeUtilizationPercent: ptr.To[int32](80)},
+			}
+			var rules scoring.Policy
+			var plan scoring.Plan
+			if err := snap.CorePolicy(&spec, Requests{Cores: 1}, &rules); err != nil {
+				t.Fatal(err)
+			}
+			plan.Evaluate(w, &rules)
+			if got := plan.SiteReason(0); got != tc.wantReason {
+				t.Errorf("with declared values standing in: %v, want %v", got, tc.wantReason)
+			}
+			if got := plan.LoadRule(snap.NodeLoad("n1")); got != scoring.LoadAllowed {
+				t.Errorf("with declared values standing in, the load rule says %v for n1", got)
+			}
+			reject := placementv1alpha1.Reject
+			for _, onStale := range []placementv1alpha1.StaleActions{{RTT: reject}, {Price: reject}, {Health: reject}, {NodeLoad: reject}} {
+				spec.Telemetry.OnStale = &onStale
+				if err := snap.CorePolicy(&spec, Requests{Cores: 1}, &rules); err != nil {
+					t.Fatal(err)
+				}
+				plan.Evaluate(w, &rules)
+				reason, load := plan.SiteReason(0), plan.LoadRule(snap.NodeLoad("n1"))
+				wantReason, wantLoad := tc.wantReason, scoring.LoadAllowed
+				switch {
+				case tc.wantStale && onStale.NodeLoad == reject:
+					wantLoad = scoring.LoadStaleRejected
+				case tc.wantStale && tc.wantReason == scoring.Feasible:
+					wantReason = scoring.ReasonStale
+				}
+				if reason != wantReason || load != wantLoad {
+					t.Errorf("onStale %+v: site %v, load rule %v; want %v, %v", onStale, reason, load, wantReason, wantLoad)
+				}
 			}
 		})
 	}

@@ -20,7 +20,9 @@ limitations under the License.
 // signal's freshness, as a state.Live for the next world snapshot. Nothing
 // in a scheduling cycle waits on it: when Prometheus is slow or down, the
 // last values age past their maximum age and the snapshot falls back to the
-// declared values (or, per policy, rejects the sites).
+// declared values (or, per policy, rejects the sites). So does a value the
+// collector has none for: before a signal's first successful read, or for a
+// site, pair or node its last read had no usable series for.
 //
 // Metric contracts (the default queries; all are configurable):
 //
@@ -39,7 +41,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"net"
 	"strings"
@@ -127,8 +128,11 @@ func New(cfg Config, onUpdate func()) (*Collector, error) {
 		return nil, fmt.Errorf("telemetry address %q: %w", cfg.Address, err)
 	}
 	c := &Collector{cfg: cfg, api: promv1.NewAPI(client), onUpdate: onUpdate, last: map[Signal]*reading{}}
-	c.current.Store(&state.Live{})
 	registerMetrics()
+	// Until the first read, every enabled signal is read and missing.
+	c.mu.Lock()
+	c.current.Store(c.liveAt(time.Now()))
+	c.mu.Unlock()
 	return c, nil
 }
 
@@ -179,27 +183,7 @@ func (c *Collector) Refresh(ctx context.Context) {
 func (c *Collector) publish(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	fresh := func(sig Signal, q Query) (*reading, bool) {
-		r := c.last[sig]
-		ok := r != nil && now.Sub(r.at) <= q.MaxAge
-		if q.PromQL != "" {
-			staleGauge.WithLabelValues(string(sig)).Set(b2f(!ok))
-		}
-		return r, ok
-	}
-	live := &state.Live{At: now}
-	if r, ok := fresh(NodeLoad, c.cfg.NodeLoad); r != nil {
-		live.NodeLoad, live.NodeLoadFresh = r.values, ok
-	}
-	if r, ok := fresh(RTT, c.cfg.RTT); r != nil {
-		live.RTT, live.RTTFresh = r.rtt, ok
-	}
-	if r, ok := fresh(Price, c.cfg.Price); r != nil {
-		live.PriceMultiplier, live.PriceFresh = r.values, ok
-	}
-	if r, ok := fresh(Health, c.cfg.Health); r != nil {
-		live.Up, live.HealthFresh = r.healthy, ok
-	}
+	live := c.liveAt(now)
 	prev := c.current.Swap(live)
 	// Rebuild the world (and retry waiting pods) only when something a
 	// placement depends on changed, not on every refresh.
@@ -208,11 +192,38 @@ func (c *Collector) publish(now time.Time) {
 	}
 }
 
+// liveAt is the Live of the last reads at now: each signal enabled when it
+// has a query, with the values of its last successful read (nil before the
+// first) and whether that read is within the maximum age. It sets the stale
+// gauge of every enabled signal. c.mu must be held.
+func (c *Collector) liveAt(now time.Time) *state.Live {
+	read := func(sig Signal, q Query) (r *reading, enabled, fresh bool) {
+		r = c.last[sig]
+		enabled, fresh = q.PromQL != "", r != nil && now.Sub(r.at) <= q.MaxAge
+		if enabled {
+			staleGauge.WithLabelValues(string(sig)).Set(b2f(!fresh))
+		}
+		if r == nil {
+			r = &reading{} // never read: no values
+		}
+		return r, enabled, fresh
+	}
+	live := &state.Live{At: now}
+	r, on, ok := read(NodeLoad, c.cfg.NodeLoad)
+	live.NodeLoad = state.Signal[string, float64]{Enabled: on, Fresh: ok, Values: r.values}
+	r, on, ok = read(RTT, c.cfg.RTT)
+	live.RTT = state.Signal[state.SourceSite, float64]{Enabled: on, Fresh: ok, Values: r.rtt}
+	r, on, ok = read(Price, c.cfg.Price)
+	live.Price = state.Signal[string, float64]{Enabled: on, Fresh: ok, Values: r.values}
+	r, on, ok = read(Health, c.cfg.Health)
+	live.Health = state.Signal[string, bool]{Enabled: on, Fresh: ok, Values: r.healthy}
+	return live
+}
+
 // sameLive reports whether two Lives hold the same values and freshness.
 func sameLive(a, b *state.Live) bool {
 	return a != nil && b != nil &&
-		a.RTTFresh == b.RTTFresh && a.PriceFresh == b.PriceFresh && a.HealthFresh == b.HealthFresh && a.NodeLoadFresh == b.NodeLoadFresh &&
-		maps.Equal(a.RTT, b.RTT) && maps.Equal(a.PriceMultiplier, b.PriceMultiplier) && maps.Equal(a.Up, b.Up) && maps.Equal(a.NodeLoad, b.NodeLoad)
+		a.RTT.Equal(&b.RTT) && a.Price.Equal(&b.Price) && a.Health.Equal(&b.Health) && a.NodeLoad.Equal(&b.NodeLoad)
 }
 
 func (c *Collector) read(ctx context.Context, sig Signal, q Query) (*reading, error) {

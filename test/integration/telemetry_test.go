@@ -34,6 +34,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
@@ -41,6 +42,7 @@ import (
 
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/telemetry"
 	"github.com/proxima-sched/proxima/test/harness"
 )
@@ -124,24 +126,8 @@ func TestTelemetry(t *testing.T) {
 	exp.RTT.WithLabelValues("users", "far").Set(0.015)
 	harness.StartScheduler(t, e.cp, telemetryConfig(t, prom.URL))
 
-	n := 0
-	place := func(policy string) (site, node string) {
-		n++
-		p := e.pod(fmt.Sprintf("%s-%d", policy, n), policy, "10m")
-		node = waitForBinding(t, e.cp.Client, p)
-		return strings.TrimSuffix(strings.TrimSuffix(node, "-0"), "-1"), node
-	}
-	// eventually places pods of the policy until one lands in want.
-	eventually := func(what, policy, want string) {
-		t.Helper()
-		var last string
-		if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-			last, _ = place(policy)
-			return last == want, nil
-		}); err != nil {
-			t.Fatalf("%s: %s pods kept landing in %s, want %s", what, policy, last, want)
-		}
-	}
+	pods := &placer{e: e}
+	place, eventually := pods.place, pods.eventually
 	stale := func(signal string) float64 {
 		return metricValue(t, "proxima_telemetry_stale", map[string]string{"signal": signal})
 	}
@@ -236,6 +222,136 @@ func TestTelemetry(t *testing.T) {
 	}
 }
 
+// placer creates pods of a policy one at a time and waits for each to bind.
+type placer struct {
+	e *env
+	n int
+}
+
+// place creates a pod of the policy and returns its site and node (nodes
+// are named <site>-0 and <site>-1).
+func (p *placer) place(policy string) (site, node string) {
+	p.e.t.Helper()
+	p.n++
+	pod := p.e.pod(fmt.Sprintf("%s-%d", policy, p.n), policy, "10m")
+	node = waitForBinding(p.e.t, p.e.cp.Client, pod)
+	return strings.TrimSuffix(strings.TrimSuffix(node, "-0"), "-1"), node
+}
+
+// eventually places pods of the policy until one lands in want.
+func (p *placer) eventually(what, policy, want string) {
+	p.e.t.Helper()
+	var last string
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+		last, _ = p.place(policy)
+		return last == want, nil
+	}); err != nil {
+		p.e.t.Fatalf("%s: %s pods kept landing in %s, want %s", what, policy, last, want)
+	}
+}
+
+// rejectStale is a PlacementPolicy telemetry section that rejects sites
+// whose live health (and RTT, with rtt) is stale or missing.
+func rejectStale(rtt bool) *placementv1alpha1.TelemetryPolicy {
+	onStale := &placementv1alpha1.StaleActions{Health: placementv1alpha1.Reject}
+	if rtt {
+		onStale.RTT = placementv1alpha1.Reject
+	}
+	return &placementv1alpha1.TelemetryPolicy{OnStale: onStale}
+}
+
+// TestTelemetryRejectBeforeFirstRead starts the scheduler while Prometheus
+// is down: a policy that rejects stale health and RTT places nothing on
+// declared values it has never seen confirmed, while a policy that uses the
+// declared values places its pods; once Prometheus answers, the rejected
+// pod binds.
+func TestTelemetryRejectBeforeFirstRead(t *testing.T) {
+	e := newEnv(t)
+	exp := harness.StartExporter(t)
+	prom := harness.StartPrometheus(t, exp)
+	prom.Stop()
+	exp.Up.WithLabelValues("edge").Set(1)
+	exp.RTT.WithLabelValues("users", "edge").Set(0.005)
+	e.site(siteSpec{name: "edge", country: "FR", cpuPrice: "0.05", nodes: 1})
+	e.source("users", map[string]int32{"edge": 5})
+	strict := latencyPolicy("users")
+	strict.Telemetry = rejectStale(true)
+	e.policy("strict", strict)
+	e.policy("declared", costPolicy)
+	harness.StartScheduler(t, e.cp, telemetryConfig(t, prom.URL))
+
+	waiting := e.pod("strict-0", "strict", "10m")
+	msg := placementOf(t, e.cp.Client, e.pod("declared-0", "declared", "10m"))
+	if !strings.Contains(msg, "declared price; no live price") {
+		t.Errorf("placement annotation %q does not say there was no live price", msg)
+	}
+	msg = waitForEvent(t, e.cp.Client, waiting, "FailedScheduling")
+	if !strings.Contains(msg, scoring.ReasonStale.String()) {
+		t.Errorf("FailedScheduling for a policy rejecting stale telemetry, before any read, says %q; want %q", msg, scoring.ReasonStale)
+	}
+	p, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), waiting.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Spec.NodeName != "" {
+		t.Fatalf("before any telemetry read, the pod of a policy rejecting stale telemetry was bound to %s", p.Spec.NodeName)
+	}
+
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if site := e.siteOfPod(waiting); site != "edge" {
+		t.Errorf("once telemetry is fresh, the waiting pod landed in %s, want edge", site)
+	}
+}
+
+// TestTelemetryRejectAbsentSeries deletes one site's health series, the
+// usual shape of an outage: a policy that rejects stale health no longer
+// places pods there, and one that uses the declared values still does.
+func TestTelemetryRejectAbsentSeries(t *testing.T) {
+	e := newEnv(t)
+	exp := harness.StartExporter(t)
+	prom := harness.StartPrometheus(t, exp)
+	exp.Up.WithLabelValues("near").Set(1)
+	exp.Up.WithLabelValues("far").Set(1)
+	e.site(siteSpec{name: "near", country: "FR", cpuPrice: "0.05", nodes: 1})
+	e.site(siteSpec{name: "far", country: "FR", cpuPrice: "0.01", nodes: 1})
+	strict := *costPolicy.DeepCopy()
+	strict.Telemetry = rejectStale(false)
+	e.policy("strict", strict)
+	e.policy("cheap", costPolicy)
+	harness.StartScheduler(t, e.cp, telemetryConfig(t, prom.URL))
+
+	// healthSeries waits until the collector's last health read mapped n
+	// series.
+	healthSeries := func(n float64) {
+		t.Helper()
+		mapped := map[string]string{"signal": "health", "mapped": "true"}
+		if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+			return metricValue(t, "proxima_telemetry_series", mapped) == n, nil
+		}); err != nil {
+			t.Fatalf("the health read mapped %v series, want %v", metricValue(t, "proxima_telemetry_series", mapped), n)
+		}
+	}
+	pods := &placer{e: e}
+	healthSeries(2)
+	if site, _ := pods.place("strict"); site != "far" {
+		t.Fatalf("strict pod landed in %s, want far (cheaper, up)", site)
+	}
+	exp.Up.DeleteLabelValues("far")
+	healthSeries(1)
+	// The world is rebuilt right after the read: allow one pod for that.
+	for i := range 4 {
+		site, _ := pods.place("strict")
+		if site != "near" && i > 0 {
+			t.Errorf("with far's health series gone, a pod rejecting stale health landed in %s", site)
+		}
+	}
+	if site, _ := pods.place("cheap"); site != "far" {
+		t.Errorf("with far's health series gone, a pod using declared health landed in %s, want far", site)
+	}
+}
+
 // logCounter counts log lines containing each message.
 type logCounter struct {
 	mu    sync.Mutex
@@ -308,7 +424,7 @@ func TestTelemetryBadInputsLoggedOnce(t *testing.T) {
 		}
 	}
 	live := c.Load()
-	if !live.RTTFresh || len(live.RTT) != 0 || !live.HealthFresh || !live.Up["far"] {
+	if !live.RTT.Fresh || len(live.RTT.Values) != 0 || !live.Health.Fresh || !live.Health.Values["far"] {
 		t.Errorf("live = %+v: want fresh RTT with both bad values dropped and far up", live)
 	}
 
@@ -341,8 +457,8 @@ func TestTelemetryBadInputsLoggedOnce(t *testing.T) {
 		// one per signal (node utilization, rtt, health), once each
 		t.Errorf("query failure logged %d times, want 3 (once per signal)", n)
 	}
-	if l := sc.Load(); l.RTTFresh || l.RTT != nil {
-		t.Errorf("a signal never read successfully must have no live values: %+v", l)
+	if l := sc.Load(); !l.RTT.Enabled || l.RTT.Fresh || l.RTT.Values != nil {
+		t.Errorf("a signal never read successfully must be enabled with no live values: %+v", l)
 	}
 }
 
@@ -382,7 +498,7 @@ func TestTelemetryTokenFileIsReread(t *testing.T) {
 		_ = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 			c.Refresh(ctx)
 			l := c.Load()
-			ok = l.HealthFresh && l.Up["edge"]
+			ok = l.Health.Fresh && l.Health.Values["edge"]
 			return ok, nil
 		})
 		return ok
@@ -410,7 +526,7 @@ func TestTelemetryTokenFileIsReread(t *testing.T) {
 	_ = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 		c.Refresh(ctx)
 		l := c.Load()
-		down = l.HealthFresh && !l.Up["edge"]
+		down = l.Health.Fresh && !l.Health.Values["edge"]
 		return down, nil
 	})
 	if !down {

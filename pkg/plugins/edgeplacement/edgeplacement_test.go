@@ -377,8 +377,8 @@ func TestFilterLiveNodeLoad(t *testing.T) {
 	var live atomic.Pointer[state.Live]
 	pl := testPlugin(t, nodes, &live, mkPolicy("hot", 0, nil, hot), mkPolicy("strict", 0, nil, strict))
 	_, ctx := ktesting.NewTestContext(t)
-	rebuild := func(fresh bool) {
-		live.Store(&state.Live{NodeLoad: map[string]float64{"ber-1": 0.95, "ber-2": 0.30}, NodeLoadFresh: fresh})
+	rebuild := func(load state.Signal[string, float64]) {
+		live.Store(&state.Live{NodeLoad: load})
 		gen := pl.model.Load().Generation
 		pl.model.LiveChanged()
 		waitForGeneration(t, pl.model, gen)
@@ -395,11 +395,33 @@ func TestFilterLiveNodeLoad(t *testing.T) {
 		}
 		return got
 	}
-	rebuild(true)
+	loads := map[string]float64{"ber-1": 0.95, "ber-2": 0.30}
+	rebuild(state.Signal[string, float64]{Enabled: true, Fresh: true, Values: loads})
 	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Unschedulable, "ber-2": fwk.Success}, filter("hot")); diff != "" {
 		t.Errorf("fresh load (-want,+got):\n%s", diff)
 	}
-	rebuild(false)
+	// ber-2 has no series in a fresh read: its load is missing.
+	rebuild(state.Signal[string, float64]{Enabled: true, Fresh: true, Values: map[string]float64{"ber-1": 0.95}})
+	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Unschedulable, "ber-2": fwk.Success}, filter("hot")); diff != "" {
+		t.Errorf("ber-2 missing, declared values (-want,+got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Unschedulable, "ber-2": fwk.Unschedulable}, filter("strict")); diff != "" {
+		t.Errorf("ber-2 missing, policy rejects stale (-want,+got):\n%s", diff)
+	}
+	// The load signal is read but has never been read successfully.
+	rebuild(state.Signal[string, float64]{Enabled: true})
+	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Success, "ber-2": fwk.Success}, filter("hot")); diff != "" {
+		t.Errorf("never read, declared values (-want,+got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Unschedulable, "ber-2": fwk.Unschedulable}, filter("strict")); diff != "" {
+		t.Errorf("never read, policy rejects stale (-want,+got):\n%s", diff)
+	}
+	// A load signal not read at all: nothing to reject.
+	rebuild(state.Signal[string, float64]{})
+	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Success, "ber-2": fwk.Success}, filter("strict")); diff != "" {
+		t.Errorf("signal disabled, policy rejects stale (-want,+got):\n%s", diff)
+	}
+	rebuild(state.Signal[string, float64]{Enabled: true, Values: loads})
 	if diff := cmp.Diff(map[string]fwk.Code{"ber-1": fwk.Success, "ber-2": fwk.Success}, filter("hot")); diff != "" {
 		t.Errorf("stale load, declared values (-want,+got):\n%s", diff)
 	}

@@ -43,8 +43,8 @@ func (pl *EdgePlacement) explainBinding(s *preFilterState, nodeName string) (str
 
 // explain is the bind-time explanation: site, tier, country, RTT per source
 // (marked when not declared: live, estimated, or declared standing in for a
-// stale live value), hourly cost (marked likewise) and how many sites met
-// the hard rules.
+// live value that is stale or missing), hourly cost (marked likewise) and
+// how many sites met the hard rules.
 func explain(s *preFilterState, site int, nodeName string) string {
 	w := s.snap.World
 	var b strings.Builder
@@ -66,6 +66,8 @@ func explain(s *preFilterState, site int, nodeName string) string {
 	if c := s.plan.SiteCost(site); !math.IsInf(c, 0) {
 		fmt.Fprintf(&b, "; cost %s/h", strconv.FormatFloat(c, 'f', 4, 64))
 		switch p := w.Sites.PriceProvenance[site]; {
+		case p&scoring.Absent != 0:
+			b.WriteString(" (declared price; no live price)")
 		case p&scoring.Stale != 0:
 			b.WriteString(" (declared price; live price stale)")
 		case p&scoring.Live != 0:

@@ -40,12 +40,12 @@ const (
 	ErrReasonResidency  = "node(s) in a Site the policy's residency rule excludes"
 	ErrReasonTier       = "node(s) in a Site of a tier the policy excludes"
 	ErrReasonUnhealthy  = "node(s) in an unhealthy Site"
-	ErrReasonStale      = "node(s) in a Site with stale telemetry, which the policy rejects"
+	ErrReasonStale      = "node(s) in a Site with stale or missing telemetry, which the policy rejects"
 	ErrReasonMaxRTT     = "node(s) in a Site over the policy's max RTT"
 	ErrReasonMaxCost    = "node(s) in a Site over the policy's max hourly cost"
 	ErrReasonHardware   = "node(s) didn't match the policy's hardware rule"
 	ErrReasonLoad       = "node(s) over the policy's max CPU utilization"
-	ErrReasonStaleLoad  = "node(s) with stale CPU utilization, which the policy rejects"
+	ErrReasonStaleLoad  = "node(s) with stale or missing CPU utilization, which the policy rejects"
 	errReasonInfeasible = "node(s) in a Site that fails the policy's hard rules"
 )
 
@@ -211,7 +211,7 @@ func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.
 		}
 		return fwk.NewStatus(fwk.Unschedulable, ErrReasonLoad)
 	case scoring.LoadStaleRejected:
-		klog.FromContext(ctx).V(5).Info("Node utilization is stale and the policy rejects stale load", "pod", klog.KObj(pod), "node", klog.KObj(node))
+		klog.FromContext(ctx).V(5).Info("Node utilization is stale or missing and the policy rejects stale load", "pod", klog.KObj(pod), "node", klog.KObj(node))
 		return fwk.NewStatus(fwk.Unschedulable, ErrReasonStaleLoad)
 	}
 	return nil
