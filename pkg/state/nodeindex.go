@@ -17,6 +17,8 @@ limitations under the License.
 package state
 
 import (
+	"slices"
+
 	v1 "k8s.io/api/core/v1"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
@@ -25,7 +27,9 @@ import (
 // nodeIndex lists node names by the value of their site label, so that a
 // scheduling cycle touches only the nodes of the sites it considers. It is
 // keyed by label value, not site index, so that a Site created after its
-// nodes needs no node rebuild.
+// nodes needs no node rebuild. Names are sorted within a site, so that the
+// same world narrows a pod to the same nodes whatever order the informer
+// listed them in.
 type nodeIndex struct {
 	bySite   map[string][]string
 	labelled int
@@ -38,6 +42,9 @@ func buildNodeIndex(nodes []*v1.Node) *nodeIndex {
 			idx.bySite[site] = append(idx.bySite[site], n.Name)
 			idx.labelled++
 		}
+	}
+	for _, names := range idx.bySite {
+		slices.Sort(names)
 	}
 	return idx
 }
