@@ -40,13 +40,11 @@ type SiteSpec struct {
 	// +required
 	Tier SiteTier `json:"tier"`
 
-	// country where the site's machines are, as an ISO 3166-1 alpha-2 code in
-	// upper case, e.g. "DE". Data-residency rules are evaluated against it.
+	// country where the site's machines are, as an officially assigned ISO
+	// 3166-1 alpha-2 code in upper case, e.g. "DE". Data-residency rules are
+	// evaluated against it.
 	// +required
-	// +kubebuilder:validation:MinLength=2
-	// +kubebuilder:validation:MaxLength=2
-	// +kubebuilder:validation:Pattern=`^[A-Z]{2}$`
-	Country string `json:"country"`
+	Country CountryCode `json:"country"`
 
 	// jurisdictions are tags for the legal areas the site is in besides its
 	// country, e.g. ["EU", "EEA"]. Residency rules can allow or deny them.
