@@ -70,7 +70,9 @@ type SiteSpec struct {
 // SitePricing is the hourly price of capacity at a site, in the cluster's
 // accounting currency. A pod's hourly cost at a site is its CPU request in
 // cores × cpuCoreHour + its memory request in GiB × memoryGiBHour + its GPUs
-// × gpuHour.
+// × gpuHour, where its GPUs are the units it requests of the resources the
+// scheduler prices as GPUs (nvidia.com/gpu, amd.com/gpu, gpu.intel.com/i915,
+// gpu.intel.com/xe and each NVIDIA MIG slice, nvidia.com/mig-*, by default).
 // +kubebuilder:validation:MinProperties=1
 type SitePricing struct {
 	// cpuCoreHour is the price of one CPU core for one hour, e.g. "0.031".
@@ -83,7 +85,8 @@ type SitePricing struct {
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0",message="memoryGiBHour must not be negative"
 	MemoryGiBHour *resource.Quantity `json:"memoryGiBHour,omitempty"`
 
-	// gpuHour is the price of one GPU for one hour.
+	// gpuHour is the price of one GPU for one hour; a MIG slice is priced as
+	// one GPU.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0",message="gpuHour must not be negative"
 	GPUHour *resource.Quantity `json:"gpuHour,omitempty"`

@@ -78,8 +78,9 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 			fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, policy.HardwareErr))
 	}
 	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	req := state.RequestsOf(reqs, pl.gpus)
 	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, rules: &scoring.Policy{}, podCPU: reqs.Cpu().MilliValue()}
-	if err := snap.CorePolicy(&policy.Spec, state.RequestsOf(reqs), s.rules); err != nil {
+	if err := snap.CorePolicy(&policy.Spec, req, s.rules); err != nil {
 		pl.waiting.add(ctx, pod, snap.Generation)
 		var unknown *state.UnknownSourceError
 		if errors.As(err, &unknown) {
