@@ -224,8 +224,8 @@ func TestHardwareRule(t *testing.T) {
 
 // (b') The cost cap prices every GPU vendor's resource, not only
 // nvidia.com/gpu: an amd.com/gpu pod goes to the site whose GPU-hour keeps it
-// under the cap though another is closer; one over the cap everywhere stays
-// pending with the reason.
+// under the cap though another is closer; one over the cap everywhere, and
+// one that requests nothing, stay pending with the reason.
 func TestCostCapPricesEveryGPU(t *testing.T) {
 	e := newEnv(t)
 	gpus := map[v1.ResourceName]string{"amd.com/gpu": "4"}
@@ -254,6 +254,10 @@ func TestCostCapPricesEveryGPU(t *testing.T) {
 	two := createPod(t, e.cp.Client, capped("two-gpus").Res(map[v1.ResourceName]string{v1.ResourceCPU: "100m", "amd.com/gpu": "2"}).Obj())
 	if msg := waitForEvent(t, e.cp.Client, two, "FailedScheduling"); !strings.Contains(msg, "2 sites: max cost 1.5/h") {
 		t.Errorf("2-GPU pod: FailedScheduling says %q, want both sites over the cost cap", msg)
+	}
+	bare := createPod(t, e.cp.Client, capped("no-requests").Container("pause").Obj())
+	if msg := waitForEvent(t, e.cp.Client, bare, "FailedScheduling"); !strings.Contains(msg, "requests no CPU, memory or GPUs") {
+		t.Errorf("pod without requests: FailedScheduling says %q, want it refused for having no cost to cap", msg)
 	}
 }
 

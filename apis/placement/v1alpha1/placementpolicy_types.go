@@ -188,7 +188,8 @@ type SourceWeight struct {
 // CostPolicy bounds a pod's hourly price.
 type CostPolicy struct {
 	// maxHourly is the most one pod may cost per hour at a site's prices,
-	// e.g. "0.50". Sites above it are infeasible.
+	// e.g. "0.50". Sites above it are infeasible. A pod that requests no CPU,
+	// memory or GPUs has no cost to bound and is not scheduled.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) > 0",message="cost.maxHourly must be positive"
 	MaxHourly resource.Quantity `json:"maxHourly"`

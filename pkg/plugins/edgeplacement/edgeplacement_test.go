@@ -238,7 +238,8 @@ func TestPreFilterFailsClosed(t *testing.T) {
 }
 
 // TestCostCapPricesEveryGPU: a pod's GPUs of any configured vendor, and
-// MIG slices, are priced under cost.maxHourly.
+// MIG slices, are priced under cost.maxHourly; a pod that requests nothing
+// cannot be priced and is refused under a cap.
 func TestCostCapPricesEveryGPU(t *testing.T) {
 	capped := cheapest
 	capped.Cost = &placementv1alpha1.CostPolicy{MaxHourly: resource.MustParse("1.5")}
@@ -262,6 +263,9 @@ func TestCostCapPricesEveryGPU(t *testing.T) {
 		{"two MIG slices", "capped", rl{"nvidia.com/mig-1g.5gb": "2"}, nil, "no site meets the hard rules (3 sites: max cost 1.5/h)"},
 		// CPU only: every site is within the cap.
 		{"no GPU", "capped", rl{v1.ResourceCPU: "100m"}, sets.New("ber-1", "par-1", "zrh-1"), ""},
+		{"no requests", "capped", nil, nil, "PlacementPolicy shop/capped caps the hourly cost (cost.maxHourly), but the pod requests no CPU, memory or GPUs"},
+		{"only an unpriced resource", "capped", rl{"example.com/npu": "1"}, nil, "requests no CPU, memory or GPUs"},
+		{"no requests, no cap", "uncapped", nil, sets.New("ber-1", "par-1", "zrh-1"), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
