@@ -46,6 +46,7 @@ import (
 	"sigs.k8s.io/scheduler-plugins/pkg/networkaware/networkoverhead"
 
 	"github.com/proxima-sched/proxima/apis/config"
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
@@ -101,7 +102,7 @@ func BenchmarkPlugins(b *testing.B) {
 			schedruntime.WithInformerFactory(factory), schedruntime.WithSnapshotSharedLister(snapshot),
 			schedruntime.WithPodActivator(queue)}
 		edge := func(ctx context.Context, _ runtime.Object, h framework.Handle) (framework.Plugin, error) {
-			return edgeplacement.New(ctx, &config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60}, h)
+			return edgeplacement.New(ctx, &config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: configv1.DefaultGPUResources}, h)
 		}
 		fw, err := tf.NewFramework(ctx, []tf.RegisterPluginFunc{
 			tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),

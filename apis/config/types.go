@@ -40,6 +40,11 @@ type EdgePlacementArgs struct {
 	// Bind writes with the binding. Each event is one more API write per pod.
 	PlacedEvents bool
 
+	// GPUResources are the extended resources a pod's hourly cost prices as
+	// GPUs: exact names, and prefixes ending in "*". Each unit requested of
+	// any of them counts as one GPU.
+	GPUResources []string
+
 	// Telemetry reads live signals from Prometheus; nil: declared values only.
 	Telemetry *TelemetryArgs
 }

@@ -29,6 +29,11 @@ import (
 func (in *EdgePlacementArgs) DeepCopyInto(out *EdgePlacementArgs) {
 	*out = *in
 	out.TypeMeta = in.TypeMeta
+	if in.GPUResources != nil {
+		in, out := &in.GPUResources, &out.GPUResources
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(TelemetryArgs)

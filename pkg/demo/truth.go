@@ -27,6 +27,7 @@ import (
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/utils/ptr"
 
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/state"
@@ -141,8 +142,10 @@ func (t *truth) model(c ClassSpec) (*classModel, error) {
 	if policy.HardwareErr != nil {
 		return nil, fmt.Errorf("class %s: hardware rule: %w", c.Name, policy.HardwareErr)
 	}
-	// The requests of the class's pods, as the scheduler reads them.
-	reqs := state.RequestsOf(resourcehelper.PodRequests(pod(c, 0, "", ""), resourcehelper.PodResourcesOptions{}))
+	// The requests of the class's pods, as the scheduler reads them with
+	// the default args (the shipped configuration sets no gpuResources).
+	reqs := state.RequestsOf(resourcehelper.PodRequests(pod(c, 0, "", ""), resourcehelper.PodResourcesOptions{}),
+		state.NewGPUResources(configv1.DefaultGPUResources))
 	var rules scoring.Policy
 	if err := t.snap.CorePolicy(&policy.Spec, reqs, &rules); err != nil {
 		return nil, fmt.Errorf("class %s: %w", c.Name, err)

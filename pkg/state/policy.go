@@ -18,6 +18,7 @@ package state
 
 import (
 	"fmt"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -30,17 +31,56 @@ type Requests struct {
 	Cores, MemGiB, GPUs float64
 }
 
-// GPUResource is the extended resource priced as GPU-hours.
-const GPUResource = v1.ResourceName("nvidia.com/gpu")
+// GPUResources are the extended resources priced as GPU-hours (a Site's
+// pricing.gpuHour): exact names, and name prefixes written with a trailing
+// "*" (nvidia.com/mig-* is every MIG profile). Each unit a pod requests of
+// any of them counts as one GPU. The zero value prices no GPUs.
+type GPUResources struct {
+	names    map[v1.ResourceName]struct{}
+	prefixes []string
+}
+
+// NewGPUResources builds the set from the EdgePlacement arg gpuResources
+// (validated by validation.ValidateEdgePlacementArgs).
+func NewGPUResources(entries []string) GPUResources {
+	g := GPUResources{names: make(map[v1.ResourceName]struct{}, len(entries))}
+	for _, e := range entries {
+		if prefix, ok := strings.CutSuffix(e, "*"); ok {
+			g.prefixes = append(g.prefixes, prefix)
+		} else {
+			g.names[v1.ResourceName(e)] = struct{}{}
+		}
+	}
+	return g
+}
+
+// Has reports whether the resource is priced as GPUs.
+func (g GPUResources) Has(name v1.ResourceName) bool {
+	if _, ok := g.names[name]; ok {
+		return true
+	}
+	for _, p := range g.prefixes {
+		if strings.HasPrefix(string(name), p) {
+			return true
+		}
+	}
+	return false
+}
 
 // RequestsOf converts a pod's effective requests (resourcehelper.PodRequests)
-// into the core's units.
-func RequestsOf(r v1.ResourceList) Requests {
-	gpus := r[GPUResource]
+// into the core's units; its GPUs are the units it requests of the
+// resources in gpus, summed.
+func RequestsOf(r v1.ResourceList, gpus GPUResources) Requests {
+	var n int64
+	for name, q := range r {
+		if gpus.Has(name) {
+			n += q.Value()
+		}
+	}
 	return Requests{
 		Cores:  float64(r.Cpu().MilliValue()) / 1000,
 		MemGiB: float64(r.Memory().Value()) / (1 << 30),
-		GPUs:   float64(gpus.Value()),
+		GPUs:   float64(n),
 	}
 }
 

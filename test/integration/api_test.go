@@ -160,6 +160,8 @@ func TestAdmissionValidation(t *testing.T) {
 		{"unknown tier", validSite, "spec.tier=Orbit", []string{"spec.tier", "Unsupported value"}},
 		{"lower-case country", validSite, "spec.country=fr", []string{"spec.country"}},
 		{"three-letter country", validSite, "spec.country=FRA", []string{"spec.country"}},
+		{"unassigned country", validSite, "spec.country=XX", []string{"spec.country", `Unsupported value: "XX"`, `"FR"`}},
+		{"reserved country", validSite, "spec.country=UK", []string{"spec.country", `Unsupported value: "UK"`, `"GB"`}},
 		{"missing country", validSite, "spec.country=~", []string{"spec.country", "Required"}},
 		{"latitude out of range", validSite, `spec.location.latitude="91.5"`, []string{"spec.location.latitude", "between -90 and 90"}},
 		{"longitude out of range", validSite, `spec.location.longitude="-181"`, []string{"spec.location.longitude", "between -180 and 180"}},
@@ -184,6 +186,9 @@ func TestAdmissionValidation(t *testing.T) {
 		{"overlapping allow and deny countries", validPolicy, "spec.residency={allowed: {countries: [DE, FR]}, denied: {countries: [FR]}}", []string{"spec.residency", "both allowed and denied"}},
 		{"overlapping allow and deny jurisdictions", validPolicy, "spec.residency={allowed: {jurisdictions: [EU]}, denied: {jurisdictions: [EU]}}", []string{"spec.residency", "both allowed and denied"}},
 		{"malformed residency country", validPolicy, "spec.residency={allowed: {countries: [Germany]}}", []string{"spec.residency.allowed.countries[0]"}},
+		{"unassigned allowed country", validPolicy, "spec.residency={allowed: {countries: [DE, XX]}}", []string{"spec.residency.allowed.countries[1]", `Unsupported value: "XX"`}},
+		{"unassigned denied country", validPolicy, "spec.residency={denied: {countries: [XX]}}", []string{"spec.residency.denied.countries[0]", `Unsupported value: "XX"`}},
+		{"user-assigned denied country", validPolicy, "spec.residency={allowed: {jurisdictions: [EU]}, denied: {countries: [FR, XK]}}", []string{"spec.residency.denied.countries[1]", `Unsupported value: "XK"`}},
 		{"empty residency", validPolicy, "spec.residency={}", []string{"spec.residency"}},
 		{"max RTT without sources", validPolicy, "spec.latency={maxRTTMilliseconds: 20}", []string{"spec", "maxRTTMilliseconds needs at least one entry in latency.sources"}},
 		{"zero max RTT", validPolicy, "spec.latency.maxRTTMilliseconds=0", []string{"spec.latency.maxRTTMilliseconds"}},
@@ -212,9 +217,22 @@ func TestAdmissionValidation(t *testing.T) {
 	if len(tests) < 30 {
 		t.Fatalf("only %d invalid cases", len(tests))
 	}
+	// Valid variations, next to the invalid ones they border.
+	accepted := []struct{ name, base, patch string }{
+		{"United Kingdom as GB", validSite, "spec.country=GB"},
+		{"a territory's own code", validSite, "spec.country=AX"},
+		{"assigned residency countries", validPolicy, "spec.residency={allowed: {countries: [DE, FR, ZW]}, denied: {countries: [AQ, GB]}}"},
+	}
+	for i, tc := range accepted {
+		t.Run("accepted "+tc.name, func(t *testing.T) {
+			if _, err := applyYAML(t, cp, patchYAML(t, tc.base, tc.patch, "valid-"+strconv.Itoa(i))); err != nil {
+				t.Errorf("rejected: %v", err)
+			}
+		})
+	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := patchYAML(t, tc.base, tc.patch, i)
+			doc := patchYAML(t, tc.base, tc.patch, "invalid-"+strconv.Itoa(i))
 			_, err := applyYAML(t, cp, doc)
 			if err == nil {
 				t.Fatalf("accepted, want rejected naming %q:\n%s", tc.want, doc)
@@ -232,8 +250,8 @@ func TestAdmissionValidation(t *testing.T) {
 }
 
 // patchYAML sets each "dotted.path=yaml" in patch on a copy of base ("~"
-// deletes the field) and renames the object after the case index.
-func patchYAML(t *testing.T, base, patch string, i int) []byte {
+// deletes the field) and names the object name.
+func patchYAML(t *testing.T, base, patch, name string) []byte {
 	t.Helper()
 	obj := map[string]any{}
 	if err := yaml.Unmarshal([]byte(base), &obj); err != nil {
@@ -265,7 +283,7 @@ func patchYAML(t *testing.T, base, patch string, i int) []byte {
 		}
 		m[last] = v
 	}
-	obj["metadata"].(map[string]any)["name"] = "invalid-" + strconv.Itoa(i)
+	obj["metadata"].(map[string]any)["name"] = name
 	out, err := yaml.Marshal(obj)
 	if err != nil {
 		t.Fatal(err)

@@ -67,13 +67,14 @@ func (e *env) startSchedulerWithEvents() {
 }
 
 type siteSpec struct {
-	name, country string
-	tier          placementv1alpha1.SiteTier
-	tags          []string
-	cpuPrice      string
-	nodes         int
-	cpus          string
-	nodeLabels    map[string]string
+	name, country      string
+	tier               placementv1alpha1.SiteTier
+	tags               []string
+	cpuPrice, gpuPrice string
+	nodes              int
+	cpus               string
+	nodeLabels         map[string]string
+	extended           map[v1.ResourceName]string // node capacity beyond CPU and memory
 }
 
 func (e *env) site(s siteSpec) {
@@ -88,6 +89,12 @@ func (e *env) site(s siteSpec) {
 	if s.cpuPrice != "" {
 		obj.Spec.Pricing = &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse(s.cpuPrice))}
 	}
+	if s.gpuPrice != "" {
+		if obj.Spec.Pricing == nil {
+			obj.Spec.Pricing = &placementv1alpha1.SitePricing{}
+		}
+		obj.Spec.Pricing.GPUHour = ptr.To(resource.MustParse(s.gpuPrice))
+	}
 	if _, err := e.pc.PlacementV1alpha1().Sites().Create(context.Background(), obj, metav1.CreateOptions{}); err != nil {
 		e.t.Fatalf("creating site %s: %v", s.name, err)
 	}
@@ -95,9 +102,13 @@ func (e *env) site(s siteSpec) {
 	if cpus == "" {
 		cpus = "4"
 	}
+	capacity := map[v1.ResourceName]string{v1.ResourceCPU: cpus, v1.ResourceMemory: "16Gi"}
+	for r, q := range s.extended {
+		capacity[r] = q
+	}
 	for i := range s.nodes {
 		n := st.MakeNode().Name(fmt.Sprintf("%s-%d", s.name, i)).Label(placementv1alpha1.SiteLabel, s.name).
-			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: cpus, v1.ResourceMemory: "16Gi"}).Obj()
+			Capacity(capacity).Obj()
 		for k, v := range s.nodeLabels {
 			n.Labels[k] = v
 		}
@@ -208,6 +219,45 @@ func TestHardwareRule(t *testing.T) {
 		if site := e.siteOfPod(e.pod(fmt.Sprintf("infer-%d", i), "gpu", "100m")); site != "gpu-pop" {
 			t.Errorf("GPU pod %d landed in %s, want gpu-pop (the only GPU nodes), though store is cheaper", i, site)
 		}
+	}
+}
+
+// (b') The cost cap prices every GPU vendor's resource, not only
+// nvidia.com/gpu: an amd.com/gpu pod goes to the site whose GPU-hour keeps it
+// under the cap though another is closer; one over the cap everywhere, and
+// one that requests nothing, stay pending with the reason.
+func TestCostCapPricesEveryGPU(t *testing.T) {
+	e := newEnv(t)
+	gpus := map[v1.ResourceName]string{"amd.com/gpu": "4"}
+	e.site(siteSpec{name: "near", country: "FR", cpuPrice: "0.01", gpuPrice: "3.00", nodes: 1, extended: gpus})
+	e.site(siteSpec{name: "cheap", country: "FR", cpuPrice: "0.01", gpuPrice: "1.00", nodes: 1, extended: gpus})
+	e.source("users", map[string]int32{"near": 5, "cheap": 40})
+	spec := latencyPolicy("users")
+	spec.Cost = &placementv1alpha1.CostPolicy{MaxHourly: resource.MustParse("1.5")}
+	e.policy("capped", spec)
+	e.startScheduler()
+
+	capped := func(name string) *st.PodWrapper {
+		return st.MakePod().Namespace(e.ns).Name(name).SchedulerName(proximaScheduler).Label(placementv1alpha1.PolicyLabel, "capped")
+	}
+	// One GPU: near costs 3.001/h, over the cap; cheap 1.001/h.
+	one := createPod(t, e.cp.Client, capped("one-gpu").Res(map[v1.ResourceName]string{v1.ResourceCPU: "100m", "amd.com/gpu": "1"}).Obj())
+	if site := e.siteOfPod(one); site != "cheap" {
+		t.Errorf("1-GPU pod landed in %s, want cheap (near is closer, but its GPU-hour puts the pod over the 1.5/h cap)", site)
+	}
+	// Limits without requests: the apiserver copies them into the requests,
+	// so the pod is priced the same.
+	limited := createPod(t, e.cp.Client, capped("limits-only").Lim(map[v1.ResourceName]string{v1.ResourceCPU: "100m", "amd.com/gpu": "1"}).Obj())
+	if site := e.siteOfPod(limited); site != "cheap" {
+		t.Errorf("1-GPU pod with limits only landed in %s, want cheap", site)
+	}
+	two := createPod(t, e.cp.Client, capped("two-gpus").Res(map[v1.ResourceName]string{v1.ResourceCPU: "100m", "amd.com/gpu": "2"}).Obj())
+	if msg := waitForEvent(t, e.cp.Client, two, "FailedScheduling"); !strings.Contains(msg, "2 sites: max cost 1.5/h") {
+		t.Errorf("2-GPU pod: FailedScheduling says %q, want both sites over the cost cap", msg)
+	}
+	bare := createPod(t, e.cp.Client, capped("no-requests").Container("pause").Obj())
+	if msg := waitForEvent(t, e.cp.Client, bare, "FailedScheduling"); !strings.Contains(msg, "requests no CPU, memory or GPUs") {
+		t.Errorf("pod without requests: FailedScheduling says %q, want it refused for having no cost to cap", msg)
 	}
 }
 

@@ -16,7 +16,11 @@ limitations under the License.
 
 package v1
 
-import "k8s.io/utils/ptr"
+import (
+	"slices"
+
+	"k8s.io/utils/ptr"
+)
 
 // Defaults of EdgePlacementArgs.
 const (
@@ -31,6 +35,12 @@ const (
 	DefaultHealthQuery          = `proxima_site_up`
 )
 
+// DefaultGPUResources are the extended resources priced as GPUs when the
+// args do not say: NVIDIA, AMD and Intel (i915 and xe drivers) device-plugin
+// GPUs and NVIDIA MIG slices. Intel's gpu.intel.com/millicores and
+// memory.max are shares of a GPU, not GPUs, and are left out.
+var DefaultGPUResources = []string{"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915", "gpu.intel.com/xe", "nvidia.com/mig-*"}
+
 // SetDefaults_EdgePlacementArgs fills unset EdgePlacementArgs fields.
 func SetDefaults_EdgePlacementArgs(obj *EdgePlacementArgs) {
 	if obj.MinCandidateNodes == nil {
@@ -41,6 +51,9 @@ func SetDefaults_EdgePlacementArgs(obj *EdgePlacementArgs) {
 	}
 	if obj.PlacedEvents == nil {
 		obj.PlacedEvents = ptr.To(false)
+	}
+	if obj.GPUResources == nil {
+		obj.GPUResources = slices.Clone(DefaultGPUResources)
 	}
 	if t := obj.Telemetry; t != nil {
 		if t.RefreshSeconds == nil {

@@ -39,9 +39,14 @@ func TestDefaultsAndConversion(t *testing.T) {
 		in   *EdgePlacementArgs
 		want config.EdgePlacementArgs
 	}{
-		{"empty gets defaults", &EdgePlacementArgs{}, config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60}},
-		{"set values are kept", &EdgePlacementArgs{MinCandidateNodes: ptr.To[int32](7), CacheSyncTimeoutSeconds: ptr.To[int32](5)},
-			config.EdgePlacementArgs{MinCandidateNodes: 7, CacheSyncTimeoutSeconds: 5}},
+		{"empty gets defaults", &EdgePlacementArgs{}, config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60,
+			GPUResources: []string{"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915", "gpu.intel.com/xe", "nvidia.com/mig-*"}}},
+		{"set values are kept", &EdgePlacementArgs{MinCandidateNodes: ptr.To[int32](7), CacheSyncTimeoutSeconds: ptr.To[int32](5),
+			GPUResources: []string{"example.com/npu"}},
+			config.EdgePlacementArgs{MinCandidateNodes: 7, CacheSyncTimeoutSeconds: 5, GPUResources: []string{"example.com/npu"}}},
+		// Empty is not absent: validation refuses it rather than pricing no GPUs.
+		{"empty GPU list is kept", &EdgePlacementArgs{GPUResources: []string{}},
+			config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: []string{}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,5 +59,13 @@ func TestDefaultsAndConversion(t *testing.T) {
 				t.Errorf("(-want,+got):\n%s", diff)
 			}
 		})
+	}
+	// Defaulting copies the list: changing one args' list changes no other.
+	a, b := &EdgePlacementArgs{}, &EdgePlacementArgs{}
+	scheme.Default(a)
+	a.GPUResources[0] = "example.com/changed"
+	scheme.Default(b)
+	if b.GPUResources[0] != "nvidia.com/gpu" || DefaultGPUResources[0] != "nvidia.com/gpu" {
+		t.Errorf("defaults share the list: %v, %v", b.GPUResources, DefaultGPUResources)
 	}
 }

@@ -44,6 +44,17 @@ type EdgePlacementArgs struct {
 	// +optional
 	PlacedEvents *bool `json:"placedEvents,omitempty"`
 
+	// gpuResources are the extended resources that a pod's hourly cost (a
+	// PlacementPolicy's cost.maxHourly and cost objective) prices as GPUs, at
+	// a Site's pricing.gpuHour. An entry is an extended resource name, or a
+	// prefix of such names ending in "*": "nvidia.com/mig-*" covers every
+	// NVIDIA MIG profile. Each unit a pod requests of any of them counts as
+	// one GPU, a MIG slice too (the plugin README says why). Default:
+	// DefaultGPUResources. Setting it replaces that list; it must not be
+	// empty.
+	// +optional
+	GPUResources []string `json:"gpuResources,omitempty"`
+
 	// telemetry reads live signals from Prometheus; absent: declared values
 	// only. Every field has a working default.
 	// +optional

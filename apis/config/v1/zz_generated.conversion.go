@@ -22,6 +22,8 @@ limitations under the License.
 package v1
 
 import (
+	unsafe "unsafe"
+
 	config "github.com/proxima-sched/proxima/apis/config"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	conversion "k8s.io/apimachinery/pkg/conversion"
@@ -78,6 +80,7 @@ func autoConvert_v1_EdgePlacementArgs_To_config_EdgePlacementArgs(in *EdgePlacem
 	if err := metav1.Convert_Pointer_bool_To_bool(&in.PlacedEvents, &out.PlacedEvents, s); err != nil {
 		return err
 	}
+	out.GPUResources = *(*[]string)(unsafe.Pointer(&in.GPUResources))
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(config.TelemetryArgs)
@@ -105,6 +108,7 @@ func autoConvert_config_EdgePlacementArgs_To_v1_EdgePlacementArgs(in *config.Edg
 	if err := metav1.Convert_bool_To_Pointer_bool(&in.PlacedEvents, &out.PlacedEvents, s); err != nil {
 		return err
 	}
+	out.GPUResources = *(*[]string)(unsafe.Pointer(&in.GPUResources))
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(TelemetryArgs)

@@ -44,6 +44,11 @@ func (in *EdgePlacementArgs) DeepCopyInto(out *EdgePlacementArgs) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.GPUResources != nil {
+		in, out := &in.GPUResources, &out.GPUResources
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(TelemetryArgs)

@@ -19,8 +19,12 @@ package validation
 
 import (
 	"net/url"
+	"strings"
 
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	v1helper "k8s.io/kubernetes/pkg/apis/core/v1/helper"
 
 	"github.com/proxima-sched/proxima/apis/config"
 )
@@ -34,10 +38,38 @@ func ValidateEdgePlacementArgs(path *field.Path, args *config.EdgePlacementArgs)
 	if args.CacheSyncTimeoutSeconds < 1 || args.CacheSyncTimeoutSeconds > 3600 {
 		errs = append(errs, field.Invalid(path.Child("cacheSyncTimeoutSeconds"), args.CacheSyncTimeoutSeconds, "must be between 1 and 3600"))
 	}
+	errs = append(errs, validateGPUResources(path.Child("gpuResources"), args.GPUResources)...)
 	if t := args.Telemetry; t != nil {
 		errs = append(errs, validateTelemetry(path.Child("telemetry"), t)...)
 	}
 	return errs.ToAggregate()
+}
+
+// validateGPUResources checks that each entry is an extended resource name
+// (domain-prefixed, outside kubernetes.io) or, ending in "*", a prefix of
+// such names (so it includes the domain and "/").
+func validateGPUResources(path *field.Path, entries []string) field.ErrorList {
+	if len(entries) == 0 {
+		return field.ErrorList{field.Required(path, "list the extended resources priced as GPUs, e.g. nvidia.com/gpu")}
+	}
+	var errs field.ErrorList
+	seen := sets.New[string]()
+	for i, e := range entries {
+		p := path.Index(i)
+		name, isPrefix := strings.CutSuffix(e, "*")
+		if isPrefix {
+			// A prefix is valid when it extends to some valid name.
+			name += "x"
+		}
+		switch {
+		case seen.Has(e):
+			errs = append(errs, field.Duplicate(p, e))
+		case !v1helper.IsExtendedResourceName(v1.ResourceName(name)):
+			errs = append(errs, field.Invalid(p, e, `must be an extended resource name such as amd.com/gpu (domain-prefixed, outside kubernetes.io), or a prefix of such names ending in "*", such as nvidia.com/mig-*`))
+		}
+		seen.Insert(e)
+	}
+	return errs
 }
 
 func validateTelemetry(path *field.Path, t *config.TelemetryArgs) field.ErrorList {

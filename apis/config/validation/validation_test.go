@@ -26,14 +26,31 @@ import (
 )
 
 func TestValidateEdgePlacementArgs(t *testing.T) {
+	gpus := []string{"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915", "gpu.intel.com/xe", "nvidia.com/mig-*"}
+	withGPUs := func(g ...string) config.EdgePlacementArgs {
+		return config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: g}
+	}
 	tests := []struct {
 		name string
 		args config.EdgePlacementArgs
 		want string // "" for valid
 	}{
-		{"valid", config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60}, ""},
-		{"zero candidates", config.EdgePlacementArgs{MinCandidateNodes: 0, CacheSyncTimeoutSeconds: 60}, "args.minCandidateNodes"},
-		{"huge timeout", config.EdgePlacementArgs{MinCandidateNodes: 1, CacheSyncTimeoutSeconds: 7200}, "args.cacheSyncTimeoutSeconds"},
+		{"valid", withGPUs(gpus...), ""},
+		{"zero candidates", config.EdgePlacementArgs{MinCandidateNodes: 0, CacheSyncTimeoutSeconds: 60, GPUResources: gpus}, "args.minCandidateNodes"},
+		{"huge timeout", config.EdgePlacementArgs{MinCandidateNodes: 1, CacheSyncTimeoutSeconds: 7200, GPUResources: gpus}, "args.cacheSyncTimeoutSeconds"},
+		{"one GPU resource", withGPUs("example.com/npu"), ""},
+		{"every resource of a vendor", withGPUs("nvidia.com/*"), ""},
+		{"no GPU resources", withGPUs(), "args.gpuResources: Required value"},
+		{"empty GPU resource", withGPUs(""), "args.gpuResources[0]: Invalid value"},
+		{"native resource", withGPUs("nvidia.com/gpu", "cpu"), "args.gpuResources[1]: Invalid value"},
+		{"kubernetes.io resource", withGPUs("kubernetes.io/gpu"), "args.gpuResources[0]: Invalid value"},
+		{"quota form", withGPUs("requests.nvidia.com/gpu"), "args.gpuResources[0]: Invalid value"},
+		{"not a resource name", withGPUs("nvidia.com/a gpu"), "args.gpuResources[0]: Invalid value"},
+		{"prefix without a domain", withGPUs("nvidia*"), "args.gpuResources[0]: Invalid value"},
+		{"bare star", withGPUs("*"), "args.gpuResources[0]: Invalid value"},
+		{"star inside", withGPUs("nvidia.com/mig-*.5gb"), "args.gpuResources[0]: Invalid value"},
+		{"two stars", withGPUs("nvidia.com/mig-**"), "args.gpuResources[0]: Invalid value"},
+		{"duplicate", withGPUs("amd.com/gpu", "amd.com/gpu"), "args.gpuResources[1]: Duplicate value"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -120,14 +120,12 @@ type Residency struct {
 // Areas are countries and jurisdiction tags; at least one must be listed.
 // +kubebuilder:validation:XValidation:rule="(has(self.countries) ? size(self.countries) : 0) + (has(self.jurisdictions) ? size(self.jurisdictions) : 0) > 0",message="list at least one country or jurisdiction"
 type Areas struct {
-	// countries as ISO 3166-1 alpha-2 codes in upper case, e.g. ["DE", "FR"].
+	// countries as officially assigned ISO 3166-1 alpha-2 codes in upper
+	// case, e.g. ["DE", "FR"].
 	// +optional
 	// +listType=set
-	// +kubebuilder:validation:MaxItems=250
-	// +kubebuilder:validation:items:MinLength=2
-	// +kubebuilder:validation:items:MaxLength=2
-	// +kubebuilder:validation:items:Pattern=`^[A-Z]{2}$`
-	Countries []string `json:"countries,omitempty"`
+	// +kubebuilder:validation:MaxItems=249
+	Countries []CountryCode `json:"countries,omitempty"`
 	// jurisdictions as tags that Sites declare, e.g. ["EU"].
 	// +optional
 	// +listType=set
@@ -190,7 +188,8 @@ type SourceWeight struct {
 // CostPolicy bounds a pod's hourly price.
 type CostPolicy struct {
 	// maxHourly is the most one pod may cost per hour at a site's prices,
-	// e.g. "0.50". Sites above it are infeasible.
+	// e.g. "0.50". Sites above it are infeasible. A pod that requests no CPU,
+	// memory or GPUs has no cost to bound and is not scheduled.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) > 0",message="cost.maxHourly must be positive"
 	MaxHourly resource.Quantity `json:"maxHourly"`

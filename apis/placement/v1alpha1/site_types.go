@@ -40,13 +40,11 @@ type SiteSpec struct {
 	// +required
 	Tier SiteTier `json:"tier"`
 
-	// country where the site's machines are, as an ISO 3166-1 alpha-2 code in
-	// upper case, e.g. "DE". Data-residency rules are evaluated against it.
+	// country where the site's machines are, as an officially assigned ISO
+	// 3166-1 alpha-2 code in upper case, e.g. "DE". Data-residency rules are
+	// evaluated against it.
 	// +required
-	// +kubebuilder:validation:MinLength=2
-	// +kubebuilder:validation:MaxLength=2
-	// +kubebuilder:validation:Pattern=`^[A-Z]{2}$`
-	Country string `json:"country"`
+	Country CountryCode `json:"country"`
 
 	// jurisdictions are tags for the legal areas the site is in besides its
 	// country, e.g. ["EU", "EEA"]. Residency rules can allow or deny them.
@@ -72,7 +70,9 @@ type SiteSpec struct {
 // SitePricing is the hourly price of capacity at a site, in the cluster's
 // accounting currency. A pod's hourly cost at a site is its CPU request in
 // cores × cpuCoreHour + its memory request in GiB × memoryGiBHour + its GPUs
-// × gpuHour.
+// × gpuHour, where its GPUs are the units it requests of the resources the
+// scheduler prices as GPUs (nvidia.com/gpu, amd.com/gpu, gpu.intel.com/i915,
+// gpu.intel.com/xe and each NVIDIA MIG slice, nvidia.com/mig-*, by default).
 // +kubebuilder:validation:MinProperties=1
 type SitePricing struct {
 	// cpuCoreHour is the price of one CPU core for one hour, e.g. "0.031".
@@ -85,7 +85,8 @@ type SitePricing struct {
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0",message="memoryGiBHour must not be negative"
 	MemoryGiBHour *resource.Quantity `json:"memoryGiBHour,omitempty"`
 
-	// gpuHour is the price of one GPU for one hour.
+	// gpuHour is the price of one GPU for one hour; a MIG slice is priced as
+	// one GPU.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0",message="gpuHour must not be negative"
 	GPUHour *resource.Quantity `json:"gpuHour,omitempty"`

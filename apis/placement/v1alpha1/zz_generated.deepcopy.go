@@ -31,7 +31,7 @@ func (in *Areas) DeepCopyInto(out *Areas) {
 	*out = *in
 	if in.Countries != nil {
 		in, out := &in.Countries, &out.Countries
-		*out = make([]string, len(*in))
+		*out = make([]CountryCode, len(*in))
 		copy(*out, *in)
 	}
 	if in.Jurisdictions != nil {

@@ -43,6 +43,7 @@ import (
 	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
 	"k8s.io/utils/ptr"
 
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned/fake"
 	placementinformers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
@@ -70,13 +71,13 @@ func mkPolicy(name string, prio int32, sel map[string]string, spec placementv1al
 	return &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
 }
 
-// testPlugin builds the plugin over a world model fed by informers on fake
-// clientsets:
+// testPlugin builds the plugin, with the default GPU resources, over a world
+// model fed by informers on fake clientsets:
 //
-//	site  country  cpu/h  RTT from users
-//	ber   DE (EU)  0.05   10
-//	par   FR (EU)  0.03   25
-//	zrh   CH       0.01    5
+//	site  country  cpu/h  GPU/h  RTT from users
+//	ber   DE (EU)  0.05   2      10
+//	par   FR (EU)  0.03   1      25
+//	zrh   CH       0.01   3       5
 //
 // live, when set, is the telemetry the model reads (call
 // pl.model.LiveChanged and waitForGeneration after changing it).
@@ -87,7 +88,11 @@ func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.L
 	t.Cleanup(cancel)
 	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"}, Spec: placementv1alpha1.TrafficSourceSpec{
 		RTTs: []placementv1alpha1.SiteRTT{{Site: "ber", Milliseconds: 10}, {Site: "par", Milliseconds: 25}, {Site: "zrh", Milliseconds: 5}}}}
-	objs := []runtime.Object{mkSite("ber", "DE", []string{"EU"}, "0.05"), mkSite("par", "FR", []string{"EU"}, "0.03"), mkSite("zrh", "CH", nil, "0.01"), src}
+	objs := []runtime.Object{src}
+	for _, s := range []*placementv1alpha1.Site{mkSite("ber", "DE", []string{"EU"}, "0.05"), mkSite("par", "FR", []string{"EU"}, "0.03"), mkSite("zrh", "CH", nil, "0.01")} {
+		s.Spec.Pricing.GPUHour = ptr.To(resource.MustParse(map[string]string{"ber": "2", "par": "1", "zrh": "3"}[s.Name]))
+		objs = append(objs, s)
+	}
 	for _, p := range policies {
 		objs = append(objs, p)
 	}
@@ -129,7 +134,8 @@ func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.L
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &EdgePlacement{handle: fh, model: model, waiting: newWaitingPods(model, nil), minCandidates: 100}
+	return &EdgePlacement{handle: fh, model: model, waiting: newWaitingPods(model, nil), minCandidates: 100,
+		gpus: state.NewGPUResources(configv1.DefaultGPUResources)}
 }
 
 // waitForGeneration waits until the model publishes a snapshot newer than gen.
@@ -228,6 +234,56 @@ func TestPreFilterFailsClosed(t *testing.T) {
 	_, status := pl.PreFilter(ctx, framework.NewCycleState(), st.MakePod().Namespace(ns).Name("free").Obj(), nodes)
 	if !status.IsSkip() {
 		t.Errorf("pod without policy: status %v, want Skip", status)
+	}
+}
+
+// TestCostCapPricesEveryGPU: a pod's GPUs of any configured vendor, and
+// MIG slices, are priced under cost.maxHourly; a pod that requests nothing
+// cannot be priced and is refused under a cap.
+func TestCostCapPricesEveryGPU(t *testing.T) {
+	capped := cheapest
+	capped.Cost = &placementv1alpha1.CostPolicy{MaxHourly: resource.MustParse("1.5")}
+	nodes := []fwk.NodeInfo{nodeInfo("ber-1", "ber", "4", nil), nodeInfo("par-1", "par", "4", nil), nodeInfo("zrh-1", "zrh", "4", nil)}
+	pl := testPlugin(t, nodes, nil, mkPolicy("capped", 0, nil, capped), mkPolicy("uncapped", 0, nil, cheapest))
+	_, ctx := ktesting.NewTestContext(t)
+	type rl = map[v1.ResourceName]string
+	tests := []struct {
+		name, policy string
+		reqs         rl
+		want         sets.Set[string] // the candidates; nil when refused
+		msg          string           // the refusal
+	}{
+		// 100m at 0.01–0.05 plus one GPU at 1–3: only par is within 1.5/h.
+		{"nvidia", "capped", rl{v1.ResourceCPU: "100m", "nvidia.com/gpu": "1"}, sets.New("par-1"), ""},
+		{"amd", "capped", rl{v1.ResourceCPU: "100m", "amd.com/gpu": "1"}, sets.New("par-1"), ""},
+		{"intel", "capped", rl{v1.ResourceCPU: "100m", "gpu.intel.com/i915": "1"}, sets.New("par-1"), ""},
+		{"MIG slice", "capped", rl{v1.ResourceCPU: "100m", "nvidia.com/mig-3g.40gb": "1"}, sets.New("par-1"), ""},
+		// Two GPUs are over the cap everywhere.
+		{"two amd GPUs", "capped", rl{v1.ResourceCPU: "100m", "amd.com/gpu": "2"}, nil, "no site meets the hard rules (3 sites: max cost 1.5/h)"},
+		{"two MIG slices", "capped", rl{"nvidia.com/mig-1g.5gb": "2"}, nil, "no site meets the hard rules (3 sites: max cost 1.5/h)"},
+		// CPU only: every site is within the cap.
+		{"no GPU", "capped", rl{v1.ResourceCPU: "100m"}, sets.New("ber-1", "par-1", "zrh-1"), ""},
+		{"no requests", "capped", nil, nil, "PlacementPolicy shop/capped caps the hourly cost (cost.maxHourly), but the pod requests no CPU, memory or GPUs"},
+		{"only an unpriced resource", "capped", rl{"example.com/npu": "1"}, nil, "requests no CPU, memory or GPUs"},
+		{"no requests, no cap", "uncapped", nil, sets.New("ber-1", "par-1", "zrh-1"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := st.MakePod().Namespace(ns).Name("p").UID("p").Label(placementv1alpha1.PolicyLabel, tc.policy).Req(tc.reqs).Obj()
+			res, status := pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
+			if tc.want == nil {
+				if status.Code() != fwk.UnschedulableAndUnresolvable || !strings.Contains(status.Message(), tc.msg) {
+					t.Errorf("status = %v %q, want UnschedulableAndUnresolvable containing %q", status.Code(), status.Message(), tc.msg)
+				}
+				return
+			}
+			if !status.IsSuccess() {
+				t.Fatalf("status = %v, want the candidates %v", status, sets.List(tc.want))
+			}
+			if diff := cmp.Diff(tc.want, res.NodeNames); diff != "" {
+				t.Errorf("candidates (-want,+got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -61,7 +61,9 @@ var siteReasons = [scoring.NumReasons]string{
 
 // PreFilter resolves the pod's policy, evaluates it against one snapshot of
 // the world and narrows the candidates to the nodes of the best feasible
-// sites that together have room for the pod.
+// sites that together have room for the pod. A pod that requests nothing is
+// refused under a cost cap: its cost is 0 everywhere, so the cap would bind
+// nothing (README.md, Cost).
 func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	snap := pl.model.Load()
 	policy, err := snap.PolicyFor(pod)
@@ -78,8 +80,15 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 			fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, policy.HardwareErr))
 	}
 	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	req := state.RequestsOf(reqs, pl.gpus)
+	if policy.Spec.Cost != nil && req == (state.Requests{}) {
+		pl.waiting.add(ctx, pod, snap.Generation)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, fmt.Sprintf(
+			"PlacementPolicy %s/%s caps the hourly cost (cost.maxHourly), but the pod requests no CPU, memory or GPUs, so its cost is unknown: set resource requests",
+			policy.Namespace, policy.Name))
+	}
 	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, rules: &scoring.Policy{}, podCPU: reqs.Cpu().MilliValue()}
-	if err := snap.CorePolicy(&policy.Spec, state.RequestsOf(reqs), s.rules); err != nil {
+	if err := snap.CorePolicy(&policy.Spec, req, s.rules); err != nil {
 		pl.waiting.add(ctx, pod, snap.Generation)
 		var unknown *state.UnknownSourceError
 		if errors.As(err, &unknown) {

@@ -62,6 +62,7 @@ type EdgePlacement struct {
 	waiting       *waitingPods
 	minCandidates int
 	placedEvents  bool
+	gpus          state.GPUResources // the extended resources priced as GPUs
 }
 
 var (
@@ -96,7 +97,7 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 		go collector.Run(ctx)
 	}
 	return &EdgePlacement{handle: h, model: model, nodes: h.SharedInformerFactory().Core().V1().Nodes().Lister(), waiting: newWaitingPods(model, h.Activate),
-		minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents}, nil
+		minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents, gpus: state.NewGPUResources(args.GPUResources)}, nil
 }
 
 // newModel builds and syncs the world model; collector is nil without
