@@ -33,8 +33,10 @@ const (
 	WorstCase LatencyObjective = "WorstCase"
 )
 
-// StaleAction is what to do with a site when a live signal is older than its
-// maximum age.
+// StaleAction is what to do with a site (or node) when an enabled live
+// signal has no fresh value for it: its last read is older than the
+// signal's maximum age, there has been no successful read yet, or the read
+// had no usable series for it.
 // +kubebuilder:validation:Enum=UseDeclared;Reject
 type StaleAction string
 
@@ -42,7 +44,9 @@ type StaleAction string
 const (
 	// UseDeclared falls back to the values declared on Sites and TrafficSources.
 	UseDeclared StaleAction = "UseDeclared"
-	// Reject treats a site whose live value is stale as infeasible.
+	// Reject treats a site (or node) whose live value is stale or missing as
+	// infeasible. A signal that is not configured expects nothing and
+	// rejects nothing.
 	Reject StaleAction = "Reject"
 )
 
@@ -204,8 +208,8 @@ type TelemetryPolicy struct {
 	// +kubebuilder:validation:Maximum=100
 	MaxNodeUtilizationPercent *int32 `json:"maxNodeUtilizationPercent,omitempty"`
 
-	// onStale says, per signal, what to do when live data is older than its
-	// maximum age.
+	// onStale says, per signal, what to do when live data is stale or
+	// missing (see StaleAction).
 	// +optional
 	OnStale *StaleActions `json:"onStale,omitempty"`
 }
