@@ -63,6 +63,10 @@ test: tools ## Run unit and integration tests, and each benchmark once (builds t
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/...
 
+.PHONY: test-race
+test-race: tools ## Run the unit and integration tests under the race detector (slow; not part of make test).
+	$(GO) test -race $(GOTEST_FLAGS) ./pkg/... ./test/...
+
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.
 	$(GO) test $(GOTEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/ -e /cmd/)
