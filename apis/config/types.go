@@ -45,6 +45,11 @@ type EdgePlacementArgs struct {
 	// any of them counts as one GPU.
 	GPUResources []string
 
+	// AcceptLegacySiteLabel lets a node without the site label name its
+	// site with the legacy one, which the node itself can set: for the time
+	// it takes to relabel nodes on upgrade.
+	AcceptLegacySiteLabel bool
+
 	// Telemetry reads live signals from Prometheus; nil: declared values only.
 	Telemetry *TelemetryArgs
 }

@@ -52,6 +52,7 @@ import (
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
 	"github.com/proxima-sched/proxima/pkg/registry"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // The EU-resident pods (templates/pod.yaml) and the jurisdiction their
@@ -166,7 +167,7 @@ func checkResidency(tCtx ktesting.TContext, enforced bool) {
 	}
 	siteOf := map[string]string{}
 	for _, n := range nodes.Items {
-		siteOf[n.Name] = n.Labels[placementv1alpha1.SiteLabel]
+		siteOf[n.Name], _ = state.NodeSite(n.Labels, false)
 	}
 	pods, err := tCtx.Client().CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
 		LabelSelector: residentLabel + "=" + residentValue})

@@ -38,10 +38,12 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controller/policygate"
 	"github.com/proxima-sched/proxima/pkg/controller/status"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
+	"github.com/proxima-sched/proxima/pkg/state"
 	"github.com/proxima-sched/proxima/pkg/version"
 )
 
@@ -51,17 +53,20 @@ func main() {
 	leaderElect := flag.Bool("leader-elect", true, "take a Lease before writing status, so that one replica writes")
 	leaseNamespace := flag.String("leader-elect-namespace", "proxima-system", "namespace of the Lease")
 	leaseName := flag.String("leader-elect-name", "proxima-controller", "name of the Lease")
+	acceptLegacy := flag.Bool("accept-legacy-site-label", false, "also count a node in the site named by its legacy label "+
+		placementv1alpha1.LegacySiteLabel+" when it lacks "+placementv1alpha1.SiteLabel+
+		"; the node itself can set the legacy label, so use this only while relabelling nodes on upgrade")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName); err != nil {
+	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName, state.Options{AcceptLegacySiteLabel: *acceptLegacy}); err != nil {
 		klog.ErrorS(err, "proxima-controller failed")
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName string) error {
+func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName string, opts state.Options) error {
 	logger := klog.FromContext(ctx)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -80,7 +85,7 @@ func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespac
 	runController := func(ctx context.Context) {
 		factory := informers.NewSharedInformerFactory(client, 0)
 		coreFactory := coreinformers.NewSharedInformerFactory(core, 0)
-		c, err := status.New(client, factory, coreFactory)
+		c, err := status.New(client, factory, coreFactory, opts)
 		if err != nil {
 			klog.FromContext(ctx).Error(err, "Creating the status controller")
 			return

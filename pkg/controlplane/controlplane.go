@@ -82,6 +82,12 @@ type Options struct {
 	ExtraCRDPaths []string
 	// Output attaches the control plane's own logs to stdout/stderr.
 	Output bool
+	// APIServerArgs are more kube-apiserver flags, each replacing envtest's
+	// default for that flag, e.g. "enable-admission-plugins":
+	// {"NodeRestriction"} and "authorization-mode": {"Node,RBAC"} to hold
+	// node credentials (NodeConfig) to what a kubelet may do. The
+	// disable-admission-plugins flag Start sets is added to, not replaced.
+	APIServerArgs map[string][]string
 }
 
 // BinDir returns the directory holding etcd, kube-apiserver and prometheus:
@@ -139,6 +145,13 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	args := env.ControlPlane.GetAPIServer().Configure()
 	args.Append("disable-admission-plugins", "TaintNodesByCondition", "Priority")
+	for flag, values := range opts.APIServerArgs {
+		if flag == "disable-admission-plugins" {
+			args.Append(flag, values...)
+			continue
+		}
+		args.Set(flag, values...)
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()
@@ -169,6 +182,19 @@ func (c *ControlPlane) Kubeconfig(dir string) (string, error) {
 	}
 	path := filepath.Join(dir, "kubeconfig")
 	return path, os.WriteFile(path, data, 0o600)
+}
+
+// NodeConfig returns a client configuration with the credentials of the
+// kubelet of the named node (user system:node:<node> in group
+// system:nodes), which the Node authorizer and the NodeRestriction
+// admission plugin confine to what a kubelet may do when they are enabled
+// (Options.APIServerArgs).
+func (c *ControlPlane) NodeConfig(node string) (*rest.Config, error) {
+	user, err := c.env.AddUser(envtest.User{Name: "system:node:" + node, Groups: []string{"system:nodes"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return user.Config(), nil
 }
 
 // PeerCRDPaths returns the AppGroup and NetworkTopology CRD files that ship

@@ -39,6 +39,7 @@ import (
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/schedconfig"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // Scheduler names the demo compares.
@@ -287,7 +288,7 @@ func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interfac
 		pl := Placement{Class: p.Labels[classLabel], Node: p.Spec.NodeName}
 		if p.Spec.NodeName != "" {
 			pl.NodeLabels = nodeLabels[p.Spec.NodeName]
-			pl.Site = pl.NodeLabels[placementv1alpha1.SiteLabel]
+			pl.Site, _ = state.NodeSite(pl.NodeLabels, false)
 		}
 		out = append(out, pl)
 	}

@@ -35,7 +35,9 @@ limitations under the License.
 //   - the policy index: PlacementPolicies by namespace with selectors and
 //     hardware rules parsed once per change (ResolvedPolicy, PolicyFor);
 //   - the site-to-nodes index: which nodes carry each site's label
-//     (NodesIn, SiteOfNode), built only from a complete node list.
+//     (NodesIn, SiteOfNode), built only from a complete node list. The
+//     site label is one a kubelet cannot set on its own Node; NodeSite
+//     alone decides a node's site.
 //
 // Snapshots come from two places:
 //

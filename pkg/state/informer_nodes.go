@@ -19,20 +19,19 @@ package state
 import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
-
-	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 )
 
 // handleNodes queues the site-to-nodes index, after NodeSettle, when a node
-// joins, leaves or changes its site label. Other node updates (status
+// joins, leaves or changes site (NodeSite: its site label, or with
+// acceptLegacy its legacy site label too). Other node updates (status
 // heartbeats, most of a fleet's events) change nothing in the index.
-func handleNodes(inf cache.SharedIndexInformer, enqueueAfter func(part)) error {
+func handleNodes(inf cache.SharedIndexInformer, acceptLegacy bool, enqueueAfter func(part)) error {
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { enqueueAfter(partNodes) },
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*v1.Node)
 			n, ok2 := newObj.(*v1.Node)
-			if !ok1 || !ok2 || o.Labels[placementv1alpha1.SiteLabel] != n.Labels[placementv1alpha1.SiteLabel] {
+			if !ok1 || !ok2 || !sameSite(o.Labels, n.Labels, acceptLegacy) {
 				enqueueAfter(partNodes)
 			}
 		},

@@ -64,6 +64,10 @@ type Options struct {
 	// Live returns the latest live telemetry (nil for none yet); nil for a
 	// world of declared values only. Call Model.LiveChanged when it changes.
 	Live func() *Live
+	// AcceptLegacySiteLabel: a node without the site label may name its
+	// site with the legacy one (NodeSite), which the node itself can set.
+	// For the time it takes to relabel nodes on upgrade; off by default.
+	AcceptLegacySiteLabel bool
 }
 
 // Model keeps a Snapshot of the world current from shared informers. See
@@ -79,6 +83,8 @@ type Model struct {
 	crdsSynced  []cache.InformerSynced
 	nodesSynced cache.InformerSynced
 	live        func() *Live
+	// acceptLegacy: NodeSite reads the legacy site label too.
+	acceptLegacy bool
 
 	queue workqueue.TypedRateLimitingInterface[part]
 
@@ -100,13 +106,14 @@ type Model struct {
 // empty world.
 func NewModel(inf Informers, opts Options) (*Model, error) {
 	m := &Model{
-		sites:       listers.NewSiteLister(inf.Sites.GetIndexer()),
-		sources:     listers.NewTrafficSourceLister(inf.Sources.GetIndexer()),
-		policies:    listers.NewPlacementPolicyLister(inf.Policies.GetIndexer()),
-		nodes:       corelisters.NewNodeLister(inf.Nodes.GetIndexer()),
-		crdsSynced:  []cache.InformerSynced{inf.Sites.HasSynced, inf.Sources.HasSynced, inf.Policies.HasSynced},
-		nodesSynced: inf.Nodes.HasSynced,
-		live:        opts.Live,
+		sites:        listers.NewSiteLister(inf.Sites.GetIndexer()),
+		sources:      listers.NewTrafficSourceLister(inf.Sources.GetIndexer()),
+		policies:     listers.NewPlacementPolicyLister(inf.Policies.GetIndexer()),
+		nodes:        corelisters.NewNodeLister(inf.Nodes.GetIndexer()),
+		crdsSynced:   []cache.InformerSynced{inf.Sites.HasSynced, inf.Sources.HasSynced, inf.Policies.HasSynced},
+		nodesSynced:  inf.Nodes.HasSynced,
+		live:         opts.Live,
+		acceptLegacy: opts.AcceptLegacySiteLabel,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[part](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[part]{Name: "proxima-world"}),
@@ -118,7 +125,7 @@ func NewModel(inf Informers, opts Options) (*Model, error) {
 		func() error { return handleSites(inf.Sites, m.enqueue) },
 		func() error { return handleSources(inf.Sources, m.enqueue) },
 		func() error { return handlePolicies(inf.Policies, m.enqueue) },
-		func() error { return handleNodes(inf.Nodes, m.enqueueAfter) },
+		func() error { return handleNodes(inf.Nodes, m.acceptLegacy, m.enqueueAfter) },
 	} {
 		if err := reg(); err != nil {
 			return nil, err
@@ -238,7 +245,7 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 		if err != nil {
 			return err
 		}
-		m.nodeIdx = buildNodeIndex(nodes)
+		m.nodeIdx = buildNodeIndex(nodes, m.acceptLegacy)
 	default:
 		return fmt.Errorf("unknown part %q", p)
 	}
@@ -256,5 +263,6 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 // compose makes a snapshot of the current parts; m.mu must be held (or m
 // not yet shared).
 func (m *Model) compose() *Snapshot {
-	return &Snapshot{World: m.table.world, Generation: m.generation, table: m.table, policies: m.policyIdx, nodes: m.nodeIdx}
+	return &Snapshot{World: m.table.world, Generation: m.generation, table: m.table, policies: m.policyIdx, nodes: m.nodeIdx,
+		acceptLegacy: m.acceptLegacy}
 }

@@ -150,3 +150,51 @@ func waitFor(t *testing.T, ch chan *Snapshot, ok func(*Snapshot) bool) (got, pre
 	}
 	return got, prev
 }
+
+// With the legacy label accepted, a node that changes it moves site: the
+// node handler requeues the index for it, and the Model indexes by it.
+func TestModelLegacySiteLabel(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := fake.NewSimpleClientset(
+		site("paris", placementv1alpha1.TierEdge, "FR", "48.85", "2.35", ""),
+		site("lyon", placementv1alpha1.TierEdge, "FR", "45.76", "4.83", ""),
+	)
+	node := st.MakeNode().Name("n1").Label(placementv1alpha1.LegacySiteLabel, "paris").Obj()
+	core := k8sfake.NewSimpleClientset(node)
+	pf := placementinformers.NewSharedInformerFactory(client, 0)
+	cf := informers.NewSharedInformerFactory(core, 0)
+	p := pf.Placement().V1alpha1()
+	m, err := NewModel(Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
+		Policies: p.PlacementPolicies().Informer(), Nodes: cf.Core().V1().Nodes().Informer()}, Options{AcceptLegacySiteLabel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan *Snapshot, 16)
+	m.OnPublish(func(_ klog.Logger, s *Snapshot) { published <- s })
+	pf.Start(ctx.Done())
+	cf.Start(ctx.Done())
+	cf.WaitForCacheSync(ctx.Done())
+	if err := m.WaitForCacheSync(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	go m.Run(ctx)
+	inSite := func(s *Snapshot, name string) []string {
+		i, _ := s.SiteIndex(name)
+		return s.NodesIn(i)
+	}
+	if diff := cmp.Diff([]string{"n1"}, inSite(m.Load(), "paris")); diff != "" {
+		t.Fatalf("nodes in paris (-want,+got):\n%s", diff)
+	}
+	drain(published)
+	node = node.DeepCopy()
+	node.Labels[placementv1alpha1.LegacySiteLabel] = "lyon"
+	if _, err := core.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	moved, _ := waitFor(t, published, func(s *Snapshot) bool { return len(inSite(s, "lyon")) == 1 })
+	if got := inSite(moved, "paris"); len(got) != 0 {
+		t.Errorf("nodes still in paris: %v", got)
+	}
+}

@@ -20,11 +20,9 @@ import (
 	"slices"
 
 	v1 "k8s.io/api/core/v1"
-
-	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 )
 
-// nodeIndex lists node names by the value of their site label, so that a
+// nodeIndex lists node names by their site (NodeSite), so that a
 // scheduling cycle touches only the nodes of the sites it considers. It is
 // keyed by label value, not site index, so that a Site created after its
 // nodes needs no node rebuild. Names are sorted within a site, so that the
@@ -35,10 +33,10 @@ type nodeIndex struct {
 	labelled int
 }
 
-func buildNodeIndex(nodes []*v1.Node) *nodeIndex {
+func buildNodeIndex(nodes []*v1.Node, acceptLegacy bool) *nodeIndex {
 	idx := &nodeIndex{bySite: map[string][]string{}}
 	for _, n := range nodes {
-		if site, ok := n.Labels[placementv1alpha1.SiteLabel]; ok {
+		if site, ok := NodeSite(n.Labels, acceptLegacy); ok {
 			idx.bySite[site] = append(idx.bySite[site], n.Name)
 			idx.labelled++
 		}

@@ -36,6 +36,8 @@ type Snapshot struct {
 	table    *siteTable
 	policies *policyIndex
 	nodes    *nodeIndex // nil until the node list is complete
+	// acceptLegacy: NodeSite reads the legacy site label too.
+	acceptLegacy bool
 }
 
 // SiteIndex returns the position of a Site by name.
@@ -74,15 +76,21 @@ func (s *Snapshot) NodeLoad(node string) scoring.NodeLoad {
 	return scoring.NodeLoad{Value: v, Live: f == LiveFresh || f == LiveStale, Stale: f.Missed()}
 }
 
-// SiteOfNode is the index of the site a node belongs to, through its
-// placement.proxima.dev/site label; false for a node without the label or
-// naming no known Site.
+// SiteOfNode is the index of the site a node belongs to (NodeSite, with
+// the snapshot's acceptance of the legacy label); false for a node in no
+// site or naming no known Site.
 func (s *Snapshot) SiteOfNode(node *v1.Node) (int, bool) {
-	name, ok := node.Labels[placementv1alpha1.SiteLabel]
+	name, ok := s.SiteName(node)
 	if !ok {
 		return 0, false
 	}
 	return s.SiteIndex(name)
+}
+
+// SiteName is the name of the site a node claims to be in (NodeSite, with
+// the snapshot's acceptance of the legacy label), known Site or not.
+func (s *Snapshot) SiteName(node *v1.Node) (string, bool) {
+	return NodeSite(node.Labels, s.acceptLegacy)
 }
 
 // NodesIndexed reports whether the site-to-nodes index covers the whole
@@ -118,14 +126,18 @@ type Objects struct {
 	Nodes []*v1.Node
 	// Live telemetry to overlay on the declared values; nil for none.
 	Live *Live
+	// AcceptLegacySiteLabel: a node without the site label may name its
+	// site with the legacy one (NodeSite).
+	AcceptLegacySiteLabel bool
 }
 
 // Build makes a snapshot from lists of objects, for one-shot use.
 func Build(in Objects) *Snapshot {
-	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live), policies: buildPolicyIndex(in.Policies)}
+	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live), policies: buildPolicyIndex(in.Policies),
+		acceptLegacy: in.AcceptLegacySiteLabel}
 	s.World = s.table.world
 	if in.Nodes != nil {
-		s.nodes = buildNodeIndex(in.Nodes)
+		s.nodes = buildNodeIndex(in.Nodes, in.AcceptLegacySiteLabel)
 	}
 	return s
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // startProximaController runs proxima-controller's controllers in-process,
@@ -42,7 +43,7 @@ func startProximaController(t *testing.T, cp *controlplane.ControlPlane) {
 	client := versioned.NewForConfigOrDie(cp.Config)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	core := coreinformers.NewSharedInformerFactory(cp.Client, 0)
-	c, err := status.New(client, factory, core)
+	c, err := status.New(client, factory, core, state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

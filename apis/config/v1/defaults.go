@@ -52,6 +52,9 @@ func SetDefaults_EdgePlacementArgs(obj *EdgePlacementArgs) {
 	if obj.PlacedEvents == nil {
 		obj.PlacedEvents = ptr.To(false)
 	}
+	if obj.AcceptLegacySiteLabel == nil {
+		obj.AcceptLegacySiteLabel = ptr.To(false)
+	}
 	if obj.GPUResources == nil {
 		obj.GPUResources = slices.Clone(DefaultGPUResources)
 	}

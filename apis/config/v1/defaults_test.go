@@ -42,8 +42,9 @@ func TestDefaultsAndConversion(t *testing.T) {
 		{"empty gets defaults", &EdgePlacementArgs{}, config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60,
 			GPUResources: []string{"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915", "gpu.intel.com/xe", "nvidia.com/mig-*"}}},
 		{"set values are kept", &EdgePlacementArgs{MinCandidateNodes: ptr.To[int32](7), CacheSyncTimeoutSeconds: ptr.To[int32](5),
-			GPUResources: []string{"example.com/npu"}},
-			config.EdgePlacementArgs{MinCandidateNodes: 7, CacheSyncTimeoutSeconds: 5, GPUResources: []string{"example.com/npu"}}},
+			GPUResources: []string{"example.com/npu"}, AcceptLegacySiteLabel: ptr.To(true)},
+			config.EdgePlacementArgs{MinCandidateNodes: 7, CacheSyncTimeoutSeconds: 5, GPUResources: []string{"example.com/npu"},
+				AcceptLegacySiteLabel: true}},
 		// Empty is not absent: validation refuses it rather than pricing no GPUs.
 		{"empty GPU list is kept", &EdgePlacementArgs{GPUResources: []string{}},
 			config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: []string{}}},

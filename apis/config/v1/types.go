@@ -55,6 +55,15 @@ type EdgePlacementArgs struct {
 	// +optional
 	GPUResources []string `json:"gpuResources,omitempty"`
 
+	// acceptLegacySiteLabel also puts a node without the site label
+	// node-restriction.kubernetes.io/placement.proxima.dev-site in the site
+	// named by its legacy label placement.proxima.dev/site (the restricted
+	// label wins when both are set). A kubelet can set the legacy label on
+	// its own Node, and so move it into any site: turn this on only while
+	// relabelling nodes on upgrade, then off. Default false.
+	// +optional
+	AcceptLegacySiteLabel *bool `json:"acceptLegacySiteLabel,omitempty"`
+
 	// telemetry reads live signals from Prometheus; absent: declared values
 	// only. Every field has a working default.
 	// +optional

@@ -81,6 +81,9 @@ func autoConvert_v1_EdgePlacementArgs_To_config_EdgePlacementArgs(in *EdgePlacem
 		return err
 	}
 	out.GPUResources = *(*[]string)(unsafe.Pointer(&in.GPUResources))
+	if err := metav1.Convert_Pointer_bool_To_bool(&in.AcceptLegacySiteLabel, &out.AcceptLegacySiteLabel, s); err != nil {
+		return err
+	}
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(config.TelemetryArgs)
@@ -109,6 +112,9 @@ func autoConvert_config_EdgePlacementArgs_To_v1_EdgePlacementArgs(in *config.Edg
 		return err
 	}
 	out.GPUResources = *(*[]string)(unsafe.Pointer(&in.GPUResources))
+	if err := metav1.Convert_bool_To_Pointer_bool(&in.AcceptLegacySiteLabel, &out.AcceptLegacySiteLabel, s); err != nil {
+		return err
+	}
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(TelemetryArgs)

@@ -49,6 +49,11 @@ func (in *EdgePlacementArgs) DeepCopyInto(out *EdgePlacementArgs) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.AcceptLegacySiteLabel != nil {
+		in, out := &in.AcceptLegacySiteLabel, &out.AcceptLegacySiteLabel
+		*out = new(bool)
+		**out = **in
+	}
 	if in.Telemetry != nil {
 		in, out := &in.Telemetry, &out.Telemetry
 		*out = new(TelemetryArgs)

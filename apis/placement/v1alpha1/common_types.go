@@ -20,7 +20,18 @@ package v1alpha1
 const (
 	// SiteLabel on a Node names the Site the node belongs to. A node without
 	// it belongs to no site, and no pod with a PlacementPolicy lands on it.
-	SiteLabel = "placement.proxima.dev/site"
+	// It is under node-restriction.kubernetes.io/, which the NodeRestriction
+	// admission plugin forbids a kubelet to set or change on its own Node
+	// (and which the kubelet refuses in --node-labels): a node's site, and
+	// so the residency of what runs on it, rests on an administrator's
+	// word, never on the node's. Label nodes with admin credentials.
+	SiteLabel = "node-restriction.kubernetes.io/placement.proxima.dev-site"
+	// LegacySiteLabel is the site label of earlier releases. A kubelet can
+	// set it on its own Node, so it is ignored unless the scheduler and
+	// controller are told to accept it (acceptLegacySiteLabel,
+	// --accept-legacy-site-label) while nodes are relabelled with SiteLabel;
+	// SiteLabel wins when a node carries both.
+	LegacySiteLabel = "placement.proxima.dev/site"
 	// PolicyLabel on a Pod names the PlacementPolicy (in the pod's namespace)
 	// that governs it, overriding any podSelector match.
 	PolicyLabel = "placement.proxima.dev/policy"

@@ -126,7 +126,8 @@ type SiteStatus struct {
 
 // Site is one place where nodes live: a cloud region, a regional point of
 // presence, an edge location or a device. Nodes join it with the label
-// placement.proxima.dev/site: <site name>.
+// node-restriction.kubernetes.io/placement.proxima.dev-site: <site name>,
+// which a kubelet cannot set on its own Node: an administrator labels them.
 //
 // +genclient
 // +genclient:nonNamespaced

@@ -69,7 +69,9 @@ import (
 // pods that can carry a scheduling gate.
 func UnboundPods(client kubernetes.Interface) cache.SharedIndexInformer {
 	return coreinformers.NewFilteredPodInformer(client, metav1.NamespaceAll, 0, cache.Indexers{},
-		func(o *metav1.ListOptions) { o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String() })
+		func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
+		})
 }
 
 // Controller lifts the policy gate.

@@ -91,10 +91,12 @@ type Controller struct {
 }
 
 // New wires the controller to the informer factories; start them after New.
-func New(client versioned.Interface, factory informers.SharedInformerFactory, core coreinformers.SharedInformerFactory) (*Controller, error) {
+// opts tune its world model (which the controller also counts nodes by:
+// AcceptLegacySiteLabel).
+func New(client versioned.Interface, factory informers.SharedInformerFactory, core coreinformers.SharedInformerFactory, opts state.Options) (*Controller, error) {
 	p := factory.Placement().V1alpha1()
 	model, err := state.NewModel(state.Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
-		Policies: p.PlacementPolicies().Informer(), Nodes: core.Core().V1().Nodes().Informer()}, state.Options{})
+		Policies: p.PlacementPolicies().Informer(), Nodes: core.Core().V1().Nodes().Informer()}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +190,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	snap := c.model.Load()
 	bySite := map[string][]*v1.Node{}
 	for _, n := range nodes {
-		if site, ok := n.Labels[placementv1alpha1.SiteLabel]; ok {
+		if site, ok := snap.SiteName(n); ok {
 			bySite[site] = append(bySite[site], n)
 		}
 	}

@@ -485,3 +485,27 @@ func TestFilterLiveNodeLoad(t *testing.T) {
 		t.Errorf("stale load, policy rejects stale (-want,+got):\n%s", diff)
 	}
 }
+
+// A node event requeues rejected pods only for a node in a site, and a
+// node's legacy site label puts it in one only when the args accept it.
+func TestNodeChangeQueueingHint(t *testing.T) {
+	logger, _ := ktesting.NewTestContext(t)
+	legacy := st.MakeNode().Name("n").Label(placementv1alpha1.LegacySiteLabel, "frankfurt").Obj()
+	restricted := st.MakeNode().Name("n").Label(placementv1alpha1.SiteLabel, "frankfurt").Obj()
+	for _, tc := range []struct {
+		node         *v1.Node
+		acceptLegacy bool
+		want         fwk.QueueingHint
+	}{
+		{st.MakeNode().Name("n").Obj(), true, fwk.QueueSkip},
+		{legacy, false, fwk.QueueSkip},
+		{legacy, true, fwk.Queue},
+		{restricted, false, fwk.Queue},
+	} {
+		pl := &EdgePlacement{acceptLegacy: tc.acceptLegacy}
+		got, err := pl.isSchedulableAfterNodeChange(logger, st.MakePod().Obj(), nil, tc.node)
+		if err != nil || got != tc.want {
+			t.Errorf("node labels %v, acceptLegacy %t: got %v, %v; want %v", tc.node.Labels, tc.acceptLegacy, got, err, tc.want)
+		}
+	}
+}

@@ -62,6 +62,7 @@ type EdgePlacement struct {
 	waiting       *waitingPods
 	minCandidates int
 	placedEvents  bool
+	acceptLegacy  bool               // NodeSite reads the legacy site label too
 	gpus          state.GPUResources // the extended resources priced as GPUs
 }
 
@@ -97,7 +98,8 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 		go collector.Run(ctx)
 	}
 	return &EdgePlacement{handle: h, model: model, nodes: h.SharedInformerFactory().Core().V1().Nodes().Lister(), waiting: newWaitingPods(model, h.Activate),
-		minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents, gpus: state.NewGPUResources(args.GPUResources)}, nil
+		minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents, acceptLegacy: args.AcceptLegacySiteLabel,
+		gpus: state.NewGPUResources(args.GPUResources)}, nil
 }
 
 // newModel builds and syncs the world model; collector is nil without
@@ -110,7 +112,7 @@ func newModel(ctx context.Context, h framework.Handle, args *config.EdgePlacemen
 	var (
 		model     *state.Model
 		collector *telemetry.Collector
-		opts      state.Options
+		opts      = state.Options{AcceptLegacySiteLabel: args.AcceptLegacySiteLabel}
 	)
 	if args.Telemetry != nil {
 		// The collector runs only after the model exists.
@@ -175,17 +177,17 @@ func (pl *EdgePlacement) EventsToRegister(_ context.Context) ([]fwk.ClusterEvent
 	}
 	return []fwk.ClusterEventWithHint{
 		crd("sites"), crd("trafficsources"), crd("placementpolicies"),
-		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel}, QueueingHintFn: isSchedulableAfterNodeChange},
+		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel}, QueueingHintFn: pl.isSchedulableAfterNodeChange},
 	}, nil
 }
 
-// isSchedulableAfterNodeChange queues a pod only for nodes that carry a site.
-func isSchedulableAfterNodeChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
+// isSchedulableAfterNodeChange queues a pod only for nodes in a site.
+func (pl *EdgePlacement) isSchedulableAfterNodeChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
 	node, ok := newObj.(*v1.Node)
 	if !ok {
 		return fwk.Queue, fmt.Errorf("want a *v1.Node, got %T", newObj)
 	}
-	if _, ok := node.Labels[placementv1alpha1.SiteLabel]; !ok {
+	if _, ok := state.NodeSite(node.Labels, pl.acceptLegacy); !ok {
 		return fwk.QueueSkip, nil
 	}
 	return fwk.Queue, nil
