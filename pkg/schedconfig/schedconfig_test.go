@@ -80,7 +80,8 @@ func TestEditEdgePlacementArgsChangesOnlyThatField(t *testing.T) {
 	out := rewrite(t, func(cfg *schedv1.KubeSchedulerConfiguration) error {
 		return EditEdgePlacementArgs(cfg, "proxima-scheduler", func(args *configv1.EdgePlacementArgs) {
 			// The args as written: what the file sets, nothing defaulted.
-			want := &configv1.EdgePlacementArgs{MinCandidateNodes: ptr.To[int32](100), CacheSyncTimeoutSeconds: ptr.To[int32](60), PlacedEvents: ptr.To(false)}
+			want := &configv1.EdgePlacementArgs{MinCandidateNodes: ptr.To[int32](100), CacheSyncTimeoutSeconds: ptr.To[int32](60), PlacedEvents: ptr.To(false),
+				AcceptLegacySiteLabel: ptr.To(false)}
 			if diff := cmp.Diff(want, args); diff != "" {
 				t.Errorf("args given to edit (-want,+got):\n%s", diff)
 			}
