@@ -48,9 +48,10 @@ package integration
 //	prometheus-killed-mid-burst 42           0     0
 //	series-disappears           42           0     0
 //	garbage-values              42           0     0
+//	policy-churn                42           0     0  (TestFaultMatrixPolicyChurn; 7 unschedulable by design)
 //
-// Not covered here: policy and Site churn, kube-apiserver restarts and a
-// leader change (TestLeaderElection covers the last on its own).
+// TestFaultCheckerCatchesViolations shows the checker refusing a binding
+// that breaks each rule, so that the zeros above mean something.
 
 import (
 	"context"
@@ -84,9 +85,14 @@ type faultWorld struct {
 	exp  *harness.Exporter
 	prom *harness.Prometheus
 	pods []*v1.Pod
-	// infeasible are the pods over the cost cap at every site.
+	// infeasible are the pods no site can take.
 	infeasible map[string]bool
+	// hold, when set, creates the burst's pods with holdGate.
+	hold bool
 }
+
+// holdGate holds a burst while the policy-churn row changes the rules.
+const holdGate = "faultmatrix.proxima.dev/hold"
 
 // faultRTTs are the declared RTTs from the one TrafficSource, users, to every
 // site; the exporter serves the same values live.
@@ -178,6 +184,9 @@ func (w *faultWorld) burst(from, to int) {
 					req["amd.com/gpu"] = "1"
 				}
 			}
+		}
+		if w.hold {
+			p = p.SchedulingGates([]string{holdGate})
 		}
 		w.pods = append(w.pods, createPod(w.t, w.cp.Client, p.Res(req).Obj()))
 	}
@@ -578,4 +587,241 @@ func TestFaultMatrix(t *testing.T) {
 		w.burst(burstSize/2, burstSize)
 		w.settle()
 	})
+}
+
+// probe shows that the scheduler has observed a change: it creates a pod
+// outside the burst and waits until the scheduler has bound it where want
+// says (bind) or reported it unschedulable (!bind). A probe placed
+// otherwise was judged just before the change arrived, which is allowed:
+// it is deleted, not judged, and another is tried. The probe that shows the
+// change is judged at once, against the rules then in force, and deleted.
+// It returns that probe's node.
+func (w *faultWorld) probe(name, policy string, req map[v1.ResourceName]string, nodeSelector map[string]string, bind bool, want func(node string) bool) string {
+	w.t.Helper()
+	ctx := context.Background()
+	for attempt := range 5 {
+		podName := fmt.Sprintf("%s-%d", name, attempt)
+		pw := st.MakePod().Namespace(w.ns).Name(podName).SchedulerName(proximaScheduler).
+			Label(placementv1alpha1.PolicyLabel, policy).Res(req)
+		if nodeSelector != nil {
+			pw = pw.NodeSelector(nodeSelector)
+		}
+		p := createPod(w.t, w.cp.Client, pw.Obj())
+		var got *v1.Pod
+		if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, settleTimeout, true, func(ctx context.Context) (bool, error) {
+			q, err := w.cp.Client.CoreV1().Pods(w.ns).Get(ctx, podName, metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			got = q
+			if bind {
+				return q.Spec.NodeName != "", nil
+			}
+			return q.Spec.NodeName != "" || unschedulable(q) != "", nil
+		}); err != nil {
+			w.t.Fatalf("probe %s was not placed (events: %v)", podName, podEvents(w.t, w.cp.Client, p))
+		}
+		shown := bind == (got.Spec.NodeName != "") && (!bind || want(got.Spec.NodeName))
+		if shown {
+			// Judged against the rules in force now, then deleted: the
+			// next change may outlaw its place.
+			v := judge(w.t, w.env, []*v1.Pod{p})
+			for _, msg := range append(v.violations, v.lost...) {
+				w.t.Errorf("probe: %s", msg)
+			}
+		} else {
+			w.t.Logf("probe %s placed on %q before the change arrived; trying again", podName, got.Spec.NodeName)
+		}
+		if err := w.cp.Client.CoreV1().Pods(w.ns).Delete(ctx, podName, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			w.t.Fatal(err)
+		}
+		if shown {
+			return got.Spec.NodeName
+		}
+		time.Sleep(time.Second)
+	}
+	w.t.Fatalf("probe %s: five tries, none placed as the change requires", name)
+	return ""
+}
+
+// siteOfNode returns the site label of a node, from the apiserver.
+func (w *faultWorld) siteOfNode(name string) string {
+	w.t.Helper()
+	n, err := w.cp.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return n.Labels[placementv1alpha1.SiteLabel]
+}
+
+// release removes holdGate from every held pod.
+func (w *faultWorld) release() {
+	w.t.Helper()
+	ctx := context.Background()
+	for _, p := range w.pods {
+		q, err := w.cp.Client.CoreV1().Pods(w.ns).Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		gates := slices.DeleteFunc(slices.Clone(q.Spec.SchedulingGates), func(g v1.PodSchedulingGate) bool { return g.Name == holdGate })
+		if len(gates) == len(q.Spec.SchedulingGates) {
+			continue
+		}
+		q.Spec.SchedulingGates = gates
+		if _, err := w.cp.Client.CoreV1().Pods(w.ns).Update(ctx, q, metav1.UpdateOptions{}); err != nil {
+			w.t.Fatalf("releasing %s: %v", p.Name, err)
+		}
+	}
+}
+
+// TestFaultMatrixPolicyChurn changes the rules while a burst is pending:
+// a policy's residency narrowed, a Site's country changed, a policy deleted
+// and re-created with other rules, a node relabelled into another site by
+// an admin, and a Site deleted. The scheduler acts on its informer view, so
+// a pod bound just after a change may rightly have been judged against the
+// rules just before it; to judge every binding against the rules in force
+// when it was made, the burst is held by a scheduling gate until each change
+// has been applied and the scheduler has demonstrably observed it (a probe
+// pod whose placement depends on the change has been placed accordingly),
+// then released at once, and the rules do not change again. This covers
+// pods pending in the queue and the scheduler's caches across every kind of
+// change; it does not cover a change racing a scheduling cycle already under
+// way.
+func TestFaultMatrixPolicyChurn(t *testing.T) {
+	w := newFaultWorld(t)
+	w.hold = true
+	w.startScheduler()
+	w.burst(0, burstSize)
+	ctx := context.Background()
+	cpu := map[v1.ResourceName]string{v1.ResourceCPU: "100m"}
+	policies := w.pc.PlacementV1alpha1().PlacementPolicies(w.ns)
+
+	// Before any change: cost-led EU-but-not-NL pods go to fr (0.03/h).
+	inSite := func(site string) func(string) bool {
+		return func(node string) bool { return w.siteOfNode(node) == site }
+	}
+	w.probe("probe-before", "resident", cpu, nil, true, inSite("fr"))
+
+	// 1. Residency narrowed: FR denied too, so eg (0.04/h) is the cheapest.
+	resident, err := policies.Get(ctx, "resident", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resident.Spec.Residency.Denied.Countries = []string{"NL", "FR"}
+	if _, err := policies.Update(ctx, resident, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.probe("probe-narrowed", "resident", cpu, nil, true, inSite("eg"))
+
+	// 2. ch becomes an EU site (AT): the cheapest the residency allows.
+	ch, err := w.pc.PlacementV1alpha1().Sites().Get(ctx, "ch", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.Spec.Country, ch.Spec.Jurisdictions = "AT", []string{"EU"}
+	if _, err := w.pc.PlacementV1alpha1().Sites().Update(ctx, ch, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.probe("probe-country", "resident", cpu, nil, true, inSite("ch"))
+
+	// 3. The SLO deleted and re-created for Regional sites only: fr is the
+	// one within 25 ms.
+	slo, err := policies.Get(ctx, "slo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := policies.Delete(ctx, "slo", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	spec := *slo.Spec.DeepCopy()
+	spec.Tiers = []placementv1alpha1.SiteTier{placementv1alpha1.TierRegional}
+	w.policy("slo", spec)
+	w.probe("probe-recreated", "slo", cpu, nil, true, inSite("fr"))
+
+	// 4. An admin moves de-1 into fr (Regional); only a pod judged with the
+	// move may land there under the re-created SLO.
+	n, err := w.cp.Client.CoreV1().Nodes().Get(ctx, "de-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Labels[placementv1alpha1.SiteLabel] = "fr"
+	n.Labels["faultmatrix.proxima.dev/moved"] = "true"
+	if _, err := w.cp.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.probe("probe-moved", "slo", cpu, map[string]string{"faultmatrix.proxima.dev/moved": "true"}, true,
+		func(node string) bool { return node == "de-1" })
+
+	// 5. us deleted: its nodes are in no Site, so amd.com/gpu pods, which
+	// only us could take, are unschedulable.
+	if err := w.pc.PlacementV1alpha1().Sites().Delete(ctx, "us", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.probe("probe-deleted", "gpu", map[v1.ResourceName]string{v1.ResourceCPU: "100m", "amd.com/gpu": "1"}, nil, false, nil)
+	for _, p := range w.pods {
+		if _, ok := p.Spec.Containers[0].Resources.Requests["amd.com/gpu"]; ok {
+			w.infeasible[p.Name] = true
+		}
+	}
+
+	w.release()
+	w.settle()
+}
+
+// TestFaultCheckerCatchesViolations feeds the fault matrix's checker
+// bindings that break each hard rule, so that its zero counts mean
+// something.
+func TestFaultCheckerCatchesViolations(t *testing.T) {
+	price := func(s string) *resource.Quantity { return ptr.To(resource.MustParse(s)) }
+	sites := map[string]*placementv1alpha1.Site{
+		"ch": {Spec: placementv1alpha1.SiteSpec{Tier: placementv1alpha1.TierEdge, Country: "CH"}},
+		"nl": {Spec: placementv1alpha1.SiteSpec{Tier: placementv1alpha1.TierRegional, Country: "NL", Jurisdictions: []string{"EU"},
+			Pricing: &placementv1alpha1.SitePricing{CPUCoreHour: price("0.02"), GPUHour: price("0.8")}}},
+	}
+	declared := map[[2]string]int32{{"users", "ch"}: 5, {"users", "nl"}: 30}
+	node := func(site string, labels ...string) *v1.Node {
+		n := st.MakeNode().Name(site+"-0").Label(placementv1alpha1.SiteLabel, site).Obj()
+		for i := 0; i+1 < len(labels); i += 2 {
+			n.Labels[labels[i]] = labels[i+1]
+		}
+		return n
+	}
+	pod := func(req map[v1.ResourceName]string) *v1.Pod {
+		return st.MakePod().Name("p").Label(placementv1alpha1.PolicyLabel, "x").Res(req).Obj()
+	}
+	cpu := map[v1.ResourceName]string{v1.ResourceCPU: "100m"}
+	for _, c := range []struct {
+		name   string
+		spec   placementv1alpha1.PlacementPolicySpec
+		pod    *v1.Pod
+		node   *v1.Node
+		breaks bool
+	}{
+		{"allowed jurisdiction", placementv1alpha1.PlacementPolicySpec{Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Jurisdictions: []string{"EU"}}}}, pod(cpu), node("ch"), true},
+		{"allowed jurisdiction met", placementv1alpha1.PlacementPolicySpec{Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Jurisdictions: []string{"EU"}}}}, pod(cpu), node("nl"), false},
+		{"denied country", placementv1alpha1.PlacementPolicySpec{Residency: &placementv1alpha1.Residency{Denied: &placementv1alpha1.Areas{Countries: []string{"NL"}}}}, pod(cpu), node("nl"), true},
+		{"allowed country", placementv1alpha1.PlacementPolicySpec{Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: []string{"NL"}}}}, pod(cpu), node("ch"), true},
+		{"tier", placementv1alpha1.PlacementPolicySpec{Tiers: []placementv1alpha1.SiteTier{placementv1alpha1.TierCloud}}, pod(cpu), node("nl"), true},
+		{"hardware", placementv1alpha1.PlacementPolicySpec{Hardware: &placementv1alpha1.HardwareRequirements{NodeSelector: []placementv1alpha1.NodeRequirement{
+			{Key: gpuPresentLabel, Operator: "In", Values: []placementv1alpha1.LabelValue{"true"}}}}}, pod(cpu), node("nl", gpuPresentLabel, "false"), true},
+		{"hardware met", placementv1alpha1.PlacementPolicySpec{Hardware: &placementv1alpha1.HardwareRequirements{NodeSelector: []placementv1alpha1.NodeRequirement{
+			{Key: gpuPresentLabel, Operator: "In", Values: []placementv1alpha1.LabelValue{"true"}}}}}, pod(cpu), node("nl", gpuPresentLabel, "true"), false},
+		{"max RTT", placementv1alpha1.PlacementPolicySpec{Latency: &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}, MaxRTTMilliseconds: ptr.To[int32](25)}}, pod(cpu), node("nl"), true},
+		{"max RTT met", placementv1alpha1.PlacementPolicySpec{Latency: &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}, MaxRTTMilliseconds: ptr.To[int32](25)}}, pod(cpu), node("ch"), false},
+		{"cost cap, nvidia", placementv1alpha1.PlacementPolicySpec{Cost: &placementv1alpha1.CostPolicy{MaxHourly: resource.MustParse("1")}},
+			pod(map[v1.ResourceName]string{v1.ResourceCPU: "100m", "nvidia.com/gpu": "2"}), node("nl"), true},
+		{"cost cap, amd", placementv1alpha1.PlacementPolicySpec{Cost: &placementv1alpha1.CostPolicy{MaxHourly: resource.MustParse("1")}},
+			pod(map[v1.ResourceName]string{v1.ResourceCPU: "100m", "amd.com/gpu": "2"}), node("nl"), true},
+		{"cost cap met", placementv1alpha1.PlacementPolicySpec{Cost: &placementv1alpha1.CostPolicy{MaxHourly: resource.MustParse("1")}},
+			pod(map[v1.ResourceName]string{v1.ResourceCPU: "100m", "amd.com/gpu": "1"}), node("nl"), false},
+		{"unknown site", placementv1alpha1.PlacementPolicySpec{}, pod(cpu), node("gone"), true},
+	} {
+		got := breaches(c.pod, &placementv1alpha1.PlacementPolicy{Spec: c.spec}, c.node, sites, declared)
+		if (len(got) > 0) != c.breaks {
+			t.Errorf("%s: breaches %v, want a breach: %v", c.name, got, c.breaks)
+		}
+	}
+	if got := breaches(pod(cpu), nil, node("nl"), sites, declared); len(got) == 0 {
+		t.Errorf("a pod bound while its policy does not exist: no breach")
+	}
 }
