@@ -48,6 +48,7 @@ package integration
 //	prometheus-killed-mid-burst 42           0     0
 //	series-disappears           42           0     0
 //	garbage-values              42           0     0
+//	apiserver-killed-mid-burst  42         0     0
 //	policy-churn                42           0     0  (TestFaultMatrixPolicyChurn; 7 unschedulable by design)
 //
 // TestFaultCheckerCatchesViolations shows the checker refusing a binding
@@ -584,6 +585,20 @@ func TestFaultMatrix(t *testing.T) {
 		w.exp.Price.WithLabelValues("us").Set(1e6)
 		w.exp.Up.WithLabelValues("eg").Set(math.NaN())
 		w.exp.NodeUtilization.WithLabelValues("nl-0:9100").Set(-3)
+		w.burst(burstSize/2, burstSize)
+		w.settle()
+	})
+
+	t.Run("apiserver-killed-mid-burst", func(t *testing.T) {
+		w := newFaultWorld(t)
+		w.startScheduler()
+		w.burst(0, burstSize/2)
+		// A crash: binding calls under way fail or complete; the
+		// scheduler's watches reconnect to the new kube-apiserver over
+		// the same etcd.
+		if err := w.cp.KillAPIServer(); err != nil {
+			t.Fatal(err)
+		}
 		w.burst(burstSize/2, burstSize)
 		w.settle()
 	})
