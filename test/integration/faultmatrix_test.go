@@ -49,6 +49,7 @@ package integration
 //	series-disappears           42           0     0
 //	garbage-values              42           0     0
 //	apiserver-killed-mid-burst  42         0     0
+//	leader-killed-mid-burst     42           0     0  (TestFaultMatrixLeaderKilled, two replicas of the binary)
 //	policy-churn                42           0     0  (TestFaultMatrixPolicyChurn; 7 unschedulable by design)
 //
 // TestFaultCheckerCatchesViolations shows the checker refusing a binding
@@ -71,6 +72,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/test/harness"
 )
@@ -99,8 +101,11 @@ const holdGate = "faultmatrix.proxima.dev/hold"
 // site; the exporter serves the same values live.
 var faultRTTs = map[string]int32{"de": 10, "fr": 20, "nl": 30, "ch": 5, "us": 90, "eg": 8}
 
-func newFaultWorld(t *testing.T) *faultWorld {
-	w := &faultWorld{env: newEnv(t), infeasible: map[string]bool{}}
+func newFaultWorld(t *testing.T) *faultWorld { return newFaultWorldOn(t, newEnv(t)) }
+
+// newFaultWorldOn builds the test world on e's control plane.
+func newFaultWorldOn(t *testing.T, e *env) *faultWorld {
+	w := &faultWorld{env: e, infeasible: map[string]bool{}}
 	w.exp = harness.StartExporter(t)
 	w.prom = harness.StartPrometheus(t, w.exp)
 	gpu := map[string]string{gpuPresentLabel: "true"}
@@ -838,5 +843,47 @@ func TestFaultCheckerCatchesViolations(t *testing.T) {
 	}
 	if got := breaches(pod(cpu), nil, node("nl"), sites, declared); len(got) == 0 {
 		t.Errorf("a pod bound while its policy does not exist: no breach")
+	}
+}
+
+// TestFaultMatrixLeaderKilled runs the installed scheduler binary twice with
+// leader election (as TestLeaderElection does) and kills the leader
+// (SIGKILL: it cannot release the Lease) mid-burst: the other takes over
+// once the Lease expires, and the burst is judged as in TestFaultMatrix.
+// The installed configuration reads no telemetry, so the SLO's onStale
+// Reject has nothing to reject here.
+func TestFaultMatrixLeaderKilled(t *testing.T) {
+	cp, configPath, kubeconfig, bin := installed(t, renderInstall(t))
+	procs := []*process{
+		startScheduler(t, bin, configPath, kubeconfig, "scheduler-a"),
+		startScheduler(t, bin, configPath, kubeconfig, "scheduler-b"),
+	}
+	e := &env{t: t, cp: cp, pc: versioned.NewForConfigOrDie(cp.Config), ns: createNamespace(t, cp.Client, "ha")}
+	w := newFaultWorldOn(t, e)
+	leader := -1
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, settleTimeout, true, func(context.Context) (bool, error) {
+		for i, p := range procs {
+			if strings.Contains(p.logText(t), "successfully acquired lease") {
+				leader = i
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatal("no scheduler acquired the lease")
+	}
+	w.burst(0, burstSize/2)
+	// Mid-burst, once the leader has bound some pods.
+	w.waitPods("the leader's first bindings", func(p *v1.Pod) bool {
+		return p.Name != "p00" || p.Spec.NodeName != ""
+	})
+	if err := procs[leader].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = procs[leader].cmd.Wait()
+	w.burst(burstSize/2, burstSize)
+	w.settle()
+	if n := strings.Count(procs[1-leader].logText(t), "Successfully bound pod"); n == 0 {
+		t.Errorf("the surviving replica bound no pod after the leader was killed")
 	}
 }
