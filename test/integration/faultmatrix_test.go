@@ -19,7 +19,8 @@ package integration
 // The fault matrix: each row runs a burst of pods under four policies (a
 // residency rule, an RTT SLO that rejects stale telemetry, a GPU policy with
 // a hardware rule, tiers and a cost cap, and a plain cost-led policy) while a
-// fault happens to the live telemetry, then judges every pod with an
+// fault happens (to the live telemetry, kube-apiserver, the leading
+// scheduler replica or the rules themselves), then judges every pod with an
 // independent checker (judge, below) that reads Sites, TrafficSources,
 // PlacementPolicies, Nodes and Pods from the apiserver and never asks the
 // scheduler: every bound pod must sit on a node whose labels meet the
@@ -39,18 +40,24 @@ package integration
 // a real violation. Out-of-range values (row garbage-values) must be
 // dropped, never used.
 //
-// Rows (each a fresh control plane, Prometheus and scheduler; 42 pods:
-// 12 residency, 12 RTT SLO, 12 GPU, 4 cost-led, 2 over the cost cap at
-// every site, which must stay unschedulable):
+// Rows (each a fresh control plane; 42 pods: 12 residency, 12 RTT SLO,
+// 12 GPU, 4 cost-led, and 2 over the cost cap at every site, which must be
+// reported unschedulable). Three runs on a 2-core machine, each row
+// 9–25 s:
 //
-//	row                       pods  violations  lost
-//	prometheus-down-at-start    42           0     0
-//	prometheus-killed-mid-burst 42           0     0
-//	series-disappears           42           0     0
-//	garbage-values              42           0     0
-//	apiserver-killed-mid-burst  42         0     0
-//	leader-killed-mid-burst     42           0     0  (TestFaultMatrixLeaderKilled, two replicas of the binary)
-//	policy-churn                42           0     0  (TestFaultMatrixPolicyChurn; 7 unschedulable by design)
+//	row                          test                         pods  bound  unschedulable  violations  lost
+//	prometheus-down-at-start     TestFaultMatrix                42     40              2           0     0
+//	prometheus-killed-mid-burst  TestFaultMatrix                42     40              2           0     0
+//	series-disappears            TestFaultMatrix                42     40              2           0     0
+//	garbage-values               TestFaultMatrix                42     40              2           0     0
+//	apiserver-killed-mid-burst   TestFaultMatrix                42     40              2           0     0
+//	policy-churn                 TestFaultMatrixPolicyChurn     42     35              7           0     0
+//	leader-killed-mid-burst      TestFaultMatrixLeaderKilled    42     40              2           0     0
+//
+// In policy-churn the 5 amd.com/gpu pods are unschedulable by design (their
+// only site is deleted); its probes are judged one by one as they bind.
+// The leader-killed row runs two replicas of the installed binary, whose
+// configuration reads no telemetry.
 //
 // TestFaultCheckerCatchesViolations shows the checker refusing a binding
 // that breaks each rule, so that the zeros above mean something.
