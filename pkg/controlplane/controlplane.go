@@ -37,17 +37,22 @@ limitations under the License.
 package controlplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -71,6 +76,9 @@ type ControlPlane struct {
 	Client kubernetes.Interface
 
 	env *envtest.Environment
+	// certDir keeps kube-apiserver's serving certificates across
+	// RestartAPIServer; Stop removes it.
+	certDir string
 }
 
 // Options tune Start.
@@ -143,6 +151,14 @@ func Start(opts Options) (*ControlPlane, error) {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	// A directory of our own, not envtest's throwaway one, so that a
+	// restarted kube-apiserver serves the same certificates and its
+	// clients' trust in it holds (RestartAPIServer).
+	certDir, err := os.MkdirTemp("", "proxima-apiserver-")
+	if err != nil {
+		return nil, err
+	}
+	env.ControlPlane.GetAPIServer().CertDir = certDir
 	args := env.ControlPlane.GetAPIServer().Configure()
 	args.Append("disable-admission-plugins", "TaintNodesByCondition", "Priority")
 	for flag, values := range opts.APIServerArgs {
@@ -155,19 +171,65 @@ func Start(opts Options) (*ControlPlane, error) {
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()
+		_ = os.RemoveAll(certDir)
 		return nil, fmt.Errorf("starting the control plane from %s: %w", bin, err)
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		_ = env.Stop()
+		_ = os.RemoveAll(certDir)
 		return nil, err
 	}
-	return &ControlPlane{Config: cfg, Client: client, env: env}, nil
+	return &ControlPlane{Config: cfg, Client: client, env: env, certDir: certDir}, nil
 }
 
 // Stop stops kube-apiserver and etcd and removes their data.
-func (c *ControlPlane) Stop() error { return c.env.Stop() }
+func (c *ControlPlane) Stop() error {
+	err := c.env.Stop()
+	if rmErr := os.RemoveAll(c.certDir); err == nil {
+		err = rmErr
+	}
+	return err
+}
+
+// KillAPIServer kills kube-apiserver (SIGKILL, a crash) and starts it again
+// on the same address, certificates and etcd, so every object survives and
+// every client keeps working once it is back. It returns when the new one
+// is healthy.
+func (c *ControlPlane) KillAPIServer() error {
+	s := c.env.ControlPlane.GetAPIServer()
+	// envtest only stops gracefully, which with clients' watches open can
+	// take its whole stop timeout: kill our kube-apiserver, the process
+	// whose command line names our certificate directory, first.
+	pid, err := c.apiServerPID()
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing kube-apiserver (pid %d): %w", pid, err)
+	}
+	addr := net.JoinHostPort(s.SecureServing.Address, s.SecureServing.Port)
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true, nil
+		}
+		_ = conn.Close()
+		return false, nil
+	}); err != nil {
+		return fmt.Errorf("the killed kube-apiserver still listens on %s", addr)
+	}
+	// Let envtest reap it; signalling a process already gone is no error
+	// here.
+	if err := s.Stop(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stopping kube-apiserver: %w", err)
+	}
+	if err := s.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w", err)
+	}
+	return nil
+}
 
 // Kubeconfig writes an admin kubeconfig for this control plane into dir and
 // returns its path.
@@ -210,4 +272,28 @@ func PeerCRDPaths() ([]string, error) {
 		paths = append(paths, filepath.Join(strings.TrimSpace(string(out)), "manifests", "crd.yaml"))
 	}
 	return paths, nil
+}
+
+// apiServerPID finds this control plane's kube-apiserver: the process whose
+// command line names certDir, which is this control plane's own.
+func (c *ControlPlane) apiServerPID() (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if filepath.Base(args[0]) == "kube-apiserver" && strings.Contains(string(cmdline), c.certDir) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no kube-apiserver process names %s", c.certDir)
 }
