@@ -59,6 +59,12 @@ package integration
 // The leader-killed row runs two replicas of the installed binary, whose
 // configuration reads no telemetry.
 //
+// The node-credential row is TestNodeCannotChooseItsSite
+// (noderestriction_test.go), on kube-apiserver with NodeRestriction and the
+// Node authorizer: a node's own credential is refused the site label, and a
+// DE-only pod never lands on a node that named its own site with the legacy
+// label.
+//
 // TestFaultCheckerCatchesViolations shows the checker refusing a binding
 // that breaks each rule, so that the zeros above mean something.
 
