@@ -78,6 +78,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -671,7 +672,14 @@ func (w *faultWorld) probe(name, policy string, req map[v1.ResourceName]string, 
 		if shown {
 			return got.Spec.NodeName
 		}
-		time.Sleep(time.Second)
+		// The next probe starts once this one is gone, so it cannot
+		// count this one's place against the world it is meant to show.
+		if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, settleTimeout, true, func(ctx context.Context) (bool, error) {
+			_, err := w.cp.Client.CoreV1().Pods(w.ns).Get(ctx, podName, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		}); err != nil {
+			w.t.Fatalf("probe %s was not deleted: %v", podName, err)
+		}
 	}
 	w.t.Fatalf("probe %s: five tries, none placed as the change requires", name)
 	return ""
