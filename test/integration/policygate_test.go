@@ -100,6 +100,13 @@ func TestPolicyGate(t *testing.T) {
 	if site := e.siteOfPod(early); site != "frankfurt" {
 		t.Errorf("gated pod created before its policy landed in %s, want frankfurt (the only EU site)", site)
 	}
+	bound, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), early.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bound.Labels[placementv1alpha1.PolicyLabel]; got != "eu-api" {
+		t.Errorf("ungated pod's %s label = %q, want eu-api (so a scheduler that has not seen the policy fails it closed)", placementv1alpha1.PolicyLabel, got)
+	}
 
 	// The controller has reconciled every gated pod since the policy
 	// appeared; the pod naming a missing policy is still gated and unbound.
