@@ -40,8 +40,17 @@ func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Po
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     v1.ObjectReference{Kind: "Node", Name: nodeName},
 	}
-	if msg, ok := pl.explainBinding(s, nodeName); ok {
-		binding.Annotations = map[string]string{placementv1alpha1.PlacementAnnotation: msg}
+	// The binding cycle runs after the scheduling cycle's node snapshot;
+	// a node relabelled in between (into another site, or losing its
+	// hardware labels) must not take the pod: refuse, and the scheduler
+	// retries the pod against the node as it is now.
+	if node, err := pl.nodes.Get(nodeName); err == nil {
+		if status := s.nodeAllowed(node); !status.IsSuccess() {
+			return fwk.NewStatus(fwk.Unschedulable, "node "+nodeName+" changed before binding: "+status.Message())
+		}
+		if msg, ok := explainOn(s, node); ok {
+			binding.Annotations = map[string]string{placementv1alpha1.PlacementAnnotation: msg}
+		}
 	}
 	if c := pl.handle.APICacher(); c != nil {
 		onFinish, err := c.BindPod(binding)

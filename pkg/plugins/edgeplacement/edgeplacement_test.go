@@ -509,3 +509,42 @@ func TestNodeChangeQueueingHint(t *testing.T) {
 		}
 	}
 }
+
+// A node relabelled between Filter and Bind is judged again at Bind, on its
+// labels as they are then.
+func TestNodeAllowedAtBind(t *testing.T) {
+	gpu := euOnly
+	gpu.Hardware = &placementv1alpha1.HardwareRequirements{NodeSelector: []placementv1alpha1.NodeRequirement{
+		{Key: "gpu", Operator: "Exists"}}}
+	nodes := []fwk.NodeInfo{nodeInfo("ber-1", "ber", "4", map[string]string{"gpu": "yes"})}
+	pl := testPlugin(t, nodes, nil, mkPolicy("gpu", 0, nil, gpu))
+	_, ctx := ktesting.NewTestContext(t)
+	cs := framework.NewCycleState()
+	pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, "gpu").Obj()
+	if _, status := pl.PreFilter(ctx, cs, pod, nodes); !status.IsSuccess() {
+		t.Fatal(status)
+	}
+	s, err := getPreFilterState(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func(site string, labels map[string]string) *v1.Node {
+		return nodeInfo("ber-1", site, "4", labels).Node()
+	}
+	for _, tc := range []struct {
+		name string
+		node *v1.Node
+		want *fwk.Status
+	}{
+		{"unchanged", node("ber", map[string]string{"gpu": "yes"}), nil},
+		{"moved out of the EU", node("zrh", map[string]string{"gpu": "yes"}), fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonResidency)},
+		{"site label removed", node("", map[string]string{"gpu": "yes"}), fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonNoSite)},
+		{"hardware label removed", node("ber", nil), fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonHardware)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, s.nodeAllowed(tc.node), statusCmp); diff != "" {
+				t.Errorf("(-want,+got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 
+	v1 "k8s.io/api/core/v1"
+
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
@@ -34,11 +36,17 @@ func (pl *EdgePlacement) explainBinding(s *preFilterState, nodeName string) (str
 	if err != nil {
 		return "", false
 	}
+	return explainOn(s, node)
+}
+
+// explainOn explains the placement on node; false when it is in no known
+// site.
+func explainOn(s *preFilterState, node *v1.Node) (string, bool) {
 	site, ok := s.snap.SiteOfNode(node)
 	if !ok {
 		return "", false
 	}
-	return explain(s, site, nodeName), true
+	return explain(s, site, node.Name), true
 }
 
 // explain is the bind-time explanation: site, tier, country, RTT per source

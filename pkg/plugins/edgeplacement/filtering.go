@@ -197,6 +197,29 @@ func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.
 		return fwk.AsStatus(err)
 	}
 	node := ni.Node()
+	if status := s.nodeAllowed(node); !status.IsSuccess() {
+		return status
+	}
+	load := s.snap.NodeLoad(node.Name)
+	switch s.plan.LoadRule(load) {
+	case scoring.LoadOverLimit:
+		if logger := klog.FromContext(ctx); logger.V(5).Enabled() {
+			logger.V(5).Info("Node over the policy's CPU utilization bound", "pod", klog.KObj(pod), "node", klog.KObj(node),
+				"utilization", load.Value, "max", s.plan.MaxLoad())
+		}
+		return fwk.NewStatus(fwk.Unschedulable, ErrReasonLoad)
+	case scoring.LoadStaleRejected:
+		klog.FromContext(ctx).V(5).Info("Node utilization is stale or missing and the policy rejects stale load", "pod", klog.KObj(pod), "node", klog.KObj(node))
+		return fwk.NewStatus(fwk.Unschedulable, ErrReasonStaleLoad)
+	}
+	return nil
+}
+
+// nodeAllowed applies the rules a node's labels decide: its site must be
+// feasible for the pod's policy and its labels must meet the policy's
+// hardware rule. Filter asks it of the framework's node, and Bind asks it
+// again of the informer's node, which may have changed its labels since.
+func (s *preFilterState) nodeAllowed(node *v1.Node) *fwk.Status {
 	site, ok := s.snap.SiteOfNode(node)
 	if !ok {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonNoSite)
@@ -210,18 +233,6 @@ func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.
 	}
 	if hw := s.policy.Hardware; hw != nil && !hw.Match(node) {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonHardware)
-	}
-	load := s.snap.NodeLoad(node.Name)
-	switch s.plan.LoadRule(load) {
-	case scoring.LoadOverLimit:
-		if logger := klog.FromContext(ctx); logger.V(5).Enabled() {
-			logger.V(5).Info("Node over the policy's CPU utilization bound", "pod", klog.KObj(pod), "node", klog.KObj(node),
-				"utilization", load.Value, "max", s.plan.MaxLoad())
-		}
-		return fwk.NewStatus(fwk.Unschedulable, ErrReasonLoad)
-	case scoring.LoadStaleRejected:
-		klog.FromContext(ctx).V(5).Info("Node utilization is stale or missing and the policy rejects stale load", "pod", klog.KObj(pod), "node", klog.KObj(node))
-		return fwk.NewStatus(fwk.Unschedulable, ErrReasonStaleLoad)
 	}
 	return nil
 }
