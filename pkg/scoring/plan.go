@@ -131,8 +131,12 @@ type Plan struct {
 	weights []float64 // dense weights over all sources
 	wLoad   float64
 	maxLoad float64
-	counts  [NumReasons]int32
-	nFeas   int
+	// the site score's weights and the feasible ranges its terms are
+	// normalized over, kept for SiteTerms
+	wLat, wCost            float64
+	lmin, lmax, cmin, cmax float64
+	counts                 [NumReasons]int32
+	nFeas                  int
 }
 
 // Evaluate evaluates policy p against world w into the plan.
@@ -150,7 +154,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 	pl.latencies(w, p)
 
 	wl, wc, wn := NormalizeWeights(p.WLatency, p.WCost, p.WLoad, len(p.Sources) > 0)
-	pl.wLoad = wn
+	pl.wLoad, pl.wLat, pl.wCost = wn, wl, wc
 	pl.maxLoad = p.MaxLoad
 	if !(pl.maxLoad > 0 && pl.maxLoad <= 1) {
 		pl.maxLoad = 0
@@ -194,6 +198,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 		}
 	}
 	pl.nFeas = len(pl.order)
+	pl.lmin, pl.lmax, pl.cmin, pl.cmax = lmin, lmax, cmin, cmax
 
 	for _, s := range pl.order {
 		pl.site[s] = wl*unit(pl.latency[s], lmin, lmax) + wc*unit(pl.cost[s], cmin, cmax)
@@ -333,6 +338,34 @@ func (pl *Plan) SiteLatency(s int) float64 { return pl.latency[s] }
 
 // SiteCost is the pod's hourly cost at site s.
 func (pl *Plan) SiteCost(s int) float64 { return pl.cost[s] }
+
+// Terms are the weighted parts of a node's score on the 0..1 scale of
+// Plan's formula: Latency = wLat·latTerm(s), Cost = wCost·costTerm(s),
+// Load = wLoad·(1 - u); their sum is the score SiteNodeScore rounds.
+type Terms struct {
+	Latency, Cost, Load float64
+}
+
+// Total is the node's score on the 0..1 scale.
+func (t Terms) Total() float64 { return t.Latency + t.Cost + t.Load }
+
+// SiteTerms is the breakdown of the score of a node in site s with load
+// in 0..1 (NaN: unknown, counted as fully loaded), as SiteNodeScore
+// computes it; all zero when s is infeasible.
+func (pl *Plan) SiteTerms(s int, load float64) Terms {
+	if !pl.SiteFeasible(s) {
+		return Terms{}
+	}
+	return Terms{
+		Latency: pl.wLat * unit(pl.latency[s], pl.lmin, pl.lmax),
+		Cost:    pl.wCost * unit(pl.cost[s], pl.cmin, pl.cmax),
+		Load:    pl.wLoad * (1 - clamp01(load)),
+	}
+}
+
+// Weights are the normalized soft weights the plan scores with (latency,
+// cost, load; NormalizeWeights).
+func (pl *Plan) Weights() (latency, cost, load float64) { return pl.wLat, pl.wCost, pl.wLoad }
 
 // NodeLoad is a node's CPU utilization as telemetry reported it.
 type NodeLoad struct {
