@@ -18,12 +18,9 @@ package edgeplacement
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
-	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
@@ -66,54 +63,27 @@ var siteReasons = [scoring.NumReasons]string{
 // nothing (README.md, Cost).
 func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	snap := pl.model.Load()
-	policy, err := snap.PolicyFor(pod)
+	pp, err := snap.PlanPod(pod, pl.gpus)
 	if err != nil {
 		pl.waiting.add(ctx, pod, snap.Generation)
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
-	}
-	if policy == nil {
-		return nil, fwk.NewStatus(fwk.Skip)
-	}
-	if policy.HardwareErr != nil {
-		pl.waiting.add(ctx, pod, snap.Generation)
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
-			fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, policy.HardwareErr))
-	}
-	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
-	req := state.RequestsOf(reqs, pl.gpus)
-	if policy.Spec.Cost != nil && req == (state.Requests{}) {
-		pl.waiting.add(ctx, pod, snap.Generation)
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, fmt.Sprintf(
-			"PlacementPolicy %s/%s caps the hourly cost (cost.maxHourly), but the pod requests no CPU, memory or GPUs, so its cost is unknown: set resource requests",
-			policy.Namespace, policy.Name))
-	}
-	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, rules: &scoring.Policy{}, podCPU: reqs.Cpu().MilliValue()}
-	if err := snap.CorePolicy(&policy.Spec, req, s.rules); err != nil {
-		pl.waiting.add(ctx, pod, snap.Generation)
-		var unknown *state.UnknownSourceError
-		if errors.As(err, &unknown) {
-			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
-				fmt.Sprintf("PlacementPolicy %s/%s cannot be evaluated: %v", policy.Namespace, policy.Name, err))
+		if state.Unresolvable(err) {
+			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 		}
 		return nil, fwk.AsStatus(err)
 	}
-	s.plan.Evaluate(snap.World, s.rules)
+	if pp == nil {
+		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	s := newPreFilterState(snap, pp)
 	cs.Write(preFilterStateKey, s)
 	// Remember the pod until it binds: a rejected pod must come back when
 	// the world changes, and so must a narrowed one whose candidates all
 	// fail (a node joining a site later brings it back).
 	pl.waiting.add(ctx, pod, snap.Generation)
 	if s.plan.NumFeasible() == 0 {
-		msg := fmt.Sprintf("PlacementPolicy %s/%s: no site meets the hard rules", policy.Namespace, policy.Name)
-		if sum := s.plan.ExcludedSummary(); sum != "" {
-			msg += " (" + sum + ")"
-		}
-		if snap.World.Sites.Len() == 0 {
-			msg += " (no Sites exist)"
-		}
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, msg)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, pp.NoFeasibleSiteMessage())
 	}
-	return pl.narrow(s, reqs), nil
+	return pl.narrow(s, pp.Requests), nil
 }
 
 // narrow returns the nodes of the best-ranked feasible sites, taken in order
@@ -174,15 +144,9 @@ func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framew
 }
 
 // hasRoom says whether the node meets the policy's hardware rule and has
-// the CPU, memory and a pod slot for the pod's requests.
-func hasRoom(s *preFilterState, ni fwk.NodeInfo, cpu, mem int64) bool {
-	if hw := s.policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
-		return false
-	}
-	alloc, used := ni.GetAllocatable(), ni.GetRequested()
-	return alloc.GetMilliCPU()-used.GetMilliCPU() >= cpu && alloc.GetMemory()-used.GetMemory() >= mem &&
-		len(ni.GetPods()) < alloc.GetAllowedPodNumber()
-}
+// the CPU, memory and a pod slot for the pod's requests (state.PodPlan.NodeHasRoom,
+// which `kubectl proxima` asks too).
+func hasRoom(s *preFilterState, ni fwk.NodeInfo, _, _ int64) bool { return s.pod.NodeHasRoom(ni) }
 
 // PreFilterExtensions is nil: the plugin's decision does not depend on
 // other pods.

@@ -141,11 +141,17 @@ func (pl *EdgePlacement) Name() string { return Name }
 // preFilterState is a pod's policy evaluated against one snapshot;
 // immutable once written.
 type preFilterState struct {
+	pod    *state.PodPlan // the policy, requests, rules and plan below
 	policy *state.ResolvedPolicy
 	snap   *state.Snapshot
 	plan   *scoring.Plan
 	rules  *scoring.Policy
 	podCPU int64 // millicores requested
+}
+
+// newPreFilterState is the state for a pod planned against snap.
+func newPreFilterState(snap *state.Snapshot, pp *state.PodPlan) *preFilterState {
+	return &preFilterState{pod: pp, policy: pp.Policy, snap: snap, plan: &pp.Plan, rules: &pp.Rules, podCPU: pp.CPUMilli()}
 }
 
 // Clone returns the state itself: it is never modified after PreFilter.

@@ -18,7 +18,6 @@ package edgeplacement
 
 import (
 	"context"
-	"math"
 
 	v1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
@@ -47,15 +46,7 @@ func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.P
 	if !ok {
 		return 0, nil
 	}
-	live := s.snap.NodeLoad(ni.Node().Name)
-	load := live.Value
-	if !live.Fresh() {
-		load = math.NaN()
-		if alloc := ni.GetAllocatable().GetMilliCPU(); alloc > 0 {
-			load = float64(ni.GetRequested().GetMilliCPU()+s.podCPU) / float64(alloc)
-		}
-	}
-	return s.plan.SiteNodeScoreFine(site, load), nil
+	return s.plan.SiteNodeScoreFine(site, s.snap.ScoreLoad(ni, s.podCPU)), nil
 }
 
 // ScoreExtensions returns the plugin itself.
