@@ -336,6 +336,11 @@ func (pl *Plan) Ranked() []int32 { return pl.order }
 // SiteLatency is the objective RTT at site s in milliseconds.
 func (pl *Plan) SiteLatency(s int) float64 { return pl.latency[s] }
 
+// SiteWorstRTT is the largest RTT from the policy's sources to site s in
+// milliseconds, which the policy's max RTT bounds (+Inf when one is
+// unknown).
+func (pl *Plan) SiteWorstRTT(s int) float64 { return pl.worst[s] }
+
 // SiteCost is the pod's hourly cost at site s.
 func (pl *Plan) SiteCost(s int) float64 { return pl.cost[s] }
 
