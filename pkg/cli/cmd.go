@@ -41,6 +41,7 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/state"
+	"github.com/proxima-sched/proxima/pkg/version"
 )
 
 // Options are the flags every subcommand shares.
@@ -67,6 +68,7 @@ It lists the cluster once and computes with the scheduler's own code
 (pkg/state and pkg/scoring), on declared values (no live telemetry).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Version,
 	}
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
