@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -177,8 +178,10 @@ func (o *Options) whatIfCommand() *cobra.Command {
 		Long: `Places --replicas pods of the policy in the file (added to the cluster's
 policies, or replacing the one of the same namespace and name) one after the
 other with the scheduler's plan and score, each taking capacity from the
-next. Prints pods per site, mean and p95 RTT, hourly cost, the pods that
-would not schedule and, for an existing policy, the difference from today.`,
+next. For an existing policy, its pods' requests come off their nodes first
+(they are placed again under the new rules). Prints pods per site, mean and
+p95 RTT, hourly cost, the pods that would not schedule and, for an existing
+policy, the difference from today.`,
 		Example: "  kubectl proxima what-if -f eu-api.yaml --replicas 20 --requests cpu=250m,memory=256Mi",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -206,7 +209,7 @@ would not schedule and, for an existing policy, the difference from today.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "The PlacementPolicy to simulate (YAML or JSON; - for stdin).")
-	cmd.Flags().IntVar(&replicas, "replicas", 1, "How many pods to place.")
+	cmd.Flags().IntVar(&replicas, "replicas", 0, "How many pods to place (default: as many as the policy has today, or 1 for a new policy).")
 	cmd.Flags().StringToStringVar(&requests, "requests", map[string]string{"cpu": "100m", "memory": "128Mi"},
 		"Requests of each pod, e.g. cpu=250m,memory=256Mi,nvidia.com/gpu=1.")
 	_ = cmd.MarkFlagRequired("filename")
@@ -353,8 +356,12 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 			verb = "would place it now"
 		}
 		fmt.Fprintf(out, "On the current world the scheduler %s in site %s (node %s): score %s; RTT", verb, n.Site, n.Node, f2(n.Score.Total))
-		for _, r := range n.RTTs {
-			fmt.Fprintf(out, " %s %s", r.Source, state.DescribeRTT(r))
+		for i, r := range n.RTTs {
+			sep := ","
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(out, "%s %s %s", sep, r.Source, state.DescribeRTT(r))
 		}
 		if len(n.RTTs) == 0 {
 			fmt.Fprint(out, " -")
@@ -372,11 +379,18 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 		}
 		fmt.Fprintln(out)
 	}
-	if len(e.Sites) > 0 {
+	// The table shows the feasible sites (all sites, with -o json or
+	// yaml); when no site is feasible, the excluded ones with the values
+	// that excluded them.
+	sites := slices.DeleteFunc(slices.Clone(e.Sites), func(s SiteVerdict) bool { return s.Rank == 0 })
+	if len(sites) == 0 {
+		sites = e.Sites
+	}
+	if len(sites) > 0 {
 		fmt.Fprintln(out)
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SITE\tRANK\tRTT MS\tCOST/H\tLATENCY\tCOST\tLOAD\tTOTAL\tFREE CPU\tFREE MEM\tVERDICT")
-		for _, s := range e.Sites {
+		for _, s := range sites {
 			rank, lat, cost, load, total := "-", "-", "-", "-", "-"
 			if s.Rank > 0 {
 				rank = strconv.Itoa(s.Rank)

@@ -24,6 +24,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 )
@@ -74,7 +75,10 @@ type WhatIfSite struct {
 // Simulate places replicas pods requesting requests under policy (added to
 // the world, or replacing the policy of the same name) one by one with
 // the scheduler's plan and score, each pod taking its node's capacity for
-// the next. The world is not changed.
+// the next. For an existing policy, the requests of today's pods of the
+// policy come off their nodes first (its pods are placed again under the
+// new rules), and replicas <= 0 means as many as today; else replicas <= 0
+// means 1. The world is not changed.
 func Simulate(w *World, policy *placementv1alpha1.PlacementPolicy, replicas int, requests v1.ResourceList) *WhatIf {
 	out := &WhatIf{Version: OutputVersion, Namespace: policy.Namespace, Policy: policy.Name, Replicas: replicas, Requests: requests}
 	today := map[string]int{}
@@ -83,21 +87,33 @@ func Simulate(w *World, policy *placementv1alpha1.PlacementPolicy, replicas int,
 			out.Existing = true
 		}
 	}
+	sim := w.WithPolicy(policy).Clone()
 	if out.Existing {
+		// Today's pods of the policy are placed again under its new
+		// rules: their requests come off their nodes first.
+		n := 0
 		for _, pod := range w.Pods {
 			if pod.Namespace != policy.Namespace || pod.Spec.NodeName == "" || pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
 				continue
 			}
 			if rp, err := w.Snap.PolicyFor(pod); err == nil && rp != nil && rp.Name == policy.Name {
-				if ni := w.Nodes[pod.Spec.NodeName]; ni != nil {
+				if ni := sim.Nodes[pod.Spec.NodeName]; ni != nil {
+					n++
+					_ = ni.RemovePod(klog.Background(), pod)
 					if i, ok := w.Snap.SiteOfNode(ni.Node()); ok {
 						today[w.Snap.World.Sites.Names[i]]++
 					}
 				}
 			}
 		}
+		if replicas <= 0 {
+			replicas = n
+		}
 	}
-	sim := w.WithPolicy(policy).Clone()
+	if replicas <= 0 {
+		replicas = 1
+	}
+	out.Replicas = replicas
 	out.World = sim.summary()
 	pod := &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: policy.Namespace, Name: "what-if", Labels: map[string]string{placementv1alpha1.PolicyLabel: policy.Name}},

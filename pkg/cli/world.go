@@ -240,20 +240,29 @@ func (w *World) Place(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 }
 
 // BestAlternative is the lowest load among site i's candidate nodes for
-// the pod, and whether it has any (a state.Alternative).
+// the pod, or why it has none (a state.Alternative).
 func (w *World) BestAlternative(pp *state.PodPlan, pod *v1.Pod) state.Alternative {
-	return func(i int) (float64, bool) {
-		best, room := math.Inf(1), false
+	return func(i int) (float64, string) {
+		best, lost := math.Inf(1), state.LostNoRoom
+		if pp.Policy.Hardware != nil {
+			lost = state.LostNoHardware
+		}
 		for _, name := range w.Snap.NodesIn(i) {
 			ni := w.Nodes[name]
 			if ni == nil {
 				continue
 			}
+			if hw := pp.Policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
+				continue
+			}
+			if lost == state.LostNoHardware {
+				lost = state.LostNoRoom
+			}
 			if _, ok := w.Candidate(pp, pod, ni); ok {
-				best, room = min(best, w.Snap.ScoreLoad(ni, pp.CPUMilli())), true
+				best, lost = min(best, w.Snap.ScoreLoad(ni, pp.CPUMilli())), ""
 			}
 		}
-		return best, room
+		return best, lost
 	}
 }
 

@@ -27,9 +27,9 @@ import (
 )
 
 // Alternative is what the caller knows of a site's nodes for the pod: the
-// lowest load (ScoreLoad) among its nodes with room, and whether any has
-// room.
-type Alternative func(site int) (load float64, room bool)
+// lowest load (ScoreLoad) among its nodes with room; lost is empty when one
+// has room, else why none can take the pod (LostNoRoom, LostNoHardware).
+type Alternative func(site int) (load float64, lost string)
 
 // Record explains the plan's pod placed on node in site i of the snapshot
 // the plan was evaluated against: the PlacementRecord the scheduler writes
@@ -75,24 +75,24 @@ func (p *PodPlan) Record(snap *Snapshot, node string, i int, load float64, alt A
 const (
 	LostLowerScore   = "lower score"
 	LostNoRoom       = "no room"
+	LostNoHardware   = "no node meets the hardware rule"
 	LostOtherPlugins = "scored no lower; the other score plugins or the candidate narrowing chose"
 )
 
 // Alternative is feasible site i for the plan's pod, scored at its best
-// node (alt; nil: load term 0). Lost is LostNoRoom when alt says no node
-// has room, else empty for the caller to judge.
+// node (alt; nil: load term 0). Lost is what alt says when no node can take
+// the pod, else empty for the caller to judge.
 func (p *PodPlan) Alternative(i int, alt Alternative) placementv1alpha1.SiteAlternative {
 	pl := &p.Plan
 	a := placementv1alpha1.SiteAlternative{Site: p.worldSiteName(i), HourlyCost: finite(pl.SiteCost(i))}
 	if len(p.Rules.Sources) > 0 {
 		a.LatencyMilliseconds = finite(pl.SiteLatency(i))
 	}
-	load, room := 1.0, true
+	load := 1.0
 	if alt != nil {
-		load, room = alt(i)
-		if !room {
+		load, a.Lost = alt(i)
+		if a.Lost != "" {
 			load = 1
-			a.Lost = LostNoRoom
 		}
 	}
 	a.Score = terms(pl.SiteTerms(i, load))

@@ -44,7 +44,7 @@ type reserveState struct {
 
 type altNodes struct {
 	load float64
-	room bool
+	lost string // empty when a node has room
 }
 
 // Clone returns the state itself: the binding cycle that writes record
@@ -76,14 +76,26 @@ func reserveFor(s *preFilterState, infos framework.NodeInfoLister, nodeName stri
 		if k >= 2 {
 			break
 		}
-		best := altNodes{load: math.Inf(1)}
+		best := altNodes{load: math.Inf(1), lost: state.LostNoRoom}
+		if s.policy.Hardware != nil {
+			best.lost = state.LostNoHardware
+		}
 		for _, name := range s.snap.NodesIn(int(site)) {
 			ni, err := infos.Get(name)
-			if err != nil || ni.Node() == nil || !s.pod.NodeHasRoom(ni) {
+			if err != nil || ni.Node() == nil {
 				continue
 			}
-			if l := s.snap.ScoreLoad(ni, s.podCPU); !best.room || l < best.load {
-				best = altNodes{load: l, room: true}
+			if hw := s.policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
+				continue
+			}
+			if best.lost == state.LostNoHardware {
+				best.lost = state.LostNoRoom
+			}
+			if !s.pod.NodeHasRoom(ni) {
+				continue
+			}
+			if l := s.snap.ScoreLoad(ni, s.podCPU); best.lost != "" || l < best.load {
+				best = altNodes{load: l}
 			}
 		}
 		r.alts[int(site)] = best
@@ -117,12 +129,12 @@ func explainBinding(s *preFilterState, r *reserveState, nodeName string, node *v
 	var alt state.Alternative
 	if r != nil {
 		load = r.load
-		alt = func(i int) (float64, bool) {
+		alt = func(i int) (float64, string) {
 			a, ok := r.alts[i]
 			if !ok {
-				return 1, true
+				return 1, ""
 			}
-			return a.load, a.room
+			return a.load, a.lost
 		}
 	}
 	rec := s.pod.Record(s.snap, nodeName, site, load, alt)
