@@ -176,3 +176,31 @@ func TestJSONIsStable(t *testing.T) {
 		}
 	}
 }
+
+// TestChooseNarrowsAsPreFilter: a policy that weighs load 3 to latency's 1
+// prefers the empty par node (0.25·0 + 0.75·(1-0.5/2) = 0.56) to the busy
+// ber one (0.25·1 + 0.75·(1-1.75/2) = 0.34), but only when par is a
+// candidate: with minCandidateNodes 1, PreFilter keeps the best site, ber,
+// which has room, and the scheduler places the pod there.
+func TestChooseNarrowsAsPreFilter(t *testing.T) {
+	busy := pod("busy", "ber-0", "1250m")
+	for _, tc := range []struct {
+		minCandidates int
+		want          string
+	}{{1, "ber"}, {100, "par"}} {
+		w := testWorld(t, 0, busy)
+		w.Settings.MinCandidateNodes = tc.minCandidates
+		policy := euPolicy(0)
+		policy.Spec.Weights.Load = ptr.To[int32](3)
+		w = w.WithPolicy(policy)
+		p := pod("p", "", "500m")
+		pp, err := w.Snap.PlanPod(p, w.Settings.GPUs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := w.Choose(pp, p)
+		if got := w.Snap.World.Sites.Names[c.Site]; !ok || got != tc.want {
+			t.Errorf("minCandidateNodes %d: chose %s (%v), want %s", tc.minCandidates, got, ok, tc.want)
+		}
+	}
+}

@@ -55,6 +55,7 @@ type Options struct {
 	// EdgePlacement args of the same names.
 	GPUResources          []string
 	AcceptLegacySiteLabel bool
+	MinCandidateNodes     int
 }
 
 // NewCommand is `kubectl proxima`.
@@ -79,6 +80,8 @@ It lists the cluster once and computes with the scheduler's own code
 		"Extended resources priced as GPUs, as the scheduler's gpuResources arg.")
 	cmd.PersistentFlags().BoolVar(&o.AcceptLegacySiteLabel, "accept-legacy-site-label", false,
 		"Count the legacy site label, as the scheduler's acceptLegacySiteLabel arg.")
+	cmd.PersistentFlags().IntVar(&o.MinCandidateNodes, "min-candidate-nodes", int(configv1.DefaultMinCandidateNodes),
+		"The scheduler's minCandidateNodes arg: PreFilter narrows to the best sites holding this many nodes with room.")
 	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand())
 	return cmd
 }
@@ -117,7 +120,8 @@ func (o *Options) world(ctx context.Context) (*World, kubernetes.Interface, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := Lister{Kube: kube, Placement: pc}.Load(ctx, Settings{GPUs: state.NewGPUResources(o.GPUResources), AcceptLegacySiteLabel: o.AcceptLegacySiteLabel})
+	w, err := Lister{Kube: kube, Placement: pc}.Load(ctx, Settings{GPUs: state.NewGPUResources(o.GPUResources), AcceptLegacySiteLabel: o.AcceptLegacySiteLabel,
+		MinCandidateNodes: o.MinCandidateNodes})
 	return w, kube, err
 }
 

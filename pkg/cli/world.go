@@ -36,6 +36,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/scoring"
@@ -51,6 +52,8 @@ type Settings struct {
 	AcceptLegacySiteLabel bool
 	// Live telemetry to overlay; nil for declared values only.
 	Live *state.Live
+	// MinCandidateNodes as in the args (0: the default, 100).
+	MinCandidateNodes int
 }
 
 // World is the cluster as one set of lists: the snapshot the scheduler
@@ -204,25 +207,33 @@ func kubeFilters(pod *v1.Pod, node *v1.Node) bool {
 	return err == nil && match
 }
 
-// Choose is the node the scheduler's EdgePlacement score ranks first among
-// the candidates (Candidate) for the pod: the best site score plus load
-// term, ties broken by node name. false when no node is a candidate.
+// Choose is the node the scheduler's EdgePlacement score ranks first for
+// the pod among the nodes PreFilter narrows to (state.PodPlan.Narrow) that
+// pass the filters (Candidate): the best site score plus load term, ties
+// broken by node name. false when no node is a candidate.
 func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
+	minCandidates := w.Settings.MinCandidateNodes
+	if minCandidates <= 0 {
+		minCandidates = int(configv1.DefaultMinCandidateNodes)
+	}
+	narrowed := pp.Narrow(w.Snap, minCandidates, func(name string) (bool, bool) {
+		ni := w.Nodes[name]
+		if ni == nil {
+			return false, false
+		}
+		return true, pp.NodeHasRoom(ni)
+	})
 	best := Choice{Score: -1}
-	for _, site := range pp.Plan.Ranked() {
-		for _, name := range w.Snap.NodesIn(int(site)) {
-			ni := w.Nodes[name]
-			if ni == nil {
-				continue
-			}
-			if _, ok := w.Candidate(pp, pod, ni); !ok {
-				continue
-			}
-			load := w.Snap.ScoreLoad(ni, pp.CPUMilli())
-			score := pp.Plan.SiteNodeScoreFine(int(site), load)
-			if score > best.Score || score == best.Score && name < best.Node {
-				best = Choice{Node: name, Site: int(site), Load: load, Score: score}
-			}
+	for name := range narrowed {
+		ni := w.Nodes[name]
+		site, ok := w.Candidate(pp, pod, ni)
+		if !ok {
+			continue
+		}
+		load := w.Snap.ScoreLoad(ni, pp.CPUMilli())
+		score := pp.Plan.SiteNodeScoreFine(site, load)
+		if score > best.Score || score == best.Score && name < best.Node {
+			best = Choice{Node: name, Site: site, Load: load, Score: score}
 		}
 	}
 	return best, best.Score >= 0

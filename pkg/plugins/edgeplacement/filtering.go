@@ -20,7 +20,6 @@ import (
 	"context"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
@@ -83,70 +82,23 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	if s.plan.NumFeasible() == 0 {
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, pp.NoFeasibleSiteMessage())
 	}
-	return pl.narrow(s, pp.Requests), nil
+	return pl.narrow(s), nil
 }
 
-// narrow returns the nodes of the best-ranked feasible sites, taken in order
-// until they hold minCandidates nodes with room for the pod (CPU, memory and
-// pod slots, after hardware). The best site is kept whole; a later site that
-// completes the count gives only the nodes with room it needs. It reads only
-// the nodes of the sites it takes, through the snapshot's site-to-nodes
-// index and the framework's node snapshot.
-//
-// The count is exact because the framework stops filtering once it has
-// found max(100, percentageOfNodesToScore of the candidates) feasible nodes,
-// starting at a rotating offset: with more than 100 candidates with room it
-// could pass over the best site's last free node and place the pod in a
-// worse site. With at most 100 (the default) every candidate with room is
-// examined; nodes without room are kept too (they cannot pass the filters,
-// so they do not count, and preemption may use them). When no node has room
-// anywhere, every feasible site's nodes stay candidates, so the usual
-// filters report why and preemption can act.
-func (pl *EdgePlacement) narrow(s *preFilterState, reqs v1.ResourceList) *framework.PreFilterResult {
+// narrow keeps the nodes of the best-ranked feasible sites that hold
+// minCandidates nodes with room for the pod (state.PodPlan.Narrow, shared
+// with kubectl proxima), reading the nodes from the framework's node
+// snapshot.
+func (pl *EdgePlacement) narrow(s *preFilterState) *framework.PreFilterResult {
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
-	cpu, mem := reqs.Cpu().MilliValue(), reqs.Memory().Value()
-	names := make(sets.Set[string], 2*pl.minCandidates)
-	full := make([]string, 0, 2*pl.minCandidates) // nodes without room
-	have := 0
-	for _, site := range s.plan.Ranked() {
-		start, room, whole := len(full), 0, have == 0
-		for _, name := range s.snap.NodesIn(int(site)) {
-			ni, err := infos.Get(name)
-			if err != nil || ni.Node() == nil {
-				continue // not in this cycle's node snapshot yet
-			}
-			if !hasRoom(s, ni, cpu, mem) {
-				full = append(full, name)
-				continue
-			}
-			room++
-			// The best site is kept whole; a later one gives only the
-			// nodes with room still needed.
-			if whole || have < pl.minCandidates {
-				names.Insert(name)
-				have++
-			}
+	return &framework.PreFilterResult{NodeNames: s.pod.Narrow(s.snap, pl.minCandidates, func(name string) (known, room bool) {
+		ni, err := infos.Get(name)
+		if err != nil || ni.Node() == nil {
+			return false, false // not in this cycle's node snapshot yet
 		}
-		if room == 0 {
-			continue // its nodes stay in full for the no-room fallback
-		}
-		names.Insert(full[start:]...)
-		if have >= pl.minCandidates {
-			break
-		}
-	}
-	if have == 0 {
-		// No room anywhere: every feasible site's nodes, so that the usual
-		// filters say why and preemption can act.
-		names.Insert(full...)
-	}
-	return &framework.PreFilterResult{NodeNames: names}
+		return true, s.pod.NodeHasRoom(ni)
+	})}
 }
-
-// hasRoom says whether the node meets the policy's hardware rule and has
-// the CPU, memory and a pod slot for the pod's requests (state.PodPlan.NodeHasRoom,
-// which `kubectl proxima` asks too).
-func hasRoom(s *preFilterState, ni fwk.NodeInfo, _, _ int64) bool { return s.pod.NodeHasRoom(ni) }
 
 // PreFilterExtensions is nil: the plugin's decision does not depend on
 // other pods.
