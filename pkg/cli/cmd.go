@@ -29,6 +29,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,10 +39,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/proxima-sched/proxima/apis/config"
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/pkg/schedconfig"
 	"github.com/proxima-sched/proxima/pkg/state"
+	"github.com/proxima-sched/proxima/pkg/telemetry"
 	"github.com/proxima-sched/proxima/pkg/version"
 )
 
@@ -56,6 +60,15 @@ type Options struct {
 	GPUResources          []string
 	AcceptLegacySiteLabel bool
 	MinCandidateNodes     int
+	// SchedulerConfig is the scheduler's KubeSchedulerConfiguration file,
+	// whose SchedulerName profile's EdgePlacement args give the settings
+	// above (flags set explicitly win) and the telemetry to read.
+	SchedulerConfig, SchedulerName string
+	// Prometheus is the address to read live telemetry from, with the
+	// scheduler's default queries unless SchedulerConfig has its own.
+	Prometheus string
+
+	flags *pflag.FlagSet
 }
 
 // NewCommand is `kubectl proxima`.
@@ -82,6 +95,12 @@ It lists the cluster once and computes with the scheduler's own code
 		"Count the legacy site label, as the scheduler's acceptLegacySiteLabel arg.")
 	cmd.PersistentFlags().IntVar(&o.MinCandidateNodes, "min-candidate-nodes", int(configv1.DefaultMinCandidateNodes),
 		"The scheduler's minCandidateNodes arg: PreFilter narrows to the best sites holding this many nodes with room.")
+	cmd.PersistentFlags().StringVar(&o.SchedulerConfig, "scheduler-config", "",
+		"The scheduler's KubeSchedulerConfiguration file: take the EdgePlacement args (and telemetry) from it.")
+	cmd.PersistentFlags().StringVar(&o.SchedulerName, "scheduler-name", "proxima-scheduler", "The profile of --scheduler-config to read.")
+	cmd.PersistentFlags().StringVar(&o.Prometheus, "prometheus", "",
+		"Read live telemetry from this Prometheus (the scheduler's queries from --scheduler-config, else its defaults); default: declared values only.")
+	o.flags = cmd.PersistentFlags()
 	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand())
 	return cmd
 }
@@ -120,9 +139,58 @@ func (o *Options) world(ctx context.Context) (*World, kubernetes.Interface, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := Lister{Kube: kube, Placement: pc}.Load(ctx, Settings{GPUs: state.NewGPUResources(o.GPUResources), AcceptLegacySiteLabel: o.AcceptLegacySiteLabel,
-		MinCandidateNodes: o.MinCandidateNodes})
+	settings, err := o.settings(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := Lister{Kube: kube, Placement: pc}.Load(ctx, settings)
 	return w, kube, err
+}
+
+// settings are the scheduler's args as the flags and --scheduler-config
+// say, with one read of live telemetry when there is a Prometheus to read.
+func (o *Options) settings(ctx context.Context) (Settings, error) {
+	gpus, legacy, minCandidates := o.GPUResources, o.AcceptLegacySiteLabel, o.MinCandidateNodes
+	var tel *config.TelemetryArgs
+	if o.SchedulerConfig != "" {
+		args, err := schedconfig.ReadEdgePlacementArgs(o.SchedulerConfig, o.SchedulerName)
+		if err != nil {
+			return Settings{}, err
+		}
+		changed := func(name string) bool { return o.flags != nil && o.flags.Changed(name) }
+		if !changed("gpu-resources") {
+			gpus = args.GPUResources
+		}
+		if !changed("accept-legacy-site-label") {
+			legacy = args.AcceptLegacySiteLabel
+		}
+		if !changed("min-candidate-nodes") {
+			minCandidates = int(args.MinCandidateNodes)
+		}
+		tel = args.Telemetry
+	}
+	if o.Prometheus != "" {
+		if tel == nil {
+			v1args := &configv1.EdgePlacementArgs{Telemetry: &configv1.TelemetryArgs{Address: o.Prometheus}}
+			configv1.SetObjectDefaults_EdgePlacementArgs(v1args)
+			args := &config.EdgePlacementArgs{}
+			if err := configv1.Convert_v1_EdgePlacementArgs_To_config_EdgePlacementArgs(v1args, args, nil); err != nil {
+				return Settings{}, err
+			}
+			tel = args.Telemetry
+		}
+		tel.Address = o.Prometheus
+	}
+	s := Settings{GPUs: state.NewGPUResources(gpus), AcceptLegacySiteLabel: legacy, MinCandidateNodes: minCandidates}
+	if tel != nil {
+		c, err := telemetry.New(telemetry.ConfigFromArgs(tel), nil)
+		if err != nil {
+			return Settings{}, err
+		}
+		c.Refresh(ctx)
+		s.Live = c.Load()
+	}
+	return s, nil
 }
 
 func (o *Options) explainCommand() *cobra.Command {

@@ -116,7 +116,7 @@ func newModel(ctx context.Context, h framework.Handle, args *config.EdgePlacemen
 	)
 	if args.Telemetry != nil {
 		// The collector runs only after the model exists.
-		collector, err = telemetry.New(telemetryConfig(args.Telemetry), func() { model.LiveChanged() })
+		collector, err = telemetry.New(telemetry.ConfigFromArgs(args.Telemetry), func() { model.LiveChanged() })
 		if err != nil {
 			return nil, nil, err
 		}
