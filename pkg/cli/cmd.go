@@ -80,7 +80,8 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Long: `kubectl proxima explains where proxima-scheduler placed a pod and why a pod is
 pending, simulates a PlacementPolicy before it is applied, and lists sites.
 It lists the cluster once and computes with the scheduler's own code
-(pkg/state and pkg/scoring), on declared values (no live telemetry).`,
+(pkg/state and pkg/scoring): on declared values, or with live telemetry
+read as the scheduler reads it (--scheduler-config, --prometheus).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version.Version,

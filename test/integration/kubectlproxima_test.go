@@ -36,6 +36,7 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/cli"
 	"github.com/proxima-sched/proxima/pkg/state"
+	"github.com/proxima-sched/proxima/test/harness"
 )
 
 // TestKubectlProxima runs `kubectl proxima` against the real scheduler on
@@ -315,4 +316,85 @@ func runCLI(t *testing.T, e *env, args ...string) []byte {
 		t.Fatalf("kubectl proxima %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
 	}
 	return out.Bytes()
+}
+
+// TestKubectlProximaLiveTelemetry: with the scheduler's configuration file
+// (--scheduler-config), kubectl proxima reads the scheduler's Prometheus
+// with the scheduler's queries and shows the live RTT the scheduler placed
+// the pod with, marked live, where the declared one differs.
+func TestKubectlProximaLiveTelemetry(t *testing.T) {
+	e := newEnv(t)
+	exp := harness.StartExporter(t)
+	prom := harness.StartPrometheus(t, exp)
+	e.site(siteSpec{name: "near", country: "FR", cpuPrice: "0.05", nodes: 1})
+	e.site(siteSpec{name: "far", country: "FR", cpuPrice: "0.01", nodes: 1})
+	e.source("users", map[string]int32{"near": 8, "far": 15})
+	e.policy("fast", latencyPolicy("users"))
+	for _, site := range []string{"near", "far"} {
+		exp.Up.WithLabelValues(site).Set(1)
+		exp.Price.WithLabelValues(site).Set(1)
+		exp.NodeUtilization.WithLabelValues(site + "-0:9100").Set(0.1)
+	}
+	// Live: near is 3 ms away, far 25 ms: the declared order stays, the
+	// values do not.
+	exp.RTT.WithLabelValues("users", "near").Set(0.003)
+	exp.RTT.WithLabelValues("users", "far").Set(0.025)
+	cfg := telemetryConfig(t, prom.URL)
+	harness.StartScheduler(t, e.cp, cfg)
+
+	// Wait until the scheduler reads the live RTTs, then until it places
+	// with them (its world is rebuilt just after the read): a pod placed
+	// before that is deleted again.
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+		return metricValue(t, "proxima_telemetry_stale", map[string]string{"signal": "rtt"}) == 0, nil
+	}); err != nil {
+		t.Fatal("the scheduler never read a fresh RTT")
+	}
+	var (
+		rec  placementv1alpha1.PlacementRecord
+		name string
+		i    int
+	)
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		if name != "" {
+			if err := e.cp.Client.CoreV1().Pods(e.ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+				return false, err
+			}
+		}
+		i++
+		p := e.pod(fmt.Sprintf("p-%d", i), "fast", "10m")
+		name = p.Name
+		waitForBinding(t, e.cp.Client, p)
+		got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if err := json.Unmarshal([]byte(got.Annotations[placementv1alpha1.PlacementRecordAnnotation]), &rec); err != nil {
+			return false, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		return rec.RTTs[0].Provenance == placementv1alpha1.ProvenanceLive, nil
+	}); err != nil {
+		t.Fatalf("no pod placed with a live RTT: %v (last record %+v)", err, rec)
+	}
+	if rec.Site != "near" || *rec.RTTs[0].Milliseconds != 3 || rec.RTTs[0].Live != placementv1alpha1.LiveFreshValue {
+		t.Fatalf("record %+v", rec)
+	}
+
+	var ex cli.Explanation
+	out := runCLI(t, e, "--scheduler-config", cfg, "explain", "pod", name, "-o", "json")
+	if err := json.Unmarshal(out, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.World.Telemetry != "live" || ex.Now == nil || ex.Now.Site != "near" || ex.Now.RTTs[0].Provenance != placementv1alpha1.ProvenanceLive ||
+		*ex.Now.RTTs[0].Milliseconds != 3 {
+		t.Errorf("explain with the scheduler's telemetry: %s", out)
+	}
+	// Without it, the CLI says what it used: declared values.
+	out = runCLI(t, e, "explain", "pod", name, "-o", "json")
+	if err := json.Unmarshal(out, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.World.Telemetry != "declared" || ex.Now.RTTs[0].Provenance != placementv1alpha1.ProvenanceDeclared || *ex.Now.RTTs[0].Milliseconds != 8 {
+		t.Errorf("explain on declared values: %s", out)
+	}
 }
