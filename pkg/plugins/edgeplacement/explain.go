@@ -61,9 +61,9 @@ func getReserveState(cs fwk.CycleState) *reserveState {
 }
 
 // reserveFor captures, from the scheduling cycle's node snapshot, the
-// chosen node's load and the best node of each site the explanation may
-// name as the runner-up (the first two ranked sites: the runner-up is the
-// best-ranked one that is not the node's own).
+// chosen node's load and the best node of the runner-up site (the
+// best-ranked feasible site other than the node's own): one pass over that
+// site's nodes.
 func reserveFor(s *preFilterState, infos framework.NodeInfoLister, nodeName string) *reserveState {
 	r := &reserveState{site: -1, load: math.NaN(), alts: map[int]altNodes{}}
 	if ni, err := infos.Get(nodeName); err == nil && ni.Node() != nil {
@@ -72,9 +72,9 @@ func reserveFor(s *preFilterState, infos framework.NodeInfoLister, nodeName stri
 			r.site = site
 		}
 	}
-	for k, site := range s.plan.Ranked() {
-		if k >= 2 {
-			break
+	for _, site := range s.plan.Ranked() {
+		if int(site) == r.site {
+			continue
 		}
 		best := altNodes{load: math.Inf(1), lost: state.LostNoRoom}
 		if s.policy.Hardware != nil {
@@ -99,6 +99,7 @@ func reserveFor(s *preFilterState, infos framework.NodeInfoLister, nodeName stri
 			}
 		}
 		r.alts[int(site)] = best
+		break
 	}
 	return r
 }
