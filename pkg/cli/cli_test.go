@@ -204,3 +204,22 @@ func TestChooseNarrowsAsPreFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainSaysWhatChanged: the record says users was 12 ms from ber and
+// 3 of 3 sites were feasible; the world now says 10 ms and 2 of 3.
+func TestExplainSaysWhatChanged(t *testing.T) {
+	bound := pod("a", "ber-0", "1")
+	rec := placementv1alpha1.PlacementRecord{Version: 1, Policy: "eu", Node: "ber-0", Site: "ber", Tier: "Edge", Country: "DE",
+		RTTs:       []placementv1alpha1.SourceRTT{{Source: "users", Milliseconds: ptr.To(12.0), Provenance: "declared", Live: "notRead"}},
+		HourlyCost: ptr.To(0.05), CostProvenance: "declared", CostLive: "notRead", FeasibleSites: 3, TotalSites: 3}
+	doc, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound.Annotations = map[string]string{placementv1alpha1.PlacementRecordAnnotation: string(doc)}
+	e := Explain(testWorld(t, 0, bound), bound)
+	want := []string{"RTT from users was 12.0 ms, now 10.0 ms", "3 of 3 sites met the hard rules, now 2 of 3"}
+	if diff := cmp.Diff(want, e.WorldChanges); diff != "" {
+		t.Errorf("world changes (-want,+got):\n%s", diff)
+	}
+}

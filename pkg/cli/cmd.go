@@ -420,6 +420,9 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 	} else if e.State == PodBound {
 		fmt.Fprintln(out, "No placement record (bound by another scheduler, or before records existed).")
 	}
+	if len(e.WorldChanges) > 0 {
+		fmt.Fprintf(out, "Since it was scored: %s\n", strings.Join(e.WorldChanges, "; "))
+	}
 	if e.SchedulerMessage != "" {
 		fmt.Fprintf(out, "Scheduler: %s\n", e.SchedulerMessage)
 	}

@@ -75,7 +75,12 @@ type Explanation struct {
 	// Error says why the pod's policy cannot be evaluated (the scheduler
 	// refuses the pod for the same reason).
 	Error string `json:"error,omitempty"`
-	// Snapshot is the current world's summary.
+	// WorldChanges are what differs, for the pod, between the world the
+	// scheduler scored it on (its Record) and the current one: the node's
+	// site, an RTT or its provenance, the cost, the number of feasible
+	// sites. Empty when the record and the current world agree.
+	WorldChanges []string `json:"worldChanges,omitempty"`
+	// World is the current world's summary.
 	World WorldSummary `json:"world"`
 }
 
@@ -194,6 +199,9 @@ func Explain(w *World, pod *v1.Pod) *Explanation {
 		e.Now = w.choice(pp, choice)
 	}
 	e.Sites, e.Excluded = w.verdicts(pp, alt, choice, placeable)
+	if e.Record != nil && e.State == PodBound {
+		e.WorldChanges = w.changesSince(pp, e.Record, pod.Spec.NodeName)
+	}
 	if e.State == PodPending {
 		e.Suggestions = w.suggest(pp, pod, placeable, choice)
 	}
@@ -376,4 +384,42 @@ func finite(v float64) *float64 {
 		return nil
 	}
 	return &v
+}
+
+// changesSince compares the scheduler's record of a bound pod with the same
+// placement recomputed on w.
+func (w *World) changesSince(pp *state.PodPlan, rec *placementv1alpha1.PlacementRecord, node string) []string {
+	var out []string
+	ni := w.Nodes[node]
+	if ni == nil {
+		return []string{fmt.Sprintf("node %s no longer exists", node)}
+	}
+	site, ok := w.Snap.SiteOfNode(ni.Node())
+	if !ok {
+		return []string{fmt.Sprintf("node %s is in no known Site now (it was in %s)", node, rec.Site)}
+	}
+	now := pp.Record(w.Snap, node, site, math.NaN(), nil)
+	if now.Site != rec.Site {
+		return []string{fmt.Sprintf("node %s is in site %s now (it was in %s)", node, now.Site, rec.Site)}
+	}
+	was := map[string]placementv1alpha1.SourceRTT{}
+	for _, r := range rec.RTTs {
+		was[r.Source] = r
+	}
+	for _, r := range now.RTTs {
+		old, ok := was[r.Source]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("the policy now counts the RTT from %s", r.Source))
+		case ms(old.Milliseconds) != ms(r.Milliseconds) || old.Provenance != r.Provenance:
+			out = append(out, fmt.Sprintf("RTT from %s was %s, now %s", r.Source, state.DescribeRTT(old), state.DescribeRTT(r)))
+		}
+	}
+	if money(rec.HourlyCost) != money(now.HourlyCost) {
+		out = append(out, fmt.Sprintf("hourly cost was %s, now %s", money(rec.HourlyCost), money(now.HourlyCost)))
+	}
+	if rec.FeasibleSites != now.FeasibleSites || rec.TotalSites != now.TotalSites {
+		out = append(out, fmt.Sprintf("%d of %d sites met the hard rules, now %d of %d", rec.FeasibleSites, rec.TotalSites, now.FeasibleSites, now.TotalSites))
+	}
+	return out
 }

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,11 @@ func TestKubectlProxima(t *testing.T) {
 			site := siteOfNode(t, e, pod.Spec.NodeName)
 			if ex.Site != site {
 				t.Errorf("%s: explain says site %q, the node is in %q", pod.Name, ex.Site, site)
+			}
+			// The world the CLI listed is the one the scheduler scored
+			// the pod on: nothing differs from its record.
+			if len(ex.WorldChanges) > 0 {
+				t.Errorf("%s: the world changed since it was scored: %q", pod.Name, ex.WorldChanges)
 			}
 			if ex.Now == nil || ex.Now.Site != site {
 				t.Errorf("%s: bound in %s, explain's choice on the same world is %+v", pod.Name, site, ex.Now)
@@ -396,5 +402,9 @@ func TestKubectlProximaLiveTelemetry(t *testing.T) {
 	}
 	if ex.World.Telemetry != "declared" || ex.Now.RTTs[0].Provenance != placementv1alpha1.ProvenanceDeclared || *ex.Now.RTTs[0].Milliseconds != 8 {
 		t.Errorf("explain on declared values: %s", out)
+	}
+	// ... and that this is not what the scheduler placed the pod with.
+	if want := "RTT from users was 3.0 ms (live), now 8.0 ms"; !slices.Contains(ex.WorldChanges, want) {
+		t.Errorf("world changes %q lack %q", ex.WorldChanges, want)
 	}
 }
