@@ -223,3 +223,28 @@ func TestExplainSaysWhatChanged(t *testing.T) {
 		t.Errorf("world changes (-want,+got):\n%s", diff)
 	}
 }
+
+// TestExplainNarrowedOut: ber's only node has a NoSchedule taint the pod
+// does not tolerate. With minCandidateNodes 1 PreFilter keeps ber alone
+// (room counts CPU, memory, pod slots and hardware) and the pod pends
+// although par could take it; explain says so.
+func TestExplainNarrowedOut(t *testing.T) {
+	p := pod("p", "", "500m")
+	w := testWorld(t, 0, p)
+	w.Nodes["ber-0"].Node().Spec.Taints = []v1.Taint{{Key: "maintenance", Effect: v1.TaintEffectNoSchedule}}
+	w.Settings.MinCandidateNodes = 1
+	e := Explain(w, p)
+	var verdicts []string
+	for _, s := range e.Sites {
+		if s.Rank > 0 {
+			verdicts = append(verdicts, s.Site+": "+s.Verdict)
+		}
+	}
+	if diff := cmp.Diff([]string{"ber: no room", "par: " + VerdictNarrowedOut}, verdicts); diff != "" {
+		t.Errorf("verdicts (-want,+got):\n%s", diff)
+	}
+	w.Settings.MinCandidateNodes = 100
+	if e := Explain(w, p); e.Now == nil || e.Now.Site != "par" {
+		t.Errorf("with par a candidate, explain chooses %+v", e.Now)
+	}
+}
