@@ -31,8 +31,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	v1helper "k8s.io/component-helpers/scheduling/corev1"
-	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
@@ -176,7 +174,7 @@ type Choice struct {
 	Node  string
 	Site  int
 	Load  float64 // the node's utilization as its score used it
-	Score int64   // the node's score on the fine scale
+	Score float64 // the node's candidate score, 0..1 (scoring.Plan.CandidateValue)
 }
 
 // Candidate reports whether a node passes, for the pod, the filters that
@@ -191,39 +189,33 @@ func (w *World) Candidate(pp *state.PodPlan, pod *v1.Pod, ni *framework.NodeInfo
 	if !ok || !pp.Plan.SiteFeasible(site) || !pp.NodeHasRoom(ni) || pp.Plan.LoadRule(w.Snap.NodeLoad(node.Name)) != scoring.LoadAllowed {
 		return site, false
 	}
-	return site, kubeFilters(pod, node)
-}
-
-func kubeFilters(pod *v1.Pod, node *v1.Node) bool {
-	if node.Spec.Unschedulable && !v1helper.TolerationsTolerateTaint(pod.Spec.Tolerations, &v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}) {
-		return false
-	}
-	if _, untolerated := v1helper.FindMatchingUntoleratedTaint(node.Spec.Taints, pod.Spec.Tolerations, func(t *v1.Taint) bool {
-		return t.Effect == v1.TaintEffectNoSchedule || t.Effect == v1.TaintEffectNoExecute
-	}); untolerated {
-		return false
-	}
-	match, err := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node)
-	return err == nil && match
+	admission := state.AdmissionOf(pod)
+	return site, admission.Admits(node)
 }
 
 // Choose is the node the scheduler's EdgePlacement score ranks first for
 // the pod among the nodes PreFilter narrows to (state.PodPlan.Narrow) that
-// pass the filters (Candidate): the best site score plus load term, ties
+// pass the filters (Candidate): the best candidate score (the core's
+// CandidateValue over those nodes, as NormalizeScore computes it), ties
 // broken by node name. false when no node is a candidate.
 func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 	minCandidates := w.Settings.MinCandidateNodes
 	if minCandidates <= 0 {
 		minCandidates = int(configv1.DefaultMinCandidateNodes)
 	}
-	narrowed := pp.Narrow(w.Snap, minCandidates, func(name string) (bool, bool) {
+	narrowed, _ := pp.Narrow(w.Snap, minCandidates, false, func(name string) (bool, bool) {
 		ni := w.Nodes[name]
 		if ni == nil {
 			return false, false
 		}
 		return true, pp.NodeHasRoom(ni)
 	})
-	best := Choice{Score: -1}
+	type candidate struct {
+		Choice
+		raw scoring.NodeScore
+	}
+	var cands []candidate
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for name := range narrowed {
 		ni := w.Nodes[name]
 		site, ok := w.Candidate(pp, pod, ni)
@@ -231,9 +223,15 @@ func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 			continue
 		}
 		load := w.Snap.ScoreLoad(ni, pp.CPUMilli())
-		score := pp.Plan.SiteNodeScoreFine(site, load)
-		if score > best.Score || score == best.Score && name < best.Node {
-			best = Choice{Node: name, Site: site, Load: load, Score: score}
+		raw := pp.Plan.NodeScore(site, load)
+		lo, hi = min(lo, raw.Site()), max(hi, raw.Site())
+		cands = append(cands, candidate{Choice{Node: name, Site: site, Load: load}, raw})
+	}
+	best := Choice{Score: -1}
+	for _, c := range cands {
+		c.Score = pp.Plan.CandidateValue(c.raw, lo, hi)
+		if c.Score > best.Score || c.Score == best.Score && c.Node < best.Node {
+			best = c.Choice
 		}
 	}
 	return best, best.Score >= 0

@@ -19,10 +19,12 @@ package state
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
@@ -37,6 +39,9 @@ type PodPlan struct {
 	Rules scoring.Policy
 	// Plan is Rules evaluated against the snapshot's World.
 	Plan scoring.Plan
+	// Admission is what the pod asks of a node besides its policy (empty
+	// for PlanPolicy: no pod).
+	Admission NodeAdmission
 
 	world *scoring.World
 }
@@ -103,7 +108,11 @@ func (s *Snapshot) PlanPod(pod *v1.Pod, gpus GPUResources) (*PodPlan, error) {
 	if err != nil || policy == nil {
 		return nil, err
 	}
-	return s.PlanPolicy(policy, resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}), gpus)
+	p, err := s.PlanPolicy(policy, resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}), gpus)
+	if p != nil {
+		p.Admission = AdmissionOf(pod)
+	}
+	return p, err
 }
 
 // PlanPolicy evaluates a resolved policy against the snapshot for a pod with
@@ -140,4 +149,26 @@ func (p *PodPlan) NoFeasibleSiteMessage() string {
 		msg += " (no Sites exist)"
 	}
 	return msg
+}
+
+// NoNodesMessage is the reason a pod whose plan has feasible sites has no
+// candidate node: the node list is not indexed yet, or no node carries the
+// label of any feasible site (forgotten or mistyped).
+func (p *PodPlan) NoNodesMessage(snap *Snapshot) string {
+	pol := p.Policy
+	if !snap.NodesIndexed() {
+		return fmt.Sprintf("PlacementPolicy %s/%s: the scheduler has not listed the nodes yet", pol.Namespace, pol.Name)
+	}
+	ranked := p.Plan.Ranked()
+	const most = 5
+	sites := make([]string, 0, most)
+	for _, i := range ranked[:min(len(ranked), most)] {
+		sites = append(sites, snap.World.Sites.Names[i])
+	}
+	list := strings.Join(sites, ", ")
+	if len(ranked) > most {
+		list += fmt.Sprintf(" and %d more", len(ranked)-most)
+	}
+	return fmt.Sprintf("PlacementPolicy %s/%s: %d site(s) meet the hard rules (%s) but no node is in them: label each node with %s=<site>",
+		pol.Namespace, pol.Name, len(ranked), list, placementv1alpha1.SiteLabel)
 }

@@ -19,15 +19,58 @@ package state
 import (
 	"math"
 
+	v1 "k8s.io/api/core/v1"
+	v1helper "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/helper"
 )
 
-// NodeHasRoom says whether a node meets the plan's hardware rule and has
-// the CPU, memory and a pod slot for the pod's requests, as the
-// scheduler's node snapshot (ni) accounts them. PreFilter's narrowing and
-// `kubectl proxima` both ask it.
+// NodeAdmission is what a pod asks of a node regardless of its policy, as
+// kube-scheduler's NodeUnschedulable, TaintToleration and NodeAffinity
+// filters judge it (with upstream's own helpers): not cordoned unless the
+// pod tolerates it, no NoSchedule or NoExecute taint the pod does not
+// tolerate (NotReady and unreachable nodes carry such taints), and the
+// pod's nodeSelector and required node affinity.
+type NodeAdmission struct {
+	affinity        nodeaffinity.RequiredNodeAffinity
+	tolerations     []v1.Toleration
+	toleratesCordon bool
+}
+
+// AdmissionOf is the pod's NodeAdmission.
+func AdmissionOf(pod *v1.Pod) NodeAdmission {
+	return NodeAdmission{
+		affinity:    nodeaffinity.GetRequiredNodeAffinity(pod),
+		tolerations: pod.Spec.Tolerations,
+		toleratesCordon: v1helper.TolerationsTolerateTaint(pod.Spec.Tolerations,
+			&v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}),
+	}
+}
+
+// Admits reports whether the node passes the pod's NodeUnschedulable,
+// TaintToleration and NodeAffinity filters.
+func (a *NodeAdmission) Admits(node *v1.Node) bool {
+	if node.Spec.Unschedulable && !a.toleratesCordon {
+		return false
+	}
+	if _, untolerated := v1helper.FindMatchingUntoleratedTaint(node.Spec.Taints, a.tolerations, helper.DoNotScheduleTaintsFilterFunc()); untolerated {
+		return false
+	}
+	ok, err := a.affinity.Match(node)
+	return err == nil && ok
+}
+
+// NodeHasRoom says whether the pod can use a node, as far as narrowing
+// tells: the node meets the plan's hardware rule and the pod's
+// NodeAdmission, and has the CPU, memory and a pod slot for the pod's
+// requests as the scheduler's node snapshot (ni) accounts them. What it
+// does not model (host ports, volumes, inter-pod affinity, extended
+// resources, DRA) is left to the scheduler's filters. PreFilter's
+// narrowing and `kubectl proxima` both ask it.
 func (p *PodPlan) NodeHasRoom(ni fwk.NodeInfo) bool {
-	if hw := p.Policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
+	node := ni.Node()
+	if hw := p.Policy.Hardware; hw != nil && !hw.Match(node) || !p.Admission.Admits(node) {
 		return false
 	}
 	alloc, used := ni.GetAllocatable(), ni.GetRequested()

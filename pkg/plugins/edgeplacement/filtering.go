@@ -57,14 +57,37 @@ var siteReasons = [scoring.NumReasons]string{
 
 // PreFilter resolves the pod's policy, evaluates it against one snapshot of
 // the world and narrows the candidates to the nodes of the best feasible
-// sites that together have room for the pod. A pod that requests nothing is
-// refused under a cost cap: its cost is 0 everywhere, so the cap would bind
-// nothing (README.md, Cost).
+// sites that together have room for the pod (narrow). A pod that requests
+// nothing is refused under a cost cap: its cost is 0 everywhere, so the cap
+// would bind nothing (README.md, Cost).
 func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
 	snap := pl.model.Load()
+	s, status := pl.evaluate(snap, pod)
+	if status.Code() == fwk.Skip {
+		return nil, status
+	}
+	var result *framework.PreFilterResult
+	if status.IsSuccess() {
+		if result, status = pl.narrow(s, pod); status.IsSuccess() {
+			cs.Write(preFilterStateKey, s)
+		}
+	}
+	// Remember the pod until it binds: a rejected pod must come back when
+	// the world changes so that it can pass, and so must one whose
+	// candidates all fail (a node joining a site later brings it back).
+	pl.waiting.add(ctx, pod, snap, s)
+	return result, status
+}
+
+// evaluate plans the pod against snap (state.PlanPod): the verdict PreFilter
+// acts on, and the one a waiting pod is judged by again when the world
+// changes (retry.go). Skip for a pod without a policy; a status that
+// rejects the pod (fail closed) when its policy is missing or invalid, it
+// names an unknown TrafficSource, it requests nothing under a cost cap, or
+// no site meets its hard rules.
+func (pl *EdgePlacement) evaluate(snap *state.Snapshot, pod *v1.Pod) (*preFilterState, *fwk.Status) {
 	pp, err := snap.PlanPod(pod, pl.gpus)
 	if err != nil {
-		pl.waiting.add(ctx, pod, snap.Generation)
 		if state.Unresolvable(err) {
 			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 		}
@@ -74,30 +97,32 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 		return nil, fwk.NewStatus(fwk.Skip)
 	}
 	s := newPreFilterState(snap, pp)
-	cs.Write(preFilterStateKey, s)
-	// Remember the pod until it binds: a rejected pod must come back when
-	// the world changes, and so must a narrowed one whose candidates all
-	// fail (a node joining a site later brings it back).
-	pl.waiting.add(ctx, pod, snap.Generation)
 	if s.plan.NumFeasible() == 0 {
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, pp.NoFeasibleSiteMessage())
 	}
-	return pl.narrow(s), nil
+	return s, nil
 }
 
 // narrow keeps the nodes of the best-ranked feasible sites that hold
-// minCandidates nodes with room for the pod (state.PodPlan.Narrow, shared
-// with kubectl proxima), reading the nodes from the framework's node
-// snapshot.
-func (pl *EdgePlacement) narrow(s *preFilterState) *framework.PreFilterResult {
+// minCandidates nodes the pod can use (state.PodPlan.Narrow and
+// NodeHasRoom, shared with kubectl proxima), reading the nodes from the
+// framework's node snapshot; every feasible site's nodes once a narrowed
+// attempt of the pod has failed (PostFilter). A pod whose feasible sites
+// have no nodes is refused with that reason.
+func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*framework.PreFilterResult, *fwk.Status) {
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
-	return &framework.PreFilterResult{NodeNames: s.pod.Narrow(s.snap, pl.minCandidates, func(name string) (known, room bool) {
+	names, narrowed := s.pod.Narrow(s.snap, pl.minCandidates, pl.waiting.isWide(pod), func(name string) (known, room bool) {
 		ni, err := infos.Get(name)
 		if err != nil || ni.Node() == nil {
 			return false, false // not in this cycle's node snapshot yet
 		}
 		return true, s.pod.NodeHasRoom(ni)
-	})}
+	})
+	if len(names) == 0 {
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, s.pod.NoNodesMessage(s.snap))
+	}
+	s.narrowed = narrowed
+	return &framework.PreFilterResult{NodeNames: names}, nil
 }
 
 // PreFilterExtensions is nil: the plugin's decision does not depend on
@@ -129,6 +154,30 @@ func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.
 		return fwk.NewStatus(fwk.Unschedulable, ErrReasonStaleLoad)
 	}
 	return nil
+}
+
+// ErrReasonWidening is PostFilter's message when a narrowed attempt found no
+// node: the pod is retried at once with every feasible site as candidates,
+// and preemption waits for that attempt.
+const ErrReasonWidening = "EdgePlacement examined only its best feasible sites; retrying with every feasible site before preempting"
+
+// PostFilter runs when no candidate passed the filters. If PreFilter had
+// narrowed the candidates (it left out feasible sites whose nodes fit the
+// pod), some filter it does not model rejected them: the pod is retried at
+// once with every feasible site's nodes (narrow), and preemption, which
+// would evict pods from the best site although a lower-ranked one may have
+// room, does not run in this cycle (UnschedulableAndUnresolvable stops the
+// PostFilter plugins after this one; EdgePlacement must be enabled at
+// postFilter to run before DefaultPreemption). Otherwise it does nothing,
+// and preemption runs as usual over every feasible site's nodes.
+func (pl *EdgePlacement) PostFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, _ framework.NodeToStatusReader) (*framework.PostFilterResult, *fwk.Status) {
+	s, err := getPreFilterState(cs)
+	if err != nil || !s.narrowed {
+		return nil, fwk.NewStatus(fwk.Unschedulable)
+	}
+	klog.FromContext(ctx).V(4).Info("Narrowed candidates all failed; widening to every feasible site", "pod", klog.KObj(pod))
+	pl.waiting.widen(ctx, pod)
+	return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonWidening)
 }
 
 // nodeAllowed applies the rules a node's labels decide: its site must be
