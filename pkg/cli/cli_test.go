@@ -30,6 +30,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // testWorld: three sites, one 2-core node each; users measure
@@ -224,11 +225,11 @@ func TestExplainSaysWhatChanged(t *testing.T) {
 	}
 }
 
-// TestExplainNarrowedOut: ber's only node has a NoSchedule taint the pod
-// does not tolerate. With minCandidateNodes 1 PreFilter keeps ber alone
-// (room counts CPU, memory, pod slots and hardware) and the pod pends
-// although par could take it; explain says so.
-func TestExplainNarrowedOut(t *testing.T) {
+// TestExplainTaintedBestSite: ber's only node has a NoSchedule taint the
+// pod does not tolerate. Narrowing passes over it (NodeHasRoom applies the
+// pod's node admission), so even with minCandidateNodes 1 the pod goes to
+// par.
+func TestExplainTaintedBestSite(t *testing.T) {
 	p := pod("p", "", "500m")
 	w := testWorld(t, 0, p)
 	w.Nodes["ber-0"].Node().Spec.Taints = []v1.Taint{{Key: "maintenance", Effect: v1.TaintEffectNoSchedule}}
@@ -240,11 +241,30 @@ func TestExplainNarrowedOut(t *testing.T) {
 			verdicts = append(verdicts, s.Site+": "+s.Verdict)
 		}
 	}
-	if diff := cmp.Diff([]string{"ber: no room", "par: " + VerdictNarrowedOut}, verdicts); diff != "" {
+	if diff := cmp.Diff([]string{"ber: no room", "par: chosen"}, verdicts); diff != "" {
 		t.Errorf("verdicts (-want,+got):\n%s", diff)
 	}
-	w.Settings.MinCandidateNodes = 100
-	if e := Explain(w, p); e.Now == nil || e.Now.Site != "par" {
-		t.Errorf("with par a candidate, explain chooses %+v", e.Now)
+}
+
+// TestChooseWidensAsPostFilter: ber's node is over the policy's load
+// bound, which narrowing does not model; the scheduler's narrowed attempt
+// (ber alone, minCandidateNodes 1) fails, PostFilter widens, and the next
+// attempt places the pod in par.
+func TestChooseWidensAsPostFilter(t *testing.T) {
+	p := pod("p", "", "500m")
+	w := testWorld(t, 0, p)
+	w.Settings.MinCandidateNodes = 1
+	w.Settings.Live = &state.Live{NodeLoad: state.Signal[string, float64]{Enabled: true, Fresh: true,
+		Values: map[string]float64{"ber-0": 0.95, "par-0": 0.1, "zrh-0": 0.1}}}
+	policy := euPolicy(0)
+	policy.Spec.Telemetry = &placementv1alpha1.TelemetryPolicy{MaxNodeUtilizationPercent: ptr.To[int32](80)}
+	w = NewWorld(w.sites, w.sources, []*placementv1alpha1.PlacementPolicy{policy}, w.nodes, []*v1.Pod{p}, w.Settings)
+	pp, err := w.Snap.PlanPod(p, w.Settings.GPUs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := w.Choose(pp, p)
+	if got := w.Snap.World.Sites.Names[c.Site]; !ok || got != "par" {
+		t.Errorf("chose %s (%v), want par", got, ok)
 	}
 }

@@ -42,10 +42,6 @@ const (
 	PodNoPolicy = "NoPolicy"
 )
 
-// VerdictNarrowedOut is the verdict on a feasible site with a node that
-// would take the pod when PreFilter's narrowing left it out.
-const VerdictNarrowedOut = "has room, but PreFilter's narrowing left it out"
-
 // Explanation is `kubectl proxima explain pod`'s answer.
 type Explanation struct {
 	Version   int    `json:"version"`
@@ -247,12 +243,7 @@ func (w *World) verdicts(pp *state.PodPlan, alt state.Alternative, chosen Choice
 			v.Verdict = "chosen"
 		case a.Lost != "":
 			v.Verdict = a.Lost
-		case !placeable:
-			// A node here would take the pod, but the narrowed
-			// candidates (the best sites with room as PreFilter counts
-			// it) all fail another filter.
-			v.Verdict = VerdictNarrowedOut
-		case a.Score.Total < chosenTotal:
+		case !placeable || a.Score.Total < chosenTotal:
 			v.Verdict = state.LostLowerScore
 		default:
 			v.Verdict = state.LostOtherPlugins

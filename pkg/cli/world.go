@@ -30,6 +30,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
@@ -203,20 +204,36 @@ func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 	if minCandidates <= 0 {
 		minCandidates = int(configv1.DefaultMinCandidateNodes)
 	}
-	narrowed, _ := pp.Narrow(w.Snap, minCandidates, false, func(name string) (bool, bool) {
+	fits := func(name string) (bool, bool) {
 		ni := w.Nodes[name]
 		if ni == nil {
 			return false, false
 		}
 		return true, pp.NodeHasRoom(ni)
-	})
+	}
+	names, narrowed := pp.Narrow(w.Snap, minCandidates, false, fits)
+	best, ok := w.best(pp, pod, names)
+	if !ok && narrowed {
+		// The scheduler's PostFilter widens a narrowed attempt that found
+		// no node (a filter narrowing does not model, such as the load
+		// rule, rejected every candidate); its next attempt takes every
+		// feasible site's nodes.
+		names, _ = pp.Narrow(w.Snap, minCandidates, true, fits)
+		best, ok = w.best(pp, pod, names)
+	}
+	return best, ok
+}
+
+// best ranks the candidates among names as EdgePlacement's Score and
+// NormalizeScore do and returns the first, ties broken by node name.
+func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string]) (Choice, bool) {
 	type candidate struct {
 		Choice
 		raw scoring.NodeScore
 	}
 	var cands []candidate
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for name := range narrowed {
+	for name := range names {
 		ni := w.Nodes[name]
 		site, ok := w.Candidate(pp, pod, ni)
 		if !ok {
