@@ -63,7 +63,10 @@ for t in "${want[@]}"; do
 	kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" hack/tools k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags)" ;;
 	prometheus) build prometheus "$PROMETHEUS_VERSION" hack/tools/prometheus github.com/prometheus/prometheus/cmd/prometheus -ldflags "-s -w" ;;
 	kubectl) build kubectl "$KUBERNETES_VERSION" hack/tools/cli k8s.io/kubernetes/cmd/kubectl -ldflags "$(kube_ldflags)" ;;
-	helm) build helm "$HELM_VERSION" hack/tools/cli helm.sh/helm/v3/cmd/helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" ;;
+	# As helm's own release builds: its version, and the Kubernetes version
+	# `helm template` assumes without --kube-version (that of its client-go).
+	helm) build helm "$HELM_VERSION" hack/tools/cli helm.sh/helm/v3/cmd/helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} \
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34" ;;
 	*) echo "tools: unknown tool $t" >&2; exit 2 ;;
 	esac
 done

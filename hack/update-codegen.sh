@@ -27,9 +27,11 @@ bin/controller-gen rbac:roleName=proxima-controller output:rbac:artifacts:config
 
 echo "codegen: copying CRDs and RBAC into the Helm chart"
 chart=manifests/charts/proxima
-rm -rf "$chart/crds" "$chart/files"
-mkdir -p "$chart/crds" "$chart/files"
-cp manifests/crds/placement.proxima.dev_*.yaml "$chart/crds/"
+rm -rf "$chart/files"
+mkdir -p "$chart/files/crds"
+# files/crds, not crds/: templates/crds.yaml renders them, so that helm
+# upgrade updates them (Helm never upgrades crds/).
+cp manifests/crds/placement.proxima.dev_*.yaml "$chart/files/crds/"
 cp manifests/install/rbac/generated/scheduler/role.yaml "$chart/files/rbac-scheduler.yaml"
 cp manifests/install/rbac/generated/controller/role.yaml "$chart/files/rbac-controller.yaml"
 
