@@ -228,10 +228,31 @@ type StaleActions struct {
 	// +optional
 	// +kubebuilder:default=UseDeclared
 	Health StaleAction `json:"health,omitempty"`
-	// nodeLoad: live node utilization.
+	// nodeUtilization: live node CPU utilization (the EdgePlacement
+	// telemetry signal of the same name, which
+	// telemetry.maxNodeUtilizationPercent bounds). Absent: nodeLoad, else
+	// UseDeclared.
 	// +optional
-	// +kubebuilder:default=UseDeclared
+	NodeUtilization StaleAction `json:"nodeUtilization,omitempty"`
+	// nodeLoad is the deprecated spelling of nodeUtilization, read only
+	// when nodeUtilization is absent; proxima-controller notes its use in
+	// the Ready condition's message. It will be removed with v1alpha1.
+	// +optional
 	NodeLoad StaleAction `json:"nodeLoad,omitempty"`
+}
+
+// NodeUtilizationAction is the action for the node utilization signal:
+// nodeUtilization, else the deprecated nodeLoad, else UseDeclared.
+func (s *StaleActions) NodeUtilizationAction() StaleAction {
+	switch {
+	case s == nil:
+		return UseDeclared
+	case s.NodeUtilization != "":
+		return s.NodeUtilization
+	case s.NodeLoad != "":
+		return s.NodeLoad
+	}
+	return UseDeclared
 }
 
 // ObjectiveWeights weigh latency, cost and node load in the soft objective,

@@ -372,6 +372,9 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 			}
 		}
 	}
+	if t := pol.Spec.Telemetry; t != nil && t.OnStale != nil && t.OnStale.NodeUtilization == "" && t.OnStale.NodeLoad == placementv1alpha1.Reject {
+		cond.Message += "; telemetry.onStale.nodeLoad is deprecated: write onStale.nodeUtilization"
+	}
 	meta.SetStatusCondition(&st.Conditions, cond)
 	if equalStatus(&pol.Status, st) {
 		return nil
