@@ -18,6 +18,9 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
+	"io"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,6 +31,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config"
 	"k8s.io/kubernetes/pkg/scheduler/apis/config/scheme"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -64,16 +68,23 @@ var pinnedKubernetesVersion = sync.OnceValue(func() string { return pinned()["KU
 func objects(t *testing.T, rendered []byte) []unstructured.Unstructured {
 	t.Helper()
 	var out []unstructured.Unstructured
-	for _, doc := range strings.Split(string(rendered), "\n---") {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(rendered)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+		if err := yaml.Unmarshal(doc, &obj); err != nil {
 			t.Fatalf("rendered YAML does not parse: %v\n%s", err, doc)
 		}
 		if obj != nil {
 			out = append(out, unstructured.Unstructured{Object: obj})
 		}
 	}
-	return out
 }
 
 func objectKey(u unstructured.Unstructured) string {
