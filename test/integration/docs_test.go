@@ -72,7 +72,7 @@ import (
 
 // docFiles are the documents whose commands run, in the order a reader
 // follows them.
-var docFiles = []string{"README.md", "docs/compatibility.md", "docs/release.md", "docs/install.md", "docs/troubleshooting.md", "docs/admission.md"}
+var docFiles = []string{"docs/compatibility.md", "docs/release.md", "docs/install.md", "README.md", "docs/troubleshooting.md", "docs/admission.md"}
 
 var stages = []string{"install", "use", "upgrade", "uninstall"}
 

@@ -176,7 +176,7 @@ func TestStatusConditions(t *testing.T) {
 	// Tokyo meets the rules but no node is labelled for it: the most likely
 	// first failure, reported by name.
 	waitForCondition(t, "policy jp-only", getPolicy, metav1.ConditionTrue, placementv1alpha1.ReasonResolved,
-		"1 of them have no labelled node: tokyo")
+		"1 of them without a labelled node: tokyo")
 	waitForPolicyStatus(t, pc, ns, "jp-only", "sitesWithoutNodes [tokyo]", func(s placementv1alpha1.PlacementPolicyStatus) bool {
 		return slices.Equal(s.SitesWithoutNodes, []string{"tokyo"})
 	})

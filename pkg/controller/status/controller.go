@@ -359,7 +359,7 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 				empty = empty[:maxSitesWithoutNodes]
 			}
 			st.SitesWithoutNodes = empty
-			cond.Message += fmt.Sprintf("; %d of them have no labelled node: %s", n, strings.Join(empty, ", "))
+			cond.Message += fmt.Sprintf("; %d of them without a labelled node: %s", n, strings.Join(empty, ", "))
 			if n > len(empty) {
 				cond.Message += fmt.Sprintf(" and %d more", n-len(empty))
 			}
