@@ -31,7 +31,7 @@ tools: ## Build etcd, kube-apiserver, Prometheus, controller-gen, kubectl and he
 	./hack/tools.sh
 
 .PHONY: generate
-generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients and args code.
+generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients, args code and docs/reference.
 	./hack/update-replace.sh
 	./hack/update-codegen.sh
 
@@ -41,9 +41,10 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	cd hack/tools && $(GO) mod tidy
 	cd hack/tools/prometheus && $(GO) mod tidy
 	cd hack/tools/cli && $(GO) mod tidy
+	cd hack/tools/crd-ref-docs && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack)" || \
-		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack docs/reference)" || \
+		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack docs/reference; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
 
 IMAGE_REPO ?= ghcr.io/proxima-sched/proxima
 IMAGE ?= $(IMAGE_REPO):$(VERSION)

@@ -2,7 +2,9 @@
 # Regenerates all of Proxima's generated code with pinned generators:
 #   - controller-gen: deepcopy and CRD manifests (manifests/crds);
 #   - code-generator's kube_codegen.sh: typed clientset, listers and
-#     informers (pkg/generated).
+#     informers (pkg/generated);
+#   - crd-ref-docs and hack/metricsdoc: the API, plugin args and metrics
+#     references (docs/reference).
 # The generator versions come from hack/tools/go.mod (see hack/versions.env).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +12,7 @@ cd "$root"
 module=github.com/proxima-sched/proxima
 boilerplate=hack/boilerplate.go.txt
 
-./hack/tools.sh controller-gen >/dev/null
+./hack/tools.sh controller-gen crd-ref-docs >/dev/null
 
 echo "codegen: deepcopy and CRDs (controller-gen)"
 rm -f manifests/crds/placement.proxima.dev_*.yaml
@@ -51,3 +53,15 @@ echo "codegen: plugin args deepcopy, defaults, conversion (kube_codegen.sh)"
 kube::codegen::gen_helpers \
 	--boilerplate "$boilerplate" \
 	apis/config
+
+# crd-ref-docs lists a type as a resource when it carries
+# +kubebuilder:object:root=true: EdgePlacementArgs has it, with
+# +kubebuilder:object:generate=false so that controller-gen leaves its
+# deepcopy to code-generator.
+echo "codegen: API, plugin args and metrics references (crd-ref-docs, hack/metricsdoc)"
+mkdir -p docs/reference
+bin/crd-ref-docs --config hack/crd-ref-docs.yaml --renderer markdown --log-level ERROR \
+	--source-path apis/placement/v1alpha1 --output-path docs/reference/api.md
+bin/crd-ref-docs --config hack/crd-ref-docs.yaml --renderer markdown --log-level ERROR \
+	--source-path apis/config/v1 --output-path docs/reference/config.md
+go run ./hack/metricsdoc docs/reference/metrics.md
