@@ -60,6 +60,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"k8s.io/kubernetes/pkg/controller/deployment"
 	"k8s.io/kubernetes/pkg/controller/namespace"
 	"k8s.io/kubernetes/pkg/controller/replicaset"
@@ -67,6 +68,7 @@ import (
 
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/pkg/schedconfig"
 	"github.com/proxima-sched/proxima/test/harness"
 )
 
@@ -397,10 +399,17 @@ func (d *docsEnv) startComponents() {
 		return path
 	}
 	schedKubeconfig := kubeconfigFor("proxima-scheduler")
+	fromConfigMap := filepath.Join(dir, "configmap-scheduler-config.yaml")
+	if err := os.WriteFile(fromConfigMap, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// In a pod the scheduler finds the apiserver and its token in-cluster;
+	// here the same token comes through a kubeconfig.
 	configPath := filepath.Join(dir, "scheduler-config.yaml")
-	config = strings.Replace(config, "kind: KubeSchedulerConfiguration\n",
-		"kind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: "+schedKubeconfig+"\n", 1)
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+	if err := schedconfig.Rewrite(fromConfigMap, configPath, func(cfg *schedv1.KubeSchedulerConfiguration) error {
+		cfg.ClientConnection.Kubeconfig = schedKubeconfig
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	startScheduler(t, buildBinary(t, "cmd/proxima-scheduler", dir), configPath, schedKubeconfig, "proxima-scheduler")
