@@ -201,6 +201,19 @@ func TestStatusConditions(t *testing.T) {
 		return len(s.SitesWithoutNodes) == 0 && s.FeasibleSites == 1
 	})
 	waitForCondition(t, "policy jp-only", getPolicy, metav1.ConditionTrue, placementv1alpha1.ReasonResolved, "1 of 2 sites meet the hard rules")
+
+	// The deprecated spelling of onStale.nodeUtilization is still read, and
+	// its use is noted.
+	p, err = pc.PlacementPolicies(ns).Get(ctx, "jp-only", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Telemetry = &placementv1alpha1.TelemetryPolicy{OnStale: &placementv1alpha1.StaleActions{NodeLoad: placementv1alpha1.Reject}}
+	if _, err := pc.PlacementPolicies(ns).Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitForCondition(t, "policy jp-only", getPolicy, metav1.ConditionTrue, placementv1alpha1.ReasonResolved,
+		"telemetry.onStale.nodeLoad is deprecated: write onStale.nodeUtilization")
 }
 
 // waitForPolicyStatus waits until a policy's status satisfies ok.
