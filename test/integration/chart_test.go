@@ -190,6 +190,45 @@ func TestRenderedPlacementAgree(t *testing.T) {
 	}
 }
 
+// TestCloudTierOverlay checks that the kustomize example that keeps both
+// components on the cloud sites' nodes renders the placement the chart
+// renders with placement.sites set to the same site.
+func TestCloudTierOverlay(t *testing.T) {
+	affinity := func(rendered []byte) map[string]any {
+		out := map[string]any{}
+		for _, u := range objects(t, rendered) {
+			if u.GetKind() == "Deployment" {
+				a, _, _ := unstructured.NestedMap(u.Object, "spec", "template", "spec", "affinity")
+				out[u.GetName()] = a
+			}
+		}
+		return out
+	}
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join("..", "..", "manifests", "examples", "cloud-tier"))
+	if err != nil {
+		t.Fatalf("kustomize build manifests/examples/cloud-tier: %v", err)
+	}
+	overlay, err := res.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := renderChartValues(map[string]any{"placement": map[string]any{"sites": []any{"cloud-frankfurt"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := affinity(overlay), affinity(chart)
+	if len(got) != 2 {
+		t.Fatalf("the overlay rendered %d Deployments, want 2", len(got))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("affinity differs (-helm placement.sites,+kustomize overlay):\n%s", diff)
+	}
+	if out, _ := yaml.Marshal(got); !strings.Contains(string(out), "cloud-frankfurt") {
+		t.Errorf("the overlay does not require the cloud site:\n%s", out)
+	}
+}
+
 // telemetryOf renders the chart with telemetry values and returns the
 // EdgePlacement args (decoded and defaulted as the scheduler does) and the
 // scheduler container's mounts and the Secret volume.
