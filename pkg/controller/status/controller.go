@@ -129,6 +129,11 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxima-status"}),
 	}
+	// The controller reads a pod's namespace, labels, schedulerName and
+	// phase only: keep no more of every pod of the cluster in memory.
+	if err := core.Core().V1().Pods().Informer().SetTransform(slimPod); err != nil {
+		return nil, err
+	}
 	model.OnPublish(func(klog.Logger, *state.Snapshot) { c.queue.Add(worldKey) })
 	// Status changes, node readiness (which the model does not track) and
 	// pods do not publish a snapshot but are status inputs too.
@@ -147,6 +152,20 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 		c.synced = append(c.synced, inf.HasSynced)
 	}
 	return c, nil
+}
+
+// slimPod keeps what countPods reads of a pod.
+func slimPod(obj any) (any, error) {
+	pod, ok := obj.(*v1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
+			ResourceVersion: pod.ResourceVersion, Labels: pod.Labels},
+		Spec:   v1.PodSpec{SchedulerName: pod.Spec.SchedulerName, NodeName: pod.Spec.NodeName},
+		Status: v1.PodStatus{Phase: pod.Status.Phase},
+	}, nil
 }
 
 // SetSchedulerNames sets the schedulerNames that place pods with Proxima's
