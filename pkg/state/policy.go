@@ -166,7 +166,7 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 			out.RejectStaleRTT = o.RTT == placementv1alpha1.Reject
 			out.RejectStalePrice = o.Price == placementv1alpha1.Reject
 			out.RejectStaleHealth = o.Health == placementv1alpha1.Reject
-			out.RejectStaleLoad = o.NodeLoad == placementv1alpha1.Reject
+			out.RejectStaleLoad = o.NodeUtilizationAction() == placementv1alpha1.Reject
 		}
 	}
 	return nil

@@ -228,10 +228,31 @@ type StaleActions struct {
 	// +optional
 	// +kubebuilder:default=UseDeclared
 	Health StaleAction `json:"health,omitempty"`
-	// nodeLoad: live node utilization.
+	// nodeUtilization: live node CPU utilization (the EdgePlacement
+	// telemetry signal of the same name, which
+	// telemetry.maxNodeUtilizationPercent bounds). Absent: nodeLoad, else
+	// UseDeclared.
 	// +optional
-	// +kubebuilder:default=UseDeclared
+	NodeUtilization StaleAction `json:"nodeUtilization,omitempty"`
+	// nodeLoad is the deprecated spelling of nodeUtilization, read only
+	// when nodeUtilization is absent; proxima-controller notes its use in
+	// the Ready condition's message. It will be removed with v1alpha1.
+	// +optional
 	NodeLoad StaleAction `json:"nodeLoad,omitempty"`
+}
+
+// NodeUtilizationAction is the action for the node utilization signal:
+// nodeUtilization, else the deprecated nodeLoad, else UseDeclared.
+func (s *StaleActions) NodeUtilizationAction() StaleAction {
+	switch {
+	case s == nil:
+		return UseDeclared
+	case s.NodeUtilization != "":
+		return s.NodeUtilization
+	case s.NodeLoad != "":
+		return s.NodeLoad
+	}
+	return UseDeclared
 }
 
 // ObjectiveWeights weigh latency, cost and node load in the soft objective,
@@ -266,6 +287,29 @@ type PlacementPolicyStatus struct {
 	// capacity and hardware are considered).
 	// +optional
 	FeasibleSites int32 `json:"feasibleSites,omitempty"`
+	// sitesWithoutNodes names the feasible sites that no node belongs to
+	// (no node carries the site label with their name), sorted, at most 16:
+	// no pod can land there until a node is labelled. A site that every
+	// node misses is usually a forgotten or mistyped label.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	SitesWithoutNodes []string `json:"sitesWithoutNodes,omitempty"`
+	// matchedPods is how many unfinished pods the policy governs, resolved
+	// as the scheduler resolves them (the pod's placement.proxima.dev/policy
+	// label, else the first policy of its namespace whose podSelector
+	// matches), whichever scheduler they name.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MatchedPods int32 `json:"matchedPods,omitempty"`
+	// otherSchedulerPods is how many of the matched pods name a scheduler
+	// other than Proxima in spec.schedulerName: that scheduler places them,
+	// and the policy's hard rules (residency among them) do not hold for
+	// them.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	OtherSchedulerPods int32 `json:"otherSchedulerPods,omitempty"`
 
 	// conditions of the policy; Ready is False when it names an unknown
 	// source or its hard rules leave no site.
@@ -289,6 +333,8 @@ type PlacementPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Max RTT",type=integer,JSONPath=`.spec.latency.maxRTTMilliseconds`,priority=1
 // +kubebuilder:printcolumn:name="Max/h",type=string,JSONPath=`.spec.cost.maxHourly`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.matchedPods`,priority=1
+// +kubebuilder:printcolumn:name="Other Scheduler",type=integer,JSONPath=`.status.otherSchedulerPods`,priority=1
 type PlacementPolicy struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
