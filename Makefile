@@ -27,7 +27,7 @@ build: ## Build bin/proxima-scheduler, bin/proxima-controller and bin/proxima-de
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-demo ./cmd/proxima-demo
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, Prometheus and controller-gen from modules into bin/ (cached).
+tools: ## Build etcd, kube-apiserver, Prometheus, blackbox_exporter and controller-gen from modules into bin/ (cached).
 	./hack/tools.sh
 
 .PHONY: generate
@@ -40,6 +40,7 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	$(GO) mod tidy
 	cd hack/tools && $(GO) mod tidy
 	cd hack/tools/prometheus && $(GO) mod tidy
+	cd hack/tools/blackbox && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack)" || \
 		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
