@@ -54,6 +54,8 @@ type Policy struct {
 	Objective
 	// MaxRTT in milliseconds; 0 means no bound.
 	MaxRTT float64
+	// EstimatedRTT is how MaxRTT judges an estimated RTT.
+	EstimatedRTT EstimateRule
 	// MaxHourly cost of one pod; 0 means no cap.
 	MaxHourly float64
 	// The pod's requests: CPU cores, memory GiB, GPUs.
@@ -69,6 +71,25 @@ type Policy struct {
 	// declared one.
 	RejectStaleRTT, RejectStalePrice, RejectStaleHealth, RejectStaleLoad bool
 }
+
+// EstimateRule is how a hard RTT bound (Policy.MaxRTT) judges an RTT that
+// is estimated rather than declared or measured (Provenance Estimated).
+// Declared and live RTTs are judged as they are under every rule.
+type EstimateRule uint8
+
+// Estimate rules.
+const (
+	// EstimatesConservative judges an estimate at its upper bound
+	// (World.RTTUpper): a site is kept only if it meets the bound even
+	// when the estimate is that far low.
+	EstimatesConservative EstimateRule = iota
+	// EstimatesCentral judges an estimate at its central value, the one
+	// the score uses.
+	EstimatesCentral
+	// EstimatesReject makes a site whose RTT to any of the policy's
+	// sources is an estimate fail the bound.
+	EstimatesReject
+)
 
 // Reason is why a site is infeasible; the first failing rule in this order.
 type Reason uint8
@@ -125,6 +146,7 @@ type Plan struct {
 	reason  []Reason
 	latency []float64 // objective RTT per site (ms)
 	worst   []float64 // max RTT over the sources per site (ms)
+	bound   []float64 // max RTT over the sources as MaxRTT judges it (ms)
 	cost    []float64 // hourly cost per site
 	site    []float64 // site part of the score, 0..(wLat+wCost); infeasibleSite when infeasible
 	order   []int32   // feasible sites, best first
@@ -142,6 +164,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 	pl.reason = grow(pl.reason, n)
 	pl.latency = grow(pl.latency, n)
 	pl.worst = grow(pl.worst, n)
+	pl.bound = grow(pl.bound, n)
 	pl.cost = grow(pl.cost, n)
 	pl.site = grow(pl.site, n)
 	pl.order = pl.order[:0]
@@ -174,7 +197,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 		case p.RejectStaleHealth && sites.HealthStale[s], p.RejectStalePrice && sites.PriceProvenance[s]&Stale != 0 && p.MaxHourly > 0,
 			p.RejectStaleRTT && pl.staleRTT(w, s):
 			r = ReasonStale
-		case maxRTT > 0 && !(pl.worst[s] <= maxRTT):
+		case maxRTT > 0 && !(pl.bound[s] <= maxRTT):
 			r = ReasonMaxRTT
 		case maxCost > 0 && !(c <= maxCost):
 			r = ReasonMaxCost
@@ -226,7 +249,8 @@ func NormalizeWeights(latency, cost, load float64, hasSources bool) (wl, wc, wn 
 	return wl, wc, wn
 }
 
-// latencies fills pl.latency (the objective) and pl.worst for every site.
+// latencies fills pl.latency (the objective), pl.worst and, for a policy
+// with a hard RTT bound, pl.bound for every site.
 // The weighted mean is one matrix-vector product: latency = RTT · weights,
 // with RTT as a [sites × sources] matrix and the policy's weights scattered
 // into a dense vector over all sources.
@@ -236,6 +260,7 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 	if k == 0 || m == 0 || n == 0 {
 		clear(pl.latency)
 		clear(pl.worst)
+		clear(pl.bound)
 		return
 	}
 	pl.weights = grow(pl.weights, m)
@@ -274,6 +299,10 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 			}
 		}
 		pl.worst[s] = worst
+		pl.bound[s] = worst
+		if p.MaxRTT > 0 {
+			pl.bound[s] = pl.boundAt(w, s, worst)
+		}
 		if !(total > 0) || math.IsInf(total, 0) || !(pl.latency[s] >= 0) {
 			pl.latency[s] = math.Inf(1)
 		}
@@ -281,6 +310,30 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 			pl.latency[s] = worst
 		}
 	}
+}
+
+// boundAt is the worst RTT over the policy's sources at site s as the hard
+// bound judges it: estimates at their upper bound, central value or not at
+// all (+Inf), by the policy's EstimateRule. worst is the central worst case.
+func (pl *Plan) boundAt(w *World, s int, worst float64) float64 {
+	p := pl.policy
+	if p.EstimatedRTT == EstimatesCentral || math.IsInf(worst, 1) {
+		return worst
+	}
+	m := w.NumSources()
+	for _, j := range p.Sources[:min(len(p.Sources), len(p.Weights))] {
+		k := s*m + j
+		if !w.RTTProvenance[k].IsEstimate() {
+			continue
+		}
+		if p.EstimatedRTT == EstimatesReject {
+			return math.Inf(1)
+		}
+		if w.RTTUpper != nil {
+			worst = max(worst, w.RTTUpper[k])
+		}
+	}
+	return worst
 }
 
 func (pl *Plan) allowed(s int) bool {
