@@ -117,7 +117,7 @@ func NewModel(inf Informers, opts Options) (*Model, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[part](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[part]{Name: "proxima-world"}),
-		table:     buildSiteTable(nil, nil, nil),
+		table:     buildSiteTable(nil, nil, nil, nil),
 		policyIdx: buildPolicyIndex(nil),
 	}
 	m.current.Store(m.compose())
@@ -230,7 +230,7 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 		if m.live != nil {
 			live = m.live()
 		}
-		m.table = buildSiteTable(sites, sources, live)
+		m.table = buildSiteTable(sites, sources, live, m.table)
 	case partPolicies:
 		policies, err := m.policies.List(labels.Everything())
 		if err != nil {

@@ -1,0 +1,509 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
+
+	"github.com/proxima-sched/proxima/pkg/scoring"
+)
+
+// The fitted RTT model fills the (source, site) pairs that nobody declared
+// or measured live from the pairs that somebody did:
+//
+//	rtt(j, s) = c0 + c1·d(j, s) + a_j + b_s
+//
+// where d is the great-circle distance, c0 and c1 a fitted base and slope
+// (ms, ms per km), and a_j and b_s an offset per source and per site: how
+// much slower than its distance a city's network is (a far-off exchange
+// point, a slow last mile). The offsets are ridge-regularised toward 0 with
+// strength RTTFitRidge, so a source or site with few measurements keeps
+// close to the common line, and the line itself is regularised toward the
+// distance prior (EstimateRTT) with the weight of RTTFitPriorWeight pairs,
+// so a handful of measurements cannot tilt it. With fewer than
+// RTTFitMinPairs usable measurements no fit is made and the prior stands.
+//
+// Each estimate carries an uncertainty σ from the fit's residuals: their
+// spread grows with the RTT (long routes vary more), so σ is a line in the
+// estimate fitted to the absolute residuals, inflated for sources and sites
+// with few measurements (their offsets rest on little data). The snapshot
+// keeps the estimate (what the score uses) and its upper bound estimate +
+// RTTUpperSigmas·σ (what a hard maxRTT bound judges by default). Prior-only
+// estimates get the prior's own error profile, measured once on the
+// WonderProxy data (EstimatePriorSigma).
+//
+// The fit runs when the site table is rebuilt — when Sites, TrafficSources
+// or live RTTs change — never in a scheduling cycle: block coordinate
+// descent over the measured pairs, O(iterations × measured pairs).
+const (
+	// RTTFitRidge is the ridge strength on the per-source and per-site
+	// offsets, in pairs: an endpoint with n measurements moves its offset
+	// n/(n+RTTFitRidge) of the way to what its residuals say.
+	RTTFitRidge = 2.0
+	// RTTFitPriorWeight is how many pairs' worth of evidence the distance
+	// prior's base and slope count for.
+	RTTFitPriorWeight = 8.0
+	// RTTFitMinPairs is the fewest measured pairs a fit is made from.
+	RTTFitMinPairs = 6
+	// RTTUpperQuantile is the share of estimates the upper bound is meant
+	// to be above the true RTT for: estimate + z·σ, with z this quantile
+	// of the fit's standardised held-out errors (at least 1).
+	RTTUpperQuantile = 0.95
+
+	rttFitIterations = 40
+	// rttFitSmoothness weighs the fitted curve's bends (see fitCurve).
+	rttFitSmoothness = 4.0
+	// rttFitMaxRank is the highest rank of the interaction term tried;
+	// rttFitFactorRidge its ridge strength. A higher rank is taken only
+	// when it cuts the cross-validated error by rttFitRankGain.
+	rttFitMaxRank     = 2
+	rttFitFactorRidge = 5.0
+	rttFitRankGain    = 0.03
+	rttFitFolds       = 5
+	rttScaleRidge     = 4.0
+	// priorSlope is the prior's ms per km (EstimateRTT).
+	priorSlope = 2 * EstimateRouteInflation / FibreKilometresPerMillisecond
+	// Floor of σ, ms: measurements are rounded and jitter.
+	rttSigmaFloor = 1.0
+)
+
+// EstimatePriorUpper is the upper bound of a distance-prior estimate of est
+// ms (see EstimateRTT): over all measured WonderProxy pairs, the measured
+// RTT is below 1.9 × the estimate + 30 ms for about 95% of them at every
+// distance. Without measurements to fit, an estimate is that uncertain.
+func EstimatePriorUpper(est float64) float64 {
+	return 1.9*est + 30
+}
+
+// rttKnotsKm are the knots of the fitted distance curve: routes across a
+// metro, a region, a continent and an ocean are inflated differently.
+var rttKnotsKm = [...]float64{0, 250, 750, 2000, 5000, 10000, 20100}
+
+const numKnots = len(rttKnotsKm)
+
+// hat returns the knot interval of d and the weight of its upper knot: the
+// linear-interpolation basis of the curve.
+func hat(d float64) (i int, t float64) {
+	d = min(max(d, 0), rttKnotsKm[numKnots-1])
+	for i = 0; i < numKnots-2 && d > rttKnotsKm[i+1]; i++ {
+	}
+	return i, (d - rttKnotsKm[i]) / (rttKnotsKm[i+1] - rttKnotsKm[i])
+}
+
+// curve is a piecewise-linear function of distance, by its values at the
+// knots.
+type curve [numKnots]float64
+
+func (c *curve) at(d float64) float64 {
+	i, t := hat(d)
+	return (1-t)*c[i] + t*c[i+1]
+}
+
+// fitCurve is the penalised least-squares curve through the points
+// (d[k], y[k]): each knot is pulled toward prior's value with the weight of
+// priorWeight points, and the slope is kept from bending sharply between
+// knots (smoothness, also in points).
+func fitCurve(d, y []float64, prior *curve, priorWeight, smooth float64) curve {
+	var ata mat.SymDense
+	ata.ReuseAsSym(numKnots)
+	aty := mat.NewVecDense(numKnots, nil)
+	add := func(i, j int, v float64) {
+		if i <= j {
+			ata.SetSym(i, j, ata.At(i, j)+v)
+		} else if i > j {
+			ata.SetSym(j, i, ata.At(j, i)+v)
+		}
+	}
+	for k := range d {
+		i, t := hat(d[k])
+		add(i, i, (1-t)*(1-t))
+		add(i, i+1, (1-t)*t)
+		add(i+1, i+1, t*t)
+		aty.SetVec(i, aty.AtVec(i)+(1-t)*y[k])
+		aty.SetVec(i+1, aty.AtVec(i+1)+t*y[k])
+	}
+	for i := range numKnots {
+		add(i, i, priorWeight)
+		aty.SetVec(i, aty.AtVec(i)+priorWeight*prior[i])
+	}
+	// Smoothness: the change of slope at each inner knot, in ms per
+	// 1,000 km, squared. The prior is a line, so this pulls toward it too.
+	for i := 1; i < numKnots-1; i++ {
+		l, r := 1000/(rttKnotsKm[i]-rttKnotsKm[i-1]), 1000/(rttKnotsKm[i+1]-rttKnotsKm[i])
+		row := [3]float64{l, -l - r, r}
+		for a := range 3 {
+			for b := a; b < 3; b++ {
+				add(i-1+a, i-1+b, smooth*row[a]*row[b])
+			}
+		}
+	}
+	var ch mat.Cholesky
+	out := *prior
+	var x mat.VecDense
+	if ch.Factorize(&ata) && ch.SolveVecTo(&x, aty) == nil {
+		for i := range out {
+			out[i] = x.AtVec(i)
+		}
+	}
+	return out
+}
+
+// RTTFit is a fitted RTT model over a [sites × sources] matrix.
+type RTTFit struct {
+	// Fitted is false when there were too few measurements: Estimate then
+	// returns the distance prior.
+	Fitted bool
+	// Pairs is the number of measured pairs fitted.
+	Pairs int
+	// line is the common RTT curve in distance, sigma the residuals'
+	// standard deviation in distance.
+	line, sigma curve
+	// SourceOffset and SiteOffset (ms) by index.
+	SourceOffset, SiteOffset []float64
+	// count of measured pairs per source and per site.
+	nSource, nSite []int
+	// u and v are the low-rank interaction's factors, rank per source and
+	// per site.
+	u, v []float64
+	rank int
+	// typical is the thinness of the endpoints σ was measured on.
+	typical float64
+	// sourceScale and siteScale scale σ per endpoint (nil: 1).
+	sourceScale, siteScale []float64
+	// upperZ is z in the upper bound estimate + z·σ.
+	upperZ float64
+}
+
+func (f *RTTFit) interaction(s, j int) float64 {
+	if f.u == nil {
+		return 0
+	}
+	var x float64
+	for r := range f.rank {
+		x += f.u[j*f.rank+r] * f.v[s*f.rank+r]
+	}
+	return x
+}
+
+// fitFactors is one round of alternating ridge least squares for the
+// interaction u_j·v_s on what the curve and offsets leave.
+func (f *RTTFit) fitFactors(idx []int, measured, line []float64, sources, sites int) {
+	R := f.rank
+	if f.u == nil {
+		f.u, f.v = make([]float64, sources*R), make([]float64, sites*R)
+		for i := range f.u {
+			f.u[i] = 0.1 * float64(1+i%7) // a fixed, non-degenerate start
+		}
+	}
+	resid := make([]float64, len(idx))
+	for i, k := range idx {
+		resid[i] = measured[k] - line[i] - f.SourceOffset[k%sources] - f.SiteOffset[k/sources]
+	}
+	solve := func(x, other []float64, n int, own, peer func(k int) int) {
+		ata := make([]*mat.SymDense, n)
+		atb := make([]*mat.VecDense, n)
+		for e := range n {
+			ata[e] = mat.NewSymDense(R, nil)
+			for r := range R {
+				ata[e].SetSym(r, r, rttFitFactorRidge)
+			}
+			atb[e] = mat.NewVecDense(R, nil)
+		}
+		for i, k := range idx {
+			e, p := own(k), peer(k)
+			for r := range R {
+				atb[e].SetVec(r, atb[e].AtVec(r)+other[p*R+r]*resid[i])
+				for q := r; q < R; q++ {
+					ata[e].SetSym(r, q, ata[e].At(r, q)+other[p*R+r]*other[p*R+q])
+				}
+			}
+		}
+		var ch mat.Cholesky
+		var sol mat.VecDense
+		for e := range n {
+			if ch.Factorize(ata[e]) && ch.SolveVecTo(&sol, atb[e]) == nil {
+				for r := range R {
+					x[e*R+r] = sol.AtVec(r)
+				}
+			}
+		}
+	}
+	solve(f.v, f.u, sites, func(k int) int { return k / sources }, func(k int) int { return k % sources })
+	solve(f.u, f.v, sources, func(k int) int { return k % sources }, func(k int) int { return k / sources })
+}
+
+func priorCurve() curve {
+	var c curve
+	for i, d := range rttKnotsKm {
+		c[i] = EstimateBaseMilliseconds + priorSlope*d
+	}
+	return c
+}
+
+// FitRTT fits the model to an [sites × sources] row-major matrix: distKm
+// holds each pair's great-circle distance (NaN: a location is unknown) and
+// measured each pair's declared or live RTT (NaN: not measured).
+//
+// The rank of the interaction term (0 to rttFitMaxRank) is chosen by
+// rttFitFolds-fold cross-validation over the measured pairs, and σ comes
+// from the chosen model's held-out residuals: the errors it makes on pairs
+// it was not fitted to, which is what an estimate is.
+func FitRTT(sites, sources int, distKm, measured []float64) *RTTFit {
+	var idx []int
+	for k := range sites * sources {
+		if !math.IsNaN(measured[k]) && measured[k] >= 0 && !math.IsNaN(distKm[k]) {
+			idx = append(idx, k)
+		}
+	}
+	if len(idx) < RTTFitMinPairs {
+		return fitOn(sites, sources, distKm, measured, nil, 0)
+	}
+	// Folds: a fixed pseudo-random assignment, so that a refit of the same
+	// inputs gives the same model.
+	fold := make([]int, len(idx))
+	for i, k := range idx {
+		fold[i] = int((uint64(k)*0x9E3779B97F4A7C15)>>40) % rttFitFolds
+	}
+	bestRank, bestErr := 0, math.Inf(1)
+	var bestRes []float64
+	for rank := range rttFitMaxRank + 1 {
+		res := make([]float64, len(idx))
+		var sum float64
+		for k := range rttFitFolds {
+			train := make([]int, 0, len(idx))
+			for i, p := range idx {
+				if fold[i] != k {
+					train = append(train, p)
+				}
+			}
+			f := fitOn(sites, sources, distKm, measured, train, rank)
+			for i, p := range idx {
+				if fold[i] == k {
+					res[i] = measured[p] - f.central(p/sources, p%sources, distKm[p])
+					sum += math.Abs(res[i])
+				}
+			}
+		}
+		if sum < bestErr*(1-rttFitRankGain) {
+			bestRank, bestErr, bestRes = rank, sum, res
+		}
+	}
+	f := fitOn(sites, sources, distKm, measured, idx, bestRank)
+	// σ as a curve in distance: the held-out residuals' variance, pulled
+	// toward the overall variance where few pairs fall.
+	d, v := make([]float64, len(idx)), make([]float64, len(idx))
+	var total float64
+	for i, k := range idx {
+		d[i], v[i] = distKm[k], bestRes[i]*bestRes[i]
+		total += v[i]
+	}
+	var flat curve
+	for i := range flat {
+		flat[i] = total / float64(len(idx))
+	}
+	variance := fitCurve(d, v, &flat, RTTFitPriorWeight, rttFitSmoothness)
+	for i := range variance {
+		f.sigma[i] = math.Sqrt(max(variance[i], 0))
+	}
+	// Some cities' routes are more erratic than others': each source and
+	// site scales σ by how large its own held-out residuals are against
+	// the curve's σ (shrunk toward 1 with rttScaleRidge pairs).
+	f.sourceScale, f.siteScale = make([]float64, sources), make([]float64, sites)
+	for i, k := range idx {
+		z := v[i] / max(f.sigma.at(d[i])*f.sigma.at(d[i]), rttSigmaFloor)
+		f.sourceScale[k%sources] += z
+		f.siteScale[k/sources] += z
+	}
+	for j, z := range f.sourceScale {
+		f.sourceScale[j] = math.Sqrt((z + rttScaleRidge) / (float64(f.nSource[j]) + rttScaleRidge))
+	}
+	for s, z := range f.siteScale {
+		f.siteScale[s] = math.Sqrt((z + rttScaleRidge) / (float64(f.nSite[s]) + rttScaleRidge))
+	}
+	// The held-out residuals already carry the uncertainty of offsets fitted
+	// from a typical number of pairs; Estimate adds to it for endpoints
+	// with fewer.
+	f.typical = thinness(mean(f.nSource), mean(f.nSite))
+	// z: the quantile of the standardised held-out errors (measured above
+	// the estimate) that the upper bound covers.
+	z := make([]float64, len(idx))
+	for i, k := range idx {
+		z[i] = bestRes[i] / f.sigmaAt(k/sources, k%sources, distKm[k])
+	}
+	slices.Sort(z)
+	f.upperZ = max(1, stat.Quantile(RTTUpperQuantile, stat.Empirical, z, nil))
+	return f
+}
+
+func mean(xs []int) float64 {
+	var t float64
+	for _, x := range xs {
+		t += float64(x)
+	}
+	return t / float64(max(len(xs), 1))
+}
+
+// thinness is the variance factor of an estimate whose source and site
+// offsets rest on nSource and nSite pairs.
+func thinness(nSource, nSite float64) float64 {
+	return 1 + RTTFitRidge/(nSource+RTTFitRidge) + RTTFitRidge/(nSite+RTTFitRidge)
+}
+
+// fitOn fits the curve, offsets and a rank-rank interaction to the pairs idx
+// (nil: not fitted, the prior).
+func fitOn(sites, sources int, distKm, measured []float64, idx []int, rank int) *RTTFit {
+	f := &RTTFit{line: priorCurve(), rank: rank,
+		SourceOffset: make([]float64, sources), SiteOffset: make([]float64, sites),
+		nSource: make([]int, sources), nSite: make([]int, sites)}
+	for _, k := range idx {
+		f.nSource[k%sources]++
+		f.nSite[k/sources]++
+	}
+	f.Pairs = len(idx)
+	if len(idx) < RTTFitMinPairs {
+		return f
+	}
+	f.Fitted = true
+	a, b := f.SourceOffset, f.SiteOffset
+	sumA, sumB := make([]float64, sources), make([]float64, sites)
+	d, y := make([]float64, len(idx)), make([]float64, len(idx))
+	for i, k := range idx {
+		d[i] = distKm[k]
+	}
+	prior := priorCurve()
+	line := make([]float64, len(idx))
+	for range rttFitIterations {
+		// The curve, given the offsets.
+		for i, k := range idx {
+			y[i] = measured[k] - a[k%sources] - b[k/sources] - f.interaction(k/sources, k%sources)
+		}
+		f.line = fitCurve(d, y, &prior, RTTFitPriorWeight, rttFitSmoothness)
+		for i := range idx {
+			line[i] = f.line.at(d[i])
+		}
+		// The offsets, given the curve: ridge means of the residuals.
+		clear(sumA)
+		for i, k := range idx {
+			sumA[k%sources] += measured[k] - line[i] - b[k/sources] - f.interaction(k/sources, k%sources)
+		}
+		for j := range a {
+			a[j] = sumA[j] / (float64(f.nSource[j]) + RTTFitRidge)
+		}
+		clear(sumB)
+		for i, k := range idx {
+			sumB[k/sources] += measured[k] - line[i] - a[k%sources] - f.interaction(k/sources, k%sources)
+		}
+		for s := range b {
+			b[s] = sumB[s] / (float64(f.nSite[s]) + RTTFitRidge)
+		}
+		if rank > 0 {
+			f.fitFactors(idx, measured, line, sources, sites)
+		}
+	}
+	return f
+}
+
+// Estimate is the model's RTT (ms) for the pair of site s and source j at
+// distance distKm, and its upper bound (ms).
+func (f *RTTFit) Estimate(s, j int, distKm float64) (ms, upper float64) {
+	if !f.Fitted {
+		est := EstimateBaseMilliseconds + priorSlope*distKm
+		return est, EstimatePriorUpper(est)
+	}
+	est, sigma := f.central(s, j, distKm), f.sigmaAt(s, j, distKm)
+	return est, est + f.upperZ*sigma
+}
+
+// central is the model's RTT for a pair, never below the speed of light in
+// fibre over the great circle.
+func (f *RTTFit) central(s, j int, distKm float64) float64 {
+	est := f.line.at(distKm) + f.SourceOffset[j] + f.SiteOffset[s] + f.interaction(s, j)
+	return max(est, 2*distKm/FibreKilometresPerMillisecond)
+}
+
+// sigmaAt is the uncertainty (one σ, ms) of the estimate of a pair.
+func (f *RTTFit) sigmaAt(s, j int, distKm float64) float64 {
+	sigma := f.sigma.at(distKm)
+	if f.sourceScale != nil {
+		sigma *= math.Sqrt(f.sourceScale[j] * f.siteScale[s])
+	}
+	// Offsets resting on fewer pairs than usual are less certain.
+	if f.typical > 0 {
+		sigma *= math.Sqrt(max(1, thinness(float64(f.nSource[j]), float64(f.nSite[s]))/f.typical))
+	}
+	return max(rttSigmaFloor, sigma)
+}
+
+// rttFitted is a fit with the inputs it was made from, so that a rebuild
+// whose declared and live RTTs did not change reuses it.
+type rttFitted struct {
+	fit            *RTTFit
+	dist, measured []float64
+	sites, sources int
+}
+
+func (r *rttFitted) sameInputs(sites, sources int, dist, measured []float64) bool {
+	return r != nil && r.sites == sites && r.sources == sources &&
+		slices.Equal(r.dist, dist) && equalNaN(r.measured, measured)
+}
+
+func equalNaN(a, b []float64) bool {
+	return slices.EqualFunc(a, b, func(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) })
+}
+
+// fillEstimates replaces every estimated RTT of w (Provenance Estimated,
+// with both locations known) by the fitted model's estimate, marks it
+// Fitted when the model was fitted, and fills w.RTTUpper. The fit is
+// prev's when the inputs are the same.
+func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFitted) *rttFitted {
+	n, m := len(siteLocs), len(sourceLocs)
+	dist := make([]float64, n*m)
+	measured := make([]float64, n*m)
+	for s := range n {
+		for j := range m {
+			k := s*m + j
+			dist[k], measured[k] = math.NaN(), math.NaN()
+			if a, b := siteLocs[s], sourceLocs[j]; a.ok && b.ok {
+				dist[k] = GreatCircleKilometres(a.lat, a.lon, b.lat, b.lon)
+			}
+			if !w.RTTProvenance[k].IsEstimate() && w.RTT[k] < scoring.UnknownRTT {
+				measured[k] = w.RTT[k]
+			}
+		}
+	}
+	r := prev
+	if !prev.sameInputs(n, m, dist, measured) {
+		r = &rttFitted{fit: FitRTT(n, m, dist, measured), dist: dist, measured: measured, sites: n, sources: m}
+	}
+	w.RTTUpper = make([]float64, n*m)
+	for k := range n * m {
+		w.RTTUpper[k] = w.RTT[k]
+		if !w.RTTProvenance[k].IsEstimate() || math.IsNaN(dist[k]) {
+			continue
+		}
+		est, upper := r.fit.Estimate(k/m, k%m, dist[k])
+		w.RTT[k], w.RTTUpper[k] = est, upper
+		if r.fit.Fitted {
+			w.RTTProvenance[k] |= scoring.Fitted
+		}
+	}
+	return r
+}
