@@ -41,6 +41,9 @@ func main() {
 	sites := fs.Int("sites", 0, "keep only the first N sites of the scenario (0: all)")
 	nodes := fs.Int("nodes-per-site", 0, "set every site's node count to N (0: as the scenario says)")
 	pods := fs.Int("pods", 0, "total pods, spread over the classes in the scenario's proportions (0: as the scenario says)")
+	declared := fs.Float64("declared-fraction", 1, "declare only this share (0..1) of the measured source-site RTTs, chosen with --seed; Proxima estimates the rest, and the report compares with a run that declares them all")
+	seed := fs.Uint64("seed", 1, "seed for the declared RTTs (--declared-fraction)")
+	citiesSeed := fs.Uint64("cities-seed", 0, "move every site to another city of its country and every source to another city of its continent, chosen with this seed (0: the scenario's cities)")
 	out := fs.String("out", "out", "directory for the charts")
 	config := fs.String("scheduler-config", filepath.Join("manifests", "install", "scheduler-config.yaml"), "the KubeSchedulerConfiguration to run proxima-scheduler with")
 	timeout := fs.Duration("settle-timeout", 3*time.Minute, "how long to wait for one scheduler's pods to be bound or reported unschedulable")
@@ -61,13 +64,20 @@ Flags:
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *scenario, *sites, *nodes, *pods, *out, *config, *timeout); err != nil {
+	knowledge := knowledge{declared: *declared, seed: *seed, citiesSeed: *citiesSeed}
+	if err := run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "proxima-demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, config string, timeout time.Duration) error {
+// knowledge is what the scenario tells the scheduler of the measured RTTs.
+type knowledge struct {
+	declared         float64
+	seed, citiesSeed uint64
+}
+
+func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k knowledge, out, config string, timeout time.Duration) error {
 	sc, err := demo.DefaultScenario()
 	if scenarioPath != "" {
 		sc, err = demo.LoadScenario(scenarioPath)
@@ -76,6 +86,17 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, 
 		return err
 	}
 	sc.Scale(sites, nodes, pods)
+	if k.citiesSeed != 0 {
+		m, err := demo.LoadMeasurements()
+		if err != nil {
+			return err
+		}
+		sc.RedrawCities(m, k.citiesSeed)
+	}
+	if !(k.declared >= 0 && k.declared <= 1) {
+		return fmt.Errorf("--declared-fraction %v: want a share in 0..1", k.declared)
+	}
+	sc.SetDeclared(k.declared, k.seed)
 	start := time.Now()
 	report, err := demo.Run(ctx, demo.Options{Scenario: sc, SchedulerConfig: config, Progress: os.Stdout, SettleTimeout: timeout})
 	if err != nil {
@@ -83,6 +104,10 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, 
 	}
 	fmt.Println()
 	report.Print(os.Stdout)
+	if report.Estimators != nil {
+		fmt.Println()
+		report.PrintKnowledge(os.Stdout)
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
