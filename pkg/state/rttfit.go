@@ -29,30 +29,45 @@ import (
 // The fitted RTT model fills the (source, site) pairs that nobody declared
 // or measured live from the pairs that somebody did:
 //
-//	rtt(j, s) = c0 + c1·d(j, s) + a_j + b_s
+//	rtt(j, s) = L(d) + a_j + b_s + u_j·v_s + n(j, s)
 //
-// where d is the great-circle distance, c0 and c1 a fitted base and slope
-// (ms, ms per km), and a_j and b_s an offset per source and per site: how
-// much slower than its distance a city's network is (a far-off exchange
-// point, a slow last mile). The offsets are ridge-regularised toward 0 with
-// strength RTTFitRidge, so a source or site with few measurements keeps
-// close to the common line, and the line itself is regularised toward the
-// distance prior (EstimateRTT) with the weight of RTTFitPriorWeight pairs,
-// so a handful of measurements cannot tilt it. With fewer than
-// RTTFitMinPairs usable measurements no fit is made and the prior stands.
+// where:
 //
-// Each estimate carries an uncertainty σ from the fit's residuals: their
-// spread grows with the RTT (long routes vary more), so σ is a line in the
-// estimate fitted to the absolute residuals, inflated for sources and sites
-// with few measurements (their offsets rest on little data). The snapshot
-// keeps the estimate (what the score uses) and its upper bound estimate +
-// RTTUpperSigmas·σ (what a hard maxRTT bound judges by default). Prior-only
-// estimates get the prior's own error profile, measured once on the
-// WonderProxy data (EstimatePriorSigma).
+//   - L is a piecewise-linear curve in the great-circle distance d (knots
+//     at 0, 250, 750, 2,000, 5,000, 10,000 km): metro, regional,
+//     continental and ocean routes are inflated differently. It is pulled
+//     toward the distance prior (EstimateRTT) with the weight of
+//     RTTFitPriorWeight pairs per knot, so a handful of measurements
+//     cannot bend it.
+//   - a_j and b_s are offsets per source and per site: how much slower
+//     than its distance a city's network is (a far-off exchange point, a
+//     slow last mile), ridge-regularised toward 0 with RTTFitRidge pairs.
+//   - u_j·v_s is a low-rank interaction (rank 0 to 2, chosen by
+//     cross-validation): groups of sources that reach groups of sites
+//     faster or slower than the rest.
+//   - n(j, s) is a neighbour correction: what the model gets wrong for
+//     this source at nearby sites and for nearby sources at this site,
+//     weighted by distance (reach chosen by cross-validation, or off).
 //
-// The fit runs when the site table is rebuilt — when Sites, TrafficSources
-// or live RTTs change — never in a scheduling cycle: block coordinate
-// descent over the measured pairs, O(iterations × measured pairs).
+// Each estimate carries an uncertainty from the fit's held-out errors
+// (5-fold cross-validation: the errors it makes on measured pairs it was
+// not fitted to): their mean size as a curve in distance, scaled for
+// sources and sites whose routes are more erratic than most, and for
+// those with fewer measurements than most. The upper bound is the estimate
+// plus the RTTUpperQuantile quantile of those errors in that scale: the
+// snapshot keeps the estimate (the score uses it) and the upper bound (a
+// hard maxRTT bound judges by it unless the policy says otherwise). With
+// fewer than RTTFitMinPairs usable measurements no fit is made: the prior
+// stands, with the prior's own measured error as its bound
+// (EstimatePriorUpper).
+//
+// On the WonderProxy data with 60% of a world's pairs declared, the fit's
+// median and 90th-percentile errors on the other 40% are about half the
+// prior's (pkg/demo, `proxima-demo --declared-fraction`).
+//
+// The fit runs when the site table is rebuilt and its inputs (declared and
+// live RTTs, locations) changed — never in a scheduling cycle: alternating
+// least squares over the measured pairs, O(folds × iterations × pairs).
 const (
 	// RTTFitRidge is the ridge strength on the per-source and per-site
 	// offsets, in pairs: an endpoint with n measurements moves its offset
@@ -190,6 +205,109 @@ type RTTFit struct {
 	sourceScale, siteScale []float64
 	// upperZ is z in the upper bound estimate + z·σ.
 	upperZ float64
+	// resid is the model's residual on each measured pair (NaN elsewhere),
+	// nb the neighbours and reach (km, 0: off) the neighbour correction's.
+	resid          []float64
+	nb             *neighbours
+	reach          float64
+	sites, sources int
+}
+
+// rttNeighbourReachKm are the reaches of the neighbour correction that
+// cross-validation chooses from.
+var rttNeighbourReachKm = [...]float64{150, 400, 1000}
+
+const (
+	// rttNeighbours is how many nearest sites (and sources) the
+	// neighbour correction reads.
+	rttNeighbours = 12
+	// rttNeighbourPrior is the weight of a zero correction, as of one
+	// neighbour at distance 0.
+	rttNeighbourPrior = 1.0
+)
+
+// neighbours lists, for every site and every source, the nearest other
+// sites (sources) and their distances, nearest first.
+type neighbours struct {
+	site, source [][]neighbour
+}
+
+type neighbour struct {
+	i  int32
+	km float32
+}
+
+// neighboursOf finds each site's and source's nearest others; nil when
+// locations are not given.
+func neighboursOf(in *RTTInput) *neighbours {
+	if in.SiteLat == nil || in.SourceLat == nil {
+		return nil
+	}
+	near := func(lat, lon []float64) [][]neighbour {
+		out := make([][]neighbour, len(lat))
+		cand := make([]neighbour, 0, len(lat))
+		for a := range lat {
+			if math.IsNaN(lat[a]) {
+				continue
+			}
+			cand = cand[:0]
+			for b := range lat {
+				if b != a && !math.IsNaN(lat[b]) {
+					cand = append(cand, neighbour{int32(b), float32(GreatCircleKilometres(lat[a], lon[a], lat[b], lon[b]))})
+				}
+			}
+			slices.SortFunc(cand, func(x, y neighbour) int {
+				if x.km != y.km {
+					if x.km < y.km {
+						return -1
+					}
+					return 1
+				}
+				return int(x.i - y.i)
+			})
+			out[a] = slices.Clone(cand[:min(len(cand), rttNeighbours)])
+		}
+		return out
+	}
+	return &neighbours{site: near(in.SiteLat, in.SiteLon), source: near(in.SourceLat, in.SourceLon)}
+}
+
+// residuals records the model's residual on the measured pairs idx.
+func (f *RTTFit) residuals(idx []int, distKm, measured []float64) {
+	f.resid = make([]float64, len(distKm))
+	for k := range f.resid {
+		f.resid[k] = math.NaN()
+	}
+	for _, k := range idx {
+		f.resid[k] = measured[k] - f.central(k/f.sources, k%f.sources, distKm[k])
+	}
+}
+
+// nearby is the neighbour correction of the pair (site s, source j): what
+// the model gets wrong for this source at nearby sites and for nearby
+// sources at this site, weighted by exp(-distance/reach) and shrunk toward
+// 0. Routes are regional: a city that reaches the west through a distant
+// exchange is slow to every western site, which per-endpoint offsets
+// average away.
+func (f *RTTFit) nearby(nb *neighbours, reach float64, s, j int) float64 {
+	if nb == nil || f.resid == nil {
+		return 0
+	}
+	num, den := 0.0, rttNeighbourPrior
+	m := f.sources
+	for _, n := range nb.site[s] {
+		if e := f.resid[int(n.i)*m+j]; !math.IsNaN(e) {
+			w := math.Exp(-float64(n.km) / reach)
+			num, den = num+w*e, den+w
+		}
+	}
+	for _, n := range nb.source[j] {
+		if e := f.resid[s*m+int(n.i)]; !math.IsNaN(e) {
+			w := math.Exp(-float64(n.km) / reach)
+			num, den = num+w*e, den+w
+		}
+	}
+	return num / den
 }
 
 func (f *RTTFit) interaction(s, j int) float64 {
@@ -258,15 +376,31 @@ func priorCurve() curve {
 	return c
 }
 
-// FitRTT fits the model to an [sites × sources] row-major matrix: distKm
-// holds each pair's great-circle distance (NaN: a location is unknown) and
-// measured each pair's declared or live RTT (NaN: not measured).
+// RTTInput is what FitRTT fits: an [sites × sources] row-major matrix of
+// great-circle distances and measured RTTs, and where the sites and
+// sources are.
+type RTTInput struct {
+	Sites, Sources int
+	// DistKm is each pair's great-circle distance (NaN: a location is
+	// unknown).
+	DistKm []float64
+	// Measured is each pair's declared or live RTT (NaN: not measured).
+	Measured []float64
+	// SiteLat, SiteLon, SourceLat and SourceLon are the locations in
+	// decimal degrees (NaN: unknown); nil leaves out the neighbour
+	// correction.
+	SiteLat, SiteLon, SourceLat, SourceLon []float64
+}
+
+// FitRTT fits the model to in.
 //
-// The rank of the interaction term (0 to rttFitMaxRank) is chosen by
-// rttFitFolds-fold cross-validation over the measured pairs, and σ comes
-// from the chosen model's held-out residuals: the errors it makes on pairs
-// it was not fitted to, which is what an estimate is.
-func FitRTT(sites, sources int, distKm, measured []float64) *RTTFit {
+// The rank of the interaction term (0 to rttFitMaxRank) and the reach of
+// the neighbour correction are chosen by rttFitFolds-fold cross-validation
+// over the measured pairs, and σ comes from the chosen model's held-out
+// residuals: the errors it makes on pairs it was not fitted to, which is
+// what an estimate is.
+func FitRTT(in RTTInput) *RTTFit {
+	sites, sources, distKm, measured := in.Sites, in.Sources, in.DistKm, in.Measured
 	var idx []int
 	for k := range sites * sources {
 		if !math.IsNaN(measured[k]) && measured[k] >= 0 && !math.IsNaN(distKm[k]) {
@@ -276,6 +410,7 @@ func FitRTT(sites, sources int, distKm, measured []float64) *RTTFit {
 	if len(idx) < RTTFitMinPairs {
 		return fitOn(sites, sources, distKm, measured, nil, 0)
 	}
+	nb := neighboursOf(&in)
 	// Folds: a fixed pseudo-random assignment, so that a refit of the same
 	// inputs gives the same model.
 	fold := make([]int, len(idx))
@@ -284,8 +419,10 @@ func FitRTT(sites, sources int, distKm, measured []float64) *RTTFit {
 	}
 	bestRank, bestErr := 0, math.Inf(1)
 	var bestRes []float64
+	var bestFolds []*RTTFit
 	for rank := range rttFitMaxRank + 1 {
 		res := make([]float64, len(idx))
+		folds := make([]*RTTFit, rttFitFolds)
 		var sum float64
 		for k := range rttFitFolds {
 			train := make([]int, 0, len(idx))
@@ -295,6 +432,8 @@ func FitRTT(sites, sources int, distKm, measured []float64) *RTTFit {
 				}
 			}
 			f := fitOn(sites, sources, distKm, measured, train, rank)
+			f.residuals(train, distKm, measured)
+			folds[k] = f
 			for i, p := range idx {
 				if fold[i] == k {
 					res[i] = measured[p] - f.central(p/sources, p%sources, distKm[p])
@@ -303,40 +442,59 @@ func FitRTT(sites, sources int, distKm, measured []float64) *RTTFit {
 			}
 		}
 		if sum < bestErr*(1-rttFitRankGain) {
-			bestRank, bestErr, bestRes = rank, sum, res
+			bestRank, bestErr, bestRes, bestFolds = rank, sum, res, folds
+		}
+	}
+	// The neighbour correction's reach: none, or the one whose held-out
+	// errors are smallest.
+	bestReach := 0.0
+	if nb != nil {
+		for _, reach := range rttNeighbourReachKm {
+			res := make([]float64, len(idx))
+			var sum float64
+			for i, p := range idx {
+				f := bestFolds[fold[i]]
+				res[i] = measured[p] - f.central(p/sources, p%sources, distKm[p]) - f.nearby(nb, reach, p/sources, p%sources)
+				sum += math.Abs(res[i])
+			}
+			if sum < bestErr {
+				bestReach, bestErr, bestRes = reach, sum, res
+			}
 		}
 	}
 	f := fitOn(sites, sources, distKm, measured, idx, bestRank)
-	// σ as a curve in distance: the held-out residuals' variance, pulled
-	// toward the overall variance where few pairs fall.
+	if bestReach > 0 {
+		f.residuals(idx, distKm, measured)
+		f.nb, f.reach = nb, bestReach
+	}
+	// σ (here the mean absolute error, a scale robust to the few routes
+	// that are far off) as a curve in distance: the held-out residuals,
+	// pulled toward their overall mean where few pairs fall.
 	d, v := make([]float64, len(idx)), make([]float64, len(idx))
 	var total float64
 	for i, k := range idx {
-		d[i], v[i] = distKm[k], bestRes[i]*bestRes[i]
+		d[i], v[i] = distKm[k], math.Abs(bestRes[i])
 		total += v[i]
 	}
 	var flat curve
 	for i := range flat {
 		flat[i] = total / float64(len(idx))
 	}
-	variance := fitCurve(d, v, &flat, RTTFitPriorWeight, rttFitSmoothness)
-	for i := range variance {
-		f.sigma[i] = math.Sqrt(max(variance[i], 0))
-	}
+	f.sigma = fitCurve(d, v, &flat, RTTFitPriorWeight, rttFitSmoothness)
 	// Some cities' routes are more erratic than others': each source and
 	// site scales σ by how large its own held-out residuals are against
-	// the curve's σ (shrunk toward 1 with rttScaleRidge pairs).
+	// the curve (shrunk toward 1 with rttScaleRidge pairs).
 	f.sourceScale, f.siteScale = make([]float64, sources), make([]float64, sites)
 	for i, k := range idx {
-		z := v[i] / max(f.sigma.at(d[i])*f.sigma.at(d[i]), rttSigmaFloor)
+		z := v[i] / max(f.sigma.at(d[i]), rttSigmaFloor)
 		f.sourceScale[k%sources] += z
 		f.siteScale[k/sources] += z
 	}
 	for j, z := range f.sourceScale {
-		f.sourceScale[j] = math.Sqrt((z + rttScaleRidge) / (float64(f.nSource[j]) + rttScaleRidge))
+		f.sourceScale[j] = (z + rttScaleRidge) / (float64(f.nSource[j]) + rttScaleRidge)
 	}
 	for s, z := range f.siteScale {
-		f.siteScale[s] = math.Sqrt((z + rttScaleRidge) / (float64(f.nSite[s]) + rttScaleRidge))
+		f.siteScale[s] = (z + rttScaleRidge) / (float64(f.nSite[s]) + rttScaleRidge)
 	}
 	// The held-out residuals already carry the uncertainty of offsets fitted
 	// from a typical number of pairs; Estimate adds to it for endpoints
@@ -370,7 +528,7 @@ func thinness(nSource, nSite float64) float64 {
 // fitOn fits the curve, offsets and a rank-rank interaction to the pairs idx
 // (nil: not fitted, the prior).
 func fitOn(sites, sources int, distKm, measured []float64, idx []int, rank int) *RTTFit {
-	f := &RTTFit{line: priorCurve(), rank: rank,
+	f := &RTTFit{line: priorCurve(), rank: rank, sites: sites, sources: sources,
 		SourceOffset: make([]float64, sources), SiteOffset: make([]float64, sites),
 		nSource: make([]int, sources), nSite: make([]int, sites)}
 	for _, k := range idx {
@@ -428,8 +586,11 @@ func (f *RTTFit) Estimate(s, j int, distKm float64) (ms, upper float64) {
 		est := EstimateBaseMilliseconds + priorSlope*distKm
 		return est, EstimatePriorUpper(est)
 	}
-	est, sigma := f.central(s, j, distKm), f.sigmaAt(s, j, distKm)
-	return est, est + f.upperZ*sigma
+	est := f.central(s, j, distKm)
+	if f.reach > 0 {
+		est = max(est+f.nearby(f.nb, f.reach, s, j), 2*distKm/FibreKilometresPerMillisecond)
+	}
+	return est, est + f.upperZ*f.sigmaAt(s, j, distKm)
 }
 
 // central is the model's RTT for a pair, never below the speed of light in
@@ -491,7 +652,15 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 	}
 	r := prev
 	if !prev.sameInputs(n, m, dist, measured) {
-		r = &rttFitted{fit: FitRTT(n, m, dist, measured), dist: dist, measured: measured, sites: n, sources: m}
+		in := RTTInput{Sites: n, Sources: m, DistKm: dist, Measured: measured,
+			SiteLat: make([]float64, n), SiteLon: make([]float64, n), SourceLat: make([]float64, m), SourceLon: make([]float64, m)}
+		for s, l := range siteLocs {
+			in.SiteLat[s], in.SiteLon[s] = l.coords()
+		}
+		for j, l := range sourceLocs {
+			in.SourceLat[j], in.SourceLon[j] = l.coords()
+		}
+		r = &rttFitted{fit: FitRTT(in), dist: dist, measured: measured, sites: n, sources: m}
 	}
 	w.RTTUpper = make([]float64, n*m)
 	for k := range n * m {
@@ -506,4 +675,12 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 		}
 	}
 	return r
+}
+
+// coords are the location's latitude and longitude, NaN when unknown.
+func (l latLon) coords() (lat, lon float64) {
+	if !l.ok {
+		return math.NaN(), math.NaN()
+	}
+	return l.lat, l.lon
 }

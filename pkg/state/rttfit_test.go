@@ -63,7 +63,7 @@ func TestFitRTTLearnsOffsetsAndSlope(t *testing.T) {
 			hidden++
 		}
 	}
-	f := FitRTT(sites, sources, dist, measured)
+	f := FitRTT(RTTInput{Sites: sites, Sources: sources, DistKm: dist, Measured: measured})
 	if !f.Fitted {
 		t.Fatal("not fitted")
 	}
@@ -98,7 +98,7 @@ func TestFitRTTLearnsOffsetsAndSlope(t *testing.T) {
 func TestFitRTTTooFewPairsKeepsThePrior(t *testing.T) {
 	dist := []float64{100, 2000, 500}
 	measured := []float64{10, math.NaN(), math.NaN()}
-	f := FitRTT(3, 1, dist, measured)
+	f := FitRTT(RTTInput{Sites: 3, Sources: 1, DistKm: dist, Measured: measured})
 	if f.Fitted {
 		t.Fatal("fitted from one pair")
 	}
