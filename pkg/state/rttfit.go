@@ -83,13 +83,13 @@ const (
 	// of the fit's standardised held-out errors (at least 1).
 	RTTUpperQuantile = 0.95
 
-	rttFitIterations = 40
+	rttFitIterations = 20
 	// rttFitSmoothness weighs the fitted curve's bends (see fitCurve).
 	rttFitSmoothness = 4.0
 	// rttFitMaxRank is the highest rank of the interaction term tried;
 	// rttFitFactorRidge its ridge strength. A higher rank is taken only
 	// when it cuts the cross-validated error by rttFitRankGain.
-	rttFitMaxRank     = 2
+	rttFitMaxRank     = 2 // fitFactors solves ranks 1 and 2
 	rttFitFactorRidge = 5.0
 	rttFitRankGain    = 0.03
 	rttFitFolds       = 5
@@ -132,48 +132,63 @@ func (c *curve) at(d float64) float64 {
 	return (1-t)*c[i] + t*c[i+1]
 }
 
+// hatPoint is a distance in the curve's basis: its knot interval and the
+// weight of the interval's upper knot.
+type hatPoint struct {
+	i int
+	t float64
+}
+
+func hats(d []float64) []hatPoint {
+	out := make([]hatPoint, len(d))
+	for k, v := range d {
+		out[k].i, out[k].t = hat(v)
+	}
+	return out
+}
+
+func (c *curve) atHat(h hatPoint) float64 { return (1-h.t)*c[h.i] + h.t*c[h.i+1] }
+
 // fitCurve is the penalised least-squares curve through the points
-// (d[k], y[k]): each knot is pulled toward prior's value with the weight of
+// (h[k], y[k]): each knot is pulled toward prior's value with the weight of
 // priorWeight points, and the slope is kept from bending sharply between
 // knots (smoothness, also in points).
-func fitCurve(d, y []float64, prior *curve, priorWeight, smooth float64) curve {
-	var ata mat.SymDense
-	ata.ReuseAsSym(numKnots)
-	aty := mat.NewVecDense(numKnots, nil)
-	add := func(i, j int, v float64) {
-		if i <= j {
-			ata.SetSym(i, j, ata.At(i, j)+v)
-		} else if i > j {
-			ata.SetSym(j, i, ata.At(j, i)+v)
-		}
-	}
-	for k := range d {
-		i, t := hat(d[k])
-		add(i, i, (1-t)*(1-t))
-		add(i, i+1, (1-t)*t)
-		add(i+1, i+1, t*t)
-		aty.SetVec(i, aty.AtVec(i)+(1-t)*y[k])
-		aty.SetVec(i+1, aty.AtVec(i+1)+t*y[k])
+func fitCurve(h []hatPoint, y []float64, prior *curve, priorWeight, smooth float64) curve {
+	var a [numKnots][numKnots]float64
+	var rhs [numKnots]float64
+	for k, p := range h {
+		i, t := p.i, p.t
+		a[i][i] += (1 - t) * (1 - t)
+		a[i][i+1] += (1 - t) * t
+		a[i+1][i+1] += t * t
+		rhs[i] += (1 - t) * y[k]
+		rhs[i+1] += t * y[k]
 	}
 	for i := range numKnots {
-		add(i, i, priorWeight)
-		aty.SetVec(i, aty.AtVec(i)+priorWeight*prior[i])
+		a[i][i] += priorWeight
+		rhs[i] += priorWeight * prior[i]
 	}
 	// Smoothness: the change of slope at each inner knot, in ms per
 	// 1,000 km, squared. The prior is a line, so this pulls toward it too.
 	for i := 1; i < numKnots-1; i++ {
 		l, r := 1000/(rttKnotsKm[i]-rttKnotsKm[i-1]), 1000/(rttKnotsKm[i+1]-rttKnotsKm[i])
 		row := [3]float64{l, -l - r, r}
-		for a := range 3 {
-			for b := a; b < 3; b++ {
-				add(i-1+a, i-1+b, smooth*row[a]*row[b])
+		for x := range 3 {
+			for z := x; z < 3; z++ {
+				a[i-1+x][i-1+z] += smooth * row[x] * row[z]
 			}
+		}
+	}
+	ata := mat.NewSymDense(numKnots, nil)
+	for i := range numKnots {
+		for j := i; j < numKnots; j++ {
+			ata.SetSym(i, j, a[i][j])
 		}
 	}
 	var ch mat.Cholesky
 	out := *prior
 	var x mat.VecDense
-	if ch.Factorize(&ata) && ch.SolveVecTo(&x, aty) == nil {
+	if ch.Factorize(ata) && ch.SolveVecTo(&x, mat.NewVecDense(numKnots, rhs[:])) == nil {
 		for i := range out {
 			out[i] = x.AtVec(i)
 		}
@@ -244,28 +259,49 @@ func neighboursOf(in *RTTInput) *neighbours {
 		return nil
 	}
 	near := func(lat, lon []float64) [][]neighbour {
+		// Points on the unit sphere: the nearest by great circle are the
+		// nearest by chord, which is a dot product away.
+		const rad = math.Pi / 180
+		xyz := make([][3]float64, len(lat))
+		for a := range lat {
+			if !math.IsNaN(lat[a]) {
+				xyz[a] = [3]float64{math.Cos(lat[a]*rad) * math.Cos(lon[a]*rad), math.Cos(lat[a]*rad) * math.Sin(lon[a]*rad), math.Sin(lat[a] * rad)}
+			}
+		}
 		out := make([][]neighbour, len(lat))
-		cand := make([]neighbour, 0, len(lat))
+		type cand struct {
+			i   int32
+			dot float64
+		}
+		var best [rttNeighbours]cand
 		for a := range lat {
 			if math.IsNaN(lat[a]) {
 				continue
 			}
-			cand = cand[:0]
+			n := 0
 			for b := range lat {
-				if b != a && !math.IsNaN(lat[b]) {
-					cand = append(cand, neighbour{int32(b), float32(GreatCircleKilometres(lat[a], lon[a], lat[b], lon[b]))})
+				if b == a || math.IsNaN(lat[b]) {
+					continue
 				}
+				dot := xyz[a][0]*xyz[b][0] + xyz[a][1]*xyz[b][1] + xyz[a][2]*xyz[b][2]
+				if n == rttNeighbours && dot <= best[n-1].dot {
+					continue
+				}
+				// Insert, keeping best sorted nearest (largest dot) first.
+				if n < rttNeighbours {
+					n++
+				}
+				i := n - 1
+				for ; i > 0 && best[i-1].dot < dot; i-- {
+					best[i] = best[i-1]
+				}
+				best[i] = cand{int32(b), dot}
 			}
-			slices.SortFunc(cand, func(x, y neighbour) int {
-				if x.km != y.km {
-					if x.km < y.km {
-						return -1
-					}
-					return 1
-				}
-				return int(x.i - y.i)
-			})
-			out[a] = slices.Clone(cand[:min(len(cand), rttNeighbours)])
+			out[a] = make([]neighbour, n)
+			for k := range n {
+				b := best[k].i
+				out[a][k] = neighbour{b, float32(GreatCircleKilometres(lat[a], lon[a], lat[b], lon[b]))}
+			}
 		}
 		return out
 	}
@@ -322,7 +358,7 @@ func (f *RTTFit) interaction(s, j int) float64 {
 }
 
 // fitFactors is one round of alternating ridge least squares for the
-// interaction u_j·v_s on what the curve and offsets leave.
+// interaction u_j·v_s (rank 1 or 2) on what the curve and offsets leave.
 func (f *RTTFit) fitFactors(idx []int, measured, line []float64, sources, sites int) {
 	R := f.rank
 	if f.u == nil {
@@ -335,33 +371,33 @@ func (f *RTTFit) fitFactors(idx []int, measured, line []float64, sources, sites 
 	for i, k := range idx {
 		resid[i] = measured[k] - line[i] - f.SourceOffset[k%sources] - f.SiteOffset[k/sources]
 	}
+	// solve sets x (n entities × R) to the ridge solution given the other
+	// side's factors: per entity the R×R normal equations, solved in
+	// closed form.
 	solve := func(x, other []float64, n int, own, peer func(k int) int) {
-		ata := make([]*mat.SymDense, n)
-		atb := make([]*mat.VecDense, n)
-		for e := range n {
-			ata[e] = mat.NewSymDense(R, nil)
-			for r := range R {
-				ata[e].SetSym(r, r, rttFitFactorRidge)
-			}
-			atb[e] = mat.NewVecDense(R, nil)
-		}
+		ata := make([]float64, n*3) // a00, a01, a11
+		atb := make([]float64, n*2)
 		for i, k := range idx {
 			e, p := own(k), peer(k)
-			for r := range R {
-				atb[e].SetVec(r, atb[e].AtVec(r)+other[p*R+r]*resid[i])
-				for q := r; q < R; q++ {
-					ata[e].SetSym(r, q, ata[e].At(r, q)+other[p*R+r]*other[p*R+q])
-				}
+			o0 := other[p*R]
+			ata[e*3] += o0 * o0
+			atb[e*2] += o0 * resid[i]
+			if R == 2 {
+				o1 := other[p*R+1]
+				ata[e*3+1] += o0 * o1
+				ata[e*3+2] += o1 * o1
+				atb[e*2+1] += o1 * resid[i]
 			}
 		}
-		var ch mat.Cholesky
-		var sol mat.VecDense
 		for e := range n {
-			if ch.Factorize(ata[e]) && ch.SolveVecTo(&sol, atb[e]) == nil {
-				for r := range R {
-					x[e*R+r] = sol.AtVec(r)
-				}
+			a00, a01, a11 := ata[e*3]+rttFitFactorRidge, ata[e*3+1], ata[e*3+2]+rttFitFactorRidge
+			b0, b1 := atb[e*2], atb[e*2+1]
+			if R == 1 {
+				x[e] = b0 / a00
+				continue
 			}
+			det := a00*a11 - a01*a01
+			x[e*2], x[e*2+1] = (a11*b0-a01*b1)/det, (a00*b1-a01*b0)/det
 		}
 	}
 	solve(f.v, f.u, sites, func(k int) int { return k / sources }, func(k int) int { return k % sources })
@@ -480,7 +516,7 @@ func FitRTT(in RTTInput) *RTTFit {
 	for i := range flat {
 		flat[i] = total / float64(len(idx))
 	}
-	f.sigma = fitCurve(d, v, &flat, RTTFitPriorWeight, rttFitSmoothness)
+	f.sigma = fitCurve(hats(d), v, &flat, RTTFitPriorWeight, rttFitSmoothness)
 	// Some cities' routes are more erratic than others': each source and
 	// site scales σ by how large its own held-out residuals are against
 	// the curve (shrunk toward 1 with rttScaleRidge pairs).
@@ -547,15 +583,16 @@ func fitOn(sites, sources int, distKm, measured []float64, idx []int, rank int) 
 		d[i] = distKm[k]
 	}
 	prior := priorCurve()
+	h := hats(d)
 	line := make([]float64, len(idx))
 	for range rttFitIterations {
 		// The curve, given the offsets.
 		for i, k := range idx {
 			y[i] = measured[k] - a[k%sources] - b[k/sources] - f.interaction(k/sources, k%sources)
 		}
-		f.line = fitCurve(d, y, &prior, RTTFitPriorWeight, rttFitSmoothness)
+		f.line = fitCurve(h, y, &prior, RTTFitPriorWeight, rttFitSmoothness)
 		for i := range idx {
-			line[i] = f.line.at(d[i])
+			line[i] = f.line.atHat(h[i])
 		}
 		// The offsets, given the curve: ridge means of the residuals.
 		clear(sumA)
