@@ -145,7 +145,6 @@ type Plan struct {
 
 	reason  []Reason
 	latency []float64 // objective RTT per site (ms)
-	worst   []float64 // max RTT over the sources per site (ms)
 	bound   []float64 // max RTT over the sources as MaxRTT judges it (ms)
 	cost    []float64 // hourly cost per site
 	site    []float64 // site part of the score, 0..(wLat+wCost); infeasibleSite when infeasible
@@ -163,7 +162,6 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 	n := w.Sites.Len()
 	pl.reason = grow(pl.reason, n)
 	pl.latency = grow(pl.latency, n)
-	pl.worst = grow(pl.worst, n)
 	pl.bound = grow(pl.bound, n)
 	pl.cost = grow(pl.cost, n)
 	pl.site = grow(pl.site, n)
@@ -249,8 +247,8 @@ func NormalizeWeights(latency, cost, load float64, hasSources bool) (wl, wc, wn 
 	return wl, wc, wn
 }
 
-// latencies fills pl.latency (the objective), pl.worst and, for a policy
-// with a hard RTT bound, pl.bound for every site.
+// latencies fills pl.latency (the objective) and pl.bound (the worst RTT
+// over the sources as the hard bound judges it) for every site.
 // The weighted mean is one matrix-vector product: latency = RTT · weights,
 // with RTT as a [sites × sources] matrix and the policy's weights scattered
 // into a dense vector over all sources.
@@ -259,7 +257,6 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 	k := min(len(p.Sources), len(p.Weights))
 	if k == 0 || m == 0 || n == 0 {
 		clear(pl.latency)
-		clear(pl.worst)
 		clear(pl.bound)
 		return
 	}
@@ -283,26 +280,57 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 			blas64.Vector{N: m, Inc: 1, Data: pl.weights},
 			0, blas64.Vector{N: n, Inc: 1, Data: pl.latency})
 	}
+	// The hard bound reads the upper bounds in the same pass (every pair's
+	// upper bound is its value unless it is an estimate), and only a policy
+	// that rejects estimates reads provenance.
+	upper := p.MaxRTT > 0 && p.EstimatedRTT == EstimatesConservative && len(w.RTTUpper) == len(w.RTT)
+	reject := p.MaxRTT > 0 && p.EstimatedRTT == EstimatesReject
 	for s := range n {
 		row := w.RTT[s*m : s*m+m]
-		worst := math.Inf(-1)
-		for i := range k {
-			j := p.Sources[i]
-			if j < 0 || j >= m {
-				worst = math.Inf(1)
-				continue
+		worst, bound := math.Inf(-1), math.Inf(-1)
+		if upper {
+			// An upper bound is unknown exactly when its value is, so the
+			// upper bounds alone say whether the objective is finite; the
+			// central worst case is read only when it is the objective.
+			urow := w.RTTUpper[s*m : s*m+m]
+			for i := range k {
+				j := p.Sources[i]
+				if j < 0 || j >= m {
+					bound = math.Inf(1)
+					continue
+				}
+				if u := urow[j]; !(u >= 0) || u >= UnknownRTT {
+					bound = math.Inf(1)
+				} else if u > bound {
+					bound = u
+				}
 			}
-			if v := row[j]; !(v >= 0) || v >= UnknownRTT {
-				worst = math.Inf(1)
-			} else if v > worst {
-				worst = v
+			worst = bound
+			if p.Objective == WorstCase && !math.IsInf(bound, 1) {
+				worst = math.Inf(-1)
+				for _, j := range p.Sources[:k] {
+					worst = max(worst, row[j])
+				}
+			}
+		} else {
+			for i := range k {
+				j := p.Sources[i]
+				if j < 0 || j >= m {
+					worst = math.Inf(1)
+					continue
+				}
+				if v := row[j]; !(v >= 0) || v >= UnknownRTT {
+					worst = math.Inf(1)
+				} else if v > worst {
+					worst = v
+				}
+			}
+			bound = worst
+			if reject && !math.IsInf(worst, 1) && pl.anyEstimate(w, s) {
+				bound = math.Inf(1)
 			}
 		}
-		pl.worst[s] = worst
-		pl.bound[s] = worst
-		if p.MaxRTT > 0 {
-			pl.bound[s] = pl.boundAt(w, s, worst)
-		}
+		pl.bound[s] = bound
 		if !(total > 0) || math.IsInf(total, 0) || !(pl.latency[s] >= 0) {
 			pl.latency[s] = math.Inf(1)
 		}
@@ -312,28 +340,16 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 	}
 }
 
-// boundAt is the worst RTT over the policy's sources at site s as the hard
-// bound judges it: estimates at their upper bound, central value or not at
-// all (+Inf), by the policy's EstimateRule. worst is the central worst case.
-func (pl *Plan) boundAt(w *World, s int, worst float64) float64 {
-	p := pl.policy
-	if p.EstimatedRTT == EstimatesCentral || math.IsInf(worst, 1) {
-		return worst
-	}
+// anyEstimate reports whether the RTT from any of the policy's sources to
+// site s is an estimate.
+func (pl *Plan) anyEstimate(w *World, s int) bool {
 	m := w.NumSources()
-	for _, j := range p.Sources[:min(len(p.Sources), len(p.Weights))] {
-		k := s*m + j
-		if !w.RTTProvenance[k].IsEstimate() {
-			continue
-		}
-		if p.EstimatedRTT == EstimatesReject {
-			return math.Inf(1)
-		}
-		if w.RTTUpper != nil {
-			worst = max(worst, w.RTTUpper[k])
+	for _, j := range pl.policy.Sources[:min(len(pl.policy.Sources), len(pl.policy.Weights))] {
+		if w.RTTProvenance[s*m+j].IsEstimate() {
+			return true
 		}
 	}
-	return worst
+	return false
 }
 
 func (pl *Plan) allowed(s int) bool {
