@@ -67,7 +67,7 @@ func explain(s *preFilterState, site int, nodeName string) string {
 			v, p := w.RTTAt(site, j)
 			fmt.Fprintf(&b, " %s %s", w.SourceNames[j], formatRTT(v))
 			if p != scoring.Declared {
-				b.WriteString(" (" + p.String() + ")")
+				b.WriteString(" (" + w.RTTNote(site, j) + ")")
 			}
 		}
 	}
