@@ -42,7 +42,8 @@ var scoreSizes = []struct{ nodes, sites, sources int }{
 // evaluate the policy against the world once (feasible sites, latency by
 // matrix-vector product, cost, site scores and ranking, as in PreFilter),
 // then per node what Filter and Score read — the site's feasibility, the
-// load rule, the site score plus the node's load term on the fine scale.
+// load rule, the node's packed site and load parts (NormalizeScore's pass
+// over the candidates is the plugin's, timed in BenchmarkPlugins).
 func BenchmarkScore(b *testing.B) {
 	for _, sz := range scoreSizes {
 		b.Run(fmt.Sprintf("nodes=%d/sites=%d/sources=%d", sz.nodes, sz.sites, sz.sources), func(b *testing.B) {
@@ -57,7 +58,7 @@ func BenchmarkScore(b *testing.B) {
 					load := scoring.NodeLoad{Value: nodes.Load[i], Live: true}
 					out[i] = 0
 					if pl.SiteFeasible(int(s)) && pl.LoadRule(load) == scoring.LoadAllowed {
-						out[i] = pl.SiteNodeScoreFine(int(s), load.Value)
+						out[i] = int64(pl.NodeScore(int(s), load.Value))
 					}
 				}
 			}

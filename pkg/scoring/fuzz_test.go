@@ -147,11 +147,12 @@ func FuzzEvaluateScore(f *testing.F) {
 		for range 2 { // a reused plan must give the same answer
 			pl.Evaluate(w, p)
 			for i, n := range nodes {
-				v, fine := pl.SiteNodeScore(n.site, n.load.Value), pl.SiteNodeScoreFine(n.site, n.load.Value)
-				if v < 0 || v > MaxScore || fine < 0 || fine > FineMaxScore {
-					t.Fatalf("node %d scores %d and %d outside 0..%d and 0..%d", i, v, fine, MaxScore, FineMaxScore)
+				fine := pl.NodeScore(n.site, n.load.Value)
+				v := pl.CandidateScore(fine, 0, FineMaxScore)
+				if v < 0 || v > MaxScore || fine.Site() < 0 || fine.Site() > FineMaxScore || fine.Load() < 0 || fine.Load() > FineMaxScore {
+					t.Fatalf("node %d scores %d (site %d, load %d) outside 0..%d and 0..%d", i, v, fine.Site(), fine.Load(), MaxScore, FineMaxScore)
 				}
-				if !pl.SiteFeasible(n.site) && (v != 0 || fine != 0) {
+				if !pl.SiteFeasible(n.site) && fine != 0 {
 					t.Fatalf("node %d in infeasible site %d scored %d", i, n.site, v)
 				}
 				if pl.LoadRule(n.load) != LoadAllowed && !n.load.Live && !n.load.Stale {

@@ -130,13 +130,21 @@ const MaxScore = 100
 //	site(s)     = wLat·latTerm(s) + wCost·costTerm(s)
 //
 // where L(s) is the weighted mean (or worst case) RTT over the policy's
-// sources and C(s) the pod's hourly cost at s. A node n in feasible site s
-// with utilization u (0..1; requested share when no live value) scores
+// sources and C(s) the pod's hourly cost at s. Among the nodes a scheduler
+// examines for the pod (its candidates), a node n in feasible site s with
+// utilization u (0..1; requested share when no live value) scores
 //
-//	node(n) = round(100 · (site(s) + wLoad·(1 - u)))
+//	node(n) = round(100 · ((wLat + wCost)·cand(s) + wLoad·(1 - u)))
+//	cand(s) = (site(s) - min site) / (max site - min site)   (1 when the candidates' sites tie)
 //
-// so 100 means best on every weighted term and 0 worst on every one. A node
-// in an infeasible site scores 0.
+// with min and max over the candidates' sites (NodeScore, CandidateScore).
+// The site part is stretched over the candidates, so that the policy's
+// objective separates the candidate sites however close they are compared
+// with the whole world; the load part keeps its absolute scale, so nodes of
+// one site differ only in proportion to their load (1% of utilization is
+// wLoad points) and the scheduler's other score plugins still break ties
+// within a site. 100 means best on every weighted term and 0 worst on every
+// one; a node in an infeasible site scores 0.
 // Unknown values (NaN, negative) count as the worst: +Inf RTT or cost, which
 // fail any bound and score 0 on their term.
 type Plan struct {
@@ -151,6 +159,7 @@ type Plan struct {
 	order   []int32   // feasible sites, best first
 	weights []float64 // dense weights over all sources
 	wLoad   float64
+	wSite   float64 // wLat + wCost
 	maxLoad float64
 	counts  [NumReasons]int32
 	nFeas   int
@@ -171,7 +180,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 	pl.latencies(w, p)
 
 	wl, wc, wn := NormalizeWeights(p.WLatency, p.WCost, p.WLoad, len(p.Sources) > 0)
-	pl.wLoad = wn
+	pl.wLoad, pl.wSite = wn, wl+wc
 	pl.maxLoad = p.MaxLoad
 	if !(pl.maxLoad > 0 && pl.maxLoad <= 1) {
 		pl.maxLoad = 0
@@ -451,33 +460,46 @@ func (pl *Plan) LoadRule(l NodeLoad) LoadVerdict {
 // MaxLoad is the policy's node utilization bound in 0..1 (0: none).
 func (pl *Plan) MaxLoad() float64 { return pl.maxLoad }
 
-// SiteNodeScore is the score of a node in site s with load in 0..1 (NaN:
+// FineMaxScore is the top of the fine scale a NodeScore's parts are kept
+// on: two sites 2 ms apart in a world spanning 400 ms differ by 0.5 points
+// on the 0..100 scale, which rounding would erase.
+const FineMaxScore = 1 << 20
+
+// NodeScore is a node's score before the scheduler normalizes it over a
+// pod's candidates: its site part site(s) and its load part wLoad·(1 - u),
+// each on 0..FineMaxScore, packed into one integer so that it travels as a
+// framework score. See Plan for the formula, and CandidateScore.
+type NodeScore int64
+
+// Site is the site part, 0..FineMaxScore.
+func (n NodeScore) Site() int64 { return int64(n) >> 21 }
+
+// Load is the load part, 0..FineMaxScore.
+func (n NodeScore) Load() int64 { return int64(n) & (1<<21 - 1) }
+
+// NodeScore is the score of a node in site s with load in 0..1 (NaN:
 // unknown, counted as fully loaded); 0 when s is infeasible.
-func (pl *Plan) SiteNodeScore(s int, load float64) int64 {
-	return pl.scaled(s, load, MaxScore)
+func (pl *Plan) NodeScore(s int, load float64) NodeScore {
+	if !pl.SiteFeasible(s) {
+		return 0
+	}
+	return NodeScore(toScale(pl.site[s], FineMaxScore)<<21 | toScale(pl.wLoad*(1-clamp01(load)), FineMaxScore))
 }
 
-// FineMaxScore is the top of SiteNodeScoreFine's scale.
-const FineMaxScore = 1_000_000
-
-// SiteNodeScoreFine is SiteNodeScore on a 0..FineMaxScore scale, for callers
-// that normalize over their own candidates and need more resolution than
-// 0..100: two sites 2 ms apart in a world spanning 400 ms differ by 0.5
-// points on the 0..100 scale, which rounding would erase.
-func (pl *Plan) SiteNodeScoreFine(s int, load float64) int64 {
-	return pl.scaled(s, load, FineMaxScore)
+// CandidateScore is the 0..MaxScore score of a candidate node whose
+// NodeScore is n, among candidates whose site parts range over
+// siteLo..siteHi (see Plan).
+func (pl *Plan) CandidateScore(n NodeScore, siteLo, siteHi int64) int64 {
+	site := pl.wSite
+	if siteHi > siteLo {
+		site *= float64(n.Site()-siteLo) / float64(siteHi-siteLo)
+	}
+	return toScale(site+float64(n.Load())/FineMaxScore, MaxScore)
 }
 
 // infeasibleSite marks an infeasible site in Plan.site, so that both a
 // node's feasibility and its score read one value (small enough to inline).
 const infeasibleSite = -1
-
-func (pl *Plan) scaled(s int, load float64, top int64) int64 {
-	if !pl.SiteFeasible(s) {
-		return 0
-	}
-	return toScale(pl.site[s]+pl.wLoad*(1-clamp01(load)), top)
-}
 
 func toScale(x float64, top int64) int64 {
 	v := int64(x*float64(top) + 0.5)

@@ -66,15 +66,31 @@ func testWorld() *World {
 // testLoads are the loads of the one node in each of testWorld's sites.
 var testLoads = []float64{0.5, 0, 0.25, 1}
 
-// scoreAll evaluates p and scores the node of each site, as Score does.
+// scoreAll evaluates p and scores the node of each site as the scheduler
+// does when every node of a feasible site is a candidate: NodeScore, then
+// CandidateScore over the feasible ones (an infeasible node scores 0).
 func scoreAll(w *World, p *Policy) (*Plan, []int64) {
 	var pl Plan
 	pl.Evaluate(w, p)
-	out := make([]int64, len(testLoads))
-	for s, load := range testLoads {
-		out[s] = pl.SiteNodeScore(s, load)
+	return &pl, candidateScores(&pl, testLoads)
+}
+
+func candidateScores(pl *Plan, loads []float64) []int64 {
+	raw := make([]NodeScore, len(loads))
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for s, load := range loads {
+		raw[s] = pl.NodeScore(s, load)
+		if pl.SiteFeasible(s) {
+			lo, hi = min(lo, raw[s].Site()), max(hi, raw[s].Site())
+		}
 	}
-	return &pl, out
+	out := make([]int64, len(loads))
+	for s := range loads {
+		if pl.SiteFeasible(s) {
+			out[s] = pl.CandidateScore(raw[s], lo, hi)
+		}
+	}
+	return out
 }
 
 func TestLatencyLed(t *testing.T) {
@@ -270,14 +286,38 @@ func TestMixedWeights(t *testing.T) {
 	//   RTT: fra 11, par 2, zrh 13, iad 78 → latTerm fra 67/76 = 0.8816, par 1, zrh 65/76 = 0.8553, iad 0
 	//   cost: fra 0.03, par 0.05, zrh 0.09, iad 0.02 → costTerm fra 0.06/0.07 = 0.8571, par 0.5714, zrh 0, iad 1
 	//   load: 0.5, 0, 0.25, 1 → 1-u = 0.5, 1, 0.75, 0
-	// fra 0.5·0.8816 + 0.25·0.8571 + 0.25·0.5  = 0.7801 → 78
-	// par 0.5·1      + 0.25·0.5714 + 0.25·1    = 0.8929 → 89
-	// zrh 0.5·0.8553 + 0.25·0      + 0.25·0.75 = 0.6151 → 62
-	// iad 0.5·0      + 0.25·1      + 0.25·0    = 0.25   → 25
+	// site parts: fra 0.5·0.8816 + 0.25·0.8571 = 0.6551, par 0.5·1 + 0.25·0.5714 = 0.6429,
+	//   zrh 0.5·0.8553 + 0.25·0 = 0.4276, iad 0.5·0 + 0.25·1 = 0.25
+	// stretched over the candidates (0.25..0.6551) to the site share 0.75, plus 0.25·(1-u):
+	// fra 0.75·1                        + 0.25·0.5  = 0.875  → 88
+	// par 0.75·(0.3929/0.4051 = 0.9698) + 0.25·1    = 0.9774 → 98
+	// zrh 0.75·(0.1776/0.4051 = 0.4384) + 0.25·0.75 = 0.5163 → 52
+	// iad 0.75·0                        + 0.25·0    = 0      → 0
 	p := &Policy{AllowAll: true, Sources: []int{0}, Weights: []float64{1}, Cores: 1, WLatency: 2, WCost: 1, WLoad: 1}
 	_, got := scoreAll(w, p)
-	if diff := cmp.Diff([]int64{78, 89, 62, 25}, got); diff != "" {
+	if diff := cmp.Diff([]int64{88, 98, 52, 0}, got); diff != "" {
 		t.Errorf("scores (-want,+got):\n%s", diff)
+	}
+}
+
+// Nodes of one site differ in proportion to their load, however small the
+// difference: it must not be stretched to the whole 0..100 range.
+func TestLoadIsProportionalWithinASite(t *testing.T) {
+	w := testWorld()
+	p := &Policy{AllowAll: true, Sources: []int{0}, Weights: []float64{1}, WLatency: 1, WLoad: 1}
+	var pl Plan
+	pl.Evaluate(w, p)
+	// Two nodes of par, 0.5000 and 0.5001 loaded: both candidates are in
+	// one site (cand = 1), so each scores 0.5·1 + 0.5·(1-u) = 0.75 → 75.
+	a, b := pl.NodeScore(1, 0.5), pl.NodeScore(1, 0.5001)
+	lo, hi := min(a.Site(), b.Site()), max(a.Site(), b.Site())
+	if sa, sb := pl.CandidateScore(a, lo, hi), pl.CandidateScore(b, lo, hi); sa != 75 || sb != 75 {
+		t.Errorf("scores %d and %d for loads 0.5 and 0.5001 in one site, want 75 and 75", sa, sb)
+	}
+	// 0.1 and 0.9 loaded: 0.5 + 0.5·0.9 = 0.95 → 95 and 0.5 + 0.5·0.1 = 0.55 → 55.
+	a, b = pl.NodeScore(1, 0.1), pl.NodeScore(1, 0.9)
+	if sa, sb := pl.CandidateScore(a, lo, hi), pl.CandidateScore(b, lo, hi); sa != 95 || sb != 55 {
+		t.Errorf("scores %d and %d for loads 0.1 and 0.9 in one site, want 95 and 55", sa, sb)
 	}
 }
 
@@ -287,7 +327,7 @@ func TestInfeasibleSiteScoresZero(t *testing.T) {
 	pl, got := scoreAll(w, p)
 	// par and zrh are not Cloud: 0 whatever their load; -1 (a node in no
 	// site) and out-of-range sites too.
-	if got[1] != 0 || got[2] != 0 || pl.SiteNodeScore(-1, 0) != 0 || pl.SiteNodeScoreFine(9, 0) != 0 {
+	if got[1] != 0 || got[2] != 0 || pl.NodeScore(-1, 0) != 0 || pl.NodeScore(9, 0) != 0 {
 		t.Errorf("scores = %v; infeasible or unknown sites must score 0", got)
 	}
 }
@@ -322,7 +362,7 @@ func TestEvaluateAllocatesNothing(t *testing.T) {
 		pl.Evaluate(w, p)
 		for s, load := range testLoads {
 			if pl.LoadRule(NodeLoad{Value: load, Live: true}) == LoadAllowed {
-				out[s] = pl.SiteNodeScoreFine(s, load)
+				out[s] = int64(pl.NodeScore(s, load))
 			}
 		}
 	})

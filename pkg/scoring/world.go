@@ -24,7 +24,7 @@ limitations under the License.
 // work is: decide the feasible sites (residency, tier, health, max RTT, max
 // cost), score the sites (one matrix-vector product for the latency term),
 // then, per candidate node, read its site's score and add the node's load
-// (Plan.SiteNodeScore) and apply the node-load rule (Plan.LoadRule). A Plan
+// (Plan.NodeScore) and apply the node-load rule (Plan.LoadRule). A Plan
 // owns its buffers and can be reused, so evaluation allocates nothing in
 // steady state.
 package scoring
@@ -201,7 +201,7 @@ func (s *Sites) Len() int { return len(s.Tier) }
 
 // World is everything the core scores against: sites, sources and the dense
 // RTT matrix. It is immutable once built. Nodes are not in it: a node is
-// scored through its site (Plan.SiteNodeScore), so the core's work per pod
+// scored through its site (Plan.NodeScore), so the core's work per pod
 // follows the sites, not the cluster.
 type World struct {
 	Sites Sites

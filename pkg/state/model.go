@@ -46,6 +46,10 @@ const (
 	partPolicies part = "policies"
 	// partNodes is the site-to-nodes index.
 	partNodes part = "nodes"
+	// partLive is live telemetry: the site table is rebuilt only when the
+	// RTT, price or health signal changed; a change of node load alone
+	// publishes the same table with the new telemetry.
+	partLive part = "live"
 )
 
 // NodeSettle is how long a node event waits before the site-to-nodes index
@@ -93,6 +97,7 @@ type Model struct {
 	table       *siteTable
 	policyIdx   *policyIndex
 	nodeIdx     *nodeIndex
+	liveNow     *Live // the telemetry of the current snapshot
 	generation  uint64
 	subscribers []func(klog.Logger, *Snapshot)
 
@@ -145,8 +150,8 @@ func (m *Model) OnPublish(fn func(klog.Logger, *Snapshot)) {
 	m.subscribers = append(m.subscribers, fn)
 }
 
-// LiveChanged queues a rebuild of the site table with the latest telemetry.
-func (m *Model) LiveChanged() { m.enqueue(partSites) }
+// LiveChanged queues an update of the world with the latest telemetry.
+func (m *Model) LiveChanged() { m.enqueue(partLive) }
 
 func (m *Model) enqueue(p part) { m.queue.Add(p) }
 
@@ -164,7 +169,7 @@ func (m *Model) WaitForCacheSync(ctx context.Context, timeout time.Duration) err
 		return fmt.Errorf("Site, TrafficSource and PlacementPolicy caches did not sync within %s: are the placement.proxima.dev CRDs installed, and may this component list and watch them?", timeout)
 	}
 	logger := klog.FromContext(ctx)
-	for _, p := range []part{partSites, partPolicies, partNodes} {
+	for _, p := range []part{partSites, partPolicies, partNodes} { // partSites reads the telemetry too
 		if err := m.rebuild(logger, p); err != nil && !errors.Is(err, errNodesNotListed) {
 			return err
 		}
@@ -226,11 +231,18 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 		if err != nil {
 			return err
 		}
-		var live *Live
-		if m.live != nil {
-			live = m.live()
+		m.liveNow = m.latestLive()
+		m.table = buildSiteTable(sites, sources, m.liveNow, m.table)
+	case partLive:
+		live := m.latestLive()
+		if live == m.liveNow {
+			return nil
 		}
-		m.table = buildSiteTable(sites, sources, live, m.table)
+		if t := m.table.live; !sameSiteSignals(t, live) {
+			sites, sources := m.table.sites, m.table.sources
+			m.table = buildSiteTable(sites, sources, live, m.table)
+		}
+		m.liveNow = live
 	case partPolicies:
 		policies, err := m.policies.List(labels.Everything())
 		if err != nil {
@@ -245,7 +257,11 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 		if err != nil {
 			return err
 		}
-		m.nodeIdx = buildNodeIndex(nodes, m.acceptLegacy)
+		idx := buildNodeIndex(nodes, m.acceptLegacy)
+		if idx.equal(m.nodeIdx) {
+			return nil // the informer's initial adds, or a node that came back: nothing moved
+		}
+		m.nodeIdx = idx
 	default:
 		return fmt.Errorf("unknown part %q", p)
 	}
@@ -264,5 +280,21 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 // not yet shared).
 func (m *Model) compose() *Snapshot {
 	return &Snapshot{World: m.table.world, Generation: m.generation, table: m.table, policies: m.policyIdx, nodes: m.nodeIdx,
-		acceptLegacy: m.acceptLegacy}
+		live: m.liveNow, acceptLegacy: m.acceptLegacy}
+}
+
+func (m *Model) latestLive() *Live {
+	if m.live == nil {
+		return nil
+	}
+	return m.live()
+}
+
+// sameSiteSignals reports whether two reads of telemetry agree on what the
+// site table overlays: RTT, price and health.
+func sameSiteSignals(a, b *Live) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.RTT.Equal(&b.RTT) && a.Price.Equal(&b.Price) && a.Health.Equal(&b.Health)
 }

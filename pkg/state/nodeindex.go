@@ -46,3 +46,19 @@ func buildNodeIndex(nodes []*v1.Node, acceptLegacy bool) *nodeIndex {
 	}
 	return idx
 }
+
+// equal reports whether two indexes list the same nodes in the same sites.
+func (idx *nodeIndex) equal(o *nodeIndex) bool {
+	if idx == nil || o == nil {
+		return idx == o
+	}
+	if idx.labelled != o.labelled || len(idx.bySite) != len(o.bySite) {
+		return false
+	}
+	for site, names := range idx.bySite {
+		if !slices.Equal(names, o.bySite[site]) {
+			return false
+		}
+	}
+	return true
+}

@@ -36,6 +36,9 @@ type Snapshot struct {
 	table    *siteTable
 	policies *policyIndex
 	nodes    *nodeIndex // nil until the node list is complete
+	// live is the latest telemetry (nil for none): node load is read from
+	// it directly, so a change of node load alone reuses the site table.
+	live *Live
 	// acceptLegacy: NodeSite reads the legacy site label too.
 	acceptLegacy bool
 }
@@ -61,14 +64,40 @@ func (s *Snapshot) Sites() []*placementv1alpha1.Site { return s.table.sites }
 func (s *Snapshot) Sources() []*placementv1alpha1.TrafficSource { return s.table.sources }
 
 // Live is the telemetry the snapshot was built with; nil for none.
-func (s *Snapshot) Live() *Live { return s.table.live }
+func (s *Snapshot) Live() *Live { return s.live }
+
+// Change says which parts of the world differ between two snapshots.
+type Change struct {
+	// Sites: the site table (Sites, TrafficSources, or the live RTT, price
+	// or health it overlays).
+	Sites bool
+	// Policies: the policy index.
+	Policies bool
+	// Nodes: the site-to-nodes index (a node joined, left or changed site).
+	Nodes bool
+	// NodeLoad: the live node utilization.
+	NodeLoad bool
+}
+
+// ChangedSince says which parts of s differ from old (all of them when old
+// is nil).
+func (s *Snapshot) ChangedSince(old *Snapshot) Change {
+	if old == nil {
+		return Change{Sites: true, Policies: true, Nodes: true, NodeLoad: true}
+	}
+	c := Change{Sites: s.table != old.table, Policies: s.policies != old.policies, Nodes: s.nodes != old.nodes}
+	if s.live != old.live {
+		c.NodeLoad = s.live == nil || old.live == nil || !s.live.NodeLoad.Equal(&old.live.NodeLoad)
+	}
+	return c
+}
 
 // NodeLoad is a node's live CPU utilization, as the policy's load rule and
 // the load term of the score read it: Stale when the signal is read but
 // has no fresh value for the node (expired, or missing as in a read with
 // no series for the node). One map lookup; no allocation.
 func (s *Snapshot) NodeLoad(node string) scoring.NodeLoad {
-	live := s.table.live
+	live := s.live
 	if live == nil {
 		return scoring.NodeLoad{}
 	}
@@ -134,7 +163,7 @@ type Objects struct {
 // Build makes a snapshot from lists of objects, for one-shot use.
 func Build(in Objects) *Snapshot {
 	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live, nil), policies: buildPolicyIndex(in.Policies),
-		acceptLegacy: in.AcceptLegacySiteLabel}
+		live: in.Live, acceptLegacy: in.AcceptLegacySiteLabel}
 	s.World = s.table.world
 	if in.Nodes != nil {
 		s.nodes = buildNodeIndex(in.Nodes, in.AcceptLegacySiteLabel)

@@ -141,22 +141,36 @@ func (c *Collector) Load() *state.Live { return c.current.Load() }
 
 // Run refreshes until ctx is done. The first refresh doubles as the
 // start-up check: a query that fails, or returns series without the mapped
-// labels, is logged once with what to fix.
+// labels, is logged once with what to fix. Between refreshes, a signal
+// whose last read passes its maximum age is published as stale at that
+// moment, not at the next refresh.
 func (c *Collector) Run(ctx context.Context) {
 	t := time.NewTicker(c.cfg.Refresh)
 	defer t.Stop()
+	expire := time.NewTimer(time.Hour)
+	defer expire.Stop()
 	for {
 		c.Refresh(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		for {
+			expire.Reset(c.untilExpiry(time.Now()))
+			select {
+			case <-ctx.Done():
+				return
+			case <-expire.C:
+				c.publish(time.Now())
+				continue
+			case <-t.C:
+			}
+			break
 		}
 	}
 }
 
-// Refresh reads every enabled signal once and publishes the result.
+// Refresh reads every enabled signal once, concurrently (each query bounded
+// by the timeout, so one refresh takes at most one timeout), and publishes
+// the result.
 func (c *Collector) Refresh(ctx context.Context) {
+	var wg sync.WaitGroup
 	for _, s := range []struct {
 		sig Signal
 		q   Query
@@ -164,19 +178,45 @@ func (c *Collector) Refresh(ctx context.Context) {
 		if s.q.PromQL == "" {
 			continue
 		}
-		r, err := c.read(ctx, s.sig, s.q)
-		if err != nil {
-			queryErrors.WithLabelValues(string(s.sig)).Inc()
-			c.logOnce(ctx, string(s.sig)+"/"+errKind(err), "Telemetry query failed; using the last values until they are too old, then declared values",
-				"signal", s.sig, "query", s.q.PromQL, "err", err)
-			continue
-		}
-		c.mu.Lock()
-		c.last[s.sig] = r
-		c.mu.Unlock()
-		lastSuccess.WithLabelValues(string(s.sig)).Set(float64(r.at.Unix()))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.read(ctx, s.sig, s.q)
+			if err != nil {
+				queryErrors.WithLabelValues(string(s.sig)).Inc()
+				c.logOnce(ctx, string(s.sig)+"/"+errKind(err), "Telemetry query failed; using the last values until they are too old, then declared values",
+					"signal", s.sig, "query", s.q.PromQL, "err", err)
+				return
+			}
+			c.mu.Lock()
+			c.last[s.sig] = r
+			c.mu.Unlock()
+			lastSuccess.WithLabelValues(string(s.sig)).Set(float64(r.at.Unix()))
+		}()
 	}
+	wg.Wait()
 	c.publish(time.Now())
+}
+
+// untilExpiry is how long until the next signal that is fresh at now goes
+// stale (an hour when none will).
+func (c *Collector) untilExpiry(now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := time.Hour
+	for sig, q := range c.queries() {
+		if r := c.last[sig]; r != nil && q.PromQL != "" {
+			// Just past the maximum age, so that liveAt sees it stale.
+			if d := r.at.Add(q.MaxAge).Sub(now) + time.Millisecond; d > 0 && d < next {
+				next = d
+			}
+		}
+	}
+	return next
+}
+
+func (c *Collector) queries() map[Signal]Query {
+	return map[Signal]Query{NodeLoad: c.cfg.NodeLoad, RTT: c.cfg.RTT, Price: c.cfg.Price, Health: c.cfg.Health}
 }
 
 // publish computes freshness at now and stores a new Live.

@@ -18,9 +18,16 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // TestNeverReadSignalsAreEnabled: from New on, and while Prometheus does not
@@ -52,5 +59,77 @@ func TestNeverReadSignalsAreEnabled(t *testing.T) {
 	check("after a failed read")
 	if updates != 0 {
 		t.Errorf("a failed first read asked for %d rebuilds, want none: nothing changed", updates)
+	}
+}
+
+// promAPI answers instant queries as Prometheus's HTTP API does, with one
+// series per query carrying every label the signals map; block, when set,
+// runs before each answer.
+func promAPI(t *testing.T, block func()) (addr string, queries *atomic.Int32) {
+	queries = &atomic.Int32{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries.Add(1)
+		if block != nil {
+			block()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"instance":"n1:9100","source":"s","site":"a"},"value":[%d,"0.5"]}]}}`, time.Now().Unix())
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, queries
+}
+
+func allSignals(addr string, timeout, maxAge time.Duration) Config {
+	q := Query{MaxAge: maxAge, NodeLabel: "instance", SourceLabel: "source", SiteLabel: "site"}
+	cfg := Config{Address: addr, Refresh: time.Hour, Timeout: timeout, NodeLoad: q, RTT: q, Price: q, Health: q}
+	cfg.NodeLoad.PromQL, cfg.RTT.PromQL, cfg.Price.PromQL, cfg.Health.PromQL = "load", "rtt", "price", "health"
+	return cfg
+}
+
+// The four signals are read concurrently: a Prometheus that answers only
+// once all four queries have arrived is read in one refresh (one after
+// another, the first would time out waiting for the rest).
+func TestSignalsAreReadConcurrently(t *testing.T) {
+	var arrived sync.WaitGroup
+	arrived.Add(4)
+	addr, _ := promAPI(t, func() { arrived.Done(); arrived.Wait() })
+	c, err := New(allSignals(addr, 30*time.Second, time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Refresh(context.Background())
+	l := c.Load()
+	if !l.NodeLoad.Fresh || !l.RTT.Fresh || !l.Price.Fresh || !l.Health.Fresh {
+		t.Errorf("after one refresh: node load %t, RTT %t, price %t, health %t fresh; want all four",
+			l.NodeLoad.Fresh, l.RTT.Fresh, l.Price.Fresh, l.Health.Fresh)
+	}
+}
+
+// A signal goes stale when its last read passes its maximum age, not at the
+// next refresh: with refreshes an hour apart and a maximum age of a second,
+// the published Live turns stale after one read, and the world is asked to
+// rebuild.
+func TestStalenessIsPublishedWhenItHappens(t *testing.T) {
+	addr, queries := promAPI(t, nil)
+	var updates atomic.Int32
+	c, err := New(allSignals(addr, 5*time.Second, time.Second), func() { updates.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		l := c.Load()
+		return queries.Load() == 4 && l.Health.Values != nil && !l.Health.Fresh && !l.RTT.Fresh, nil
+	})
+	if err != nil {
+		t.Fatalf("the signals never turned stale after their one read (queries %d, live %+v)", queries.Load(), c.Load())
+	}
+	if n := queries.Load(); n != 4 {
+		t.Errorf("Prometheus was queried %d times, want 4 (one refresh)", n)
+	}
+	if n := updates.Load(); n < 2 {
+		t.Errorf("the world was asked to rebuild %d times, want the read and the expiry", n)
 	}
 }

@@ -69,8 +69,9 @@ func telemetryConfig(t *testing.T, prom string) string {
 	})
 }
 
-// metricValue reads a gauge or counter from the scheduler's /metrics
-// registry (this process's legacy registry); NaN when absent.
+// metricValue reads a gauge or counter, or a histogram's count, from the
+// scheduler's /metrics registry (this process's legacy registry); NaN when
+// absent.
 func metricValue(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
 	families, err := legacyregistry.DefaultGatherer.Gather()
@@ -93,6 +94,8 @@ func metricValue(t *testing.T, name string, labels map[string]string) float64 {
 				return m.GetGauge().GetValue()
 			case m.Counter != nil:
 				return m.GetCounter().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}

@@ -88,8 +88,9 @@ func validateTelemetry(path *field.Path, t *config.TelemetryArgs) field.ErrorLis
 			continue
 		}
 		p := path.Child(name)
-		if s.MaxAgeSeconds < t.RefreshSeconds {
-			errs = append(errs, field.Invalid(p.Child("maxAgeSeconds"), s.MaxAgeSeconds, "must be at least refreshSeconds, or the signal is always stale"))
+		if s.MaxAgeSeconds < t.RefreshSeconds+t.QueryTimeoutSeconds {
+			errs = append(errs, field.Invalid(p.Child("maxAgeSeconds"), s.MaxAgeSeconds,
+				"must be at least refreshSeconds + queryTimeoutSeconds, or a read on schedule goes stale before the next one completes"))
 		}
 		labels := map[string]string{"siteLabel": s.SiteLabel}
 		switch name {

@@ -30,6 +30,12 @@ func TestValidateEdgePlacementArgs(t *testing.T) {
 	withGPUs := func(g ...string) config.EdgePlacementArgs {
 		return config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: g}
 	}
+	withTelemetry := func(maxAge int32) config.EdgePlacementArgs {
+		a := withGPUs(gpus...)
+		a.Telemetry = &config.TelemetryArgs{Address: "http://prometheus:9090", RefreshSeconds: 15, QueryTimeoutSeconds: 5,
+			Health: &config.SignalArgs{Query: "proxima_site_up", MaxAgeSeconds: maxAge, SiteLabel: "site"}}
+		return a
+	}
 	tests := []struct {
 		name string
 		args config.EdgePlacementArgs
@@ -51,6 +57,10 @@ func TestValidateEdgePlacementArgs(t *testing.T) {
 		{"star inside", withGPUs("nvidia.com/mig-*.5gb"), "args.gpuResources[0]: Invalid value"},
 		{"two stars", withGPUs("nvidia.com/mig-**"), "args.gpuResources[0]: Invalid value"},
 		{"duplicate", withGPUs("amd.com/gpu", "amd.com/gpu"), "args.gpuResources[1]: Duplicate value"},
+		// A read every 15 s that may take 5 s is up to 20 s old when the
+		// next one lands.
+		{"max age covers a refresh and a query", withTelemetry(20), ""},
+		{"max age of one refresh", withTelemetry(15), "args.telemetry.health.maxAgeSeconds: Invalid value: 15: must be at least refreshSeconds + queryTimeoutSeconds"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

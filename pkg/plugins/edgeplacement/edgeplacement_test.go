@@ -27,6 +27,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -134,8 +135,9 @@ func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.L
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &EdgePlacement{handle: fh, model: model, waiting: newWaitingPods(model, nil), minCandidates: 100,
-		gpus: state.NewGPUResources(configv1.DefaultGPUResources)}
+	pl := &EdgePlacement{handle: fh, model: model, minCandidates: 100, gpus: state.NewGPUResources(configv1.DefaultGPUResources)}
+	pl.waiting = newWaitingPods(model, nil, pl.worthRetrying)
+	return pl
 }
 
 // waitForGeneration waits until the model publishes a snapshot newer than gen.
@@ -314,10 +316,9 @@ func TestFilterAndScoreOrder(t *testing.T) {
 				scores[ni.Node().Name], _ = pl.Score(ctx, cs, pod, ni)
 			}
 		}
-		return filtered, scores
+		return filtered, normalize(t, pl, cs, scores)
 	}
-	// eu: ber (10 ms) and par (25 ms) are EU; latency only → ber 1, par 0
-	// (on the fine scale of 1,000,000).
+	// eu: ber (10 ms) and par (25 ms) are EU; latency only → ber 100, par 0.
 	filtered, scores := run("eu")
 	wantFiltered := map[string]*fwk.Status{"ber-1": nil, "par-1": nil,
 		"zrh-1":   fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonResidency),
@@ -325,7 +326,7 @@ func TestFilterAndScoreOrder(t *testing.T) {
 	if diff := cmp.Diff(wantFiltered, filtered, statusCmp); diff != "" {
 		t.Errorf("eu filter (-want,+got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]int64{"ber-1": 1_000_000, "par-1": 0}, scores); diff != "" {
+	if diff := cmp.Diff(map[string]int64{"ber-1": 100, "par-1": 0}, scores); diff != "" {
 		t.Errorf("eu scores (-want,+got):\n%s", diff)
 	}
 	// gpu: only ber-1 has the label.
@@ -336,7 +337,7 @@ func TestFilterAndScoreOrder(t *testing.T) {
 	// cheap (default weights: cost 1): 1 core at zrh 0.01, par 0.03, ber 0.05
 	// → costTerm zrh 1, par 0.5, ber 0.
 	_, scores = run("cheap")
-	if diff := cmp.Diff(map[string]int64{"zrh-1": 1_000_000, "par-1": 500_000, "ber-1": 0}, scores); diff != "" {
+	if diff := cmp.Diff(map[string]int64{"zrh-1": 100, "par-1": 50, "ber-1": 0}, scores); diff != "" {
 		t.Errorf("cheap scores (-want,+got):\n%s", diff)
 	}
 }
@@ -396,23 +397,135 @@ func TestPreFilterNarrowsToBestSitesWithRoom(t *testing.T) {
 	}
 }
 
-func TestNormalizeScore(t *testing.T) {
-	pl := &EdgePlacement{}
+// Narrowing counts only nodes the pod can use: a cordoned node, a taint the
+// pod does not tolerate and a node selector the node does not meet all
+// leave a site without room, so the pod goes to the next feasible site. A
+// narrowed attempt that fails widens the next one to every feasible site,
+// and PostFilter keeps preemption from acting on the narrowed attempt.
+func TestNarrowingModelsCheapFiltersAndWidens(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	// Candidates 962,000 / 960,000 / 958,000 (sites 20, 21 and 22 ms away in
-	// a world spanning hundreds): min-max over the candidates spreads them.
-	scores := framework.NodeScoreList{{Name: "a", Score: 962_000}, {Name: "b", Score: 960_000}, {Name: "c", Score: 958_000}}
-	if s := pl.NormalizeScore(ctx, nil, nil, scores); s != nil {
+	cordoned := nodeInfo("ber-cordoned", "ber", "4", nil)
+	cordoned.Node().Spec.Unschedulable = true
+	tainted := nodeInfo("ber-tainted", "ber", "4", nil)
+	tainted.Node().Spec.Taints = []v1.Taint{{Key: "maintenance", Effect: v1.TaintEffectNoSchedule}}
+	nodes := []fwk.NodeInfo{cordoned, tainted, nodeInfo("par-1", "par", "4", map[string]string{"disk": "ssd"}), nodeInfo("par-2", "par", "4", nil)}
+	pl := testPlugin(t, nodes, nil, mkPolicy("eu", 0, nil, euOnly), mkPolicy("ch", 0, nil, placementv1alpha1.PlacementPolicySpec{
+		Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: []placementv1alpha1.CountryCode{"CH"}}}}))
+	pl.minCandidates = 1
+	pod := func(name string) *st.PodWrapper {
+		return st.MakePod().Namespace(ns).Name(name).UID(name).Label(placementv1alpha1.PolicyLabel, "eu").
+			Req(map[v1.ResourceName]string{v1.ResourceCPU: "500m"})
+	}
+	tolerating := pod("tolerating").Toleration("maintenance").Obj()
+	for _, tc := range []struct {
+		name     string
+		pod      *v1.Pod
+		want     sets.Set[string]
+		narrowed bool
+	}{
+		// ber (10 ms) is best, but no node there is usable: par is the
+		// best site with room, kept whole, and ber's nodes stay out.
+		{"plain", pod("plain").Obj(), sets.New("par-1", "par-2"), false},
+		{"node selector", pod("ssd").NodeSelector(map[string]string{"disk": "ssd"}).Obj(), sets.New("par-1", "par-2"), false},
+		// Tolerating the taint makes ber usable: ber is kept whole (its
+		// cordoned node too) and par is left out.
+		{"tolerates the taint", tolerating, sets.New("ber-cordoned", "ber-tainted"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := framework.NewCycleState()
+			res, status := pl.PreFilter(ctx, cs, tc.pod, nodes)
+			if !status.IsSuccess() {
+				t.Fatal(status)
+			}
+			if diff := cmp.Diff(tc.want, res.NodeNames); diff != "" {
+				t.Errorf("candidates (-want,+got):\n%s", diff)
+			}
+			_, post := pl.PostFilter(ctx, cs, tc.pod, nil)
+			want := fwk.NewStatus(fwk.Unschedulable)
+			if tc.narrowed {
+				want = fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonWidening)
+			}
+			if diff := cmp.Diff(want, post, statusCmp); diff != "" {
+				t.Errorf("PostFilter (-want,+got):\n%s", diff)
+			}
+		})
+	}
+	// The tolerating pod's narrowed attempt failed (PostFilter above): its
+	// next attempt has every feasible site's nodes.
+	res, status := pl.PreFilter(ctx, framework.NewCycleState(), tolerating, nodes)
+	if !status.IsSuccess() {
+		t.Fatal(status)
+	}
+	if diff := cmp.Diff(sets.New("ber-cordoned", "ber-tainted", "par-1", "par-2"), res.NodeNames); diff != "" {
+		t.Errorf("widened candidates (-want,+got):\n%s", diff)
+	}
+	// Bound: the next pod of that name starts narrow again.
+	pl.waiting.remove(tolerating)
+	if res, _ := pl.PreFilter(ctx, framework.NewCycleState(), tolerating, nodes); res.NodeNames.Has("par-1") {
+		t.Errorf("candidates after binding %v, want narrowed again", sets.List(res.NodeNames))
+	}
+	// zrh is the only CH site and has no nodes: the pod is refused with
+	// that reason rather than a generic one.
+	ch := st.MakePod().Namespace(ns).Name("ch").Label(placementv1alpha1.PolicyLabel, "ch").Obj()
+	_, status = pl.PreFilter(ctx, framework.NewCycleState(), ch, nodes)
+	wantMsg := "PlacementPolicy " + ns + "/ch: 1 site(s) meet the hard rules (zrh) but no node is in them: label each node with " +
+		placementv1alpha1.SiteLabel + "=<site>"
+	if diff := cmp.Diff(fwk.NewStatus(fwk.UnschedulableAndUnresolvable, wantMsg), status, statusCmp); diff != "" {
+		t.Errorf("feasible site without nodes (-want,+got):\n%s", diff)
+	}
+}
+
+// normalize runs NormalizeScore over Score's results.
+func normalize(t *testing.T, pl *EdgePlacement, cs fwk.CycleState, raw map[string]int64) map[string]int64 {
+	t.Helper()
+	var list framework.NodeScoreList
+	for name, v := range raw {
+		list = append(list, framework.NodeScore{Name: name, Score: v})
+	}
+	_, ctx := ktesting.NewTestContext(t)
+	if s := pl.NormalizeScore(ctx, cs, nil, list); s != nil {
 		t.Fatal(s)
 	}
-	want := framework.NodeScoreList{{Name: "a", Score: 100}, {Name: "b", Score: 50}, {Name: "c", Score: 0}}
-	if diff := cmp.Diff(want, scores); diff != "" {
-		t.Errorf("(-want,+got):\n%s", diff)
+	out := map[string]int64{}
+	for _, ns := range list {
+		out[ns.Name] = ns.Score
 	}
-	ties := framework.NodeScoreList{{Name: "a", Score: 7}, {Name: "b", Score: 7}}
-	_ = pl.NormalizeScore(ctx, nil, nil, ties)
-	if ties[0].Score != 100 || ties[1].Score != 100 {
-		t.Errorf("tied candidates = %v, want both 100", ties)
+	return out
+}
+
+// The site part is stretched over the candidates' sites; the load part
+// keeps its scale, so the nodes of one site differ in proportion to load.
+func TestNormalizeScore(t *testing.T) {
+	spec := euOnly
+	spec.Weights = &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1), Load: ptr.To[int32](1)}
+	busy := framework.NewNodeInfo(st.MakePod().Name("tiny").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1m"}).Obj())
+	busy.SetNode(nodeInfo("ber-2", "ber", "4", nil).Node())
+	nodes := []fwk.NodeInfo{nodeInfo("ber-1", "ber", "4", nil), busy, nodeInfo("par-1", "par", "4", nil)}
+	pl := testPlugin(t, nodes, nil, mkPolicy("eu", 0, nil, spec))
+	_, ctx := ktesting.NewTestContext(t)
+	cs := framework.NewCycleState()
+	pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, "eu").
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj()
+	if _, s := pl.PreFilter(ctx, cs, pod, nodes); !s.IsSuccess() {
+		t.Fatal(s)
+	}
+	raw := map[string]int64{}
+	for _, ni := range nodes {
+		raw[ni.Node().Name], _ = pl.Score(ctx, cs, pod, ni)
+	}
+	// Weights latency 0.5, load 0.5; no live load, so u is the requested
+	// share with the pod: ber-1 1/4, ber-2 1.001/4, par-1 1/4.
+	//   ber-1 0.5·1 + 0.5·0.75    = 0.875    → 88
+	//   ber-2 0.5·1 + 0.5·0.74975 = 0.874875 → 87 (1 millicore: one point, not 100)
+	//   par-1 0.5·0 + 0.5·0.75    = 0.375    → 38
+	if diff := cmp.Diff(map[string]int64{"ber-1": 88, "ber-2": 87, "par-1": 38}, normalize(t, pl, cs, raw)); diff != "" {
+		t.Errorf("three candidates (-want,+got):\n%s", diff)
+	}
+	// Only ber's nodes as candidates: one site, so the site part is whole
+	// for both and they still differ by load alone.
+	delete(raw, "par-1")
+	if diff := cmp.Diff(map[string]int64{"ber-1": 88, "ber-2": 87}, normalize(t, pl, cs, raw)); diff != "" {
+		t.Errorf("one site's candidates (-want,+got):\n%s", diff)
 	}
 }
 
@@ -507,6 +620,58 @@ func TestNodeChangeQueueingHint(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("node labels %v, acceptLegacy %t: got %v, %v; want %v", tc.node.Labels, tc.acceptLegacy, got, err, tc.want)
 		}
+	}
+}
+
+// Each event queues only the pods it can help.
+func TestQueueingHints(t *testing.T) {
+	logger, _ := ktesting.NewTestContext(t)
+	pl := &EdgePlacement{}
+	pod := st.MakePod().Namespace(ns).Name("p").UID("p").Obj()
+	inSite := func() *st.NodeWrapper { return st.MakeNode().Name("n").Label(placementv1alpha1.SiteLabel, "frankfurt") }
+	policy := func(namespace string, gen int64) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetNamespace(namespace)
+		u.SetName("pol")
+		u.SetGeneration(gen)
+		return u
+	}
+	site := func(gen int64) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetName("frankfurt")
+		u.SetGeneration(gen)
+		return u
+	}
+	for _, tc := range []struct {
+		name     string
+		hint     fwk.QueueingHintFn
+		old, new any
+		want     fwk.QueueingHint
+	}{
+		{"node in a site", pl.isSchedulableAfterNodeChange, nil, inSite().Obj(), fwk.Queue},
+		{"node cordoned", pl.isSchedulableAfterNodeChange, nil, inSite().Unschedulable(true).Obj(), fwk.QueueSkip},
+		{"node with a taint the pod does not tolerate", pl.isSchedulableAfterNodeChange, nil,
+			inSite().Taints([]v1.Taint{{Key: "k", Effect: v1.TaintEffectNoSchedule}}).Obj(), fwk.QueueSkip},
+		{"node with a PreferNoSchedule taint", pl.isSchedulableAfterNodeChange, nil,
+			inSite().Taints([]v1.Taint{{Key: "k", Effect: v1.TaintEffectPreferNoSchedule}}).Obj(), fwk.Queue},
+		{"site added", isSchedulableAfterWorldChange, nil, site(1), fwk.Queue},
+		{"site spec changed", isSchedulableAfterWorldChange, site(1), site(2), fwk.Queue},
+		{"site status written", isSchedulableAfterWorldChange, site(2), site(2), fwk.QueueSkip},
+		{"site deleted", isSchedulableAfterWorldChange, site(2), nil, fwk.Queue},
+		{"policy in the pod's namespace", isSchedulableAfterPolicyChange, policy(ns, 1), policy(ns, 2), fwk.Queue},
+		{"policy created in another namespace", isSchedulableAfterPolicyChange, nil, policy("other", 1), fwk.QueueSkip},
+		{"policy status written", isSchedulableAfterPolicyChange, policy(ns, 2), policy(ns, 2), fwk.QueueSkip},
+		{"policy deleted", isSchedulableAfterPolicyChange, policy(ns, 2), nil, fwk.Queue},
+		{"the pod's own label", isSchedulableAfterPodChange, pod, st.MakePod().Namespace(ns).Name("p").UID("p").
+			Label(placementv1alpha1.PolicyLabel, "fixed").Obj(), fwk.Queue},
+		{"another pod's label", isSchedulableAfterPodChange, nil, st.MakePod().Namespace(ns).Name("q").UID("q").Obj(), fwk.QueueSkip},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.hint(logger, pod, tc.old, tc.new)
+			if err != nil || got != tc.want {
+				t.Errorf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
 	}
 }
 

@@ -30,9 +30,11 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
@@ -69,6 +71,7 @@ type EdgePlacement struct {
 var (
 	_ framework.PreFilterPlugin   = &EdgePlacement{}
 	_ framework.FilterPlugin      = &EdgePlacement{}
+	_ framework.PostFilterPlugin  = &EdgePlacement{}
 	_ framework.PreScorePlugin    = &EdgePlacement{}
 	_ framework.ScorePlugin       = &EdgePlacement{}
 	_ framework.ScoreExtensions   = &EdgePlacement{}
@@ -97,9 +100,32 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 	if collector != nil {
 		go collector.Run(ctx)
 	}
-	return &EdgePlacement{handle: h, model: model, nodes: h.SharedInformerFactory().Core().V1().Nodes().Lister(), waiting: newWaitingPods(model, h.Activate),
+	pl := &EdgePlacement{handle: h, model: model, nodes: h.SharedInformerFactory().Core().V1().Nodes().Lister(),
 		minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents, acceptLegacy: args.AcceptLegacySiteLabel,
-		gpus: state.NewGPUResources(args.GPUResources)}, nil
+		gpus: state.NewGPUResources(args.GPUResources)}
+	pl.waiting = newWaitingPods(model, h.Activate, pl.worthRetrying)
+	go pl.waiting.run(ctx)
+	// Forget pods that are deleted or bound by anyone while waiting.
+	if _, err := h.SharedInformerFactory().Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(*v1.Pod)
+			pod, ok2 := newObj.(*v1.Pod)
+			if ok1 && ok2 && old.Spec.NodeName == "" && pod.Spec.NodeName != "" {
+				pl.waiting.remove(pod)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if pod, ok := obj.(*v1.Pod); ok {
+				pl.waiting.remove(pod)
+			}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	return pl, nil
 }
 
 // newModel builds and syncs the world model; collector is nil without
@@ -146,6 +172,10 @@ type preFilterState struct {
 	plan   *scoring.Plan
 	rules  *scoring.Policy
 	podCPU int64 // millicores requested
+	podMem int64 // bytes requested
+	// narrowed: the candidates leave out nodes of feasible sites that fit
+	// the pod (PostFilter widens).
+	narrowed bool
 }
 
 // Clone returns the state itself: it is never modified after PreFilter.
@@ -163,31 +193,101 @@ func getPreFilterState(cs fwk.CycleState) (*preFilterState, error) {
 	return s, nil
 }
 
-// EventsToRegister lists what can make a rejected pod schedulable: a change
-// to a Site, TrafficSource or PlacementPolicy, or a node gaining labels.
-// (Pods EdgePlacement rejected are also re-activated after the world model
-// publishes a new snapshot, which covers the scheduler seeing an event
-// before the model does.)
+// EventsToRegister lists what can make a pod EdgePlacement rejected
+// schedulable, each with a queueing hint that says which pods it can help:
+//
+//   - a Site or TrafficSource added, deleted or changed in its spec (not a
+//     status write by the controller): every pod EdgePlacement rejected;
+//   - a PlacementPolicy likewise: the pods of its namespace;
+//   - a node added, relabelled, untainted or uncordoned: the pods it now
+//     fits as far as narrowing can tell (it is in a site; it is not
+//     cordoned and has no taint the pod does not tolerate; it meets the
+//     pod's node selector and required node affinity);
+//   - the pending pod's own labels (a corrected placement.proxima.dev/policy
+//     label), tolerations or smaller requests: that pod.
+//
+// The world model may see a change after the scheduler's event for it, and
+// telemetry has no event: the waiting pods are judged again after every
+// snapshot the model publishes (retry.go).
 func (pl *EdgePlacement) EventsToRegister(_ context.Context) ([]fwk.ClusterEventWithHint, error) {
-	crd := func(plural string) fwk.ClusterEventWithHint {
+	crd := func(plural string, hint fwk.QueueingHintFn) fwk.ClusterEventWithHint {
 		return fwk.ClusterEventWithHint{Event: fwk.ClusterEvent{
 			Resource:   fwk.EventResource(plural + ".v1alpha1." + placementv1alpha1.GroupName),
 			ActionType: fwk.Add | fwk.Update | fwk.Delete,
-		}}
+		}, QueueingHintFn: hint}
 	}
 	return []fwk.ClusterEventWithHint{
-		crd("sites"), crd("trafficsources"), crd("placementpolicies"),
-		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel}, QueueingHintFn: pl.isSchedulableAfterNodeChange},
+		crd("sites", isSchedulableAfterWorldChange), crd("trafficsources", isSchedulableAfterWorldChange),
+		crd("placementpolicies", isSchedulableAfterPolicyChange),
+		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel | fwk.UpdateNodeTaint}, QueueingHintFn: pl.isSchedulableAfterNodeChange},
+		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.UpdatePodLabel | fwk.UpdatePodToleration | fwk.UpdatePodScaleDown}, QueueingHintFn: isSchedulableAfterPodChange},
 	}, nil
 }
 
-// isSchedulableAfterNodeChange queues a pod only for nodes in a site.
+// isSchedulableAfterWorldChange queues for a Site or TrafficSource added,
+// deleted or changed in its spec; a status write keeps its generation.
+func isSchedulableAfterWorldChange(_ klog.Logger, _ *v1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
+	if specUnchanged(oldObj, newObj) {
+		return fwk.QueueSkip, nil
+	}
+	return fwk.Queue, nil
+}
+
+// isSchedulableAfterPolicyChange queues the pods of the policy's namespace
+// for a PlacementPolicy added, deleted or changed in its spec.
+func isSchedulableAfterPolicyChange(_ klog.Logger, pod *v1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
+	if specUnchanged(oldObj, newObj) {
+		return fwk.QueueSkip, nil
+	}
+	obj := newObj
+	if obj == nil {
+		obj = oldObj
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return fwk.Queue, err
+	}
+	if m.GetNamespace() != pod.Namespace {
+		return fwk.QueueSkip, nil
+	}
+	return fwk.Queue, nil
+}
+
+// specUnchanged reports an update that kept the object's generation: a
+// write to its status or metadata only.
+func specUnchanged(oldObj, newObj any) bool {
+	if oldObj == nil || newObj == nil {
+		return false
+	}
+	o, err1 := meta.Accessor(oldObj)
+	n, err2 := meta.Accessor(newObj)
+	return err1 == nil && err2 == nil && o.GetGeneration() != 0 && o.GetGeneration() == n.GetGeneration()
+}
+
+// isSchedulableAfterNodeChange queues a pod for a node in a site that it
+// now fits as far as narrowing can tell.
 func (pl *EdgePlacement) isSchedulableAfterNodeChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
 	node, ok := newObj.(*v1.Node)
 	if !ok {
 		return fwk.Queue, fmt.Errorf("want a *v1.Node, got %T", newObj)
 	}
 	if _, ok := state.NodeSite(node.Labels, pl.acceptLegacy); !ok {
+		return fwk.QueueSkip, nil
+	}
+	if !placeableOn(pod, node) {
+		logger.V(5).Info("Node changed but the pod cannot be placed on it", "pod", klog.KObj(pod), "node", klog.KObj(node))
+		return fwk.QueueSkip, nil
+	}
+	return fwk.Queue, nil
+}
+
+// isSchedulableAfterPodChange queues a pending pod for a change to itself.
+func isSchedulableAfterPodChange(_ klog.Logger, pod *v1.Pod, _, newObj any) (fwk.QueueingHint, error) {
+	changed, ok := newObj.(*v1.Pod)
+	if !ok {
+		return fwk.Queue, fmt.Errorf("want a *v1.Pod, got %T", newObj)
+	}
+	if changed.UID != pod.UID {
 		return fwk.QueueSkip, nil
 	}
 	return fwk.Queue, nil

@@ -23,6 +23,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
+
+	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
 // PreScore skips scoring for pods without a policy. The site scores were
@@ -34,10 +36,10 @@ func (pl *EdgePlacement) PreScore(ctx context.Context, cs fwk.CycleState, pod *v
 	return nil
 }
 
-// Score reads the node's site score and adds its load term — live CPU
+// Score reads the node's site part and its load part — from live CPU
 // utilization when fresh, else the share of the node's CPU that would be
-// requested with this pod on it — on the core's fine 0..1,000,000 scale;
-// NormalizeScore brings it to 0..100.
+// requested with this pod on it — as the core's packed NodeScore;
+// NormalizeScore turns it into 0..100 over the pod's candidates.
 func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, ni fwk.NodeInfo) (int64, *fwk.Status) {
 	s, err := getPreFilterState(cs)
 	if err != nil {
@@ -55,30 +57,34 @@ func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.P
 			load = float64(ni.GetRequested().GetMilliCPU()+s.podCPU) / float64(alloc)
 		}
 	}
-	return s.plan.SiteNodeScoreFine(site, load), nil
+	return int64(s.plan.NodeScore(site, load)), nil
 }
 
 // ScoreExtensions returns the plugin itself.
 func (pl *EdgePlacement) ScoreExtensions() framework.ScoreExtensions { return pl }
 
-// NormalizeScore maps this pod's candidates to 0..100 by min-max: the best
-// candidate gets 100 and the worst 0 (all 100 when they tie), so the
-// policy's objective separates the candidate sites however close they are
-// compared with the whole world.
+// NormalizeScore maps this pod's candidates to 0..100 with the core's
+// CandidateScore: the site part is stretched over the candidates' sites
+// (the best candidate site gets the whole site share, the worst none), so
+// the policy's objective separates the candidate sites however close they
+// are compared with the whole world; the load part keeps its absolute
+// scale, so the nodes of one site differ only in proportion to their load
+// and the default score plugins still break ties within a site.
 func (pl *EdgePlacement) NormalizeScore(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, scores framework.NodeScoreList) *fwk.Status {
+	s, err := getPreFilterState(cs)
+	if err != nil {
+		return fwk.AsStatus(err)
+	}
 	if len(scores) == 0 {
 		return nil
 	}
-	lo, hi := scores[0].Score, scores[0].Score
-	for _, s := range scores {
-		lo, hi = min(lo, s.Score), max(hi, s.Score)
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, ns := range scores {
+		site := scoring.NodeScore(ns.Score).Site()
+		lo, hi = min(lo, site), max(hi, site)
 	}
 	for i := range scores {
-		if hi == lo {
-			scores[i].Score = framework.MaxNodeScore
-			continue
-		}
-		scores[i].Score = (scores[i].Score - lo) * framework.MaxNodeScore / (hi - lo)
+		scores[i].Score = s.plan.CandidateScore(scoring.NodeScore(scores[i].Score), lo, hi)
 	}
 	return nil
 }
