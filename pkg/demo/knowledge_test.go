@@ -110,3 +110,27 @@ func TestDeclaredShareAndRedrawnCities(t *testing.T) {
 		t.Error("seeds 1 and 2 declared the same pairs")
 	}
 }
+
+// The truth the report judges by has no upper bounds: a placement breaks
+// an SLO only if the measured RTT does, whatever the scenario declared.
+func TestTruthIgnoresTheSchedulersUncertainty(t *testing.T) {
+	m, err := LoadMeasurements()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := DefaultScenario()
+	sc.SetDeclared(0.3, 1)
+	tr := newTruth(sc, m)
+	if tr.world.RTTUpper != nil {
+		t.Fatal("the truth world carries the scheduler's upper bounds")
+	}
+	for _, c := range sc.Classes {
+		cm, err := tr.model(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cm.hasLatency && c.Policy.Latency.MaxRTTMilliseconds != nil && cm.slo.NumFeasible() == 0 {
+			t.Errorf("class %s: no site meets its SLO on measured RTTs", c.Name)
+		}
+	}
+}

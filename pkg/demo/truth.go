@@ -97,6 +97,8 @@ func newTruth(sc *Scenario, m *Measurements) *truth {
 	}
 	snap := state.Build(state.Objects{Sites: sites, Sources: sources, Policies: policies})
 	w := *snap.World
+	// The truth has no uncertainty: every pair is judged at its value.
+	w.RTTUpper = nil
 	w.RTT = make([]float64, len(snap.World.RTT))
 	w.RTTProvenance = make([]scoring.Provenance, len(snap.World.RTTProvenance))
 	site := make(map[string]SiteSpec, len(sc.Sites))
