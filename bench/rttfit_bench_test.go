@@ -118,7 +118,7 @@ func BenchmarkScoreEstimates(b *testing.B) {
 						load := scoring.NodeLoad{Value: nodes.Load[i], Live: true}
 						out[i] = 0
 						if pl.SiteFeasible(int(s)) && pl.LoadRule(load) == scoring.LoadAllowed {
-							out[i] = pl.SiteNodeScoreFine(int(s), load.Value)
+							out[i] = int64(pl.NodeScore(int(s), load.Value))
 						}
 					}
 				}
