@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/demo"
 )
 
@@ -44,6 +45,7 @@ func main() {
 	declared := fs.Float64("declared-fraction", 1, "declare only this share (0..1) of the measured source-site RTTs, chosen with --seed; Proxima estimates the rest, and the report compares with a run that declares them all")
 	seed := fs.Uint64("seed", 1, "seed for the declared RTTs (--declared-fraction)")
 	citiesSeed := fs.Uint64("cities-seed", 0, "move every site to another city of its country and every source to another city of its continent, chosen with this seed (0: the scenario's cities)")
+	estimates := fs.String("estimates", "", "override how the classes' RTT bounds judge estimated RTTs: Conservative, Central or Reject (empty: as the scenario's policies say)")
 	out := fs.String("out", "out", "directory for the charts")
 	config := fs.String("scheduler-config", filepath.Join("manifests", "install", "scheduler-config.yaml"), "the KubeSchedulerConfiguration to run proxima-scheduler with")
 	timeout := fs.Duration("settle-timeout", 3*time.Minute, "how long to wait for one scheduler's pods to be bound or reported unschedulable")
@@ -64,7 +66,7 @@ Flags:
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	knowledge := knowledge{declared: *declared, seed: *seed, citiesSeed: *citiesSeed}
+	knowledge := knowledge{declared: *declared, seed: *seed, citiesSeed: *citiesSeed, estimates: *estimates}
 	if err := run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "proxima-demo:", err)
 		os.Exit(1)
@@ -75,6 +77,7 @@ Flags:
 type knowledge struct {
 	declared         float64
 	seed, citiesSeed uint64
+	estimates        string
 }
 
 func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k knowledge, out, config string, timeout time.Duration) error {
@@ -97,6 +100,13 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k kno
 		return fmt.Errorf("--declared-fraction %v: want a share in 0..1", k.declared)
 	}
 	sc.SetDeclared(k.declared, k.seed)
+	switch h := placementv1alpha1.EstimateHandling(k.estimates); h {
+	case "":
+	case placementv1alpha1.EstimatesConservative, placementv1alpha1.EstimatesCentral, placementv1alpha1.EstimatesReject:
+		sc.SetEstimates(h)
+	default:
+		return fmt.Errorf("--estimates %q: want Conservative, Central or Reject", k.estimates)
+	}
 	start := time.Now()
 	report, err := demo.Run(ctx, demo.Options{Scenario: sc, SchedulerConfig: config, Progress: os.Stdout, SettleTimeout: timeout})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"gonum.org/v1/gonum/stat"
 
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
@@ -36,6 +37,16 @@ import (
 // measured source-site pairs, chosen with seed; 1 declares every one.
 func (s *Scenario) SetDeclared(fraction float64, seed uint64) {
 	s.declaredFraction, s.seed, s.declaredSet = min(max(fraction, 0), 1), seed, true
+}
+
+// SetEstimates makes every class's policy with an RTT bound judge
+// estimated RTTs by h (see PlacementPolicy latency.estimates).
+func (s *Scenario) SetEstimates(h placementv1alpha1.EstimateHandling) {
+	for i := range s.Classes {
+		if l := s.Classes[i].Policy.Latency; l != nil && l.MaxRTTMilliseconds != nil {
+			l.Estimates = h
+		}
+	}
 }
 
 // DeclaredFraction is the share of measured pairs the scenario declares.
