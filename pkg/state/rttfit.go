@@ -477,9 +477,10 @@ func FitRTT(in RTTInput) *RTTFit {
 				}
 			}
 		}
-		if sum < bestErr*(1-rttFitRankGain) {
-			bestRank, bestErr, bestRes, bestFolds = rank, sum, res, folds
+		if !(sum < bestErr*(1-rttFitRankGain)) {
+			break // a higher rank will not help where this one did not
 		}
+		bestRank, bestErr, bestRes, bestFolds = rank, sum, res, folds
 	}
 	// The neighbour correction's reach: none, or the one whose held-out
 	// errors are smallest.
