@@ -172,3 +172,35 @@ func mustFloat(s string) float64 {
 	}
 	return v
 }
+
+// A policy's latency.estimates becomes the core's estimate rule;
+// Conservative is the default.
+func TestCorePolicyEstimates(t *testing.T) {
+	snap := Build(Objects{
+		Sites: []*placementv1alpha1.Site{site("s", placementv1alpha1.TierCloud, "DE", "50", "8", "")},
+		Sources: []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "users"},
+			Spec: placementv1alpha1.TrafficSourceSpec{Location: &placementv1alpha1.GeoLocation{Latitude: "48", Longitude: "2"}}}},
+	})
+	for h, want := range map[placementv1alpha1.EstimateHandling]scoring.EstimateRule{
+		"":                                      scoring.EstimatesConservative,
+		placementv1alpha1.EstimatesConservative: scoring.EstimatesConservative,
+		placementv1alpha1.EstimatesCentral:      scoring.EstimatesCentral,
+		placementv1alpha1.EstimatesReject:       scoring.EstimatesReject,
+	} {
+		spec := placementv1alpha1.PlacementPolicySpec{Latency: &placementv1alpha1.LatencyPolicy{
+			Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}, Estimates: h}}
+		var rules scoring.Policy
+		if err := snap.CorePolicy(&spec, Requests{Cores: 1}, &rules); err != nil {
+			t.Fatal(err)
+		}
+		if rules.EstimatedRTT != want {
+			t.Errorf("estimates %q: rule %d, want %d", h, rules.EstimatedRTT, want)
+		}
+	}
+	// With one pair and nothing measured, the estimate is the prior's and
+	// its upper bound the prior's measured error.
+	v, p := snap.World.RTTAt(0, 0)
+	if p != scoring.Estimated || snap.World.RTTUpperAt(0, 0) != EstimatePriorUpper(v) {
+		t.Errorf("users→s = %v (%v), upper %v; want the prior with its bound %v", v, p, snap.World.RTTUpperAt(0, 0), EstimatePriorUpper(v))
+	}
+}
