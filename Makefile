@@ -21,10 +21,11 @@ demo: tools ## Run Proxima against the default scheduler and the optimum on a re
 	$(GO) run ./cmd/proxima-demo --out out $(DEMO_FLAGS)
 
 .PHONY: build
-build: ## Build bin/proxima-scheduler, bin/proxima-controller and bin/proxima-demo.
+build: ## Build bin/proxima-scheduler, bin/proxima-controller, bin/proxima-demo and bin/kubectl-proxima.
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-scheduler ./cmd/proxima-scheduler
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-controller ./cmd/proxima-controller
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-demo ./cmd/proxima-demo
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-proxima ./cmd/kubectl-proxima
 
 .PHONY: tools
 tools: ## Build etcd, kube-apiserver, Prometheus, blackbox_exporter and controller-gen from modules into bin/ (cached).

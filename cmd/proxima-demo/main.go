@@ -23,6 +23,7 @@ limitations under the License.
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"time"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/demo"
 )
 
@@ -49,6 +51,7 @@ func main() {
 	out := fs.String("out", "out", "directory for the charts")
 	config := fs.String("scheduler-config", filepath.Join("manifests", "install", "scheduler-config.yaml"), "the KubeSchedulerConfiguration to run proxima-scheduler with")
 	timeout := fs.Duration("settle-timeout", 3*time.Minute, "how long to wait for one scheduler's pods to be bound or reported unschedulable")
+	hold := fs.Bool("hold", false, "after proxima-scheduler's run, write an admin kubeconfig to OUT/kubeconfig and wait for Enter, to look with kubectl proxima")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: proxima-demo [flags]
 
@@ -67,7 +70,7 @@ Flags:
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	knowledge := knowledge{declared: *declared, seed: *seed, citiesSeed: *citiesSeed, estimates: *estimates}
-	if err := run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout); err != nil {
+	if err := run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "proxima-demo:", err)
 		os.Exit(1)
 	}
@@ -80,7 +83,7 @@ type knowledge struct {
 	estimates        string
 }
 
-func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k knowledge, out, config string, timeout time.Duration) error {
+func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k knowledge, out, config string, timeout time.Duration, hold bool) error {
 	sc, err := demo.DefaultScenario()
 	if scenarioPath != "" {
 		sc, err = demo.LoadScenario(scenarioPath)
@@ -108,7 +111,30 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k kno
 		return fmt.Errorf("--estimates %q: want Conservative, Central or Reject", k.estimates)
 	}
 	start := time.Now()
-	report, err := demo.Run(ctx, demo.Options{Scenario: sc, SchedulerConfig: config, Progress: os.Stdout, SettleTimeout: timeout})
+	opts := demo.Options{Scenario: sc, SchedulerConfig: config, Progress: os.Stdout, SettleTimeout: timeout}
+	if hold {
+		opts.Hold = func(ctx context.Context, cp *controlplane.ControlPlane) error {
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			kubeconfig, err := cp.Kubeconfig(out)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("==> holding: proxima-scheduler's pods are in namespace demo-%s; try\n", demo.ProximaScheduler)
+			fmt.Printf("      kubectl proxima --kubeconfig %s -n demo-%s sites\n", kubeconfig, demo.ProximaScheduler)
+			fmt.Println("    press Enter to go on")
+			done := make(chan struct{})
+			go func() { _, _ = bufio.NewReader(os.Stdin).ReadString('\n'); close(done) }()
+			select {
+			case <-done:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	report, err := demo.Run(ctx, opts)
 	if err != nil {
 		return err
 	}

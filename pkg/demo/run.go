@@ -68,6 +68,11 @@ type Options struct {
 	Progress io.Writer
 	// SettleTimeout bounds the wait for one scheduler's pods.
 	SettleTimeout time.Duration
+	// Hold, when set, is called once proxima-scheduler's pods have settled
+	// and before they are deleted, with the control plane: to look at the
+	// placements with kubectl or kubectl proxima. The run continues when
+	// it returns.
+	Hold func(ctx context.Context, cp *controlplane.ControlPlane) error
 }
 
 // Placement is where one pod went ("" when it was not scheduled).
@@ -135,7 +140,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	schedule := func(name, label string) error {
 		say("==> scheduling %d pods with %s", sc.podCount(), label)
 		start := time.Now()
-		placements, err := runPods(ctx, cp.Client, pc, sc, name, label, opts.SettleTimeout)
+		var hold func(context.Context) error
+		if opts.Hold != nil && label == ProximaScheduler {
+			hold = func(ctx context.Context) error { return opts.Hold(ctx, cp) }
+		}
+		placements, err := runPods(ctx, cp.Client, pc, sc, name, label, opts.SettleTimeout, hold)
 		if err != nil {
 			return err
 		}
@@ -288,7 +297,8 @@ func node(s SiteSpec, i int) *v1.Node {
 // runPods creates every class's pods for one scheduler (interleaved across
 // classes, so no class is served first), waits until each is bound or
 // reported unschedulable, reads the placements back and deletes the pods.
-func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario, scheduler, label string, timeout time.Duration) ([]Placement, error) {
+func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario, scheduler, label string, timeout time.Duration,
+	hold func(context.Context) error) ([]Placement, error) {
 	ns := "demo-" + strings.NewReplacer(", ", "-", " ", "-").Replace(label)
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
@@ -364,6 +374,11 @@ func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interfac
 		out = append(out, pl)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Class < out[j].Class })
+	if hold != nil {
+		if err := hold(ctx); err != nil {
+			return nil, err
+		}
+	}
 	// Free the capacity for the next scheduler. Nothing runs the pods, so
 	// they can go at once.
 	if err := cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {

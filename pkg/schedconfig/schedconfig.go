@@ -33,11 +33,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/proxima-sched/proxima/apis/config"
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
+	"github.com/proxima-sched/proxima/apis/config/validation"
 	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
 )
 
@@ -129,4 +132,28 @@ func editArgs(ext *runtime.RawExtension, edit func(*configv1.EdgePlacementArgs))
 	}
 	ext.Raw = raw
 	return nil
+}
+
+// ReadEdgePlacementArgs reads the EdgePlacement args of the profile named
+// schedulerName from the KubeSchedulerConfiguration file at path, with
+// defaults applied and validated, as the plugin's New receives them (for
+// tools that must compute as that scheduler does: kubectl proxima).
+func ReadEdgePlacementArgs(path, schedulerName string) (*config.EdgePlacementArgs, error) {
+	cfg, err := read(path)
+	if err != nil {
+		return nil, err
+	}
+	var v1args *configv1.EdgePlacementArgs
+	if err := EditEdgePlacementArgs(cfg, schedulerName, func(a *configv1.EdgePlacementArgs) { v1args = a.DeepCopy() }); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	configv1.SetObjectDefaults_EdgePlacementArgs(v1args)
+	args := &config.EdgePlacementArgs{}
+	if err := configv1.Convert_v1_EdgePlacementArgs_To_config_EdgePlacementArgs(v1args, args, nil); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := validation.ValidateEdgePlacementArgs(field.NewPath("args"), args); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return args, nil
 }

@@ -163,3 +163,26 @@ func TestRewriteErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReadEdgePlacementArgsAsKubeScheduler: the args kubectl proxima reads
+// are those kube-scheduler's own loader gives the plugin, defaults
+// included, for the shipped file and one with telemetry.
+func TestReadEdgePlacementArgsAsKubeScheduler(t *testing.T) {
+	withTelemetry := rewrite(t, func(cfg *schedv1.KubeSchedulerConfiguration) error {
+		return EditEdgePlacementArgs(cfg, "proxima-scheduler", func(a *configv1.EdgePlacementArgs) {
+			a.Telemetry = &configv1.TelemetryArgs{Address: "http://prometheus:9090"}
+		})
+	})
+	for _, path := range []string{shipped, withTelemetry} {
+		got, err := ReadEdgePlacementArgs(path, "proxima-scheduler")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(edgePlacementArgs(t, load(t, path)), got); diff != "" {
+			t.Errorf("%s: (-kube-scheduler,+ReadEdgePlacementArgs):\n%s", path, diff)
+		}
+	}
+	if _, err := ReadEdgePlacementArgs(shipped, "nobody"); err == nil {
+		t.Error("no error for a profile that does not exist")
+	}
+}

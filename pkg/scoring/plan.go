@@ -161,8 +161,12 @@ type Plan struct {
 	wLoad   float64
 	wSite   float64 // wLat + wCost
 	maxLoad float64
-	counts  [NumReasons]int32
-	nFeas   int
+	// the site score's weights and the feasible ranges its terms are
+	// normalized over, kept for SiteTerms
+	wLat, wCost            float64
+	lmin, lmax, cmin, cmax float64
+	counts                 [NumReasons]int32
+	nFeas                  int
 }
 
 // Evaluate evaluates policy p against world w into the plan.
@@ -180,7 +184,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 	pl.latencies(w, p)
 
 	wl, wc, wn := NormalizeWeights(p.WLatency, p.WCost, p.WLoad, len(p.Sources) > 0)
-	pl.wLoad, pl.wSite = wn, wl+wc
+	pl.wLoad, pl.wLat, pl.wCost, pl.wSite = wn, wl, wc, wl+wc
 	pl.maxLoad = p.MaxLoad
 	if !(pl.maxLoad > 0 && pl.maxLoad <= 1) {
 		pl.maxLoad = 0
@@ -224,6 +228,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 		}
 	}
 	pl.nFeas = len(pl.order)
+	pl.lmin, pl.lmax, pl.cmin, pl.cmax = lmin, lmax, cmin, cmax
 
 	for _, s := range pl.order {
 		pl.site[s] = wl*unit(pl.latency[s], lmin, lmax) + wc*unit(pl.cost[s], cmin, cmax)
@@ -292,8 +297,8 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 	// The hard bound reads the upper bounds in the same pass (every pair's
 	// upper bound is its value unless it is an estimate), and only a policy
 	// that rejects estimates reads provenance.
-	upper := p.MaxRTT > 0 && p.EstimatedRTT == EstimatesConservative && len(w.RTTUpper) == len(w.RTT)
-	reject := p.MaxRTT > 0 && p.EstimatedRTT == EstimatesReject
+	upper := p.EstimatedRTT == EstimatesConservative && len(w.RTTUpper) == len(w.RTT)
+	reject := p.EstimatedRTT == EstimatesReject
 	for s := range n {
 		row := w.RTT[s*m : s*m+m]
 		worst, bound := math.Inf(-1), math.Inf(-1)
@@ -409,8 +414,44 @@ func (pl *Plan) Ranked() []int32 { return pl.order }
 // SiteLatency is the objective RTT at site s in milliseconds.
 func (pl *Plan) SiteLatency(s int) float64 { return pl.latency[s] }
 
+// SiteWorstRTT is the largest RTT from the policy's sources to site s in
+// milliseconds as the policy's max RTT judges it: an estimate at its upper
+// bound (EstimatesConservative) or as +Inf (EstimatesReject); +Inf when
+// one is unknown. The max RTT rule passes the site when this is within it.
+func (pl *Plan) SiteWorstRTT(s int) float64 { return pl.bound[s] }
+
 // SiteCost is the pod's hourly cost at site s.
 func (pl *Plan) SiteCost(s int) float64 { return pl.cost[s] }
+
+// Terms are the weighted parts of a node's score on the 0..1 scale of
+// Plan's formula before the scheduler stretches the site part over its
+// candidates: Latency = wLat·latTerm(s), Cost = wCost·costTerm(s), Load =
+// wLoad·(1 - u). Latency + Cost is NodeScore's site part and Load its load
+// part.
+type Terms struct {
+	Latency, Cost, Load float64
+}
+
+// Total is the node's score on the 0..1 scale.
+func (t Terms) Total() float64 { return t.Latency + t.Cost + t.Load }
+
+// SiteTerms is the breakdown of the score of a node in site s with load
+// in 0..1 (NaN: unknown, counted as fully loaded), as NodeScore computes
+// it; all zero when s is infeasible.
+func (pl *Plan) SiteTerms(s int, load float64) Terms {
+	if !pl.SiteFeasible(s) {
+		return Terms{}
+	}
+	return Terms{
+		Latency: pl.wLat * unit(pl.latency[s], pl.lmin, pl.lmax),
+		Cost:    pl.wCost * unit(pl.cost[s], pl.cmin, pl.cmax),
+		Load:    pl.wLoad * (1 - clamp01(load)),
+	}
+}
+
+// Weights are the normalized soft weights the plan scores with (latency,
+// cost, load; NormalizeWeights).
+func (pl *Plan) Weights() (latency, cost, load float64) { return pl.wLat, pl.wCost, pl.wLoad }
 
 // NodeLoad is a node's CPU utilization as telemetry reported it.
 type NodeLoad struct {
@@ -490,11 +531,16 @@ func (pl *Plan) NodeScore(s int, load float64) NodeScore {
 // NodeScore is n, among candidates whose site parts range over
 // siteLo..siteHi (see Plan).
 func (pl *Plan) CandidateScore(n NodeScore, siteLo, siteHi int64) int64 {
+	return toScale(pl.CandidateValue(n, siteLo, siteHi), MaxScore)
+}
+
+// CandidateValue is CandidateScore on 0..1, unrounded.
+func (pl *Plan) CandidateValue(n NodeScore, siteLo, siteHi int64) float64 {
 	site := pl.wSite
 	if siteHi > siteLo {
 		site *= float64(n.Site()-siteLo) / float64(siteHi-siteLo)
 	}
-	return toScale(site+float64(n.Load())/FineMaxScore, MaxScore)
+	return site + float64(n.Load())/FineMaxScore
 }
 
 // infeasibleSite marks an infeasible site in Plan.site, so that both a

@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // testWorld has four sites and two sources:
@@ -421,5 +422,29 @@ func TestCountryCodeAndTierNames(t *testing.T) {
 	}
 	if TierEdge.String() != "Edge" || Tier(9).String() != "Unknown" {
 		t.Errorf("tier names: %q, %q", TierEdge, Tier(9))
+	}
+}
+
+// TestSiteTerms checks that the breakdown explanations show adds up to the
+// node's score parts: the TestMixedWeights world, par with load 0 is
+// 0.5·1 + 0.25·0.5714 (site part) + 0.25·1 (load part).
+func TestSiteTerms(t *testing.T) {
+	w := testWorld()
+	p := &Policy{AllowAll: true, Sources: []int{0}, Weights: []float64{1}, Cores: 1, WLatency: 2, WCost: 1, WLoad: 1}
+	var pl Plan
+	pl.Evaluate(w, p)
+	for s := range w.Sites.Len() {
+		for _, load := range []float64{0, 0.25, 1} {
+			terms := pl.SiteTerms(s, load)
+			n := pl.NodeScore(s, load)
+			if site, part := toScale(terms.Latency+terms.Cost, FineMaxScore), toScale(terms.Load, FineMaxScore); site != n.Site() || part != n.Load() {
+				t.Errorf("site %d load %v: terms %+v give parts %d and %d, NodeScore %d and %d", s, load, terms, site, part, n.Site(), n.Load())
+			}
+		}
+	}
+	got := pl.SiteTerms(1, 0)
+	want := Terms{Latency: 0.5, Cost: 0.25 * 0.04 / 0.07, Load: 0.25}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("par terms (-want,+got):\n%s", diff)
 	}
 }

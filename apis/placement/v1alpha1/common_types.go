@@ -39,6 +39,14 @@ const (
 	// and why: site, tier, country, RTT per source and hourly cost. The
 	// scheduler writes it with the binding.
 	PlacementAnnotation = "placement.proxima.dev/placement"
+	// PlacementRecordAnnotation on a Pod is the same placement as a
+	// versioned JSON document, a PlacementRecord: site, node, tier,
+	// country, RTT per source and cost with their provenance, the score's
+	// terms, the number of feasible sites, the runner-up site and the world
+	// generation it was scored on. The scheduler writes it with the
+	// binding, next to PlacementAnnotation; `kubectl proxima explain` reads
+	// it. Its schema is stable (docs/placement-record.md).
+	PlacementRecordAnnotation = "placement.proxima.dev/placement-record"
 
 	// PolicyGate is the scheduling gate that holds a pod until its
 	// PlacementPolicy resolves: proxima-controller removes it once the pod's

@@ -22,15 +22,35 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
 
-	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
+var _ framework.ReservePlugin = &EdgePlacement{}
+
+// Reserve notes, from the scheduling cycle's node snapshot, the chosen
+// node's load and the runner-up site's best node, for the placement record
+// Bind writes (the binding cycle must not read that snapshot: the next
+// scheduling cycle updates it concurrently).
+func (pl *EdgePlacement) Reserve(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodeName string) *fwk.Status {
+	s, err := getPreFilterState(cs)
+	if err != nil {
+		return nil // no policy
+	}
+	cs.Write(reserveStateKey, reserveFor(s, pl.handle.SnapshotSharedLister().NodeInfos(), nodeName))
+	return nil
+}
+
+// Unreserve has nothing to undo.
+func (pl *EdgePlacement) Unreserve(context.Context, fwk.CycleState, *v1.Pod, string) {}
+
 // Bind binds a pod with a policy as the DefaultBinder does, with the
-// placement annotation (where and why) on the Binding, which the apiserver
-// copies onto the pod in the same write. Pods without a policy are left to
-// the next binder. To run before the DefaultBinder, EdgePlacement must be
-// enabled at the bind extension point as well as in multiPoint.
+// placement annotations (where and why: a sentence and a PlacementRecord)
+// on the Binding, which the apiserver copies onto the pod in the same
+// write. Pods without a policy are left to the next binder. To run before
+// the DefaultBinder, EdgePlacement must be enabled at the bind extension
+// point as well as in multiPoint.
 func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodeName string) *fwk.Status {
 	s, err := getPreFilterState(cs)
 	if err != nil {
@@ -43,14 +63,19 @@ func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Po
 	// The binding cycle runs after the scheduling cycle's node snapshot;
 	// a node relabelled in between (into another site, or losing its
 	// hardware labels) must not take the pod: refuse, and the scheduler
-	// retries the pod against the node as it is now.
-	if node, err := pl.nodes.Get(nodeName); err == nil {
-		if status := s.nodeAllowed(node); !status.IsSuccess() {
-			return fwk.NewStatus(fwk.Unschedulable, "node "+nodeName+" changed before binding: "+status.Message())
-		}
-		if msg, ok := explainOn(s, node); ok {
-			binding.Annotations = map[string]string{placementv1alpha1.PlacementAnnotation: msg}
-		}
+	// retries the pod against the node as it is now. A node relabelled
+	// into another feasible site takes it, and the record names that site.
+	node, err := pl.nodes.Get(nodeName)
+	if err != nil {
+		node = nil
+	} else if status := s.nodeAllowed(node); !status.IsSuccess() {
+		return fwk.NewStatus(fwk.Unschedulable, "node "+nodeName+" changed before binding: "+status.Message())
+	}
+	r := getReserveState(cs)
+	rec := explainBinding(s, r, nodeName, node, pl.model.Load())
+	binding.Annotations = annotations(&rec)
+	if r != nil {
+		r.record = &rec
 	}
 	if c := pl.handle.APICacher(); c != nil {
 		onFinish, err := c.BindPod(binding)
@@ -62,7 +87,8 @@ func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Po
 	return fwk.AsStatus(pl.handle.ClientSet().CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{}))
 }
 
-// PostBind forgets the pod and, with placedEvents, records a Placed event.
+// PostBind forgets the pod and, with placedEvents, records a Placed event
+// saying what the placement annotation says.
 func (pl *EdgePlacement) PostBind(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodeName string) {
 	pl.waiting.remove(pod)
 	if !pl.placedEvents {
@@ -72,7 +98,17 @@ func (pl *EdgePlacement) PostBind(ctx context.Context, cs fwk.CycleState, pod *v
 	if err != nil {
 		return
 	}
-	if msg, ok := pl.explainBinding(s, nodeName); ok {
-		pl.handle.EventRecorder().Eventf(pod, nil, v1.EventTypeNormal, "Placed", "Binding", "%s", msg)
+	var msg string
+	if r := getReserveState(cs); r != nil && r.record != nil {
+		msg = state.Sentence(r.record)
+	} else {
+		// Bound by another binder: explain against the node as it is now.
+		node, err := pl.nodes.Get(nodeName)
+		if err != nil {
+			node = nil
+		}
+		rec := explainBinding(s, r, nodeName, node, pl.model.Load())
+		msg = state.Sentence(&rec)
 	}
+	pl.handle.EventRecorder().Eventf(pod, nil, v1.EventTypeNormal, "Placed", "Binding", "%s", msg)
 }

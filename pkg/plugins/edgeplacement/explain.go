@@ -17,78 +17,146 @@ limitations under the License.
 package edgeplacement
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
 
-	"github.com/proxima-sched/proxima/pkg/scoring"
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
-// explainBinding explains the placement on nodeName; false when the node is
-// gone or in no known site. It runs in the binding cycle, concurrently with
-// the next scheduling cycle's snapshot update, so it reads the node from the
-// informer cache, not from the framework's snapshot.
-func (pl *EdgePlacement) explainBinding(s *preFilterState, nodeName string) (string, bool) {
-	node, err := pl.nodes.Get(nodeName)
+const reserveStateKey fwk.StateKey = "Reserve" + Name
+
+// reserveState is what Reserve saw of the chosen node and the runner-up
+// site in the scheduling cycle's node snapshot, for the explanation Bind
+// writes; and, after Bind, that explanation, for PostBind's event.
+type reserveState struct {
+	site int     // the node's site in the PreFilter snapshot; -1 for none
+	load float64 // the node's utilization as its score used it
+	alts map[int]altNodes
+	// record is the explanation Bind wrote; nil before Bind.
+	record *placementv1alpha1.PlacementRecord
+}
+
+type altNodes struct {
+	load float64
+	lost string // empty when a node has room
+}
+
+// Clone returns the state itself: the binding cycle that writes record
+// runs after every reader of the scheduling cycle.
+func (s *reserveState) Clone() fwk.StateData { return s }
+
+func getReserveState(cs fwk.CycleState) *reserveState {
+	c, err := cs.Read(reserveStateKey)
 	if err != nil {
-		return "", false
+		return nil
 	}
-	return explainOn(s, node)
+	s, _ := c.(*reserveState)
+	return s
 }
 
-// explainOn explains the placement on node; false when it is in no known
-// site.
-func explainOn(s *preFilterState, node *v1.Node) (string, bool) {
-	site, ok := s.snap.SiteOfNode(node)
-	if !ok {
-		return "", false
-	}
-	return explain(s, site, node.Name), true
-}
-
-// explain is the bind-time explanation: site, tier, country, RTT per source
-// (marked when not declared: live, estimated, or declared standing in for a
-// live value that is stale or missing), hourly cost (marked likewise) and
-// how many sites met the hard rules.
-func explain(s *preFilterState, site int, nodeName string) string {
-	w := s.snap.World
-	var b strings.Builder
-	fmt.Fprintf(&b, "PlacementPolicy %s placed the pod on %s in site %s (%s, %s)", s.policy.Name, nodeName,
-		w.Sites.Names[site], w.Sites.Tier[site], scoring.CountryCode(w.Sites.Country[site]))
-	if len(s.rules.Sources) > 0 {
-		b.WriteString("; RTT")
-		for i, j := range s.rules.Sources {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			v, p := w.RTTAt(site, j)
-			fmt.Fprintf(&b, " %s %s", w.SourceNames[j], formatRTT(v))
-			if p != scoring.Declared {
-				b.WriteString(" (" + w.RTTNote(site, j) + ")")
-			}
+// reserveFor captures, from the scheduling cycle's node snapshot, the
+// chosen node's load and the best node of the runner-up site (the
+// best-ranked feasible site other than the node's own): one pass over that
+// site's nodes.
+func reserveFor(s *preFilterState, infos framework.NodeInfoLister, nodeName string) *reserveState {
+	r := &reserveState{site: -1, load: math.NaN(), alts: map[int]altNodes{}}
+	if ni, err := infos.Get(nodeName); err == nil && ni.Node() != nil {
+		r.load = s.snap.ScoreLoad(ni, s.podCPU)
+		if site, ok := s.snap.SiteOfNode(ni.Node()); ok {
+			r.site = site
 		}
 	}
-	if c := s.plan.SiteCost(site); !math.IsInf(c, 0) {
-		fmt.Fprintf(&b, "; cost %s/h", strconv.FormatFloat(c, 'f', 4, 64))
-		switch p := w.Sites.PriceProvenance[site]; {
-		case p&scoring.Absent != 0:
-			b.WriteString(" (declared price; no live price)")
-		case p&scoring.Stale != 0:
-			b.WriteString(" (declared price; live price stale)")
-		case p&scoring.Live != 0:
-			b.WriteString(" (live price)")
+	for _, site := range s.plan.Ranked() {
+		if int(site) == r.site {
+			continue
 		}
+		best := altNodes{load: math.Inf(1), lost: state.LostNoRoom}
+		if s.policy.Hardware != nil {
+			best.lost = state.LostNoHardware
+		}
+		for _, name := range s.snap.NodesIn(int(site)) {
+			ni, err := infos.Get(name)
+			if err != nil || ni.Node() == nil {
+				continue
+			}
+			if hw := s.policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
+				continue
+			}
+			if best.lost == state.LostNoHardware {
+				best.lost = state.LostNoRoom
+			}
+			if !s.pod.NodeHasRoom(ni) {
+				continue
+			}
+			if l := s.snap.ScoreLoad(ni, s.podCPU); best.lost != "" || l < best.load {
+				best = altNodes{load: l}
+			}
+		}
+		r.alts[int(site)] = best
+		break
 	}
-	fmt.Fprintf(&b, "; %d of %d sites met the hard rules", s.plan.NumFeasible(), w.Sites.Len())
-	return b.String()
+	return r
 }
 
-func formatRTT(ms float64) string {
-	if ms >= scoring.UnknownRTT {
-		return "unknown"
+// explainBinding explains the placement of the pod on node, as the node is
+// now (the informer's copy, which may have been relabelled since the
+// scheduling cycle), against the snapshot the pod was scored on; current
+// is the world now, to say when the node's Site has been deleted since.
+// node is nil when the scheduler no longer knows the node.
+func explainBinding(s *preFilterState, r *reserveState, nodeName string, node *v1.Node, current *state.Snapshot) placementv1alpha1.PlacementRecord {
+	site, known := -1, false
+	if node != nil {
+		site, known = s.snap.SiteOfNode(node)
 	}
-	return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
+	if !known {
+		rec := placementv1alpha1.PlacementRecord{Version: placementv1alpha1.PlacementRecordVersion, Policy: s.policy.Name, Node: nodeName,
+			FeasibleSites: s.plan.NumFeasible(), TotalSites: s.snap.World.Sites.Len(), WorldGeneration: s.snap.Generation}
+		if node == nil {
+			rec.Notes = append(rec.Notes, "the scheduler's node cache no longer has the node at binding")
+		} else if name, ok := s.snap.SiteName(node); ok {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("the node's Site %s was not in world generation %d", name, s.snap.Generation))
+		} else {
+			rec.Notes = append(rec.Notes, "the node is in no Site")
+		}
+		return rec
+	}
+	load := math.NaN()
+	var alt state.Alternative
+	if r != nil {
+		load = r.load
+		alt = func(i int) (float64, string) {
+			a, ok := r.alts[i]
+			if !ok {
+				return 1, ""
+			}
+			return a.load, a.lost
+		}
+	}
+	rec := s.pod.Record(s.snap, nodeName, site, load, alt)
+	if r != nil && r.site >= 0 && r.site != site {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("the node moved from site %s to site %s between scoring and binding",
+			s.snap.World.Sites.Names[r.site], rec.Site))
+	}
+	if current != nil {
+		if _, ok := current.SiteIndex(rec.Site); !ok {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("Site %s has been deleted since world generation %d", rec.Site, s.snap.Generation))
+		}
+	}
+	return rec
+}
+
+// annotations are the placement annotations for a record: the one-liner and
+// the JSON document.
+func annotations(rec *placementv1alpha1.PlacementRecord) map[string]string {
+	a := map[string]string{placementv1alpha1.PlacementAnnotation: state.Sentence(rec)}
+	if doc, err := json.Marshal(rec); err == nil {
+		a[placementv1alpha1.PlacementRecordAnnotation] = string(doc)
+	}
+	return a
 }

@@ -18,21 +18,12 @@ package edgeplacement
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
-	resourcehelper "k8s.io/component-helpers/resource"
-	v1helper "k8s.io/component-helpers/scheduling/corev1"
-	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/helper"
 
-	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
@@ -88,205 +79,50 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	return result, status
 }
 
-// evaluate resolves the pod's policy and evaluates it against snap: the
-// verdict PreFilter acts on, and the one a waiting pod is judged by again
-// when the world changes (retry.go). Skip for a pod without a policy; a
-// status that rejects the pod (fail closed) when its policy is missing or
-// invalid, it names an unknown TrafficSource, it requests nothing under a
-// cost cap, or no site meets its hard rules.
+// evaluate plans the pod against snap (state.PlanPod): the verdict PreFilter
+// acts on, and the one a waiting pod is judged by again when the world
+// changes (retry.go). Skip for a pod without a policy; a status that
+// rejects the pod (fail closed) when its policy is missing or invalid, it
+// names an unknown TrafficSource, it requests nothing under a cost cap, or
+// no site meets its hard rules.
 func (pl *EdgePlacement) evaluate(snap *state.Snapshot, pod *v1.Pod) (*preFilterState, *fwk.Status) {
-	policy, err := snap.PolicyFor(pod)
+	pp, err := snap.PlanPod(pod, pl.gpus)
 	if err != nil {
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
-	}
-	if policy == nil {
-		return nil, fwk.NewStatus(fwk.Skip)
-	}
-	if policy.HardwareErr != nil {
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
-			fmt.Sprintf("PlacementPolicy %s/%s has an invalid hardware rule: %v", policy.Namespace, policy.Name, policy.HardwareErr))
-	}
-	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
-	req := state.RequestsOf(reqs, pl.gpus)
-	if policy.Spec.Cost != nil && req == (state.Requests{}) {
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, fmt.Sprintf(
-			"PlacementPolicy %s/%s caps the hourly cost (cost.maxHourly), but the pod requests no CPU, memory or GPUs, so its cost is unknown: set resource requests",
-			policy.Namespace, policy.Name))
-	}
-	s := &preFilterState{policy: policy, snap: snap, plan: &scoring.Plan{}, rules: &scoring.Policy{},
-		podCPU: reqs.Cpu().MilliValue(), podMem: reqs.Memory().Value()}
-	if err := snap.CorePolicy(&policy.Spec, req, s.rules); err != nil {
-		var unknown *state.UnknownSourceError
-		if errors.As(err, &unknown) {
-			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable,
-				fmt.Sprintf("PlacementPolicy %s/%s cannot be evaluated: %v", policy.Namespace, policy.Name, err))
+		if state.Unresolvable(err) {
+			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())
 		}
 		return nil, fwk.AsStatus(err)
 	}
-	s.plan.Evaluate(snap.World, s.rules)
+	if pp == nil {
+		return nil, fwk.NewStatus(fwk.Skip)
+	}
+	s := newPreFilterState(snap, pp)
 	if s.plan.NumFeasible() == 0 {
-		msg := fmt.Sprintf("PlacementPolicy %s/%s: no site meets the hard rules", policy.Namespace, policy.Name)
-		if sum := s.plan.ExcludedSummary(); sum != "" {
-			msg += " (" + sum + ")"
-		}
-		if snap.World.Sites.Len() == 0 {
-			msg += " (no Sites exist)"
-		}
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, msg)
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, pp.NoFeasibleSiteMessage())
 	}
 	return s, nil
 }
 
-// narrow returns the nodes of the best-ranked feasible sites, taken in order
-// until they hold minCandidates nodes that fit the pod (nodeFits: hardware,
-// cordon, taints, node selector and required node affinity, CPU, memory and
-// pod slots). The best site is kept whole; a later site that completes the
-// count gives only the fitting nodes it needs. It reads only the nodes of
-// the sites it takes, through the snapshot's site-to-nodes index and the
-// framework's node snapshot.
-//
-// The count is exact because the framework stops filtering once it has
-// found max(100, percentageOfNodesToScore of the candidates) feasible nodes,
-// starting at a rotating offset: with more than 100 candidates that fit it
-// could pass over the best site's last free node and place the pod in a
-// worse site. With at most 100 (the default) every candidate that fits is
-// examined; nodes that do not fit are kept too (they cannot pass the
-// filters, so they do not count, and preemption may use them).
-//
-// Narrowing never strands a pod: when no node fits anywhere, and when the
-// pod's previous narrowed attempt ended unschedulable (a filter this
-// estimate does not model, such as host ports or pod anti-affinity,
-// rejected every candidate; see PostFilter), every feasible site's nodes
-// are candidates. With no candidate at all, the feasible sites have no
-// nodes, and the pod is refused with that reason.
+// narrow keeps the nodes of the best-ranked feasible sites that hold
+// minCandidates nodes the pod can use (state.PodPlan.Narrow and
+// NodeHasRoom, shared with kubectl proxima), reading the nodes from the
+// framework's node snapshot; every feasible site's nodes once a narrowed
+// attempt of the pod has failed (PostFilter). A pod whose feasible sites
+// have no nodes is refused with that reason.
 func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*framework.PreFilterResult, *fwk.Status) {
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
-	fit := newNodeFit(s, pod)
-	wide := pl.waiting.isWide(pod)
-	names := make(sets.Set[string], 2*pl.minCandidates)
-	full := make([]string, 0, 2*pl.minCandidates) // nodes that do not fit
-	have := 0
-	for r, site := range s.plan.Ranked() {
-		start, room, whole := len(full), 0, have == 0 || wide
-		for _, name := range s.snap.NodesIn(int(site)) {
-			ni, err := infos.Get(name)
-			if err != nil || ni.Node() == nil {
-				continue // not in this cycle's node snapshot yet
-			}
-			if !fit.fits(ni) {
-				full = append(full, name)
-				continue
-			}
-			room++
-			// The best site is kept whole; a later one gives only the
-			// nodes that fit still needed.
-			if whole || have < pl.minCandidates {
-				names.Insert(name)
-				have++
-			} else {
-				s.narrowed = true
-			}
+	names, narrowed := s.pod.Narrow(s.snap, pl.minCandidates, pl.waiting.isWide(pod), func(name string) (known, room bool) {
+		ni, err := infos.Get(name)
+		if err != nil || ni.Node() == nil {
+			return false, false // not in this cycle's node snapshot yet
 		}
-		if room == 0 {
-			continue // its nodes stay in full for the no-room fallback
-		}
-		names.Insert(full[start:]...)
-		if !wide && have >= pl.minCandidates {
-			s.narrowed = s.narrowed || r < s.plan.NumFeasible()-1
-			break
-		}
-	}
-	if have == 0 {
-		// Nothing fits anywhere: every feasible site's nodes, so that the
-		// usual filters say why and preemption can act.
-		names.Insert(full...)
-	}
+		return true, s.pod.NodeHasRoom(ni)
+	})
 	if len(names) == 0 {
-		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, s.noNodesMessage())
+		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, s.pod.NoNodesMessage(s.snap))
 	}
+	s.narrowed = narrowed
 	return &framework.PreFilterResult{NodeNames: names}, nil
-}
-
-// noNodesMessage says why a pod with feasible sites has no candidate node:
-// the node list is not indexed yet, or no node carries the label of any
-// feasible site (forgotten or mistyped).
-func (s *preFilterState) noNodesMessage() string {
-	p := s.policy
-	if !s.snap.NodesIndexed() {
-		return fmt.Sprintf("PlacementPolicy %s/%s: the scheduler has not listed the nodes yet", p.Namespace, p.Name)
-	}
-	ranked := s.plan.Ranked()
-	const most = 5
-	var sites []string
-	for _, i := range ranked[:min(len(ranked), most)] {
-		sites = append(sites, s.snap.World.Sites.Names[i])
-	}
-	list := strings.Join(sites, ", ")
-	if len(ranked) > most {
-		list += fmt.Sprintf(" and %d more", len(ranked)-most)
-	}
-	return fmt.Sprintf("PlacementPolicy %s/%s: %d site(s) meet the hard rules (%s) but no node is in them: label each node with %s=<site>",
-		p.Namespace, p.Name, len(ranked), list, placementv1alpha1.SiteLabel)
-}
-
-// nodeFit is the cheap part of the framework's filters, applied per node
-// while narrowing: the policy's hardware rule, the NodeUnschedulable,
-// TaintToleration and NodeAffinity filters (with upstream's helpers) and the
-// pod's CPU, memory and a pod slot. What it does not model (host ports,
-// volumes, pod affinity, extended resources, DRA) is left to the filters,
-// and the pod widens when they reject every candidate.
-type nodeFit struct {
-	hardware        *nodeaffinity.NodeSelector
-	affinity        nodeaffinity.RequiredNodeAffinity
-	tolerations     []v1.Toleration
-	toleratesCordon bool
-	cpu, mem        int64
-}
-
-func newNodeFit(s *preFilterState, pod *v1.Pod) nodeFit {
-	f := podNodeFit(pod)
-	f.hardware, f.cpu, f.mem = s.policy.Hardware, s.podCPU, s.podMem
-	return f
-}
-
-// podNodeFit is the part of nodeFit that depends on the pod alone.
-func podNodeFit(pod *v1.Pod) nodeFit {
-	return nodeFit{
-		affinity:    nodeaffinity.GetRequiredNodeAffinity(pod),
-		tolerations: pod.Spec.Tolerations,
-		toleratesCordon: v1helper.TolerationsTolerateTaint(pod.Spec.Tolerations,
-			&v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}),
-	}
-}
-
-// admits applies the NodeUnschedulable, TaintToleration and NodeAffinity
-// filters to a node.
-func (f *nodeFit) admits(node *v1.Node) bool {
-	if node.Spec.Unschedulable && !f.toleratesCordon {
-		return false
-	}
-	if _, untolerated := v1helper.FindMatchingUntoleratedTaint(node.Spec.Taints, f.tolerations, helper.DoNotScheduleTaintsFilterFunc()); untolerated {
-		return false
-	}
-	ok, err := f.affinity.Match(node)
-	return err == nil && ok
-}
-
-// placeableOn reports whether the pod passes the NodeUnschedulable,
-// TaintToleration and NodeAffinity filters on node.
-func placeableOn(pod *v1.Pod, node *v1.Node) bool {
-	f := podNodeFit(pod)
-	return f.admits(node)
-}
-
-func (f *nodeFit) fits(ni fwk.NodeInfo) bool {
-	node := ni.Node()
-	if f.hardware != nil && !f.hardware.Match(node) || !f.admits(node) {
-		return false
-	}
-	alloc, used := ni.GetAllocatable(), ni.GetRequested()
-	return alloc.GetMilliCPU()-used.GetMilliCPU() >= f.cpu && alloc.GetMemory()-used.GetMemory() >= f.mem &&
-		len(ni.GetPods()) < alloc.GetAllowedPodNumber()
 }
 
 // PreFilterExtensions is nil: the plugin's decision does not depend on

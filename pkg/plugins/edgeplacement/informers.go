@@ -25,12 +25,10 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 
-	"github.com/proxima-sched/proxima/apis/config"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	v1alpha1informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/state"
-	"github.com/proxima-sched/proxima/pkg/telemetry"
 )
 
 // schedulerInformers registers the Site, TrafficSource and PlacementPolicy
@@ -60,20 +58,4 @@ func schedulerInformers(h framework.Handle) (state.Informers, error) {
 		}),
 		Nodes: f.Core().V1().Nodes().Informer(),
 	}, nil
-}
-
-func telemetryConfig(t *config.TelemetryArgs) telemetry.Config {
-	q := func(s *config.SignalArgs) telemetry.Query {
-		if s == nil {
-			return telemetry.Query{}
-		}
-		return telemetry.Query{PromQL: s.Query, MaxAge: time.Duration(s.MaxAgeSeconds) * time.Second,
-			NodeLabel: s.NodeLabel, SourceLabel: s.SourceLabel, SiteLabel: s.SiteLabel}
-	}
-	return telemetry.Config{
-		Address: t.Address,
-		Refresh: time.Duration(t.RefreshSeconds) * time.Second, Timeout: time.Duration(t.QueryTimeoutSeconds) * time.Second,
-		CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, BearerTokenFile: t.BearerTokenFile,
-		NodeLoad: q(t.NodeUtilization), RTT: q(t.RTT), Price: q(t.Price), Health: q(t.Health),
-	}
 }

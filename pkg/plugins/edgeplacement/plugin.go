@@ -142,7 +142,7 @@ func newModel(ctx context.Context, h framework.Handle, args *config.EdgePlacemen
 	)
 	if args.Telemetry != nil {
 		// The collector runs only after the model exists.
-		collector, err = telemetry.New(telemetryConfig(args.Telemetry), func() { model.LiveChanged() })
+		collector, err = telemetry.New(telemetry.ConfigFromArgs(args.Telemetry), func() { model.LiveChanged() })
 		if err != nil {
 			return nil, nil, err
 		}
@@ -167,15 +167,20 @@ func (pl *EdgePlacement) Name() string { return Name }
 // preFilterState is a pod's policy evaluated against one snapshot;
 // immutable once written.
 type preFilterState struct {
+	pod    *state.PodPlan // the policy, requests, rules and plan below
 	policy *state.ResolvedPolicy
 	snap   *state.Snapshot
 	plan   *scoring.Plan
 	rules  *scoring.Policy
 	podCPU int64 // millicores requested
-	podMem int64 // bytes requested
 	// narrowed: the candidates leave out nodes of feasible sites that fit
 	// the pod (PostFilter widens).
 	narrowed bool
+}
+
+// newPreFilterState is the state for a pod planned against snap.
+func newPreFilterState(snap *state.Snapshot, pp *state.PodPlan) *preFilterState {
+	return &preFilterState{pod: pp, policy: pp.Policy, snap: snap, plan: &pp.Plan, rules: &pp.Rules, podCPU: pp.CPUMilli()}
 }
 
 // Clone returns the state itself: it is never modified after PreFilter.
@@ -274,7 +279,7 @@ func (pl *EdgePlacement) isSchedulableAfterNodeChange(logger klog.Logger, pod *v
 	if _, ok := state.NodeSite(node.Labels, pl.acceptLegacy); !ok {
 		return fwk.QueueSkip, nil
 	}
-	if !placeableOn(pod, node) {
+	if admission := state.AdmissionOf(pod); !admission.Admits(node) {
 		logger.V(5).Info("Node changed but the pod cannot be placed on it", "pod", klog.KObj(pod), "node", klog.KObj(node))
 		return fwk.QueueSkip, nil
 	}

@@ -49,15 +49,7 @@ func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.P
 	if !ok {
 		return 0, nil
 	}
-	live := s.snap.NodeLoad(ni.Node().Name)
-	load := live.Value
-	if !live.Fresh() {
-		load = math.NaN()
-		if alloc := ni.GetAllocatable().GetMilliCPU(); alloc > 0 {
-			load = float64(ni.GetRequested().GetMilliCPU()+s.podCPU) / float64(alloc)
-		}
-	}
-	return int64(s.plan.NodeScore(site, load)), nil
+	return int64(s.plan.NodeScore(site, s.snap.ScoreLoad(ni, s.podCPU))), nil
 }
 
 // ScoreExtensions returns the plugin itself.

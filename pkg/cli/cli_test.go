@@ -1,0 +1,225 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	"k8s.io/utils/ptr"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+)
+
+// testWorld: three sites, one 2-core node each; users measure
+//
+//	site  country  RTT  cpu/h
+//	ber   DE (EU)  10   0.05
+//	par   FR (EU)  25   0.03
+//	zrh   CH        5   0.01
+//
+// and the policy eu (EU only, latency-led, max RTT maxRTT).
+func testWorld(t *testing.T, maxRTT int32, pods ...*v1.Pod) *World {
+	t.Helper()
+	site := func(name, country string, tags []string, cpu string) *placementv1alpha1.Site {
+		return &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: placementv1alpha1.SiteSpec{
+			Tier: placementv1alpha1.TierEdge, Country: country, Jurisdictions: tags,
+			Pricing: &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse(cpu))}}}
+	}
+	sites := []*placementv1alpha1.Site{site("ber", "DE", []string{"EU"}, "0.05"), site("par", "FR", []string{"EU"}, "0.03"), site("zrh", "CH", nil, "0.01")}
+	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"}, Spec: placementv1alpha1.TrafficSourceSpec{
+		RTTs: []placementv1alpha1.SiteRTT{{Site: "ber", Milliseconds: 10}, {Site: "par", Milliseconds: 25}, {Site: "zrh", Milliseconds: 5}}}}
+	var nodes []*v1.Node
+	for _, s := range sites {
+		nodes = append(nodes, st.MakeNode().Name(s.Name+"-0").Label(placementv1alpha1.SiteLabel, s.Name).
+			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "2", v1.ResourceMemory: "8Gi", v1.ResourcePods: "110"}).Obj())
+	}
+	return NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{euPolicy(maxRTT)}, nodes, pods, Settings{})
+}
+
+func euPolicy(maxRTT int32) *placementv1alpha1.PlacementPolicy {
+	spec := placementv1alpha1.PlacementPolicySpec{
+		Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Jurisdictions: []string{"EU"}}},
+		Latency:   &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}},
+		Weights:   &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
+	}
+	if maxRTT > 0 {
+		spec.Latency.MaxRTTMilliseconds = ptr.To(maxRTT)
+	}
+	return &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "eu", Namespace: "shop"}, Spec: spec}
+}
+
+func pod(name, node, cpu string) *v1.Pod {
+	p := st.MakePod().Namespace("shop").Name(name).Label(placementv1alpha1.PolicyLabel, "eu").
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: cpu}).Node(node).Obj()
+	return p
+}
+
+func TestExplainBoundPod(t *testing.T) {
+	bound := pod("a", "ber-0", "1")
+	e := Explain(testWorld(t, 0, bound), bound)
+	if e.State != PodBound || e.Site != "ber" || e.Now == nil || e.Now.Site != "ber" {
+		t.Fatalf("want bound in ber and chosen ber now, got %+v", e)
+	}
+	// ber 10 ms is best, par 25 ms lower; zrh excluded by residency.
+	var verdicts []string
+	for _, s := range e.Sites {
+		verdicts = append(verdicts, s.Site+": "+s.Verdict)
+	}
+	if diff := cmp.Diff([]string{"ber: chosen", "par: lower score", "zrh: excluded: residency"}, verdicts); diff != "" {
+		t.Errorf("verdicts (-want,+got):\n%s", diff)
+	}
+}
+
+func TestExplainPendingPod(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxRTT   int32
+		existing []*v1.Pod
+		cpu      string
+		want     []string // substrings of the suggestions
+		excluded []RuleCount
+	}{{
+		name: "feasible sites full", existing: []*v1.Pod{pod("x", "ber-0", "2"), pod("y", "par-0", "1500m")}, cpu: "1",
+		// ber has 0 free; 1 core more is needed there.
+		want:     []string{"1 more CPU free on one node of site ber (most free on a node: 0 CPU"},
+		excluded: []RuleCount{{Rule: "residency", Count: 1, Sites: []string{"zrh"}}},
+	}, {
+		name: "max RTT excludes every EU site", maxRTT: 8, cpu: "1",
+		want: []string{"raise latency.maxRTTMilliseconds to 10 ms: admits site ber, which has room",
+			"allow country CH in residency"},
+		excluded: []RuleCount{{Rule: "residency", Count: 1, Sites: []string{"zrh"}}, {Rule: "max RTT", Count: 2, Sites: []string{"ber", "par"}}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pending := pod("p", "", tc.cpu)
+			w := testWorld(t, tc.maxRTT, append(tc.existing, pending)...)
+			e := Explain(w, pending)
+			if e.State != PodPending {
+				t.Fatalf("state %s", e.State)
+			}
+			got := strings.Join(e.Suggestions, "\n")
+			for _, want := range tc.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("suggestions lack %q:\n%s", want, got)
+				}
+			}
+			if diff := cmp.Diff(tc.excluded, e.Excluded); diff != "" {
+				t.Errorf("excluded (-want,+got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSimulate(t *testing.T) {
+	// Each node has 2 cores; pods of 500m: ber takes 4, then par 4, then
+	// nothing (zrh is outside the EU).
+	w := testWorld(t, 0, pod("old", "par-0", "0"))
+	r := Simulate(w, euPolicy(0), 10, v1.ResourceList{v1.ResourceCPU: resource.MustParse("500m")})
+	got := map[string][2]int{}
+	for _, s := range r.Sites {
+		got[s.Site] = [2]int{s.Pods, s.Today}
+	}
+	if diff := cmp.Diff(map[string][2]int{"ber": {4, 0}, "par": {4, 1}}, got); diff != "" {
+		t.Errorf("pods, today per site (-want,+got):\n%s", diff)
+	}
+	if r.Placed != 8 || r.Unschedulable != 2 || !r.Existing {
+		t.Errorf("placed %d, unschedulable %d, existing %v; want 8, 2, true", r.Placed, r.Unschedulable, r.Existing)
+	}
+	// mean RTT (4·10 + 4·25)/8 = 17.5; p95 is the 8th of 8: 25.
+	if *r.MeanRTTMilliseconds != 17.5 || *r.P95RTTMilliseconds != 25 {
+		t.Errorf("mean %v p95 %v, want 17.5 and 25", *r.MeanRTTMilliseconds, *r.P95RTTMilliseconds)
+	}
+	// The world is unchanged.
+	if again := Simulate(w, euPolicy(0), 10, v1.ResourceList{v1.ResourceCPU: resource.MustParse("500m")}); again.Placed != 8 {
+		t.Errorf("a second simulation placed %d: the first changed the world", again.Placed)
+	}
+}
+
+func TestJSONIsStable(t *testing.T) {
+	w := testWorld(t, 0)
+	var buf bytes.Buffer
+	if err := Print(&buf, "json", Sites(w), nil); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["version"] != float64(OutputVersion) {
+		t.Errorf("version %v", doc["version"])
+	}
+	site := doc["sites"].([]any)[0].(map[string]any)
+	for _, key := range []string{"site", "tier", "country", "free", "health", "priceLive", "healthLive", "liveRTTs", "pods"} {
+		if _, ok := site[key]; !ok {
+			t.Errorf("sites[0] lacks %q: %v", key, site)
+		}
+	}
+}
+
+// TestChooseNarrowsAsPreFilter: a policy that weighs load 3 to latency's 1
+// prefers the empty par node (0.25·0 + 0.75·(1-0.5/2) = 0.56) to the busy
+// ber one (0.25·1 + 0.75·(1-1.75/2) = 0.34), but only when par is a
+// candidate: with minCandidateNodes 1, PreFilter keeps the best site, ber,
+// which has room, and the scheduler places the pod there.
+func TestChooseNarrowsAsPreFilter(t *testing.T) {
+	busy := pod("busy", "ber-0", "1250m")
+	for _, tc := range []struct {
+		minCandidates int
+		want          string
+	}{{1, "ber"}, {100, "par"}} {
+		w := testWorld(t, 0, busy)
+		w.Settings.MinCandidateNodes = tc.minCandidates
+		policy := euPolicy(0)
+		policy.Spec.Weights.Load = ptr.To[int32](3)
+		w = w.WithPolicy(policy)
+		p := pod("p", "", "500m")
+		pp, err := w.Snap.PlanPod(p, w.Settings.GPUs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := w.Choose(pp, p)
+		if got := w.Snap.World.Sites.Names[c.Site]; !ok || got != tc.want {
+			t.Errorf("minCandidateNodes %d: chose %s (%v), want %s", tc.minCandidates, got, ok, tc.want)
+		}
+	}
+}
+
+// TestExplainSaysWhatChanged: the record says users was 12 ms from ber and
+// 3 of 3 sites were feasible; the world now says 10 ms and 2 of 3.
+func TestExplainSaysWhatChanged(t *testing.T) {
+	bound := pod("a", "ber-0", "1")
+	rec := placementv1alpha1.PlacementRecord{Version: 1, Policy: "eu", Node: "ber-0", Site: "ber", Tier: "Edge", Country: "DE",
+		RTTs:       []placementv1alpha1.SourceRTT{{Source: "users", Milliseconds: ptr.To(12.0), Provenance: "declared", Live: "notRead"}},
+		HourlyCost: ptr.To(0.05), CostProvenance: "declared", CostLive: "notRead", FeasibleSites: 3, TotalSites: 3}
+	doc, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound.Annotations = map[string]string{placementv1alpha1.PlacementRecordAnnotation: string(doc)}
+	e := Explain(testWorld(t, 0, bound), bound)
+	want := []string{"RTT from users was 12.0 ms, now 10.0 ms", "3 of 3 sites met the hard rules, now 2 of 3"}
+	if diff := cmp.Diff(want, e.WorldChanges); diff != "" {
+		t.Errorf("world changes (-want,+got):\n%s", diff)
+	}
+}

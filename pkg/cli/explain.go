@@ -1,0 +1,425 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+	"github.com/proxima-sched/proxima/pkg/state"
+)
+
+// OutputVersion is the version of the JSON and YAML documents the commands
+// print (Explanation, WhatIf, SiteList). Fields are only added within a
+// version (docs/kubectl-proxima.md).
+const OutputVersion = 1
+
+// Pod states in an Explanation.
+const (
+	PodBound    = "Bound"
+	PodPending  = "Pending"
+	PodNoPolicy = "NoPolicy"
+)
+
+// Explanation is `kubectl proxima explain pod`'s answer.
+type Explanation struct {
+	Version   int    `json:"version"`
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	// State is Bound, Pending, or NoPolicy (no PlacementPolicy governs the
+	// pod: the default profile's rules place it).
+	State  string `json:"state"`
+	Policy string `json:"policy,omitempty"`
+	Node   string `json:"node,omitempty"`
+	// Site is the bound node's site in the current world.
+	Site string `json:"site,omitempty"`
+	// Record is the placement record the scheduler wrote at binding
+	// (PlacementRecordAnnotation); absent for pending pods and pods bound
+	// without one.
+	Record *placementv1alpha1.PlacementRecord `json:"record,omitempty"`
+	// Now is where the scheduler's score puts the pod on the current world
+	// (for a bound pod, with its own requests taken off its node); absent
+	// when no node is a candidate.
+	Now *Placement `json:"now,omitempty"`
+	// Sites are every site with its verdict for the pod, feasible sites
+	// best first.
+	Sites []SiteVerdict `json:"sites,omitempty"`
+	// Excluded counts the sites each hard rule excluded.
+	Excluded []RuleCount `json:"excluded,omitempty"`
+	// Suggestions are the smallest changes that would let a pending pod
+	// schedule.
+	Suggestions []string `json:"suggestions,omitempty"`
+	// SchedulerMessage is the pod's PodScheduled condition message.
+	SchedulerMessage string `json:"schedulerMessage,omitempty"`
+	// Error says why the pod's policy cannot be evaluated (the scheduler
+	// refuses the pod for the same reason).
+	Error string `json:"error,omitempty"`
+	// WorldChanges are what differs, for the pod, between the world the
+	// scheduler scored it on (its Record) and the current one: the node's
+	// site, an RTT or its provenance, the cost, the number of feasible
+	// sites. Empty when the record and the current world agree.
+	WorldChanges []string `json:"worldChanges,omitempty"`
+	// World is the current world's summary.
+	World WorldSummary `json:"world"`
+}
+
+// Placement is the node the scheduler's score chooses for a pod, with the
+// score's terms, the RTTs and the cost there.
+type Placement struct {
+	Site  string                        `json:"site"`
+	Node  string                        `json:"node"`
+	Score placementv1alpha1.ScoreTerms  `json:"score"`
+	RTTs  []placementv1alpha1.SourceRTT `json:"rtts,omitempty"`
+	Cost  *float64                      `json:"hourlyCost,omitempty"`
+}
+
+// SiteVerdict is one site for one pod.
+type SiteVerdict struct {
+	Site    string `json:"site"`
+	Tier    string `json:"tier"`
+	Country string `json:"country"`
+	// Verdict: "chosen", "lower score", "no room", "scored no lower; ...",
+	// or "excluded: <rule>" (residency, tier, site unhealthy, stale or
+	// missing telemetry, max RTT, max cost).
+	Verdict string `json:"verdict"`
+	// Rank among the feasible sites by site score (1 is best); 0 when
+	// excluded.
+	Rank                 int                           `json:"rank"`
+	LatencyMilliseconds  *float64                      `json:"latencyMilliseconds,omitempty"`
+	WorstRTTMilliseconds *float64                      `json:"worstRTTMilliseconds,omitempty"`
+	HourlyCost           *float64                      `json:"hourlyCost,omitempty"`
+	Score                *placementv1alpha1.ScoreTerms `json:"score,omitempty"`
+	Free                 FreeCapacity                  `json:"free"`
+}
+
+// FreeCapacity is unrequested allocatable capacity over a site's ready,
+// schedulable nodes.
+type FreeCapacity struct {
+	CPU    string `json:"cpu"`
+	Memory string `json:"memory"`
+	Pods   int    `json:"pods"`
+	Nodes  int    `json:"nodes"`
+	Ready  int    `json:"readyNodes"`
+}
+
+// RuleCount is how many sites a hard rule excluded, and which.
+type RuleCount struct {
+	Rule  string   `json:"rule"`
+	Count int      `json:"count"`
+	Sites []string `json:"sites"`
+}
+
+// WorldSummary says what world the answer was computed on.
+type WorldSummary struct {
+	Sites    int `json:"sites"`
+	Sources  int `json:"sources"`
+	Nodes    int `json:"nodes"`
+	Policies int `json:"policies"`
+	// Telemetry: "declared" (no live values read) or "live".
+	Telemetry string `json:"telemetry"`
+}
+
+func (w *World) summary() WorldSummary {
+	s := WorldSummary{Sites: w.Snap.World.Sites.Len(), Sources: w.Snap.World.NumSources(), Nodes: len(w.Nodes), Policies: w.Snap.NumPolicies(),
+		Telemetry: "declared"}
+	if w.Settings.Live != nil {
+		s.Telemetry = "live"
+	}
+	return s
+}
+
+func freeOf(f Free) FreeCapacity {
+	return FreeCapacity{CPU: resource.NewMilliQuantity(f.MilliCPU, resource.DecimalSI).String(),
+		Memory: resource.NewQuantity(f.Memory, resource.BinarySI).String(), Pods: f.Pods, Nodes: f.Nodes, Ready: f.Ready}
+}
+
+// Explain explains the pod on the world.
+func Explain(w *World, pod *v1.Pod) *Explanation {
+	e := &Explanation{Version: OutputVersion, Namespace: pod.Namespace, Pod: pod.Name, World: w.summary(), Node: pod.Spec.NodeName}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == v1.PodScheduled && c.Status != v1.ConditionTrue {
+			e.SchedulerMessage = c.Message
+		}
+	}
+	if doc, ok := pod.Annotations[placementv1alpha1.PlacementRecordAnnotation]; ok {
+		var rec placementv1alpha1.PlacementRecord
+		if err := json.Unmarshal([]byte(doc), &rec); err == nil {
+			e.Record = &rec
+		}
+	}
+	if pod.Spec.NodeName != "" {
+		e.State = PodBound
+		if ni := w.Nodes[pod.Spec.NodeName]; ni != nil {
+			if i, ok := w.Snap.SiteOfNode(ni.Node()); ok {
+				e.Site = w.Snap.World.Sites.Names[i]
+			}
+		}
+		w = w.Without(pod)
+	} else {
+		e.State = PodPending
+	}
+	pp, err := w.Snap.PlanPod(pod, w.Settings.GPUs)
+	if err != nil {
+		e.Error = err.Error()
+		if policy, ok := pod.Labels[placementv1alpha1.PolicyLabel]; ok {
+			e.Policy = policy
+		}
+		e.Suggestions = append(e.Suggestions, "fix the policy: "+err.Error())
+		return e
+	}
+	if pp == nil {
+		e.State = PodNoPolicy
+		return e
+	}
+	e.Policy = pp.Policy.Name
+	choice, placeable := w.Choose(pp, pod)
+	alt := w.BestAlternative(pp, pod)
+	if placeable {
+		e.Now = w.choice(pp, choice)
+	}
+	e.Sites, e.Excluded = w.verdicts(pp, alt, choice, placeable)
+	if e.Record != nil && e.State == PodBound {
+		e.WorldChanges = w.changesSince(pp, e.Record, pod.Spec.NodeName)
+	}
+	if e.State == PodPending {
+		e.Suggestions = w.suggest(pp, pod, placeable, choice)
+	}
+	return e
+}
+
+func (w *World) choice(pp *state.PodPlan, c Choice) *Placement {
+	rec := pp.Record(w.Snap, c.Node, c.Site, c.Load, nil)
+	return &Placement{Site: rec.Site, Node: c.Node, Score: rec.Score, RTTs: rec.RTTs, Cost: rec.HourlyCost}
+}
+
+// verdicts judges every site for the pod.
+func (w *World) verdicts(pp *state.PodPlan, alt state.Alternative, chosen Choice, placeable bool) ([]SiteVerdict, []RuleCount) {
+	ws := &w.Snap.World.Sites
+	var out []SiteVerdict
+	site := func(i int) SiteVerdict {
+		v := SiteVerdict{Site: ws.Names[i], Tier: ws.Tier[i].String(), Country: scoring.CountryCode(ws.Country[i]),
+			HourlyCost: finite(pp.Plan.SiteCost(i)), Free: freeOf(w.SiteFree(i))}
+		if len(pp.Rules.Sources) > 0 {
+			v.LatencyMilliseconds = finite(pp.Plan.SiteLatency(i))
+			v.WorstRTTMilliseconds = finite(pp.Plan.SiteWorstRTT(i))
+		}
+		return v
+	}
+	var chosenTotal float64
+	if placeable {
+		chosenTotal = pp.Plan.SiteTerms(chosen.Site, chosen.Load).Total()
+	}
+	for rank, r := range pp.Plan.Ranked() {
+		i := int(r)
+		v := site(i)
+		v.Rank = rank + 1
+		a := pp.Alternative(i, alt)
+		v.Score = &a.Score
+		switch {
+		case placeable && i == chosen.Site:
+			t := pp.Plan.SiteTerms(i, chosen.Load)
+			v.Score = &placementv1alpha1.ScoreTerms{Latency: t.Latency, Cost: t.Cost, Load: t.Load, Total: t.Total()}
+			v.Verdict = "chosen"
+		case a.Lost != "":
+			v.Verdict = a.Lost
+		case !placeable || a.Score.Total < chosenTotal:
+			v.Verdict = state.LostLowerScore
+		default:
+			v.Verdict = state.LostOtherPlugins
+		}
+		out = append(out, v)
+	}
+	for i := range ws.Len() {
+		if r := pp.Plan.SiteReason(i); r != scoring.Feasible {
+			v := site(i)
+			v.Verdict = "excluded: " + r.String()
+			out = append(out, v)
+		}
+	}
+	var final []RuleCount
+	for r := scoring.ReasonResidency; r < scoring.NumReasons; r++ {
+		var rc RuleCount
+		for i := range ws.Len() {
+			if pp.Plan.SiteReason(i) == r {
+				rc.Rule = r.String()
+				rc.Count++
+				rc.Sites = append(rc.Sites, ws.Names[i])
+			}
+		}
+		if rc.Count > 0 {
+			final = append(final, rc)
+		}
+	}
+	return out, final
+}
+
+// suggest finds the smallest changes that would let a pending pod schedule:
+// room in the best feasible site, or relaxing one hard rule.
+func (w *World) suggest(pp *state.PodPlan, pod *v1.Pod, placeable bool, c Choice) []string {
+	ws := &w.Snap.World.Sites
+	if placeable {
+		return []string{fmt.Sprintf("site %s has room now (node %s): the scheduler places the pod at its next attempt", ws.Names[c.Site], c.Node)}
+	}
+	var out []string
+	if pp.Plan.NumFeasible() > 0 {
+		// Feasible sites, no node with room: how much is missing in the
+		// best one.
+		best := int(pp.Plan.Ranked()[0])
+		cpu, mem := w.LargestFree(best)
+		needCPU, needMem := pp.CPUMilli(), pp.Requests.Memory().Value()
+		var parts []string
+		if needCPU > cpu {
+			parts = append(parts, resource.NewMilliQuantity(needCPU-max(cpu, 0), resource.DecimalSI).String()+" more CPU")
+		}
+		if needMem > mem {
+			parts = append(parts, resource.NewQuantity(needMem-max(mem, 0), resource.BinarySI).String()+" more memory")
+		}
+		switch {
+		case len(w.Snap.NodesIn(best)) == 0:
+			out = append(out, fmt.Sprintf("add nodes to site %s: it has none", ws.Names[best]))
+		case len(parts) > 0:
+			out = append(out, fmt.Sprintf("%s free on one node of site %s (most free on a node: %s CPU, %s memory)", joinAnd(parts), ws.Names[best],
+				resource.NewMilliQuantity(max(cpu, 0), resource.DecimalSI), resource.NewQuantity(max(mem, 0), resource.BinarySI)))
+		default:
+			out = append(out, fmt.Sprintf("no node of site %s passes the policy's hardware or load rule, or the pod's node selector, tolerations or pod slots", ws.Names[best]))
+		}
+	}
+	// Relax one hard rule at a time.
+	relax := []struct {
+		reason scoring.Reason
+		apply  func(*scoring.Policy)
+		say    func(*scoring.Plan, int) string
+	}{
+		{scoring.ReasonMaxRTT, func(p *scoring.Policy) { p.MaxRTT = 0 }, func(pl *scoring.Plan, i int) string {
+			return fmt.Sprintf("raise latency.maxRTTMilliseconds to %s ms", strconv.FormatFloat(math.Ceil(pl.SiteWorstRTT(i)), 'f', 0, 64))
+		}},
+		{scoring.ReasonMaxCost, func(p *scoring.Policy) { p.MaxHourly = 0 }, func(pl *scoring.Plan, i int) string {
+			return fmt.Sprintf("raise cost.maxHourly to %s", strconv.FormatFloat(math.Ceil(pl.SiteCost(i)*1e4)/1e4, 'f', -1, 64))
+		}},
+		{scoring.ReasonTier, func(p *scoring.Policy) { p.Tiers = 0 }, func(_ *scoring.Plan, i int) string {
+			return fmt.Sprintf("allow tier %s", ws.Tier[i])
+		}},
+		{scoring.ReasonResidency, func(p *scoring.Policy) { p.HasResidency, p.AllowAll = false, true }, func(_ *scoring.Plan, i int) string {
+			return fmt.Sprintf("allow country %s in residency (a legal decision, not a tuning knob)", scoring.CountryCode(ws.Country[i]))
+		}},
+		{scoring.ReasonStale, func(p *scoring.Policy) {
+			p.RejectStaleRTT, p.RejectStalePrice, p.RejectStaleHealth = false, false, false
+		}, func(*scoring.Plan, int) string { return "use declared values when telemetry is stale (freshness)" }},
+	}
+	counts := pp.Plan.ReasonCounts()
+	for _, r := range relax {
+		if counts[r.reason] == 0 {
+			continue
+		}
+		rules := pp.Rules
+		r.apply(&rules)
+		var plan scoring.Plan
+		plan.Evaluate(w.Snap.World, &rules)
+		for _, s := range plan.Ranked() {
+			i := int(s)
+			if pp.Plan.SiteFeasible(i) || !w.siteHasCandidate(&plan, pp, pod, i) {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s: admits site %s, which has room", r.say(&plan, i), ws.Names[i]))
+			break
+		}
+	}
+	if counts[scoring.ReasonUnhealthy] > 0 {
+		out = append(out, fmt.Sprintf("%d site(s) are unhealthy; the pod can use them once they recover", counts[scoring.ReasonUnhealthy]))
+	}
+	if len(out) == 0 {
+		out = append(out, "no single change to the policy's hard rules admits a site with room")
+	}
+	return out
+}
+
+// siteHasCandidate reports whether site i has a node with room for the pod
+// under plan (a relaxed copy of pp's).
+func (w *World) siteHasCandidate(plan *scoring.Plan, pp *state.PodPlan, pod *v1.Pod, i int) bool {
+	relaxed := *pp
+	relaxed.Plan = *plan
+	for _, name := range w.Snap.NodesIn(i) {
+		if ni := w.Nodes[name]; ni != nil {
+			if _, ok := w.Candidate(&relaxed, pod, ni); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func joinAnd(parts []string) string {
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
+	}
+	return parts[0] + " and " + parts[1]
+}
+
+func finite(v float64) *float64 {
+	if math.IsInf(v, 0) || math.IsNaN(v) || v >= scoring.UnknownRTT {
+		return nil
+	}
+	return &v
+}
+
+// changesSince compares the scheduler's record of a bound pod with the same
+// placement recomputed on w.
+func (w *World) changesSince(pp *state.PodPlan, rec *placementv1alpha1.PlacementRecord, node string) []string {
+	var out []string
+	ni := w.Nodes[node]
+	if ni == nil {
+		return []string{fmt.Sprintf("node %s no longer exists", node)}
+	}
+	site, ok := w.Snap.SiteOfNode(ni.Node())
+	if !ok {
+		return []string{fmt.Sprintf("node %s is in no known Site now (it was in %s)", node, rec.Site)}
+	}
+	now := pp.Record(w.Snap, node, site, math.NaN(), nil)
+	if now.Site != rec.Site {
+		return []string{fmt.Sprintf("node %s is in site %s now (it was in %s)", node, now.Site, rec.Site)}
+	}
+	was := map[string]placementv1alpha1.SourceRTT{}
+	for _, r := range rec.RTTs {
+		was[r.Source] = r
+	}
+	for _, r := range now.RTTs {
+		old, ok := was[r.Source]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("the policy now counts the RTT from %s", r.Source))
+		case ms(old.Milliseconds) != ms(r.Milliseconds) || old.Provenance != r.Provenance:
+			out = append(out, fmt.Sprintf("RTT from %s was %s, now %s", r.Source, state.DescribeRTT(old), state.DescribeRTT(r)))
+		}
+	}
+	if money(rec.HourlyCost) != money(now.HourlyCost) {
+		out = append(out, fmt.Sprintf("hourly cost was %s, now %s", money(rec.HourlyCost), money(now.HourlyCost)))
+	}
+	if rec.FeasibleSites != now.FeasibleSites || rec.TotalSites != now.TotalSites {
+		out = append(out, fmt.Sprintf("%d of %d sites met the hard rules, now %d of %d", rec.FeasibleSites, rec.TotalSites, now.FeasibleSites, now.TotalSites))
+	}
+	return out
+}

@@ -1,0 +1,332 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package cli is `kubectl proxima`: it explains where the scheduler placed a
+// pod and why a pod is pending, simulates a policy before it is applied
+// (what-if), and lists sites. It builds its world with pkg/state from
+// one-shot lists (state.Build) and scores with pkg/scoring, the same code
+// the scheduler runs, so what it says is what the scheduler computes.
+// cmd/kubectl-proxima only calls NewCommand.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
+
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+	"github.com/proxima-sched/proxima/pkg/state"
+)
+
+// Settings are what the scheduler's EdgePlacement args say that the CLI
+// needs to compute as the scheduler does.
+type Settings struct {
+	// GPUs are the extended resources priced as GPUs (args gpuResources).
+	GPUs state.GPUResources
+	// AcceptLegacySiteLabel as in the args.
+	AcceptLegacySiteLabel bool
+	// Live telemetry to overlay; nil for declared values only.
+	Live *state.Live
+	// MinCandidateNodes as in the args (0: the default, 100).
+	MinCandidateNodes int
+}
+
+// World is the cluster as one set of lists: the snapshot the scheduler
+// would build from them, and every node's pods as the scheduler's cache
+// accounts them (NodeInfo).
+type World struct {
+	Snap     *state.Snapshot
+	Settings Settings
+	Nodes    map[string]*framework.NodeInfo
+	// Pods are all pods, bound or not.
+	Pods []*v1.Pod
+	// Policies are the PlacementPolicies the snapshot was built with.
+	Policies []*placementv1alpha1.PlacementPolicy
+
+	sites   []*placementv1alpha1.Site
+	sources []*placementv1alpha1.TrafficSource
+	nodes   []*v1.Node
+}
+
+// Lister lists what a World is built from.
+type Lister struct {
+	Kube      kubernetes.Interface
+	Placement versioned.Interface
+}
+
+// Load lists Sites, TrafficSources, PlacementPolicies, Nodes and Pods once
+// and builds the World.
+func (l Lister) Load(ctx context.Context, settings Settings) (*World, error) {
+	sites, err := l.Placement.PlacementV1alpha1().Sites().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing Sites: %w", err)
+	}
+	sources, err := l.Placement.PlacementV1alpha1().TrafficSources().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing TrafficSources: %w", err)
+	}
+	policies, err := l.Placement.PlacementV1alpha1().PlacementPolicies("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing PlacementPolicies: %w", err)
+	}
+	nodes, err := l.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing Nodes: %w", err)
+	}
+	pods, err := l.Kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing Pods: %w", err)
+	}
+	return NewWorld(ptrs(sites.Items), ptrs(sources.Items), ptrs(policies.Items), ptrs(nodes.Items), ptrs(pods.Items), settings), nil
+}
+
+func ptrs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
+// NewWorld builds a World from lists.
+func NewWorld(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, policies []*placementv1alpha1.PlacementPolicy,
+	nodes []*v1.Node, pods []*v1.Pod, settings Settings) *World {
+	w := &World{Settings: settings, Pods: pods, Policies: policies, sites: sites, sources: sources, nodes: nodes}
+	w.Snap = state.Build(state.Objects{Sites: sites, Sources: sources, Policies: policies, Nodes: nodes, Live: settings.Live,
+		AcceptLegacySiteLabel: settings.AcceptLegacySiteLabel})
+	w.Nodes = make(map[string]*framework.NodeInfo, len(nodes))
+	for _, n := range nodes {
+		ni := framework.NewNodeInfo()
+		ni.SetNode(n)
+		w.Nodes[n.Name] = ni
+	}
+	for _, p := range pods {
+		// The scheduler's cache holds the assigned pods that have not
+		// terminated.
+		if ni := w.Nodes[p.Spec.NodeName]; ni != nil && p.Status.Phase != v1.PodSucceeded && p.Status.Phase != v1.PodFailed {
+			ni.AddPod(p)
+		}
+	}
+	return w
+}
+
+// WithPolicy is the world with policy added, or replacing the policy of
+// the same namespace and name; the nodes' pods are shared with w (Place
+// changes them: clone first with Clone).
+func (w *World) WithPolicy(policy *placementv1alpha1.PlacementPolicy) *World {
+	policies := slices.DeleteFunc(slices.Clone(w.Policies), func(p *placementv1alpha1.PlacementPolicy) bool {
+		return p.Namespace == policy.Namespace && p.Name == policy.Name
+	})
+	policies = append(policies, policy)
+	out := *w
+	out.Policies = policies
+	out.Snap = state.Build(state.Objects{Sites: w.sites, Sources: w.sources, Policies: policies, Nodes: w.nodes, Live: w.Settings.Live,
+		AcceptLegacySiteLabel: w.Settings.AcceptLegacySiteLabel})
+	return &out
+}
+
+// Clone copies the nodes' pod accounting, so that Place on the copy
+// leaves w as it is.
+func (w *World) Clone() *World {
+	out := *w
+	out.Nodes = make(map[string]*framework.NodeInfo, len(w.Nodes))
+	for name, ni := range w.Nodes {
+		out.Nodes[name] = ni.SnapshotConcrete()
+	}
+	return &out
+}
+
+// Without is the world with pod's requests taken off its node (to ask
+// where the scheduler would put it now).
+func (w *World) Without(pod *v1.Pod) *World {
+	out := w.Clone()
+	if ni := out.Nodes[pod.Spec.NodeName]; ni != nil {
+		_ = ni.RemovePod(klog.Background(), pod)
+	}
+	return out
+}
+
+// Choice is where the scheduler's EdgePlacement score puts a pod.
+type Choice struct {
+	Node  string
+	Site  int
+	Load  float64 // the node's utilization as its score used it
+	Score float64 // the node's candidate score, 0..1 (scoring.Plan.CandidateValue)
+}
+
+// Candidate reports whether a node passes, for the pod, the filters that
+// decide almost every placement: EdgePlacement's (its site is feasible,
+// the hardware rule, room for the requests, the load rule) and
+// kube-scheduler's NodeUnschedulable, TaintToleration and NodeAffinity.
+// Filters it does not model (ports, volumes, inter-pod affinity, topology
+// spread) can make the scheduler reject a node it accepts.
+func (w *World) Candidate(pp *state.PodPlan, pod *v1.Pod, ni *framework.NodeInfo) (site int, ok bool) {
+	node := ni.Node()
+	site, ok = w.Snap.SiteOfNode(node)
+	if !ok || !pp.Plan.SiteFeasible(site) || !pp.NodeHasRoom(ni) || pp.Plan.LoadRule(w.Snap.NodeLoad(node.Name)) != scoring.LoadAllowed {
+		return site, false
+	}
+	admission := state.AdmissionOf(pod)
+	return site, admission.Admits(node)
+}
+
+// Choose is the node the scheduler's EdgePlacement score ranks first for
+// the pod among the nodes PreFilter narrows to (state.PodPlan.Narrow) that
+// pass the filters (Candidate): the best candidate score (the core's
+// CandidateValue over those nodes, as NormalizeScore computes it), ties
+// broken by node name. false when no node is a candidate.
+func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
+	minCandidates := w.Settings.MinCandidateNodes
+	if minCandidates <= 0 {
+		minCandidates = int(configv1.DefaultMinCandidateNodes)
+	}
+	narrowed, _ := pp.Narrow(w.Snap, minCandidates, false, func(name string) (bool, bool) {
+		ni := w.Nodes[name]
+		if ni == nil {
+			return false, false
+		}
+		return true, pp.NodeHasRoom(ni)
+	})
+	type candidate struct {
+		Choice
+		raw scoring.NodeScore
+	}
+	var cands []candidate
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for name := range narrowed {
+		ni := w.Nodes[name]
+		site, ok := w.Candidate(pp, pod, ni)
+		if !ok {
+			continue
+		}
+		load := w.Snap.ScoreLoad(ni, pp.CPUMilli())
+		raw := pp.Plan.NodeScore(site, load)
+		lo, hi = min(lo, raw.Site()), max(hi, raw.Site())
+		cands = append(cands, candidate{Choice{Node: name, Site: site, Load: load}, raw})
+	}
+	best := Choice{Score: -1}
+	for _, c := range cands {
+		c.Score = pp.Plan.CandidateValue(c.raw, lo, hi)
+		if c.Score > best.Score || c.Score == best.Score && c.Node < best.Node {
+			best = c.Choice
+		}
+	}
+	return best, best.Score >= 0
+}
+
+// Place chooses a node for the pod and accounts it there.
+func (w *World) Place(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
+	c, ok := w.Choose(pp, pod)
+	if ok {
+		p := pod.DeepCopy()
+		p.Spec.NodeName = c.Node
+		w.Nodes[c.Node].AddPod(p)
+	}
+	return c, ok
+}
+
+// BestAlternative is the lowest load among site i's candidate nodes for
+// the pod, or why it has none (a state.Alternative).
+func (w *World) BestAlternative(pp *state.PodPlan, pod *v1.Pod) state.Alternative {
+	return func(i int) (float64, string) {
+		best, lost := math.Inf(1), state.LostNoRoom
+		if pp.Policy.Hardware != nil {
+			lost = state.LostNoHardware
+		}
+		for _, name := range w.Snap.NodesIn(i) {
+			ni := w.Nodes[name]
+			if ni == nil {
+				continue
+			}
+			if hw := pp.Policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
+				continue
+			}
+			if lost == state.LostNoHardware {
+				lost = state.LostNoRoom
+			}
+			if _, ok := w.Candidate(pp, pod, ni); ok {
+				best, lost = min(best, w.Snap.ScoreLoad(ni, pp.CPUMilli())), ""
+			}
+		}
+		return best, lost
+	}
+}
+
+// Free is the unrequested allocatable CPU (millicores), memory (bytes) and
+// pod slots of the nodes of site i that accept pods (schedulable, Ready).
+type Free struct {
+	MilliCPU, Memory int64
+	Pods             int
+	Nodes, Ready     int
+}
+
+// SiteFree sums Free over the nodes of site i.
+func (w *World) SiteFree(i int) Free {
+	var f Free
+	for _, name := range w.Snap.NodesIn(i) {
+		ni := w.Nodes[name]
+		if ni == nil {
+			continue
+		}
+		f.Nodes++
+		if !nodeReady(ni.Node()) || ni.Node().Spec.Unschedulable {
+			continue
+		}
+		f.Ready++
+		alloc, used := ni.GetAllocatable(), ni.GetRequested()
+		f.MilliCPU += max(0, alloc.GetMilliCPU()-used.GetMilliCPU())
+		f.Memory += max(0, alloc.GetMemory()-used.GetMemory())
+		f.Pods += max(0, alloc.GetAllowedPodNumber()-len(ni.GetPods()))
+	}
+	return f
+}
+
+// LargestFree is the most CPU and memory free on any one ready,
+// schedulable node of site i.
+func (w *World) LargestFree(i int) (milliCPU, memory int64) {
+	for _, name := range w.Snap.NodesIn(i) {
+		ni := w.Nodes[name]
+		if ni == nil || !nodeReady(ni.Node()) || ni.Node().Spec.Unschedulable {
+			continue
+		}
+		alloc, used := ni.GetAllocatable(), ni.GetRequested()
+		milliCPU = max(milliCPU, alloc.GetMilliCPU()-used.GetMilliCPU())
+		memory = max(memory, alloc.GetMemory()-used.GetMemory())
+	}
+	return milliCPU, memory
+}
+
+// nodeReady: a node without a Ready condition counts as ready, as
+// kube-scheduler does not filter on the condition itself (the node
+// lifecycle controller taints NotReady nodes).
+func nodeReady(n *v1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return true
+}

@@ -1,0 +1,86 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import "k8s.io/apimachinery/pkg/util/sets"
+
+// Narrow is the candidate narrowing of the scheduler's PreFilter: the nodes
+// of the best-ranked feasible sites, taken in order until they hold
+// minCandidates nodes the pod can use (room reports whether the caller
+// knows the node and whether the pod can use it: NodeHasRoom). The best
+// site with such a node is kept whole; a later site that completes the
+// count gives only the usable nodes it needs. It reads only the nodes of
+// the sites it takes, through the snapshot's site-to-nodes index.
+// kubectl proxima narrows the same way.
+//
+// The count is exact because kube-scheduler stops filtering once it has
+// found max(100, percentageOfNodesToScore of the candidates) feasible
+// nodes, starting at a rotating offset: with more than 100 usable
+// candidates it could pass over the best site's last free node and place
+// the pod in a worse site. With at most 100 (the default) every usable
+// candidate is examined; unusable nodes of the sites taken are kept too
+// (they cannot pass the filters, so they do not count, and preemption may
+// use them).
+//
+// Narrowing never strands a pod: when no node is usable anywhere, and when
+// wide is set (the pod's previous narrowed attempt failed: a filter
+// NodeHasRoom does not model rejected every candidate), every feasible
+// site's nodes are candidates. narrowed reports whether the candidates
+// leave out usable nodes of feasible sites. No candidate at all means the
+// feasible sites have no nodes (NoNodesMessage).
+func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, room func(name string) (known, fits bool)) (names sets.Set[string], narrowed bool) {
+	names = make(sets.Set[string], 2*minCandidates)
+	full := make([]string, 0, 2*minCandidates) // unusable nodes
+	have := 0
+	ranked := p.Plan.Ranked()
+	for r, site := range ranked {
+		start, usable, whole := len(full), 0, have == 0 || wide
+		for _, name := range snap.NodesIn(int(site)) {
+			known, fits := room(name)
+			if !known {
+				continue
+			}
+			if !fits {
+				full = append(full, name)
+				continue
+			}
+			usable++
+			// The best site is kept whole; a later one gives only the
+			// usable nodes still needed.
+			if whole || have < minCandidates {
+				names.Insert(name)
+				have++
+			} else {
+				narrowed = true
+			}
+		}
+		if usable == 0 {
+			continue // its nodes stay in full for the fallback
+		}
+		names.Insert(full[start:]...)
+		if !wide && have >= minCandidates {
+			narrowed = narrowed || r < len(ranked)-1
+			break
+		}
+	}
+	if have == 0 {
+		// Nothing usable anywhere: every feasible site's nodes, so that
+		// the usual filters say why and preemption can act.
+		names.Insert(full...)
+	}
+	return names, narrowed
+}

@@ -1,0 +1,252 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+)
+
+// Alternative is what the caller knows of a site's nodes for the pod: the
+// lowest load (ScoreLoad) among its nodes with room; lost is empty when one
+// has room, else why none can take the pod (LostNoRoom, LostNoHardware).
+type Alternative func(site int) (load float64, lost string)
+
+// Record explains the plan's pod placed on node in site i of the snapshot
+// the plan was evaluated against: the PlacementRecord the scheduler writes
+// with the binding. load is the node's utilization as its score used it
+// (ScoreLoad). alt tells the runner-up's best node; nil leaves its load term
+// 0 and says only whether its site score was lower.
+func (p *PodPlan) Record(snap *Snapshot, node string, i int, load float64, alt Alternative) placementv1alpha1.PlacementRecord {
+	w, pl := snap.World, &p.Plan
+	rec := placementv1alpha1.PlacementRecord{
+		Version: placementv1alpha1.PlacementRecordVersion, Policy: p.Policy.Name, Node: node,
+		Site: w.Sites.Names[i], Tier: w.Sites.Tier[i].String(), Country: scoring.CountryCode(w.Sites.Country[i]),
+		FeasibleSites: pl.NumFeasible(), TotalSites: w.Sites.Len(), WorldGeneration: snap.Generation,
+	}
+	for _, j := range p.Rules.Sources {
+		if j < 0 || j >= w.NumSources() {
+			continue
+		}
+		rec.RTTs = append(rec.RTTs, SourceRTTOf(w, i, j))
+	}
+	if len(p.Rules.Sources) > 0 {
+		rec.LatencyMilliseconds = finite(pl.SiteLatency(i))
+	}
+	rec.HourlyCost = finite(pl.SiteCost(i))
+	rec.CostProvenance, rec.CostLive = priceProvenance(w.Sites.PriceProvenance[i])
+	rec.Score = terms(pl.SiteTerms(i, load))
+	for _, r := range pl.Ranked() {
+		if int(r) == i {
+			continue
+		}
+		alt := p.Alternative(int(r), alt)
+		if alt.Score.Total < rec.Score.Total && alt.Lost == "" {
+			alt.Lost = LostLowerScore
+		} else if alt.Lost == "" {
+			alt.Lost = LostOtherPlugins
+		}
+		rec.RunnerUp = &alt
+		break
+	}
+	return rec
+}
+
+// Why an alternative site lost.
+const (
+	LostLowerScore   = "lower score"
+	LostNoRoom       = "no room"
+	LostNoHardware   = "no node meets the hardware rule"
+	LostOtherPlugins = "scored no lower; the other score plugins or the candidate narrowing chose"
+)
+
+// Alternative is feasible site i for the plan's pod, scored at its best
+// node (alt; nil: load term 0). Lost is what alt says when no node can take
+// the pod, else empty for the caller to judge.
+func (p *PodPlan) Alternative(i int, alt Alternative) placementv1alpha1.SiteAlternative {
+	pl := &p.Plan
+	a := placementv1alpha1.SiteAlternative{Site: p.worldSiteName(i), HourlyCost: finite(pl.SiteCost(i))}
+	if len(p.Rules.Sources) > 0 {
+		a.LatencyMilliseconds = finite(pl.SiteLatency(i))
+	}
+	load := 1.0
+	if alt != nil {
+		load, a.Lost = alt(i)
+		if a.Lost != "" {
+			load = 1
+		}
+	}
+	a.Score = terms(pl.SiteTerms(i, load))
+	return a
+}
+
+func (p *PodPlan) worldSiteName(i int) string { return p.world.Sites.Names[i] }
+
+func terms(t scoring.Terms) placementv1alpha1.ScoreTerms {
+	return placementv1alpha1.ScoreTerms{Latency: t.Latency, Cost: t.Cost, Load: t.Load, Total: t.Total()}
+}
+
+func finite(v float64) *float64 {
+	if math.IsInf(v, 0) || math.IsNaN(v) || v >= scoring.UnknownRTT {
+		return nil
+	}
+	return &v
+}
+
+// SourceRTTOf is the RTT from source j to site i with its provenance as a
+// PlacementRecord shows it. A pair with neither a measurement nor an
+// estimate is unknown, whatever its bits say.
+func SourceRTTOf(w *scoring.World, i, j int) placementv1alpha1.SourceRTT {
+	v, prov := w.RTTAt(i, j)
+	r := placementv1alpha1.SourceRTT{Source: w.SourceNames[j], Milliseconds: finite(v)}
+	switch {
+	case r.Milliseconds == nil:
+		r.Provenance = placementv1alpha1.ProvenanceUnknown
+	case prov&scoring.Live != 0:
+		r.Provenance = placementv1alpha1.ProvenanceLive
+	case prov&scoring.Estimated != 0:
+		r.Provenance = placementv1alpha1.ProvenanceEstimated
+		r.Estimator = placementv1alpha1.EstimatorDistancePrior
+		if prov&scoring.Fitted != 0 {
+			r.Estimator = placementv1alpha1.EstimatorFitted
+		}
+		if up := w.RTTUpperAt(i, j); up > v {
+			r.UpperMilliseconds = finite(up)
+		}
+	default:
+		r.Provenance = placementv1alpha1.ProvenanceDeclared
+	}
+	r.Live = liveState(prov)
+	return r
+}
+
+func liveState(p scoring.Provenance) string {
+	switch {
+	case p&scoring.Live != 0:
+		return placementv1alpha1.LiveFreshValue
+	case p&(scoring.Stale|scoring.Absent) == scoring.Stale|scoring.Absent:
+		return placementv1alpha1.LiveMissingValue
+	case p&scoring.Stale != 0:
+		return placementv1alpha1.LiveStaleValue
+	}
+	return placementv1alpha1.LiveNotRead
+}
+
+func priceProvenance(p scoring.Provenance) (provenance, live string) {
+	if p&scoring.Live != 0 {
+		return placementv1alpha1.ProvenanceLive, placementv1alpha1.LiveFreshValue
+	}
+	return placementv1alpha1.ProvenanceDeclared, liveState(p)
+}
+
+// DescribeRTT is one RTT as explanations print it: "12.0 ms", "12.0 ms
+// (live)", "31.2 ms (estimated (fitted, upper bound 40.1 ms))", "812.3 ms
+// (estimated (distance prior, upper bound 1573.4 ms); live value stale)",
+// "unknown (no
+// measurement, no location to estimate from)".
+func DescribeRTT(r placementv1alpha1.SourceRTT) string {
+	if r.Milliseconds == nil {
+		s := "unknown (no measurement, no location to estimate from"
+		switch r.Live {
+		case placementv1alpha1.LiveStaleValue:
+			s += "; live value stale"
+		case placementv1alpha1.LiveMissingValue:
+			s += "; no live value"
+		}
+		return s + ")"
+	}
+	s := strconv.FormatFloat(*r.Milliseconds, 'f', 1, 64) + " ms"
+	var notes []string
+	if r.Provenance != placementv1alpha1.ProvenanceDeclared || r.Live == placementv1alpha1.LiveStaleValue || r.Live == placementv1alpha1.LiveMissingValue {
+		notes = append(notes, r.Provenance)
+	}
+	if r.Provenance == placementv1alpha1.ProvenanceEstimated {
+		// "estimated (fitted, upper bound 40.1 ms)", as World.RTTNote says it.
+		est := "distance prior"
+		if r.Estimator == placementv1alpha1.EstimatorFitted {
+			est = "fitted"
+		}
+		if r.UpperMilliseconds != nil {
+			est += ", upper bound " + strconv.FormatFloat(*r.UpperMilliseconds, 'f', 1, 64) + " ms"
+		}
+		notes[0] += " (" + est + ")"
+	}
+	switch r.Live {
+	case placementv1alpha1.LiveStaleValue:
+		notes = append(notes, "live value stale")
+	case placementv1alpha1.LiveMissingValue:
+		notes = append(notes, "no live value")
+	}
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return s
+}
+
+// DescribeCost is a cost as explanations print it: "0.0400/h", with
+// "(live price)", "(declared price; live price stale)" or "(declared price;
+// no live price)" when telemetry prices the site; "unknown" without a
+// price.
+func DescribeCost(cost *float64, provenance, live string) string {
+	if cost == nil {
+		return "unknown (a requested resource has no price)"
+	}
+	s := strconv.FormatFloat(*cost, 'f', 4, 64) + "/h"
+	switch {
+	case provenance == placementv1alpha1.ProvenanceLive:
+		s += " (live price)"
+	case live == placementv1alpha1.LiveStaleValue:
+		s += " (declared price; live price stale)"
+	case live == placementv1alpha1.LiveMissingValue:
+		s += " (declared price; no live price)"
+	}
+	return s
+}
+
+// Sentence is the record as the one-line PlacementAnnotation: "PlacementPolicy
+// eu-api placed the pod on n1 in site pop-paris (Regional, FR); RTT
+// shoppers-paris 4.0 ms; cost 0.0400/h; 3 of 6 sites met the hard rules".
+func Sentence(rec *placementv1alpha1.PlacementRecord) string {
+	var b strings.Builder
+	if rec.Site == "" {
+		fmt.Fprintf(&b, "PlacementPolicy %s placed the pod on %s, whose site is unknown", rec.Policy, rec.Node)
+	} else {
+		fmt.Fprintf(&b, "PlacementPolicy %s placed the pod on %s in site %s (%s, %s)", rec.Policy, rec.Node, rec.Site, rec.Tier, rec.Country)
+		if len(rec.RTTs) > 0 {
+			b.WriteString("; RTT")
+			for i, r := range rec.RTTs {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, " %s %s", r.Source, DescribeRTT(r))
+			}
+		}
+		if rec.HourlyCost != nil {
+			fmt.Fprintf(&b, "; cost %s", DescribeCost(rec.HourlyCost, rec.CostProvenance, rec.CostLive))
+		}
+		fmt.Fprintf(&b, "; %d of %d sites met the hard rules", rec.FeasibleSites, rec.TotalSites)
+	}
+	for _, n := range rec.Notes {
+		b.WriteString("; " + n)
+	}
+	return b.String()
+}
