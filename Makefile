@@ -28,7 +28,7 @@ build: ## Build bin/proxima-scheduler, bin/proxima-controller, bin/proxima-demo 
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-proxima ./cmd/kubectl-proxima
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, Prometheus, controller-gen, kubectl and helm from modules into bin/ (cached).
+tools: ## Build etcd, kube-apiserver, Prometheus, blackbox_exporter, controller-gen, crd-ref-docs, kubectl and helm from modules into bin/ (cached).
 	./hack/tools.sh
 
 .PHONY: generate
@@ -43,6 +43,7 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	cd hack/tools/prometheus && $(GO) mod tidy
 	cd hack/tools/cli && $(GO) mod tidy
 	cd hack/tools/crd-ref-docs && $(GO) mod tidy
+	cd hack/tools/blackbox && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack docs/reference)" || \
 		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack docs/reference; echo "untracked generated files: run 'make generate' and commit"; exit 1; }

@@ -150,6 +150,14 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 		if l.Objective == placementv1alpha1.WorstCase {
 			out.Objective = scoring.WorstCase
 		}
+		switch l.Estimates {
+		case placementv1alpha1.EstimatesCentral:
+			out.EstimatedRTT = scoring.EstimatesCentral
+		case placementv1alpha1.EstimatesReject:
+			out.EstimatedRTT = scoring.EstimatesReject
+		default:
+			out.EstimatedRTT = scoring.EstimatesConservative
+		}
 		if l.MaxRTTMilliseconds != nil {
 			out.MaxRTT = float64(*l.MaxRTTMilliseconds)
 		}

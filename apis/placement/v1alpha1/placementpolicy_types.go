@@ -33,6 +33,28 @@ const (
 	WorstCase LatencyObjective = "WorstCase"
 )
 
+// EstimateHandling is how a hard RTT bound judges a round-trip time that
+// nobody declared or measured and Proxima estimated (see TrafficSource).
+// +kubebuilder:validation:Enum=Conservative;Central;Reject
+type EstimateHandling string
+
+// Estimate handlings.
+const (
+	// EstimatesConservative judges an estimate at its upper bound: the
+	// estimate plus twice its uncertainty (from the residuals of the RTT
+	// model fitted to the declared and live RTTs, or the distance
+	// formula's measured error). A site is feasible only when even that
+	// bound is within maxRTTMilliseconds.
+	EstimatesConservative EstimateHandling = "Conservative"
+	// EstimatesCentral judges an estimate at its central value, the one
+	// the score uses: more sites pass, and some of them may be slower than
+	// the bound.
+	EstimatesCentral EstimateHandling = "Central"
+	// EstimatesReject requires a declared or live RTT from every listed
+	// source: a site with any estimated RTT fails the bound.
+	EstimatesReject EstimateHandling = "Reject"
+)
+
 // StaleAction is what to do with a site (or node) when an enabled live
 // signal has no fresh value for it: its last read is older than the
 // signal's maximum age, there has been no successful read yet, or the read
@@ -170,6 +192,15 @@ type LatencyPolicy struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	MaxRTTMilliseconds *int32 `json:"maxRTTMilliseconds,omitempty"`
+
+	// estimates says how maxRTTMilliseconds judges an RTT that is
+	// estimated rather than declared or live: Conservative (default) at
+	// its upper bound (estimate + 2σ), Central at the estimate itself,
+	// Reject not at all (the site fails the bound). Declared and live RTTs
+	// are judged as they are; the score always uses the central estimate.
+	// +optional
+	// +kubebuilder:default=Conservative
+	Estimates EstimateHandling `json:"estimates,omitempty"`
 }
 
 // SourceWeight names a TrafficSource and its weight in the objective.
