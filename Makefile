@@ -28,11 +28,11 @@ build: ## Build bin/proxima-scheduler, bin/proxima-controller, bin/proxima-demo 
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-proxima ./cmd/kubectl-proxima
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, Prometheus and controller-gen from modules into bin/ (cached).
+tools: ## Build etcd, kube-apiserver, Prometheus, blackbox_exporter, controller-gen, crd-ref-docs, kubectl and helm from modules into bin/ (cached).
 	./hack/tools.sh
 
 .PHONY: generate
-generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients and args code.
+generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients, args code and docs/reference.
 	./hack/update-replace.sh
 	./hack/update-codegen.sh
 
@@ -41,15 +41,30 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	$(GO) mod tidy
 	cd hack/tools && $(GO) mod tidy
 	cd hack/tools/prometheus && $(GO) mod tidy
+	cd hack/tools/cli && $(GO) mod tidy
+	cd hack/tools/crd-ref-docs && $(GO) mod tidy
+	cd hack/tools/blackbox && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack)" || \
-		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack docs/reference)" || \
+		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack docs/reference; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
 
-IMAGE ?= ghcr.io/proxima-sched/proxima:$(VERSION)
+IMAGE_REPO ?= ghcr.io/proxima-sched/proxima
+IMAGE ?= $(IMAGE_REPO):$(VERSION)
+# The commit's time: file times in the image, so that the same commit
+# builds the same image (BuildKit's rewrite-timestamp).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .PHONY: image
-image: ## Build the container image (needs a Docker engine).
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+image: ## Build the container image IMAGE reproducibly from the Dockerfile (needs Docker with BuildKit).
+	docker buildx build --build-arg VERSION=$(VERSION) --build-arg KUBERNETES_VERSION=$(KUBERNETES_VERSION) \
+		--build-arg SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+		--output type=docker,name=$(IMAGE),rewrite-timestamp=true .
+
+RELEASE_DIR ?= out/release
+
+.PHONY: release
+release: ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install.yaml, crds.yaml, the Helm chart, SHA256SUMS.
+	./hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REPO)
 
 .PHONY: lint
 lint: ## go vet (including the schedperf-tagged end-to-end benchmark), gofmt and license headers.

@@ -2,7 +2,10 @@
 # Builds Proxima's tool binaries from Go modules into bin/: the real etcd and
 # kube-apiserver that integration tests, the demo and benchmarks run, the
 # Prometheus server the telemetry tests query (from its own module in
-# hack/tools/prometheus), and controller-gen. Nothing is downloaded but Go
+# hack/tools/prometheus), blackbox_exporter, the RTT probe they measure with
+# (hack/tools/blackbox), controller-gen and crd-ref-docs (docs/reference), and
+# kubectl and helm (from hack/tools/cli) that the docs test runs the documented
+# commands with and `make release` packages the chart with. Nothing is downloaded but Go
 # modules.
 #
 # Each binary has a stamp (bin/.stamp-NAME) holding the version it was built
@@ -53,13 +56,20 @@ kube_ldflags() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(controller-gen etcd kube-apiserver prometheus)
+[[ ${#want[@]} -gt 0 ]] || want=(controller-gen crd-ref-docs etcd kube-apiserver prometheus blackbox_exporter kubectl helm)
 for t in "${want[@]}"; do
 	case $t in
 	controller-gen) build controller-gen "$CONTROLLER_TOOLS_VERSION" hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen ;;
 	etcd) build etcd "$ETCD_VERSION" hack/tools go.etcd.io/etcd/server/v3 -ldflags "-s -w" ;;
 	kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" hack/tools k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags)" ;;
 	prometheus) build prometheus "$PROMETHEUS_VERSION" hack/tools/prometheus github.com/prometheus/prometheus/cmd/prometheus -ldflags "-s -w" ;;
+	crd-ref-docs) build crd-ref-docs "$CRD_REF_DOCS_VERSION" hack/tools/crd-ref-docs github.com/elastic/crd-ref-docs -ldflags "-s -w" ;;
+	kubectl) build kubectl "$KUBERNETES_VERSION" hack/tools/cli k8s.io/kubernetes/cmd/kubectl -ldflags "$(kube_ldflags)" ;;
+	# As helm's own release builds: its version, and the Kubernetes version
+	# `helm template` assumes without --kube-version (that of its client-go).
+	helm) build helm "$HELM_VERSION" hack/tools/cli helm.sh/helm/v3/cmd/helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} \
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34" ;;
+	blackbox_exporter) build blackbox_exporter "$BLACKBOX_EXPORTER_VERSION" hack/tools/blackbox github.com/prometheus/blackbox_exporter -ldflags "-s -w" ;;
 	*) echo "tools: unknown tool $t" >&2; exit 2 ;;
 	esac
 done

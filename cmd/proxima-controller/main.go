@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,17 +57,20 @@ func main() {
 	acceptLegacy := flag.Bool("accept-legacy-site-label", false, "also count a node in the site named by its legacy label "+
 		placementv1alpha1.LegacySiteLabel+" when it lacks "+placementv1alpha1.SiteLabel+
 		"; the node itself can set the legacy label, so use this only while relabelling nodes on upgrade")
+	schedulerNames := flag.String("scheduler-names", status.DefaultSchedulerName, "comma-separated schedulerNames that place pods with Proxima's rules "+
+		"(the profiles of its KubeSchedulerConfiguration); a policy's matched pods naming another are counted in status.otherSchedulerPods")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName, state.Options{AcceptLegacySiteLabel: *acceptLegacy}); err != nil {
+	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName, strings.Split(*schedulerNames, ","),
+		state.Options{AcceptLegacySiteLabel: *acceptLegacy}); err != nil {
 		klog.ErrorS(err, "proxima-controller failed")
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName string, opts state.Options) error {
+func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName string, schedulerNames []string, opts state.Options) error {
 	logger := klog.FromContext(ctx)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -90,6 +94,7 @@ func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespac
 			klog.FromContext(ctx).Error(err, "Creating the status controller")
 			return
 		}
+		c.SetSchedulerNames(schedulerNames...)
 		unbound := policygate.UnboundPods(core)
 		gate, err := policygate.New(core, c.Model(), unbound)
 		if err != nil {

@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/demo"
 )
@@ -43,6 +44,10 @@ func main() {
 	sites := fs.Int("sites", 0, "keep only the first N sites of the scenario (0: all)")
 	nodes := fs.Int("nodes-per-site", 0, "set every site's node count to N (0: as the scenario says)")
 	pods := fs.Int("pods", 0, "total pods, spread over the classes in the scenario's proportions (0: as the scenario says)")
+	declared := fs.Float64("declared-fraction", 1, "declare only this share (0..1) of the measured source-site RTTs, chosen with --seed; Proxima estimates the rest, and the report compares with a run that declares them all")
+	seed := fs.Uint64("seed", 1, "seed for the declared RTTs (--declared-fraction)")
+	citiesSeed := fs.Uint64("cities-seed", 0, "move every site to another city of its country and every source to another city of its continent, chosen with this seed (0: the scenario's cities)")
+	estimates := fs.String("estimates", "", "override how the classes' RTT bounds judge estimated RTTs: Conservative, Central or Reject (empty: as the scenario's policies say)")
 	out := fs.String("out", "out", "directory for the charts")
 	config := fs.String("scheduler-config", filepath.Join("manifests", "install", "scheduler-config.yaml"), "the KubeSchedulerConfiguration to run proxima-scheduler with")
 	timeout := fs.Duration("settle-timeout", 3*time.Minute, "how long to wait for one scheduler's pods to be bound or reported unschedulable")
@@ -64,13 +69,21 @@ Flags:
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *scenario, *sites, *nodes, *pods, *out, *config, *timeout, *hold); err != nil {
+	knowledge := knowledge{declared: *declared, seed: *seed, citiesSeed: *citiesSeed, estimates: *estimates}
+	if err := run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "proxima-demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, config string, timeout time.Duration, hold bool) error {
+// knowledge is what the scenario tells the scheduler of the measured RTTs.
+type knowledge struct {
+	declared         float64
+	seed, citiesSeed uint64
+	estimates        string
+}
+
+func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k knowledge, out, config string, timeout time.Duration, hold bool) error {
 	sc, err := demo.DefaultScenario()
 	if scenarioPath != "" {
 		sc, err = demo.LoadScenario(scenarioPath)
@@ -79,6 +92,24 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, 
 		return err
 	}
 	sc.Scale(sites, nodes, pods)
+	if k.citiesSeed != 0 {
+		m, err := demo.LoadMeasurements()
+		if err != nil {
+			return err
+		}
+		sc.RedrawCities(m, k.citiesSeed)
+	}
+	if !(k.declared >= 0 && k.declared <= 1) {
+		return fmt.Errorf("--declared-fraction %v: want a share in 0..1", k.declared)
+	}
+	sc.SetDeclared(k.declared, k.seed)
+	switch h := placementv1alpha1.EstimateHandling(k.estimates); h {
+	case "":
+	case placementv1alpha1.EstimatesConservative, placementv1alpha1.EstimatesCentral, placementv1alpha1.EstimatesReject:
+		sc.SetEstimates(h)
+	default:
+		return fmt.Errorf("--estimates %q: want Conservative, Central or Reject", k.estimates)
+	}
 	start := time.Now()
 	opts := demo.Options{Scenario: sc, SchedulerConfig: config, Progress: os.Stdout, SettleTimeout: timeout}
 	if hold {
@@ -109,6 +140,10 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, 
 	}
 	fmt.Println()
 	report.Print(os.Stdout)
+	if report.Estimators != nil {
+		fmt.Println()
+		report.PrintKnowledge(os.Stdout)
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}

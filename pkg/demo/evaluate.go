@@ -31,6 +31,9 @@ type Report struct {
 	Optimum  *Allocation
 	// Classes holds, per class, one row per scheduler and one for the optimum.
 	Classes []ClassReport
+	// Estimators are the RTT estimators' errors on the measured pairs the
+	// scenario did not declare (nil when it declares every one).
+	Estimators []EstimatorError
 
 	measurements *Measurements
 	truth        *truth

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -31,6 +32,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	schedv1 "k8s.io/kube-scheduler/config/v1"
 	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 	"k8s.io/utils/ptr"
@@ -46,6 +48,10 @@ import (
 const (
 	ProximaScheduler = "proxima-scheduler"
 	DefaultScheduler = "default-scheduler"
+	// AllDeclared names the baseline run of a scenario that declares only
+	// part of its measured RTTs: proxima-scheduler with every measured RTT
+	// declared.
+	AllDeclared = "proxima, all declared"
 
 	gpuResource = v1.ResourceName("nvidia.com/gpu")
 	gpuLabel    = "nvidia.com/gpu.present"
@@ -107,11 +113,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	pc := versioned.NewForConfigOrDie(cp.Config)
 	say("==> creating %d sites (%d nodes), %d traffic sources from measured RTTs", len(sc.Sites), sc.nodeCount(), len(sc.Sources))
-	measured, total, err := createWorld(ctx, cp.Client, pc, sc, m)
+	partial := sc.DeclaredFraction() < 1
+	full := *sc
+	full.declaredSet = false
+	measured, total, err := createWorld(ctx, cp.Client, pc, &full, m)
 	if err != nil {
 		return nil, err
 	}
-	say("    %d of %d source-site RTTs measured; %d left to the distance estimate", measured, total, total-measured)
+	say("    %d of %d source-site RTTs measured and declared; %d left to Proxima's estimate", measured, total, total-measured)
 
 	dir, err := os.MkdirTemp("", "proxima-demo")
 	if err != nil {
@@ -127,24 +136,17 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}); err != nil {
 		return nil, err
 	}
-	say("==> starting the scheduler (profiles %s and %s)", ProximaScheduler, DefaultScheduler)
-	sched, err := cp.RunScheduler(ctx, dir, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = sched.Stop() }()
-
 	report := &Report{Scenario: sc, measurements: m, truth: newTruth(sc, m)}
-	for _, name := range []string{ProximaScheduler, DefaultScheduler} {
-		say("==> scheduling %d pods with %s", sc.podCount(), name)
+	schedule := func(name, label string) error {
+		say("==> scheduling %d pods with %s", sc.podCount(), label)
 		start := time.Now()
 		var hold func(context.Context) error
-		if opts.Hold != nil && name == ProximaScheduler {
+		if opts.Hold != nil && label == ProximaScheduler {
 			hold = func(ctx context.Context) error { return opts.Hold(ctx, cp) }
 		}
-		placements, err := runPods(ctx, cp.Client, pc, sc, name, opts.SettleTimeout, hold)
+		placements, err := runPods(ctx, cp.Client, pc, sc, name, label, opts.SettleTimeout, hold)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		bound := 0
 		for _, p := range placements {
@@ -153,7 +155,46 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 		say("    %d bound, %d unschedulable, in %s", bound, len(placements)-bound, time.Since(start).Round(100*time.Millisecond))
-		report.Runs = append(report.Runs, RunResult{Scheduler: name, Placements: placements})
+		report.Runs = append(report.Runs, RunResult{Scheduler: label, Placements: placements})
+		return nil
+	}
+	var baseline []RunResult
+	if partial {
+		// The baseline first, with every measured RTT declared; then the
+		// scenario's share, with a scheduler started afresh so that its
+		// world model is built from the new declarations alone.
+		say("==> starting the scheduler with every measured RTT declared")
+		sched, err := runScheduler(ctx, cp, filepath.Join(dir, "all-declared"), cfg)
+		if err != nil {
+			return nil, err
+		}
+		err = schedule(ProximaScheduler, AllDeclared)
+		_ = sched.Stop()
+		if err != nil {
+			return nil, err
+		}
+		baseline, report.Runs = report.Runs, nil
+		declared, err := declareShare(ctx, pc, sc, m)
+		if err != nil {
+			return nil, err
+		}
+		say("==> declaring %d of the %d measured RTTs (%.0f%%, seed %d); Proxima estimates the rest", declared, measured,
+			100*sc.DeclaredFraction(), sc.seed)
+	}
+	say("==> starting the scheduler (profiles %s and %s)", ProximaScheduler, DefaultScheduler)
+	sched, err := runScheduler(ctx, cp, filepath.Join(dir, "run"), cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sched.Stop() }()
+	for _, name := range []string{ProximaScheduler, DefaultScheduler} {
+		if err := schedule(name, name); err != nil {
+			return nil, err
+		}
+	}
+	report.Runs = append(report.Runs, baseline...)
+	if partial {
+		report.Estimators = EstimatorErrors(sc, m)
 	}
 	say("==> solving the offline optimum (transportation LP over classes and sites)")
 	opt, err := optimum(sc, report.truth)
@@ -165,6 +206,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	return report, nil
+}
+
+func runScheduler(ctx context.Context, cp *controlplane.ControlPlane, dir, cfg string) (*controlplane.Scheduler, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return cp.RunScheduler(ctx, dir, cfg)
 }
 
 func (s *Scenario) nodeCount() int {
@@ -205,6 +253,29 @@ func createWorld(ctx context.Context, cs kubernetes.Interface, pc versioned.Inte
 	return measured, total, nil
 }
 
+// declareShare rewrites the TrafficSources' RTTs to the share of the
+// measured pairs the scenario declares; it returns how many it declares.
+func declareShare(ctx context.Context, pc versioned.Interface, sc *Scenario, m *Measurements) (int, error) {
+	_, sources, _, _ := sc.objects(m)
+	n := 0
+	for _, src := range sources {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := pc.PlacementV1alpha1().TrafficSources().Get(ctx, src.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Spec.RTTs = src.Spec.RTTs
+			_, err = pc.PlacementV1alpha1().TrafficSources().Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("source %s: %w", src.Name, err)
+		}
+		n += len(src.Spec.RTTs)
+	}
+	return n, nil
+}
+
 func node(s SiteSpec, i int) *v1.Node {
 	capacity := v1.ResourceList{
 		v1.ResourceCPU:    *resource.NewQuantity(int64(s.CPU), resource.DecimalSI),
@@ -226,9 +297,9 @@ func node(s SiteSpec, i int) *v1.Node {
 // runPods creates every class's pods for one scheduler (interleaved across
 // classes, so no class is served first), waits until each is bound or
 // reported unschedulable, reads the placements back and deletes the pods.
-func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario, scheduler string, timeout time.Duration,
+func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario, scheduler, label string, timeout time.Duration,
 	hold func(context.Context) error) ([]Placement, error) {
-	ns := "demo-" + scheduler
+	ns := "demo-" + strings.NewReplacer(", ", "-", " ", "-").Replace(label)
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}

@@ -53,6 +53,11 @@ type Scenario struct {
 	Sites   []SiteSpec   `json:"sites"`
 	Sources []SourceSpec `json:"sources"`
 	Classes []ClassSpec  `json:"classes"`
+
+	// What the scenario declares of the measured RTTs (SetDeclared).
+	declaredFraction float64
+	seed             uint64
+	declaredSet      bool
 }
 
 // SiteSpec is a site in a city of the measurements.
@@ -136,6 +141,8 @@ type City struct {
 	ID       int
 	Name     string
 	Lat, Lon float64
+	// Country is the country's name; Continent the measurements' code.
+	Country, Continent string
 }
 
 // Measurements are the cities and the measured RTTs between them.
@@ -158,7 +165,7 @@ func LoadMeasurements() (*Measurements, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			continue
 		}
-		m.Cities[r[1]] = City{ID: id, Name: r[1], Lat: lat, Lon: lon}
+		m.Cities[r[1]] = City{ID: id, Name: r[1], Lat: lat, Lon: lon, Country: r[5], Continent: r[7]}
 	}
 	rd := csv.NewReader(bytes.NewReader(pingsCSV))
 	if _, err := rd.Read(); err != nil {

@@ -37,7 +37,8 @@ import (
 // declares the measured RTT to each site, rounded up (a declared RTT never
 // understates the measured one, so a pod within its SLO by declaration is
 // within it by measurement); pairs nobody measured are left to the
-// scheduler's distance estimate. measured of total pairs are declared.
+// scheduler's estimate, and so are the measured pairs the scenario does not
+// declare (SetDeclared). measured of total pairs were measured.
 func (s *Scenario) objects(m *Measurements) (sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, measured, total int) {
 	location := func(city string) placementv1alpha1.GeoLocation {
 		c := m.Cities[city]
@@ -49,6 +50,12 @@ func (s *Scenario) objects(m *Measurements) (sites []*placementv1alpha1.Site, so
 			Location: location(site.City), Pricing: ptr.To(site.Pricing),
 		}})
 	}
+	type pair struct {
+		source int
+		site   string
+		ms     float64
+	}
+	var pairs []pair
 	for _, src := range s.Sources {
 		obj := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: src.Name},
 			Spec: placementv1alpha1.TrafficSourceSpec{Location: ptr.To(location(src.City))}}
@@ -59,10 +66,16 @@ func (s *Scenario) objects(m *Measurements) (sites []*placementv1alpha1.Site, so
 			total++
 			if ms, ok := m.RTT(src.City, site.City); ok {
 				measured++
-				obj.Spec.RTTs = append(obj.Spec.RTTs, placementv1alpha1.SiteRTT{Site: site.Name, Milliseconds: int32(math.Ceil(ms))})
+				pairs = append(pairs, pair{len(sources), site.Name, ms})
 			}
 		}
 		sources = append(sources, obj)
+	}
+	for i, declare := range s.declared(len(pairs)) {
+		if p := pairs[i]; declare {
+			sources[p.source].Spec.RTTs = append(sources[p.source].Spec.RTTs,
+				placementv1alpha1.SiteRTT{Site: p.site, Milliseconds: int32(math.Ceil(p.ms))})
+		}
 	}
 	return sites, sources, measured, total
 }
@@ -84,6 +97,8 @@ func newTruth(sc *Scenario, m *Measurements) *truth {
 	}
 	snap := state.Build(state.Objects{Sites: sites, Sources: sources, Policies: policies})
 	w := *snap.World
+	// The truth has no uncertainty: every pair is judged at its value.
+	w.RTTUpper = nil
 	w.RTT = make([]float64, len(snap.World.RTT))
 	w.RTTProvenance = make([]scoring.Provenance, len(snap.World.RTTProvenance))
 	site := make(map[string]SiteSpec, len(sc.Sites))

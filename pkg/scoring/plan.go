@@ -54,6 +54,8 @@ type Policy struct {
 	Objective
 	// MaxRTT in milliseconds; 0 means no bound.
 	MaxRTT float64
+	// EstimatedRTT is how MaxRTT judges an estimated RTT.
+	EstimatedRTT EstimateRule
 	// MaxHourly cost of one pod; 0 means no cap.
 	MaxHourly float64
 	// The pod's requests: CPU cores, memory GiB, GPUs.
@@ -69,6 +71,25 @@ type Policy struct {
 	// declared one.
 	RejectStaleRTT, RejectStalePrice, RejectStaleHealth, RejectStaleLoad bool
 }
+
+// EstimateRule is how a hard RTT bound (Policy.MaxRTT) judges an RTT that
+// is estimated rather than declared or measured (Provenance Estimated).
+// Declared and live RTTs are judged as they are under every rule.
+type EstimateRule uint8
+
+// Estimate rules.
+const (
+	// EstimatesConservative judges an estimate at its upper bound
+	// (World.RTTUpper): a site is kept only if it meets the bound even
+	// when the estimate is that far low.
+	EstimatesConservative EstimateRule = iota
+	// EstimatesCentral judges an estimate at its central value, the one
+	// the score uses.
+	EstimatesCentral
+	// EstimatesReject makes a site whose RTT to any of the policy's
+	// sources is an estimate fail the bound.
+	EstimatesReject
+)
 
 // Reason is why a site is infeasible; the first failing rule in this order.
 type Reason uint8
@@ -132,7 +153,7 @@ type Plan struct {
 
 	reason  []Reason
 	latency []float64 // objective RTT per site (ms)
-	worst   []float64 // max RTT over the sources per site (ms)
+	bound   []float64 // max RTT over the sources as MaxRTT judges it (ms)
 	cost    []float64 // hourly cost per site
 	site    []float64 // site part of the score, 0..(wLat+wCost); infeasibleSite when infeasible
 	order   []int32   // feasible sites, best first
@@ -154,7 +175,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 	n := w.Sites.Len()
 	pl.reason = grow(pl.reason, n)
 	pl.latency = grow(pl.latency, n)
-	pl.worst = grow(pl.worst, n)
+	pl.bound = grow(pl.bound, n)
 	pl.cost = grow(pl.cost, n)
 	pl.site = grow(pl.site, n)
 	pl.order = pl.order[:0]
@@ -187,7 +208,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 		case p.RejectStaleHealth && sites.HealthStale[s], p.RejectStalePrice && sites.PriceProvenance[s]&Stale != 0 && p.MaxHourly > 0,
 			p.RejectStaleRTT && pl.staleRTT(w, s):
 			r = ReasonStale
-		case maxRTT > 0 && !(pl.worst[s] <= maxRTT):
+		case maxRTT > 0 && !(pl.bound[s] <= maxRTT):
 			r = ReasonMaxRTT
 		case maxCost > 0 && !(c <= maxCost):
 			r = ReasonMaxCost
@@ -240,7 +261,8 @@ func NormalizeWeights(latency, cost, load float64, hasSources bool) (wl, wc, wn 
 	return wl, wc, wn
 }
 
-// latencies fills pl.latency (the objective) and pl.worst for every site.
+// latencies fills pl.latency (the objective) and pl.bound (the worst RTT
+// over the sources as the hard bound judges it) for every site.
 // The weighted mean is one matrix-vector product: latency = RTT · weights,
 // with RTT as a [sites × sources] matrix and the policy's weights scattered
 // into a dense vector over all sources.
@@ -249,7 +271,7 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 	k := min(len(p.Sources), len(p.Weights))
 	if k == 0 || m == 0 || n == 0 {
 		clear(pl.latency)
-		clear(pl.worst)
+		clear(pl.bound)
 		return
 	}
 	pl.weights = grow(pl.weights, m)
@@ -272,22 +294,57 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 			blas64.Vector{N: m, Inc: 1, Data: pl.weights},
 			0, blas64.Vector{N: n, Inc: 1, Data: pl.latency})
 	}
+	// The hard bound reads the upper bounds in the same pass (every pair's
+	// upper bound is its value unless it is an estimate), and only a policy
+	// that rejects estimates reads provenance.
+	upper := p.EstimatedRTT == EstimatesConservative && len(w.RTTUpper) == len(w.RTT)
+	reject := p.EstimatedRTT == EstimatesReject
 	for s := range n {
 		row := w.RTT[s*m : s*m+m]
-		worst := math.Inf(-1)
-		for i := range k {
-			j := p.Sources[i]
-			if j < 0 || j >= m {
-				worst = math.Inf(1)
-				continue
+		worst, bound := math.Inf(-1), math.Inf(-1)
+		if upper {
+			// An upper bound is unknown exactly when its value is, so the
+			// upper bounds alone say whether the objective is finite; the
+			// central worst case is read only when it is the objective.
+			urow := w.RTTUpper[s*m : s*m+m]
+			for i := range k {
+				j := p.Sources[i]
+				if j < 0 || j >= m {
+					bound = math.Inf(1)
+					continue
+				}
+				if u := urow[j]; !(u >= 0) || u >= UnknownRTT {
+					bound = math.Inf(1)
+				} else if u > bound {
+					bound = u
+				}
 			}
-			if v := row[j]; !(v >= 0) || v >= UnknownRTT {
-				worst = math.Inf(1)
-			} else if v > worst {
-				worst = v
+			worst = bound
+			if p.Objective == WorstCase && !math.IsInf(bound, 1) {
+				worst = math.Inf(-1)
+				for _, j := range p.Sources[:k] {
+					worst = max(worst, row[j])
+				}
+			}
+		} else {
+			for i := range k {
+				j := p.Sources[i]
+				if j < 0 || j >= m {
+					worst = math.Inf(1)
+					continue
+				}
+				if v := row[j]; !(v >= 0) || v >= UnknownRTT {
+					worst = math.Inf(1)
+				} else if v > worst {
+					worst = v
+				}
+			}
+			bound = worst
+			if reject && !math.IsInf(worst, 1) && pl.anyEstimate(w, s) {
+				bound = math.Inf(1)
 			}
 		}
-		pl.worst[s] = worst
+		pl.bound[s] = bound
 		if !(total > 0) || math.IsInf(total, 0) || !(pl.latency[s] >= 0) {
 			pl.latency[s] = math.Inf(1)
 		}
@@ -295,6 +352,18 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 			pl.latency[s] = worst
 		}
 	}
+}
+
+// anyEstimate reports whether the RTT from any of the policy's sources to
+// site s is an estimate.
+func (pl *Plan) anyEstimate(w *World, s int) bool {
+	m := w.NumSources()
+	for _, j := range pl.policy.Sources[:min(len(pl.policy.Sources), len(pl.policy.Weights))] {
+		if w.RTTProvenance[s*m+j].IsEstimate() {
+			return true
+		}
+	}
+	return false
 }
 
 func (pl *Plan) allowed(s int) bool {
@@ -346,9 +415,10 @@ func (pl *Plan) Ranked() []int32 { return pl.order }
 func (pl *Plan) SiteLatency(s int) float64 { return pl.latency[s] }
 
 // SiteWorstRTT is the largest RTT from the policy's sources to site s in
-// milliseconds, which the policy's max RTT bounds (+Inf when one is
-// unknown).
-func (pl *Plan) SiteWorstRTT(s int) float64 { return pl.worst[s] }
+// milliseconds as the policy's max RTT judges it: an estimate at its upper
+// bound (EstimatesConservative) or as +Inf (EstimatesReject); +Inf when
+// one is unknown. The max RTT rule passes the site when this is within it.
+func (pl *Plan) SiteWorstRTT(s int) float64 { return pl.bound[s] }
 
 // SiteCost is the pod's hourly cost at site s.
 func (pl *Plan) SiteCost(s int) float64 { return pl.cost[s] }

@@ -134,6 +134,53 @@ func TestWorstCaseAndMaxRTT(t *testing.T) {
 	}
 }
 
+func TestMaxRTTOnEstimates(t *testing.T) {
+	// fra's RTT from milan (12) and zrh's from paris (13) are estimates
+	// with upper bounds 18 and 14; maxRTT 15 over both sources, worst case.
+	//	rule          fra bound  zrh bound  feasible
+	//	Conservative  18         14         zrh
+	//	Central       12         13         fra, zrh
+	//	Rejected      +Inf       +Inf       none (par and iad fail on declared RTTs)
+	w := testWorld()
+	w.RTTProvenance[0*2+1] = Estimated | Fitted
+	w.RTTProvenance[2*2+0] = Estimated
+	w.RTTUpper = append([]float64(nil), w.RTT...)
+	w.RTTUpper[0*2+1], w.RTTUpper[2*2+0] = 18, 14
+	for _, tc := range []struct {
+		rule EstimateRule
+		want []bool
+	}{
+		{EstimatesConservative, []bool{false, false, true, false}},
+		{EstimatesCentral, []bool{true, false, true, false}},
+		{EstimatesReject, []bool{false, false, false, false}},
+	} {
+		p := &Policy{AllowAll: true, Sources: []int{0, 1}, Weights: []float64{1, 1}, Objective: WorstCase, MaxRTT: 15, WLatency: 1, EstimatedRTT: tc.rule}
+		var pl Plan
+		pl.Evaluate(w, p)
+		got := make([]bool, 4)
+		for s := range got {
+			got[s] = pl.SiteFeasible(s)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("rule %d: feasible sites (-want,+got):\n%s", tc.rule, diff)
+		}
+		// The score uses the central value: zrh's objective is 13, not 14.
+		if l := pl.SiteLatency(2); l != 13 {
+			t.Errorf("rule %d: zrh latency %v, want the central 13", tc.rule, l)
+		}
+	}
+	// Without a bound the rule changes nothing.
+	p := &Policy{AllowAll: true, Sources: []int{0, 1}, Weights: []float64{1, 1}, WLatency: 1, EstimatedRTT: EstimatesReject}
+	var pl Plan
+	pl.Evaluate(w, p)
+	if pl.NumFeasible() != 4 {
+		t.Errorf("%d feasible sites without a max RTT, want 4", pl.NumFeasible())
+	}
+	if got, want := w.RTTNote(0, 1), "estimated (fitted, upper bound 18.0 ms)"; got != want {
+		t.Errorf("RTTNote = %q, want %q", got, want)
+	}
+}
+
 func TestCostLedWithCap(t *testing.T) {
 	w := testWorld()
 	// 2 cores, 4 GiB: cost = 2·cpu + 4·mem
@@ -305,7 +352,10 @@ func TestUnknownValuesFailClosed(t *testing.T) {
 
 func TestEvaluateAllocatesNothing(t *testing.T) {
 	w := testWorld()
-	p := &Policy{AllowAll: true, Sources: []int{0, 1}, Weights: []float64{2, 1}, Cores: 1, WLatency: 1, WCost: 1, WLoad: 1, MaxLoad: 0.9}
+	w.RTTProvenance[1] = Estimated | Fitted
+	w.RTTUpper = append([]float64(nil), w.RTT...)
+	w.RTTUpper[1] = 20
+	p := &Policy{AllowAll: true, Sources: []int{0, 1}, Weights: []float64{2, 1}, Cores: 1, WLatency: 1, WCost: 1, WLoad: 1, MaxLoad: 0.9, MaxRTT: 50}
 	var pl Plan
 	out := make([]int64, len(testLoads))
 	pl.Evaluate(w, p)
@@ -347,13 +397,15 @@ func TestStaleLiveValues(t *testing.T) {
 
 func TestProvenanceString(t *testing.T) {
 	for p, want := range map[Provenance]string{
-		Declared:                   "declared",
-		Estimated:                  "estimated",
-		Live:                       "live",
-		Stale:                      "declared; live value stale",
-		Estimated | Stale:          "estimated; live value stale",
-		Stale | Absent:             "declared; no live value",
-		Estimated | Stale | Absent: "estimated; no live value",
+		Declared:                            "declared",
+		Estimated:                           "estimated (distance prior)",
+		Estimated | Fitted:                  "estimated (fitted)",
+		Live:                                "live",
+		Stale:                               "declared; live value stale",
+		Estimated | Stale:                   "estimated (distance prior); live value stale",
+		Stale | Absent:                      "declared; no live value",
+		Estimated | Stale | Absent:          "estimated (distance prior); no live value",
+		Estimated | Fitted | Stale | Absent: "estimated (fitted); no live value",
 	} {
 		if got := p.String(); got != want {
 			t.Errorf("Provenance(%d) = %q, want %q", p, got, want)

@@ -29,7 +29,11 @@ limitations under the License.
 // steady state.
 package scoring
 
-import "math"
+import (
+	"math"
+	"strconv"
+	"strings"
+)
 
 // Tier of a site on the cloud-to-edge continuum.
 type Tier uint8
@@ -110,7 +114,8 @@ type Provenance uint8
 const (
 	// Declared is a value as the Site or TrafficSource declares it.
 	Declared Provenance = 0
-	// Estimated marks an RTT estimated from distance, not measured.
+	// Estimated marks an RTT that nobody declared or measured: the world
+	// model's estimate (from distance alone, or Fitted).
 	Estimated Provenance = 1 << (iota - 1)
 	// Live marks a fresh value from telemetry.
 	Live
@@ -122,23 +127,39 @@ const (
 	// was never read, or its last read had no series for the value) rather
 	// than one that expired.
 	Absent
+	// Fitted, with Estimated, says the estimate comes from the RTT model
+	// fitted to the declared and live RTTs rather than from the distance
+	// prior alone.
+	Fitted
 )
+
+// IsEstimate reports whether the value is an estimate rather than declared
+// or measured.
+func (p Provenance) IsEstimate() bool { return p&Estimated != 0 }
+
+// estimateKind names the estimator of an estimated RTT.
+func (p Provenance) estimateKind() string {
+	if p&Fitted != 0 {
+		return "estimated (fitted)"
+	}
+	return "estimated (distance prior)"
+}
 
 // String says where the value came from, as explanations show it.
 func (p Provenance) String() string {
 	switch {
 	case p&(Stale|Absent|Estimated) == Stale|Absent|Estimated:
-		return "estimated; no live value"
+		return p.estimateKind() + "; no live value"
 	case p&(Stale|Absent) == Stale|Absent:
 		return "declared; no live value"
 	case p&Stale != 0 && p&Estimated != 0:
-		return "estimated; live value stale"
+		return p.estimateKind() + "; live value stale"
 	case p&Stale != 0:
 		return "declared; live value stale"
 	case p&Live != 0:
 		return "live"
 	case p&Estimated != 0:
-		return "estimated"
+		return p.estimateKind()
 	}
 	return "declared"
 }
@@ -194,6 +215,11 @@ type World struct {
 	RTT []float64
 	// RTTProvenance has the same layout as RTT.
 	RTTProvenance []Provenance
+	// RTTUpper has the same layout as RTT: the upper bound of each RTT,
+	// the value itself where declared or live, a one-sided 95% bound from
+	// the estimator's measured errors where estimated (see
+	// Policy.EstimatedRTT). nil means RTT itself.
+	RTTUpper []float64
 	// Tags is the jurisdiction tag table that TagSets index.
 	Tags []string
 }
@@ -205,6 +231,29 @@ func (w *World) NumSources() int { return len(w.SourceNames) }
 func (w *World) RTTAt(s, j int) (float64, Provenance) {
 	k := s*w.NumSources() + j
 	return w.RTT[k], w.RTTProvenance[k]
+}
+
+// RTTUpperAt returns the upper bound of the RTT from source j to site s.
+func (w *World) RTTUpperAt(s, j int) float64 {
+	k := s*w.NumSources() + j
+	if w.RTTUpper == nil {
+		return w.RTT[k]
+	}
+	return w.RTTUpper[k]
+}
+
+// RTTNote says where the RTT from source j to site s came from, as
+// explanations show it: Provenance.String, with the upper bound of an
+// estimate ("estimated (fitted, upper bound 31.5 ms)").
+func (w *World) RTTNote(s, j int) string {
+	v, p := w.RTTAt(s, j)
+	note := p.String()
+	if p.IsEstimate() && w.RTTUpper != nil && v < UnknownRTT {
+		if up := w.RTTUpper[s*w.NumSources()+j]; up > v && up < UnknownRTT {
+			note = strings.Replace(note, ")", ", upper bound "+strconv.FormatFloat(up, 'f', 1, 64)+" ms)", 1)
+		}
+	}
+	return note
 }
 
 // TagIndex returns the index of a jurisdiction tag, or -1.

@@ -26,8 +26,12 @@ limitations under the License.
 //     provenance (declared, or scaled by a live multiplier, or declared
 //     because the live value is stale or missing), health;
 //   - the dense [sites × sources] RTT matrix with each pair's provenance
-//     (declared, live, estimated from distance, or declared/estimated
-//     standing in for a stale or missing live value); see EstimateRTT;
+//     (declared, live, estimated by the model fitted to the declared and
+//     live RTTs or from distance alone, or declared/estimated standing in
+//     for a stale or missing live value) and each estimate's upper bound
+//     (World.RTTUpper), which hard RTT bounds judge by default; see
+//     FitRTT and EstimateRTT. The fit is redone only when the declared or
+//     live RTTs change;
 //   - the live telemetry it was built with (Live), for per-node load.
 //     Every key of a signal that is read has a freshness (Freshness): fresh,
 //     stale, or missing — never read, or absent from the last read — and

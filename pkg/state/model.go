@@ -122,7 +122,7 @@ func NewModel(inf Informers, opts Options) (*Model, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[part](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[part]{Name: "proxima-world"}),
-		table:     buildSiteTable(nil, nil, nil),
+		table:     buildSiteTable(nil, nil, nil, nil),
 		policyIdx: buildPolicyIndex(nil),
 	}
 	m.current.Store(m.compose())
@@ -232,7 +232,7 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 			return err
 		}
 		m.liveNow = m.latestLive()
-		m.table = buildSiteTable(sites, sources, m.liveNow)
+		m.table = buildSiteTable(sites, sources, m.liveNow, m.table)
 	case partLive:
 		live := m.latestLive()
 		if live == m.liveNow {
@@ -240,7 +240,7 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 		}
 		if t := m.table.live; !sameSiteSignals(t, live) {
 			sites, sources := m.table.sites, m.table.sources
-			m.table = buildSiteTable(sites, sources, live)
+			m.table = buildSiteTable(sites, sources, live, m.table)
 		}
 		m.liveNow = live
 	case partPolicies:

@@ -150,6 +150,14 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 		if l.Objective == placementv1alpha1.WorstCase {
 			out.Objective = scoring.WorstCase
 		}
+		switch l.Estimates {
+		case placementv1alpha1.EstimatesCentral:
+			out.EstimatedRTT = scoring.EstimatesCentral
+		case placementv1alpha1.EstimatesReject:
+			out.EstimatedRTT = scoring.EstimatesReject
+		default:
+			out.EstimatedRTT = scoring.EstimatesConservative
+		}
 		if l.MaxRTTMilliseconds != nil {
 			out.MaxRTT = float64(*l.MaxRTTMilliseconds)
 		}
@@ -166,7 +174,7 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 			out.RejectStaleRTT = o.RTT == placementv1alpha1.Reject
 			out.RejectStalePrice = o.Price == placementv1alpha1.Reject
 			out.RejectStaleHealth = o.Health == placementv1alpha1.Reject
-			out.RejectStaleLoad = o.NodeLoad == placementv1alpha1.Reject
+			out.RejectStaleLoad = o.NodeUtilizationAction() == placementv1alpha1.Reject
 		}
 	}
 	return nil

@@ -125,6 +125,13 @@ func SourceRTTOf(w *scoring.World, i, j int) placementv1alpha1.SourceRTT {
 		r.Provenance = placementv1alpha1.ProvenanceLive
 	case prov&scoring.Estimated != 0:
 		r.Provenance = placementv1alpha1.ProvenanceEstimated
+		r.Estimator = placementv1alpha1.EstimatorDistancePrior
+		if prov&scoring.Fitted != 0 {
+			r.Estimator = placementv1alpha1.EstimatorFitted
+		}
+		if up := w.RTTUpperAt(i, j); up > v {
+			r.UpperMilliseconds = finite(up)
+		}
 	default:
 		r.Provenance = placementv1alpha1.ProvenanceDeclared
 	}
@@ -152,7 +159,9 @@ func priceProvenance(p scoring.Provenance) (provenance, live string) {
 }
 
 // DescribeRTT is one RTT as explanations print it: "12.0 ms", "12.0 ms
-// (live)", "812.3 ms (estimated; live value stale)", "unknown (no
+// (live)", "31.2 ms (estimated (fitted, upper bound 40.1 ms))", "812.3 ms
+// (estimated (distance prior, upper bound 1573.4 ms); live value stale)",
+// "unknown (no
 // measurement, no location to estimate from)".
 func DescribeRTT(r placementv1alpha1.SourceRTT) string {
 	if r.Milliseconds == nil {
@@ -169,6 +178,17 @@ func DescribeRTT(r placementv1alpha1.SourceRTT) string {
 	var notes []string
 	if r.Provenance != placementv1alpha1.ProvenanceDeclared || r.Live == placementv1alpha1.LiveStaleValue || r.Live == placementv1alpha1.LiveMissingValue {
 		notes = append(notes, r.Provenance)
+	}
+	if r.Provenance == placementv1alpha1.ProvenanceEstimated {
+		// "estimated (fitted, upper bound 40.1 ms)", as World.RTTNote says it.
+		est := "distance prior"
+		if r.Estimator == placementv1alpha1.EstimatorFitted {
+			est = "fitted"
+		}
+		if r.UpperMilliseconds != nil {
+			est += ", upper bound " + strconv.FormatFloat(*r.UpperMilliseconds, 'f', 1, 64) + " ms"
+		}
+		notes[0] += " (" + est + ")"
 	}
 	switch r.Live {
 	case placementv1alpha1.LiveStaleValue:

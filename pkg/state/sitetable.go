@@ -37,11 +37,15 @@ type siteTable struct {
 	siteIndex   map[string]int32
 	sourceIndex map[string]int
 	live        *Live
+	// rtt is the fitted RTT model and the inputs it was fitted to.
+	rtt *rttFitted
 }
 
 // buildSiteTable orders sites and sources by name, so that a snapshot does
 // not depend on the order informers list objects in.
-func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, live *Live) *siteTable {
+// prev, if not nil, is the table this one replaces: its RTT fit is reused
+// when the declared and live RTTs it was fitted to have not changed.
+func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, live *Live, prev *siteTable) *siteTable {
 	sites = slices.SortedFunc(slices.Values(sites), func(a, b *placementv1alpha1.Site) int { return strings.Compare(a.Name, b.Name) })
 	sources = slices.SortedFunc(slices.Values(sources), func(a, b *placementv1alpha1.TrafficSource) int { return strings.Compare(a.Name, b.Name) })
 	w := &scoring.World{}
@@ -95,6 +99,7 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 	}
 
 	m := len(sources)
+	srcLocs := make([]latLon, m)
 	w.SourceNames = make([]string, m)
 	w.SourceDemand = make([]float64, m)
 	w.RTT = make([]float64, n*m)
@@ -110,6 +115,7 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 		if src.Spec.Location != nil {
 			from = parseLocation(src.Spec.Location)
 		}
+		srcLocs[j] = from
 		for s := range n {
 			k := s*m + j
 			if est, ok := estimateBetween(from, locs[s]); ok {
@@ -126,6 +132,11 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 		}
 	}
 	t.applyLive(live)
+	var reuse *rttFitted
+	if prev != nil {
+		reuse = prev.rtt
+	}
+	t.rtt = fillEstimates(w, locs, srcLocs, reuse)
 	return t
 }
 

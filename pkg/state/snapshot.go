@@ -162,7 +162,7 @@ type Objects struct {
 
 // Build makes a snapshot from lists of objects, for one-shot use.
 func Build(in Objects) *Snapshot {
-	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live), policies: buildPolicyIndex(in.Policies),
+	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live, nil), policies: buildPolicyIndex(in.Policies),
 		live: in.Live, acceptLegacy: in.AcceptLegacySiteLabel}
 	s.World = s.table.world
 	if in.Nodes != nil {

@@ -62,7 +62,10 @@ type Signal string
 
 // Signals.
 const (
-	NodeLoad Signal = "node_utilization"
+	// NodeLoad is the node utilization signal, named as in the
+	// EdgePlacement args (telemetry.nodeUtilization) and a policy's
+	// telemetry.onStale.nodeUtilization.
+	NodeLoad Signal = "nodeUtilization"
 	RTT      Signal = "rtt"
 	Price    Signal = "price"
 	Health   Signal = "health"

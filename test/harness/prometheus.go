@@ -51,6 +51,20 @@ type Prometheus struct {
 // test ends.
 func StartPrometheus(tb testing.TB, exporter *Exporter) *Prometheus {
 	tb.Helper()
+	return StartPrometheusWith(tb, fmt.Sprintf(`  - job_name: proxima-test
+    # The exporter speaks for many nodes: keep its instance labels.
+    honor_labels: true
+    static_configs:
+      - targets: [%q]
+`, exporter.Addr), nil)
+}
+
+// StartPrometheusWith starts Prometheus with the given scrape_configs list
+// (YAML list items, indented two spaces), scraping and evaluating rules
+// every second, with the rule files given by name and content; it stops
+// when the test ends.
+func StartPrometheusWith(tb testing.TB, scrapeConfigs string, ruleFiles map[string][]byte) *Prometheus {
+	tb.Helper()
 	bin, err := controlplane.BinDir()
 	if err != nil {
 		tb.Fatal(err)
@@ -65,16 +79,21 @@ func StartPrometheus(tb testing.TB, exporter *Exporter) *Prometheus {
 	}
 	p.addr = fmt.Sprintf("127.0.0.1:%d", port)
 	p.URL = "http://" + p.addr
-	cfg := fmt.Sprintf(`global:
+	cfg := `global:
   scrape_interval: 1s
   evaluation_interval: 1s
-scrape_configs:
-  - job_name: proxima-test
-    # The exporter speaks for many nodes: keep its instance labels.
-    honor_labels: true
-    static_configs:
-      - targets: [%q]
-`, exporter.Addr)
+`
+	if len(ruleFiles) > 0 {
+		cfg += "rule_files:\n"
+		for name, data := range ruleFiles {
+			path := filepath.Join(p.dir, name)
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				tb.Fatal(err)
+			}
+			cfg += fmt.Sprintf("  - %q\n", path)
+		}
+	}
+	cfg += "scrape_configs:\n" + scrapeConfigs
 	if err := os.WriteFile(filepath.Join(p.dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)
 	}

@@ -194,6 +194,7 @@ func TestAdmissionValidation(t *testing.T) {
 		{"zero max RTT", validPolicy, "spec.latency.maxRTTMilliseconds=0", []string{"spec.latency.maxRTTMilliseconds"}},
 		{"absurd max RTT", validPolicy, "spec.latency.maxRTTMilliseconds=100000", []string{"spec.latency.maxRTTMilliseconds"}},
 		{"unknown objective", validPolicy, "spec.latency.objective=Median", []string{"spec.latency.objective", "Unsupported value"}},
+		{"unknown estimate handling", validPolicy, "spec.latency.estimates=Optimistic", []string{"spec.latency.estimates", "Unsupported value"}},
 		{"source weight zero", validPolicy, "spec.latency.sources=[{name: ts, weight: 0}]", []string{"spec.latency.sources[0].weight"}},
 		{"too many sources", validPolicy, "spec.latency.sources=" + many(65, "{name: ts%d}"), []string{"spec.latency.sources", "64"}},
 		{"weights out of range", validPolicy, "spec.weights={latency: 150}", []string{"spec.weights.latency"}},

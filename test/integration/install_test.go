@@ -68,30 +68,41 @@ func renderInstall(t *testing.T) []byte {
 	return out
 }
 
-// renderChart renders manifests/charts/proxima with the Helm library, as
-// `helm template --include-crds --namespace proxima-system` does, with the
-// namespace prepended (Helm leaves creating it to --create-namespace).
+// renderChart renders manifests/charts/proxima with the Helm library and
+// default values, as `helm template --namespace proxima-system` does, with
+// the namespace prepended (Helm leaves creating it to --create-namespace).
 func renderChart(t *testing.T) []byte {
 	t.Helper()
-	chrt, err := loader.Load(filepath.Join("..", "..", "manifests", "charts", "proxima"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := chartutil.ToRenderValues(chrt, map[string]any{},
-		chartutil.ReleaseOptions{Name: "proxima", Namespace: "proxima-system", IsInstall: true}, chartutil.DefaultCapabilities)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := engine.Render(chrt, vals)
+	out, err := renderChartValues(map[string]any{})
 	if err != nil {
 		t.Fatalf("helm template: %v", err)
 	}
+	return out
+}
+
+// renderChartValues renders the chart with values (as --set would give
+// them), for the pinned Kubernetes version.
+func renderChartValues(values map[string]any) ([]byte, error) {
+	chrt, err := loader.Load(filepath.Join("..", "..", "manifests", "charts", "proxima"))
+	if err != nil {
+		return nil, err
+	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	v := pinnedKubernetesVersion()
+	major, minor, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
+	minor, _, _ = strings.Cut(minor, ".")
+	caps.KubeVersion = chartutil.KubeVersion{Version: v, Major: major, Minor: minor}
+	vals, err := chartutil.ToRenderValues(chrt, values,
+		chartutil.ReleaseOptions{Name: "proxima", Namespace: "proxima-system", IsInstall: true}, caps)
+	if err != nil {
+		return nil, err
+	}
+	files, err := engine.Render(chrt, vals)
+	if err != nil {
+		return nil, err
+	}
 	var b strings.Builder
 	b.WriteString("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: proxima-system\n")
-	for _, crd := range chrt.CRDObjects() {
-		b.WriteString("---\n")
-		b.Write(crd.File.Data)
-	}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		if strings.HasSuffix(name, ".tpl") || strings.HasSuffix(name, "NOTES.txt") || strings.TrimSpace(files[name]) == "" {
 			continue
@@ -99,7 +110,7 @@ func renderChart(t *testing.T) []byte {
 		b.WriteString("\n---\n")
 		b.WriteString(files[name])
 	}
-	return []byte(b.String())
+	return []byte(b.String()), nil
 }
 
 // buildBinary builds a command of this module into dir.

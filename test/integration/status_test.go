@@ -18,6 +18,7 @@ package integration
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/proxima-sched/proxima/pkg/controller/status"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	placementclient "github.com/proxima-sched/proxima/pkg/generated/clientset/versioned/typed/placement/v1alpha1"
 	informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
 	"github.com/proxima-sched/proxima/pkg/state"
 	"github.com/proxima-sched/proxima/test/harness"
@@ -169,5 +171,63 @@ func TestStatusConditions(t *testing.T) {
 	}
 	if p.Status.FeasibleSites != 1 {
 		t.Errorf("feasibleSites = %d, want 1", p.Status.FeasibleSites)
+	}
+
+	// Tokyo meets the rules but no node is labelled for it: the most likely
+	// first failure, reported by name.
+	waitForCondition(t, "policy jp-only", getPolicy, metav1.ConditionTrue, placementv1alpha1.ReasonResolved,
+		"1 of them without a labelled node: tokyo")
+	waitForPolicyStatus(t, pc, ns, "jp-only", "sitesWithoutNodes [tokyo]", func(s placementv1alpha1.PlacementPolicyStatus) bool {
+		return slices.Equal(s.SitesWithoutNodes, []string{"tokyo"})
+	})
+
+	// Pods the policy governs, one of them left to the default scheduler.
+	for _, pod := range []*v1.Pod{
+		st.MakePod().Namespace(ns).Name("opted-in").Label(placementv1alpha1.PolicyLabel, "jp-only").SchedulerName("proxima-scheduler").Container("pause").Obj(),
+		st.MakePod().Namespace(ns).Name("default-scheduled").Label(placementv1alpha1.PolicyLabel, "jp-only").Container("pause").Obj(),
+		st.MakePod().Namespace(ns).Name("no-policy").SchedulerName("proxima-scheduler").Container("pause").Obj(),
+	} {
+		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForPolicyStatus(t, pc, ns, "jp-only", "2 matched pods, 1 with another scheduler", func(s placementv1alpha1.PlacementPolicyStatus) bool {
+		return s.MatchedPods == 2 && s.OtherSchedulerPods == 1
+	})
+
+	// A node labelled for Tokyo empties the list.
+	createNode(t, cp.Client, st.MakeNode().Name("tokyo-1").Label(placementv1alpha1.SiteLabel, "tokyo").Obj())
+	waitForPolicyStatus(t, pc, ns, "jp-only", "no sitesWithoutNodes", func(s placementv1alpha1.PlacementPolicyStatus) bool {
+		return len(s.SitesWithoutNodes) == 0 && s.FeasibleSites == 1
+	})
+	waitForCondition(t, "policy jp-only", getPolicy, metav1.ConditionTrue, placementv1alpha1.ReasonResolved, "1 of 2 sites meet the hard rules")
+
+	// The deprecated spelling of onStale.nodeUtilization is still read, and
+	// its use is noted.
+	p, err = pc.PlacementPolicies(ns).Get(ctx, "jp-only", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Telemetry = &placementv1alpha1.TelemetryPolicy{OnStale: &placementv1alpha1.StaleActions{NodeLoad: placementv1alpha1.Reject}}
+	if _, err := pc.PlacementPolicies(ns).Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitForCondition(t, "policy jp-only", getPolicy, metav1.ConditionTrue, placementv1alpha1.ReasonResolved,
+		"telemetry.onStale.nodeLoad is deprecated: write onStale.nodeUtilization")
+}
+
+// waitForPolicyStatus waits until a policy's status satisfies ok.
+func waitForPolicyStatus(t *testing.T, pc placementclient.PlacementV1alpha1Interface, ns, name, what string, ok func(placementv1alpha1.PlacementPolicyStatus) bool) {
+	t.Helper()
+	var last placementv1alpha1.PlacementPolicyStatus
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		p, err := pc.PlacementPolicies(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		last = p.Status
+		return ok(last), nil
+	}); err != nil {
+		t.Fatalf("policy %s/%s: status %+v, want %s: %v", ns, name, last, what, err)
 	}
 }

@@ -292,7 +292,7 @@ func TestNoRetryStormFromTelemetry(t *testing.T) {
 		return metricValue(t, "scheduler_schedule_attempts_total", map[string]string{"result": "unschedulable", "profile": proximaScheduler})
 	}
 	refreshes := func() float64 {
-		return metricValue(t, "proxima_telemetry_query_duration_seconds", map[string]string{"signal": "node_utilization"})
+		return metricValue(t, "proxima_telemetry_query_duration_seconds", map[string]string{"signal": "nodeUtilization"})
 	}
 	ctx := context.Background()
 	// Every pod has had its first attempt, and the backoffs of those

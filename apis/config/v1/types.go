@@ -21,6 +21,9 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // EdgePlacementArgs configures the EdgePlacement plugin.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:object:generate=false
 type EdgePlacementArgs struct {
 	metav1.TypeMeta `json:",inline"`
 
@@ -111,6 +114,8 @@ type SignalArgs struct {
 	// +optional
 	Query *string `json:"query,omitempty"`
 	// maxAgeSeconds after the last successful read, the signal is stale.
+	// Default: four reads, 4 × refreshSeconds (60 with the default refresh);
+	// for price, which changes slowly, 80 × refreshSeconds (1200).
 	// +optional
 	MaxAgeSeconds *int32 `json:"maxAgeSeconds,omitempty"`
 	// nodeLabel carries the Node name (node utilization). Default "instance".

@@ -33,6 +33,28 @@ const (
 	WorstCase LatencyObjective = "WorstCase"
 )
 
+// EstimateHandling is how a hard RTT bound judges a round-trip time that
+// nobody declared or measured and Proxima estimated (see TrafficSource).
+// +kubebuilder:validation:Enum=Conservative;Central;Reject
+type EstimateHandling string
+
+// Estimate handlings.
+const (
+	// EstimatesConservative judges an estimate at its upper bound: the
+	// estimate plus twice its uncertainty (from the residuals of the RTT
+	// model fitted to the declared and live RTTs, or the distance
+	// formula's measured error). A site is feasible only when even that
+	// bound is within maxRTTMilliseconds.
+	EstimatesConservative EstimateHandling = "Conservative"
+	// EstimatesCentral judges an estimate at its central value, the one
+	// the score uses: more sites pass, and some of them may be slower than
+	// the bound.
+	EstimatesCentral EstimateHandling = "Central"
+	// EstimatesReject requires a declared or live RTT from every listed
+	// source: a site with any estimated RTT fails the bound.
+	EstimatesReject EstimateHandling = "Reject"
+)
+
 // StaleAction is what to do with a site (or node) when an enabled live
 // signal has no fresh value for it: its last read is older than the
 // signal's maximum age, there has been no successful read yet, or the read
@@ -170,6 +192,15 @@ type LatencyPolicy struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	MaxRTTMilliseconds *int32 `json:"maxRTTMilliseconds,omitempty"`
+
+	// estimates says how maxRTTMilliseconds judges an RTT that is
+	// estimated rather than declared or live: Conservative (default) at
+	// its upper bound (estimate + 2σ), Central at the estimate itself,
+	// Reject not at all (the site fails the bound). Declared and live RTTs
+	// are judged as they are; the score always uses the central estimate.
+	// +optional
+	// +kubebuilder:default=Conservative
+	Estimates EstimateHandling `json:"estimates,omitempty"`
 }
 
 // SourceWeight names a TrafficSource and its weight in the objective.
@@ -228,10 +259,31 @@ type StaleActions struct {
 	// +optional
 	// +kubebuilder:default=UseDeclared
 	Health StaleAction `json:"health,omitempty"`
-	// nodeLoad: live node utilization.
+	// nodeUtilization: live node CPU utilization (the EdgePlacement
+	// telemetry signal of the same name, which
+	// telemetry.maxNodeUtilizationPercent bounds). Absent: nodeLoad, else
+	// UseDeclared.
 	// +optional
-	// +kubebuilder:default=UseDeclared
+	NodeUtilization StaleAction `json:"nodeUtilization,omitempty"`
+	// nodeLoad is the deprecated spelling of nodeUtilization, read only
+	// when nodeUtilization is absent; proxima-controller notes its use in
+	// the Ready condition's message. It will be removed with v1alpha1.
+	// +optional
 	NodeLoad StaleAction `json:"nodeLoad,omitempty"`
+}
+
+// NodeUtilizationAction is the action for the node utilization signal:
+// nodeUtilization, else the deprecated nodeLoad, else UseDeclared.
+func (s *StaleActions) NodeUtilizationAction() StaleAction {
+	switch {
+	case s == nil:
+		return UseDeclared
+	case s.NodeUtilization != "":
+		return s.NodeUtilization
+	case s.NodeLoad != "":
+		return s.NodeLoad
+	}
+	return UseDeclared
 }
 
 // ObjectiveWeights weigh latency, cost and node load in the soft objective,
@@ -266,6 +318,29 @@ type PlacementPolicyStatus struct {
 	// capacity and hardware are considered).
 	// +optional
 	FeasibleSites int32 `json:"feasibleSites,omitempty"`
+	// sitesWithoutNodes names the feasible sites that no node belongs to
+	// (no node carries the site label with their name), sorted, at most 16:
+	// no pod can land there until a node is labelled. A site that every
+	// node misses is usually a forgotten or mistyped label.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	SitesWithoutNodes []string `json:"sitesWithoutNodes,omitempty"`
+	// matchedPods is how many unfinished pods the policy governs, resolved
+	// as the scheduler resolves them (the pod's placement.proxima.dev/policy
+	// label, else the first policy of its namespace whose podSelector
+	// matches), whichever scheduler they name.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MatchedPods int32 `json:"matchedPods,omitempty"`
+	// otherSchedulerPods is how many of the matched pods name a scheduler
+	// other than Proxima in spec.schedulerName: that scheduler places them,
+	// and the policy's hard rules (residency among them) do not hold for
+	// them.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	OtherSchedulerPods int32 `json:"otherSchedulerPods,omitempty"`
 
 	// conditions of the policy; Ready is False when it names an unknown
 	// source or its hard rules leave no site.
@@ -289,6 +364,8 @@ type PlacementPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Max RTT",type=integer,JSONPath=`.spec.latency.maxRTTMilliseconds`,priority=1
 // +kubebuilder:printcolumn:name="Max/h",type=string,JSONPath=`.spec.cost.maxHourly`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.matchedPods`,priority=1
+// +kubebuilder:printcolumn:name="Other Scheduler",type=integer,JSONPath=`.status.otherSchedulerPods`,priority=1
 type PlacementPolicy struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional

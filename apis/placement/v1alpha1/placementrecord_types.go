@@ -28,7 +28,8 @@ const (
 	ProvenanceDeclared = "declared"
 	// ProvenanceLive: a fresh value from telemetry.
 	ProvenanceLive = "live"
-	// ProvenanceEstimated: estimated from great-circle distance.
+	// ProvenanceEstimated: estimated by Proxima (SourceRTT.Estimator says
+	// how).
 	ProvenanceEstimated = "estimated"
 	// ProvenanceUnknown: neither declared, measured nor estimable (a site
 	// or source without a location); the value is absent.
@@ -108,7 +109,21 @@ type SourceRTT struct {
 	// signal is not read (notRead).
 	Provenance string `json:"provenance"`
 	Live       string `json:"live"`
+	// Estimator, for an estimated RTT, is fitted (the model fitted to the
+	// declared and live RTTs) or distancePrior (great-circle distance
+	// alone).
+	Estimator string `json:"estimator,omitempty"`
+	// UpperMilliseconds, for an estimated RTT, is its upper bound, which
+	// latency.maxRTTMilliseconds judges it by unless the policy's
+	// latency.estimates says otherwise.
+	UpperMilliseconds *float64 `json:"upperMilliseconds,omitempty"`
 }
+
+// Estimators of an estimated RTT in a PlacementRecord.
+const (
+	EstimatorFitted        = "fitted"
+	EstimatorDistancePrior = "distancePrior"
+)
 
 // ScoreTerms break down a score on the 0..1 scale: Total = Latency + Cost +
 // Load, each the policy's normalized weight times its term (1 best, 0 worst

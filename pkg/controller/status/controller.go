@@ -24,7 +24,10 @@ limitations under the License.
 //   - PlacementPolicy: Ready=False (UnknownSource) while it names a
 //     TrafficSource that does not exist, or (NoFeasibleSite) when its hard
 //     rules leave no site, with the count of sites each rule excluded;
-//     feasibleSites otherwise.
+//     feasibleSites otherwise, and sitesWithoutNodes, the feasible sites no
+//     node is labelled for (the most likely reason a pod stays Pending);
+//     matchedPods, the pods it governs, and otherSchedulerPods, those of
+//     them that name another scheduler and so escape its rules.
 //
 // It runs as its own process (cmd/proxima-controller) with its own leader
 // election, not inside the scheduler: kube-scheduler's leader election only
@@ -46,6 +49,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +58,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers"
@@ -74,9 +79,16 @@ import (
 // +kubebuilder:rbac:groups=placement.proxima.dev,resources=sites;trafficsources;placementpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=placement.proxima.dev,resources=sites/status;trafficsources/status;placementpolicies/status,verbs=update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=proxima-system,resources=leases,verbs=get;create;update
 
 const worldKey = "world"
+
+// DefaultSchedulerName is the profile name of the shipped configuration.
+const DefaultSchedulerName = "proxima-scheduler"
+
+// maxSitesWithoutNodes bounds status.sitesWithoutNodes (the CRD's MaxItems).
+const maxSitesWithoutNodes = 16
 
 // Controller reconciles the status of Sites, TrafficSources and PlacementPolicies.
 type Controller struct {
@@ -86,8 +98,12 @@ type Controller struct {
 	sources  listers.TrafficSourceLister
 	policies listers.PlacementPolicyLister
 	nodes    corelisters.NodeLister
-	synced   []cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[string]
+	pods     corelisters.PodLister
+	// schedulers are the schedulerNames that place pods with Proxima's
+	// rules; a matched pod naming another is counted in otherSchedulerPods.
+	schedulers map[string]bool
+	synced     []cache.InformerSynced
+	queue      workqueue.TypedRateLimitingInterface[string]
 }
 
 // New wires the controller to the informer factories; start them after New.
@@ -101,19 +117,26 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 		return nil, err
 	}
 	c := &Controller{
-		model:    model,
-		client:   client,
-		sites:    p.Sites().Lister(),
-		sources:  p.TrafficSources().Lister(),
-		policies: p.PlacementPolicies().Lister(),
-		nodes:    core.Core().V1().Nodes().Lister(),
+		model:      model,
+		client:     client,
+		sites:      p.Sites().Lister(),
+		sources:    p.TrafficSources().Lister(),
+		policies:   p.PlacementPolicies().Lister(),
+		nodes:      core.Core().V1().Nodes().Lister(),
+		pods:       core.Core().V1().Pods().Lister(),
+		schedulers: map[string]bool{DefaultSchedulerName: true},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxima-status"}),
 	}
+	// The controller reads a pod's namespace, labels, schedulerName and
+	// phase only: keep no more of every pod of the cluster in memory.
+	if err := core.Core().V1().Pods().Informer().SetTransform(slimPod); err != nil {
+		return nil, err
+	}
 	model.OnPublish(func(klog.Logger, *state.Snapshot) { c.queue.Add(worldKey) })
-	// Status changes (and node readiness, which the model does not track)
-	// do not publish a snapshot but are status inputs too.
+	// Status changes, node readiness (which the model does not track) and
+	// pods do not publish a snapshot but are status inputs too.
 	enqueue := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.queue.Add(worldKey) },
 		UpdateFunc: func(any, any) { c.queue.Add(worldKey) },
@@ -121,7 +144,7 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 	}
 	for _, inf := range []cache.SharedIndexInformer{
 		p.Sites().Informer(), p.TrafficSources().Informer(), p.PlacementPolicies().Informer(),
-		core.Core().V1().Nodes().Informer(),
+		core.Core().V1().Nodes().Informer(), core.Core().V1().Pods().Informer(),
 	} {
 		if _, err := inf.AddEventHandler(enqueue); err != nil {
 			return nil, err
@@ -129,6 +152,30 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 		c.synced = append(c.synced, inf.HasSynced)
 	}
 	return c, nil
+}
+
+// slimPod keeps what countPods reads of a pod.
+func slimPod(obj any) (any, error) {
+	pod, ok := obj.(*v1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
+			ResourceVersion: pod.ResourceVersion, Labels: pod.Labels},
+		Spec:   v1.PodSpec{SchedulerName: pod.Spec.SchedulerName, NodeName: pod.Spec.NodeName},
+		Status: v1.PodStatus{Phase: pod.Status.Phase},
+	}, nil
+}
+
+// SetSchedulerNames sets the schedulerNames that place pods with Proxima's
+// rules (the profile names of its KubeSchedulerConfiguration; by default
+// DefaultSchedulerName). Call it before Run.
+func (c *Controller) SetSchedulerNames(names ...string) {
+	c.schedulers = map[string]bool{}
+	for _, n := range names {
+		c.schedulers[n] = true
+	}
 }
 
 // Model is the world model the controller keeps current (in Run), for
@@ -187,7 +234,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pods, err := c.pods.List(labels.Everything())
+	if err != nil {
+		return err
+	}
 	snap := c.model.Load()
+	matched := c.countPods(snap, pods)
 	bySite := map[string][]*v1.Node{}
 	for _, n := range nodes {
 		if site, ok := snap.SiteName(n); ok {
@@ -203,7 +255,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	var plan scoring.Plan
 	for _, p := range policies {
-		errs = append(errs, c.updatePolicy(ctx, p, snap, &plan))
+		errs = append(errs, c.updatePolicy(ctx, p, snap, &plan, matched[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]))
 	}
 	return errors.Join(errs...)
 }
@@ -273,11 +325,39 @@ func (c *Controller) updateSource(ctx context.Context, src *placementv1alpha1.Tr
 	return err
 }
 
-func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.PlacementPolicy, snap *state.Snapshot, plan *scoring.Plan) error {
+// podCounts are a policy's matched pods and those of them that name another
+// scheduler.
+type podCounts struct{ matched, otherScheduler int32 }
+
+// countPods resolves every unfinished pod's policy as the scheduler does.
+func (c *Controller) countPods(snap *state.Snapshot, pods []*v1.Pod) map[types.NamespacedName]podCounts {
+	out := map[types.NamespacedName]podCounts{}
+	for _, pod := range pods {
+		if pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
+			continue
+		}
+		pol, err := snap.PolicyFor(pod)
+		if err != nil || pol == nil {
+			continue
+		}
+		key := types.NamespacedName{Namespace: pol.Namespace, Name: pol.Name}
+		n := out[key]
+		n.matched++
+		if !c.schedulers[pod.Spec.SchedulerName] {
+			n.otherScheduler++
+		}
+		out[key] = n
+	}
+	return out
+}
+
+func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.PlacementPolicy, snap *state.Snapshot, plan *scoring.Plan, pods podCounts) error {
 	cond := metav1.Condition{Type: placementv1alpha1.ConditionReady, ObservedGeneration: pol.Generation}
 	st := pol.Status.DeepCopy()
 	st.ObservedGeneration = pol.Generation
 	st.FeasibleSites = 0
+	st.SitesWithoutNodes = nil
+	st.MatchedPods, st.OtherSchedulerPods = pods.matched, pods.otherScheduler
 	var rules scoring.Policy
 	// Requests are unknown here: the cost cap is checked against a pod that
 	// requests nothing, so only sites with unusable prices fail it.
@@ -292,6 +372,17 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 		st.FeasibleSites = int32(plan.NumFeasible())
 		cond.Status, cond.Reason = metav1.ConditionTrue, placementv1alpha1.ReasonResolved
 		cond.Message = fmt.Sprintf("%d of %d sites meet the hard rules", plan.NumFeasible(), snap.World.Sites.Len())
+		if empty := feasibleWithoutNodes(snap, plan); len(empty) > 0 {
+			n := len(empty)
+			if n > maxSitesWithoutNodes {
+				empty = empty[:maxSitesWithoutNodes]
+			}
+			st.SitesWithoutNodes = empty
+			cond.Message += fmt.Sprintf("; %d of them without a labelled node: %s", n, strings.Join(empty, ", "))
+			if n > len(empty) {
+				cond.Message += fmt.Sprintf(" and %d more", n-len(empty))
+			}
+		}
 		if plan.NumFeasible() == 0 {
 			cond.Status, cond.Reason = metav1.ConditionFalse, placementv1alpha1.ReasonNoFeasibleSite
 			cond.Message = "no site meets the hard rules"
@@ -299,6 +390,9 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 				cond.Message += ": " + s
 			}
 		}
+	}
+	if t := pol.Spec.Telemetry; t != nil && t.OnStale != nil && t.OnStale.NodeUtilization == "" && t.OnStale.NodeLoad == placementv1alpha1.Reject {
+		cond.Message += "; telemetry.onStale.nodeLoad is deprecated: write onStale.nodeUtilization"
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
 	if equalStatus(&pol.Status, st) {
@@ -308,6 +402,23 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 	obj.Status = *st
 	_, err := c.client.PlacementV1alpha1().PlacementPolicies(pol.Namespace).UpdateStatus(ctx, obj, metav1.UpdateOptions{})
 	return err
+}
+
+// feasibleWithoutNodes names, sorted, the plan's feasible sites that no
+// node belongs to. Until the model has indexed the whole node list it
+// claims none.
+func feasibleWithoutNodes(snap *state.Snapshot, plan *scoring.Plan) []string {
+	if !snap.NodesIndexed() {
+		return nil
+	}
+	var out []string
+	for i, site := range snap.Sites() {
+		if plan.SiteFeasible(i) && len(snap.NodesIn(i)) == 0 {
+			out = append(out, site.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // equalStatus reports whether an update would change nothing.

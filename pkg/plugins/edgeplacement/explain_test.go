@@ -71,7 +71,7 @@ func TestExplanationCornerCases(t *testing.T) {
 	}{{
 		name: "estimated RTT whose live value went stale", policy: latency("users"), live: staleRTT,
 		scoredOn: node("par-1", "par"), boundTo: node("par-1", "par"),
-		want:    []string{"RTT users ", " ms (estimated; live value stale)"},
+		want:    []string{"RTT users ", " ms (estimated (distance prior, upper bound ", " ms); live value stale)"},
 		wantNot: []string{"declared"},
 	}, {
 		name: "declared RTT whose live value went stale", policy: latency("users"), live: staleRTT,

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds a release's artefacts into OUT (make release):
+#   install.yaml   the kustomize install rendered, its image set to
+#                  IMAGE_REPO:VERSION (kubectl apply --server-side -f install.yaml);
+#   crds.yaml      the CRDs alone, for upgrading them by hand;
+#   proxima-X.Y.Z.tgz  the Helm chart, version X.Y.Z (VERSION without its v),
+#                  appVersion VERSION, image defaults IMAGE_REPO:VERSION;
+#                  push it as an OCI artefact with helm push;
+#   SHA256SUMS     of the three.
+# Renders with the kubectl and helm that hack/tools.sh builds from the pinned
+# modules ($PROXIMA_BIN_DIR overrides where they are).
+#
+# usage: hack/release.sh VERSION OUT [IMAGE_REPO]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+version=${1:?usage: hack/release.sh VERSION OUT [IMAGE_REPO]}
+out=${2:?usage: hack/release.sh VERSION OUT [IMAGE_REPO]}
+repo=${3:-ghcr.io/proxima-sched/proxima}
+chart_version=${version#v}
+if [[ $version != v* || ! $chart_version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+	echo "release: VERSION must be a tag vMAJOR.MINOR.PATCH[-PRERELEASE], not $version" >&2
+	exit 2
+fi
+if [[ -n ${PROXIMA_BIN_DIR:-} ]]; then
+	bin=$PROXIMA_BIN_DIR
+else
+	bin=$root/bin
+	./hack/tools.sh kubectl helm >/dev/null
+fi
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+rm -f "$out"/install.yaml "$out"/crds.yaml "$out"/proxima-*.tgz "$out"/SHA256SUMS
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The install, with the release's image, through an overlay of the tree's.
+mkdir -p "$work/overlay"
+cat >"$work/overlay/kustomization.yaml" <<EOF2
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$work/overlay" "$root/manifests/install")
+images:
+  - name: ghcr.io/proxima-sched/proxima
+    newName: $repo
+    newTag: $version
+EOF2
+"$bin/kubectl" kustomize "$work/overlay" >"$out/install.yaml"
+"$bin/kubectl" kustomize manifests/crds >"$out/crds.yaml"
+
+# The chart, its image defaults pointing at the release's image.
+cp -r manifests/charts/proxima "$work/proxima"
+sed -i -e "s#^  repository: .*#  repository: $repo#" -e "s#^  tag: .*#  tag: $version#" "$work/proxima/values.yaml"
+grep -q "^  tag: $version\$" "$work/proxima/values.yaml" || { echo "release: could not set the chart's image tag" >&2; exit 1; }
+"$bin/helm" package "$work/proxima" --version "$chart_version" --app-version "$version" -d "$out" >/dev/null
+
+(cd "$out" && sha256sum install.yaml crds.yaml "proxima-$chart_version.tgz" >SHA256SUMS)
+echo "release $version in $out:"
+ls -1 "$out"

@@ -1,0 +1,206 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+)
+
+// synthetic is a world whose RTTs follow the model exactly, plus noise:
+// base 8 ms, 0.02 ms/km, offsets per source and site.
+func synthetic(sites, sources int, noise float64, rng *rand.Rand) (dist, rtt []float64) {
+	a, b := make([]float64, sources), make([]float64, sites)
+	for j := range a {
+		a[j] = rng.Float64() * 10
+	}
+	for s := range b {
+		b[s] = rng.Float64() * 10
+	}
+	dist, rtt = make([]float64, sites*sources), make([]float64, sites*sources)
+	for s := range sites {
+		for j := range sources {
+			k := s*sources + j
+			dist[k] = rng.Float64() * 3000
+			rtt[k] = 8 + 0.02*dist[k] + a[j] + b[s] + noise*rng.NormFloat64()
+		}
+	}
+	return dist, rtt
+}
+
+func TestFitRTTLearnsOffsetsAndSlope(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const sites, sources = 40, 12
+	dist, truth := synthetic(sites, sources, 1, rng)
+	measured := make([]float64, len(truth))
+	hidden := 0
+	for k := range truth {
+		measured[k] = truth[k]
+		if rng.Float64() < 0.4 {
+			measured[k] = math.NaN()
+			hidden++
+		}
+	}
+	f := FitRTT(RTTInput{Sites: sites, Sources: sources, DistKm: dist, Measured: measured})
+	if !f.Fitted {
+		t.Fatal("not fitted")
+	}
+	// The common curve: 8 ms + 0.02 ms/km plus the offsets' means.
+	if slope := (f.line.at(2000) - f.line.at(1000)) / 1000; math.Abs(slope-0.02) > 0.002 {
+		t.Errorf("slope %v ms/km, want about 0.02", slope)
+	}
+	var fitErr, priorErr float64
+	covered := 0
+	for k := range truth {
+		if !math.IsNaN(measured[k]) {
+			continue
+		}
+		est, upper := f.Estimate(k/sources, k%sources, dist[k])
+		fitErr += math.Abs(est - truth[k])
+		priorErr += math.Abs(EstimateBaseMilliseconds + priorSlope*dist[k] - truth[k])
+		if truth[k] <= upper {
+			covered++
+		}
+	}
+	fitErr /= float64(hidden)
+	priorErr /= float64(hidden)
+	// Noise σ is 1 ms; offsets learnt from ~24 and ~7 pairs each.
+	if fitErr > 2.5 {
+		t.Errorf("mean error on hidden pairs %.2f ms, want under 2.5 (prior: %.2f)", fitErr, priorErr)
+	}
+	if share := float64(covered) / float64(hidden); share < 0.9 {
+		t.Errorf("upper bound covers %.0f%% of hidden pairs, want at least 90%%", 100*share)
+	}
+}
+
+func TestFitRTTTooFewPairsKeepsThePrior(t *testing.T) {
+	dist := []float64{100, 2000, 500}
+	measured := []float64{10, math.NaN(), math.NaN()}
+	f := FitRTT(RTTInput{Sites: 3, Sources: 1, DistKm: dist, Measured: measured})
+	if f.Fitted {
+		t.Fatal("fitted from one pair")
+	}
+	est, upper := f.Estimate(1, 0, 2000)
+	if want := EstimateBaseMilliseconds + priorSlope*2000; est != want || upper != EstimatePriorUpper(want) {
+		t.Errorf("Estimate = %v (upper %v), want the prior %v (upper %v)", est, upper, want, EstimatePriorUpper(want))
+	}
+}
+
+// A source whose network is 20 ms slower than its distance says: the fit
+// learns it from the pairs declared and applies it to the one that is not.
+func TestBuildFillsEstimatesFromTheFit(t *testing.T) {
+	var sites []*placementv1alpha1.Site
+	for i := range 8 {
+		sites = append(sites, site("s"+strconv.Itoa(i), placementv1alpha1.TierCloud, "DE", "50", strconv.Itoa(i*2), ""))
+	}
+	src := func(name, lon string, slow float64, skip string) *placementv1alpha1.TrafficSource {
+		ts := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: placementv1alpha1.TrafficSourceSpec{Location: &placementv1alpha1.GeoLocation{Latitude: "48", Longitude: lon}}}
+		for i := range 8 {
+			if "s"+strconv.Itoa(i) == skip {
+				continue
+			}
+			ms := EstimateRTT(48, mustFloat(lon), 50, float64(i*2)) + slow
+			ts.Spec.RTTs = append(ts.Spec.RTTs, placementv1alpha1.SiteRTT{Site: "s" + strconv.Itoa(i), Milliseconds: int32(math.Round(ms))})
+		}
+		return ts
+	}
+	sources := []*placementv1alpha1.TrafficSource{src("fast", "3", 0, "s2"), src("slow", "5", 20, "s5")}
+	snap := Build(Objects{Sites: sites, Sources: sources})
+	w := snap.World
+	slow, _ := snap.SourceIndex("slow")
+	s5, _ := snap.SiteIndex("s5")
+	v, p := w.RTTAt(s5, slow)
+	want := EstimateRTT(48, 5, 50, 10) + 20
+	if p != scoring.Estimated|scoring.Fitted {
+		t.Errorf("slow→s5 provenance %v, want fitted", p)
+	}
+	// Ridge regularisation keeps it a little short of the truth, but
+	// most of the way there from the prior.
+	if prior := EstimateRTT(48, 5, 50, 10); !(v-prior > 0.6*(want-prior)) || v > want+2 {
+		t.Errorf("slow→s5 = %.1f ms, want most of the way from the prior %.1f to %.1f", v, prior, want)
+	}
+	if up := w.RTTUpperAt(s5, slow); !(up > v) {
+		t.Errorf("upper bound %v not above the estimate %v", up, v)
+	}
+	s0, _ := snap.SiteIndex("s0")
+	if dv, dp := w.RTTAt(s0, slow); dp != scoring.Declared || w.RTTUpperAt(s0, slow) != dv {
+		t.Errorf("declared slow→s0 = %v (%v), upper %v: want declared, upper equal", dv, dp, w.RTTUpperAt(s0, slow))
+	}
+	if got := w.RTTNote(s5, slow); !strings.HasPrefix(got, "estimated (fitted, upper bound ") {
+		t.Errorf("RTTNote = %q", got)
+	}
+
+	// A rebuild with the same declarations reuses the fit; a changed
+	// declaration refits.
+	again := buildSiteTable(sites, sources, nil, snap.table)
+	if again.rtt.fit != snap.table.rtt.fit {
+		t.Error("the same declarations were fitted again")
+	}
+	sources[1].Spec.RTTs[0].Milliseconds++
+	if changed := buildSiteTable(sites, sources, nil, snap.table); changed.rtt.fit == snap.table.rtt.fit {
+		t.Error("a changed declaration kept the old fit")
+	}
+}
+
+func mustFloat(s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// A policy's latency.estimates becomes the core's estimate rule;
+// Conservative is the default.
+func TestCorePolicyEstimates(t *testing.T) {
+	snap := Build(Objects{
+		Sites: []*placementv1alpha1.Site{site("s", placementv1alpha1.TierCloud, "DE", "50", "8", "")},
+		Sources: []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "users"},
+			Spec: placementv1alpha1.TrafficSourceSpec{Location: &placementv1alpha1.GeoLocation{Latitude: "48", Longitude: "2"}}}},
+	})
+	for h, want := range map[placementv1alpha1.EstimateHandling]scoring.EstimateRule{
+		"":                                      scoring.EstimatesConservative,
+		placementv1alpha1.EstimatesConservative: scoring.EstimatesConservative,
+		placementv1alpha1.EstimatesCentral:      scoring.EstimatesCentral,
+		placementv1alpha1.EstimatesReject:       scoring.EstimatesReject,
+	} {
+		spec := placementv1alpha1.PlacementPolicySpec{Latency: &placementv1alpha1.LatencyPolicy{
+			Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}, Estimates: h}}
+		var rules scoring.Policy
+		if err := snap.CorePolicy(&spec, Requests{Cores: 1}, &rules); err != nil {
+			t.Fatal(err)
+		}
+		if rules.EstimatedRTT != want {
+			t.Errorf("estimates %q: rule %d, want %d", h, rules.EstimatedRTT, want)
+		}
+	}
+	// With one pair and nothing measured, the estimate is the prior's and
+	// its upper bound the prior's measured error.
+	v, p := snap.World.RTTAt(0, 0)
+	if p != scoring.Estimated || snap.World.RTTUpperAt(0, 0) != EstimatePriorUpper(v) {
+		t.Errorf("users→s = %v (%v), upper %v; want the prior with its bound %v", v, p, snap.World.RTTUpperAt(0, 0), EstimatePriorUpper(v))
+	}
+}
