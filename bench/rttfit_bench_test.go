@@ -108,21 +108,7 @@ func BenchmarkScoreEstimates(b *testing.B) {
 						}
 					}
 				}
-				p := SyntheticPolicy(w)
-				var pl scoring.Plan
-				out := make([]int64, sz.nodes)
-				b.ReportAllocs()
-				for b.Loop() {
-					pl.Evaluate(w, p)
-					for i, s := range nodes.Site {
-						load := scoring.NodeLoad{Value: nodes.Load[i], Live: true}
-						out[i] = 0
-						if pl.SiteFeasible(int(s)) && pl.LoadRule(load) == scoring.LoadAllowed {
-							out[i] = int64(pl.NodeScore(int(s), load.Value))
-						}
-					}
-				}
-				reportPerNode(b, sz.nodes)
+				scorePods(b, w, nodes)
 			})
 		}
 	}
