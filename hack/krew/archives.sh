@@ -14,7 +14,7 @@ for platform in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64;
 	dir=$(mktemp -d)
 	CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath -ldflags "-s -w -X github.com/proxima-sched/proxima/pkg/version.Version=$tag" \
 		-o "$dir/$bin" "$root/cmd/kubectl-proxima"
-	cp "$root/LICENSE" "$dir/" 2>/dev/null || true
+	cp "$root/LICENSE" "$dir/"
 	tar -C "$dir" -czf "$out/kubectl-proxima_${tag}_${os}_${arch}.tar.gz" .
 	rm -rf "$dir"
 done
