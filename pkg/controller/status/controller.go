@@ -391,7 +391,7 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 			}
 		}
 	}
-	if t := pol.Spec.Telemetry; t != nil && t.OnStale != nil && t.OnStale.NodeUtilization == "" && t.OnStale.NodeLoad == placementv1alpha1.Reject {
+	if t := pol.Spec.Telemetry; t != nil && t.OnStale != nil && t.OnStale.NodeUtilization == "" && t.OnStale.NodeLoad != "" {
 		cond.Message += "; telemetry.onStale.nodeLoad is deprecated: write onStale.nodeUtilization"
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
