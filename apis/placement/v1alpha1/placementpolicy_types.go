@@ -195,7 +195,8 @@ type LatencyPolicy struct {
 
 	// estimates says how maxRTTMilliseconds judges an RTT that is
 	// estimated rather than declared or live: Conservative (default) at
-	// its upper bound (estimate + 2σ), Central at the estimate itself,
+	// its upper bound (the estimate plus the 95th percentile of the
+	// model's held-out errors; docs/rtt.md), Central at the estimate itself,
 	// Reject not at all (the site fails the bound). Declared and live RTTs
 	// are judged as they are; the score always uses the central estimate.
 	// +optional
