@@ -60,15 +60,32 @@ func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Po
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     v1.ObjectReference{Kind: "Node", Name: nodeName},
 	}
-	// The binding cycle runs after the scheduling cycle's node snapshot;
-	// a node relabelled in between (into another site, or losing its
-	// hardware labels) must not take the pod: refuse, and the scheduler
-	// retries the pod against the node as it is now. A node relabelled
-	// into another feasible site takes it, and the record names that site.
+	// The binding cycle runs after the scheduling cycle, which may be long
+	// ago (Permit, volume binding). The pod's rules are judged again on
+	// the node as the informer has it now — a node relabelled into another
+	// site, or out of the hardware rule, must not take the pod — and, when
+	// Sites, TrafficSources, telemetry or PlacementPolicies changed since
+	// PreFilter, on the world as it is now (a residency rule tightened, a
+	// site gone unhealthy). A refusal sends the pod back to be scheduled
+	// again; a node the informer no longer has is refused too (the
+	// apiserver would bind to a node that does not exist). A node
+	// relabelled into another feasible site takes the pod, and the record
+	// names that site.
 	node, err := pl.nodes.Get(nodeName)
 	if err != nil {
-		node = nil
-	} else if status := s.nodeAllowed(node); !status.IsSuccess() {
+		return fwk.NewStatus(fwk.Unschedulable, "node "+nodeName+" is gone from the scheduler's cache; not binding to it")
+	}
+	judge := s
+	if cur := pl.model.Load(); cur != s.snap {
+		if c := cur.ChangedSince(s.snap); c.Sites || c.Policies {
+			fresh, status := pl.evaluate(cur, pod)
+			if !status.IsSuccess() {
+				return fwk.NewStatus(fwk.Unschedulable, "the world changed before binding: "+status.Message())
+			}
+			judge = fresh
+		}
+	}
+	if status := judge.nodeAllowed(node); !status.IsSuccess() {
 		return fwk.NewStatus(fwk.Unschedulable, "node "+nodeName+" changed before binding: "+status.Message())
 	}
 	r := getReserveState(cs)
