@@ -100,7 +100,7 @@ read as the scheduler reads it (--scheduler-config, --prometheus).`,
 		"The scheduler's KubeSchedulerConfiguration file: take the EdgePlacement args (and telemetry) from it.")
 	cmd.PersistentFlags().StringVar(&o.SchedulerName, "scheduler-name", "proxima-scheduler", "The profile of --scheduler-config to read.")
 	cmd.PersistentFlags().StringVar(&o.Prometheus, "prometheus", "",
-		"Read live telemetry from this Prometheus (the scheduler's queries from --scheduler-config, else its defaults); default: declared values only.")
+		"Read live telemetry from this Prometheus (the scheduler's queries from --scheduler-config, else its defaults). Without it, the address in --scheduler-config is read, which may be reachable only from the cluster; without either, declared values only.")
 	o.flags = cmd.PersistentFlags()
 	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand())
 	return cmd
@@ -190,6 +190,10 @@ func (o *Options) settings(ctx context.Context) (Settings, error) {
 		}
 		c.Refresh(ctx)
 		s.Live = c.Load()
+		if unread := unreadSignals(s.Live); len(unread) > 0 {
+			fmt.Fprintf(os.Stderr, "warning: could not read %s from Prometheus at %s: their values count as stale or missing here, which the scheduler may not see (set --prometheus to an address reachable from here)\n",
+				strings.Join(unread, ", "), tel.Address)
+		}
 	}
 	return s, nil
 }

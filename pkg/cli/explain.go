@@ -138,15 +138,36 @@ type WorldSummary struct {
 	Policies int `json:"policies"`
 	// Telemetry: "declared" (no live values read) or "live".
 	Telemetry string `json:"telemetry"`
+	// UnreadSignals are the live signals that are configured but had no
+	// fresh read (Prometheus unreachable from here, a failing query): their
+	// values count as stale or missing in this answer, which the
+	// scheduler, reading its own Prometheus, may not see.
+	UnreadSignals []string `json:"unreadSignals,omitempty"`
 }
 
 func (w *World) summary() WorldSummary {
 	s := WorldSummary{Sites: w.Snap.World.Sites.Len(), Sources: w.Snap.World.NumSources(), Nodes: len(w.Nodes), Policies: w.Snap.NumPolicies(),
 		Telemetry: "declared"}
-	if w.Settings.Live != nil {
+	if l := w.Settings.Live; l != nil {
 		s.Telemetry = "live"
+		s.UnreadSignals = unreadSignals(l)
 	}
 	return s
+}
+
+// unreadSignals names the signals of l that are read but not fresh.
+func unreadSignals(l *state.Live) []string {
+	var out []string
+	for _, sig := range []struct {
+		name           string
+		enabled, fresh bool
+	}{{"nodeUtilization", l.NodeLoad.Enabled, l.NodeLoad.Fresh}, {"rtt", l.RTT.Enabled, l.RTT.Fresh},
+		{"price", l.Price.Enabled, l.Price.Fresh}, {"health", l.Health.Enabled, l.Health.Fresh}} {
+		if sig.enabled && !sig.fresh {
+			out = append(out, sig.name)
+		}
+	}
+	return out
 }
 
 func freeOf(f Free) FreeCapacity {
@@ -219,10 +240,10 @@ func (w *World) verdicts(pp *state.PodPlan, alt state.Alternative, chosen Choice
 	var out []SiteVerdict
 	site := func(i int) SiteVerdict {
 		v := SiteVerdict{Site: ws.Names[i], Tier: ws.Tier[i].String(), Country: scoring.CountryCode(ws.Country[i]),
-			HourlyCost: finite(pp.Plan.SiteCost(i)), Free: freeOf(w.SiteFree(i))}
+			HourlyCost: state.Finite(pp.Plan.SiteCost(i)), Free: freeOf(w.SiteFree(i))}
 		if len(pp.Rules.Sources) > 0 {
-			v.LatencyMilliseconds = finite(pp.Plan.SiteLatency(i))
-			v.WorstRTTMilliseconds = finite(pp.Plan.SiteWorstRTT(i))
+			v.LatencyMilliseconds = state.Finite(pp.Plan.SiteLatency(i))
+			v.WorstRTTMilliseconds = state.Finite(pp.Plan.SiteWorstRTT(i))
 		}
 		return v
 	}
@@ -361,7 +382,7 @@ func (w *World) siteHasCandidate(plan *scoring.Plan, pp *state.PodPlan, pod *v1.
 	relaxed.Plan = *plan
 	for _, name := range w.Snap.NodesIn(i) {
 		if ni := w.Nodes[name]; ni != nil {
-			if _, ok := w.Candidate(&relaxed, pod, ni); ok {
+			if _, ok := w.Candidate(&relaxed, ni); ok {
 				return true
 			}
 		}
@@ -377,13 +398,6 @@ func joinAnd(parts []string) string {
 		return parts[0]
 	}
 	return parts[0] + " and " + parts[1]
-}
-
-func finite(v float64) *float64 {
-	if math.IsInf(v, 0) || math.IsNaN(v) || v >= scoring.UnknownRTT {
-		return nil
-	}
-	return &v
 }
 
 // changesSince compares the scheduler's record of a bound pod with the same

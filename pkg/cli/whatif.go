@@ -22,11 +22,13 @@ import (
 	"slices"
 	"sort"
 
+	"gonum.org/v1/gonum/stat"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // WhatIf is `kubectl proxima what-if`'s answer: where the scheduler would
@@ -158,13 +160,8 @@ func Simulate(w *World, policy *placementv1alpha1.PlacementPolicy, replicas int,
 		}
 	}
 	if len(rtts) > 0 && !slices.ContainsFunc(rtts, func(v float64) bool { return math.IsInf(v, 0) }) {
-		sum := 0.0
-		for _, v := range rtts {
-			sum += v
-		}
-		mean := sum / float64(len(rtts))
 		slices.Sort(rtts)
-		p95 := rtts[int(math.Ceil(0.95*float64(len(rtts))))-1]
+		mean, p95 := stat.Mean(rtts, nil), stat.Quantile(0.95, stat.Empirical, rtts, nil)
 		out.MeanRTTMilliseconds, out.P95RTTMilliseconds = &mean, &p95
 	}
 	out.Sites = siteRows(placed, today, func(name string) (lat, cost *float64) {
@@ -173,9 +170,9 @@ func Simulate(w *World, policy *placementv1alpha1.PlacementPolicy, replicas int,
 			return nil, nil
 		}
 		if len(pp.Rules.Sources) > 0 {
-			lat = finite(pp.Plan.SiteLatency(i))
+			lat = state.Finite(pp.Plan.SiteLatency(i))
 		}
-		return lat, finite(pp.Plan.SiteCost(i))
+		return lat, state.Finite(pp.Plan.SiteCost(i))
 	})
 	return out
 }

@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
+	nodeutil "k8s.io/kubernetes/pkg/util/node"
 
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
@@ -184,14 +185,12 @@ type Choice struct {
 // kube-scheduler's NodeUnschedulable, TaintToleration and NodeAffinity.
 // Filters it does not model (ports, volumes, inter-pod affinity, topology
 // spread) can make the scheduler reject a node it accepts.
-func (w *World) Candidate(pp *state.PodPlan, pod *v1.Pod, ni *framework.NodeInfo) (site int, ok bool) {
+func (w *World) Candidate(pp *state.PodPlan, ni *framework.NodeInfo) (site int, ok bool) {
 	node := ni.Node()
 	site, ok = w.Snap.SiteOfNode(node)
-	if !ok || !pp.Plan.SiteFeasible(site) || !pp.NodeHasRoom(ni) || pp.Plan.LoadRule(w.Snap.NodeLoad(node.Name)) != scoring.LoadAllowed {
-		return site, false
-	}
-	admission := state.AdmissionOf(pod)
-	return site, admission.Admits(node)
+	// NodeHasRoom applies the pod's NodeAdmission (PlanPod set it).
+	ok = ok && pp.Plan.SiteFeasible(site) && pp.NodeHasRoom(ni) && pp.Plan.LoadRule(w.Snap.NodeLoad(node.Name)) == scoring.LoadAllowed
+	return site, ok
 }
 
 // Choose is the node the scheduler's EdgePlacement score ranks first for
@@ -204,19 +203,19 @@ func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 	if minCandidates <= 0 {
 		minCandidates = int(configv1.DefaultMinCandidateNodes)
 	}
-	fits := func(name string) (bool, bool) {
+	fits := func(name string) state.NodeFit {
 		ni := w.Nodes[name]
 		if ni == nil {
-			return false, false
+			return state.NodeUnknown
 		}
-		return true, pp.NodeHasRoom(ni)
+		return pp.NodeFit(w.Snap, ni)
 	}
 	names, narrowed := pp.Narrow(w.Snap, minCandidates, false, fits)
 	best, ok := w.best(pp, pod, names)
 	if !ok && narrowed {
 		// The scheduler's PostFilter widens a narrowed attempt that found
-		// no node (a filter narrowing does not model, such as the load
-		// rule, rejected every candidate); its next attempt takes every
+		// no node (a filter narrowing does not model rejected every
+		// candidate); its next attempt takes every
 		// feasible site's nodes.
 		names, _ = pp.Narrow(w.Snap, minCandidates, true, fits)
 		best, ok = w.best(pp, pod, names)
@@ -235,7 +234,7 @@ func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string]) (Ch
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for name := range names {
 		ni := w.Nodes[name]
-		site, ok := w.Candidate(pp, pod, ni)
+		site, ok := w.Candidate(pp, ni)
 		if !ok {
 			continue
 		}
@@ -284,7 +283,7 @@ func (w *World) BestAlternative(pp *state.PodPlan, pod *v1.Pod) state.Alternativ
 			if lost == state.LostNoHardware {
 				lost = state.LostNoRoom
 			}
-			if _, ok := w.Candidate(pp, pod, ni); ok {
+			if _, ok := w.Candidate(pp, ni); ok {
 				best, lost = min(best, w.Snap.ScoreLoad(ni, pp.CPUMilli())), ""
 			}
 		}
@@ -309,7 +308,7 @@ func (w *World) SiteFree(i int) Free {
 			continue
 		}
 		f.Nodes++
-		if !nodeReady(ni.Node()) || ni.Node().Spec.Unschedulable {
+		if !nodeutil.IsNodeReady(ni.Node()) || ni.Node().Spec.Unschedulable {
 			continue
 		}
 		f.Ready++
@@ -326,7 +325,7 @@ func (w *World) SiteFree(i int) Free {
 func (w *World) LargestFree(i int) (milliCPU, memory int64) {
 	for _, name := range w.Snap.NodesIn(i) {
 		ni := w.Nodes[name]
-		if ni == nil || !nodeReady(ni.Node()) || ni.Node().Spec.Unschedulable {
+		if ni == nil || !nodeutil.IsNodeReady(ni.Node()) || ni.Node().Spec.Unschedulable {
 			continue
 		}
 		alloc, used := ni.GetAllocatable(), ni.GetRequested()
@@ -339,11 +338,3 @@ func (w *World) LargestFree(i int) (milliCPU, memory int64) {
 // nodeReady: a node without a Ready condition counts as ready, as
 // kube-scheduler does not filter on the condition itself (the node
 // lifecycle controller taints NotReady nodes).
-func nodeReady(n *v1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == v1.NodeReady {
-			return c.Status == v1.ConditionTrue
-		}
-	}
-	return true
-}

@@ -20,8 +20,8 @@ import "k8s.io/apimachinery/pkg/util/sets"
 
 // Narrow is the candidate narrowing of the scheduler's PreFilter: the nodes
 // of the best-ranked feasible sites, taken in order until they hold
-// minCandidates nodes the pod can use (room reports whether the caller
-// knows the node and whether the pod can use it: NodeHasRoom). The best
+// minCandidates nodes the pod can use (fit says what the caller knows of
+// a node: PodPlan.NodeFit on its node snapshot). The best
 // site with such a node is kept whole; a later site that completes the
 // count gives only the usable nodes it needs. It reads only the nodes of
 // the sites it takes, through the snapshot's site-to-nodes index.
@@ -38,24 +38,30 @@ import "k8s.io/apimachinery/pkg/util/sets"
 //
 // Narrowing never strands a pod: when no node is usable anywhere, and when
 // wide is set (the pod's previous narrowed attempt failed: a filter
-// NodeHasRoom does not model rejected every candidate), every feasible
-// site's nodes are candidates. narrowed reports whether the candidates
-// leave out usable nodes of feasible sites. No candidate at all means the
-// feasible sites have no nodes (NoNodesMessage).
-func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, room func(name string) (known, fits bool)) (names sets.Set[string], narrowed bool) {
+// NodeFit does not model rejected every candidate, or preemption was kept
+// out of sites left out), every feasible site's nodes are candidates.
+// narrowed reports whether the candidates leave out usable nodes of
+// feasible sites, or a site whose nodes only lack room (preemption could
+// make it there). No candidate at all means the feasible sites have no
+// nodes (NoNodesMessage).
+func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, fit func(name string) NodeFit) (names sets.Set[string], narrowed bool) {
 	names = make(sets.Set[string], 2*minCandidates)
 	full := make([]string, 0, 2*minCandidates) // unusable nodes
 	have := 0
+	// skipped: a feasible site left out because none of its nodes is
+	// usable, though some only lack room (preemption might make it).
+	skipped := false
 	ranked := p.Plan.Ranked()
 	for r, site := range ranked {
-		start, usable, whole := len(full), 0, have == 0 || wide
+		start, usable, short, whole := len(full), 0, false, have == 0 || wide
 		for _, name := range snap.NodesIn(int(site)) {
-			known, fits := room(name)
-			if !known {
+			f := fit(name)
+			if f == NodeUnknown {
 				continue
 			}
-			if !fits {
+			if f != NodeUsable {
 				full = append(full, name)
+				short = short || f == NodeFull
 				continue
 			}
 			usable++
@@ -68,8 +74,11 @@ func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, room func
 				narrowed = true
 			}
 		}
-		if usable == 0 {
-			continue // its nodes stay in full for the fallback
+		if usable == 0 && !wide {
+			// Its nodes stay in full for the fallback. Preemption could
+			// still make room there: a failed attempt widens (narrowed).
+			skipped = skipped || short
+			continue
 		}
 		names.Insert(full[start:]...)
 		if !wide && have >= minCandidates {
@@ -82,5 +91,5 @@ func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, room func
 		// the usual filters say why and preemption can act.
 		names.Insert(full...)
 	}
-	return names, narrowed
+	return names, narrowed || skipped && have > 0
 }

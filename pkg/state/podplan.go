@@ -23,6 +23,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
+	schedutil "k8s.io/kubernetes/pkg/scheduler/util"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
@@ -44,10 +45,34 @@ type PodPlan struct {
 	Admission NodeAdmission
 
 	world *scoring.World
+	need  need
+}
+
+// need is the pod's requests as NodeHasRoom compares them, read once.
+type need struct {
+	milliCPU, memory int64
+	// scalar are the extended resources (GPUs among them) and hugepages
+	// requested.
+	scalar []scalarNeed
+}
+
+type scalarNeed struct {
+	name  v1.ResourceName
+	value int64
+}
+
+func needOf(reqs v1.ResourceList) need {
+	n := need{milliCPU: reqs.Cpu().MilliValue(), memory: reqs.Memory().Value()}
+	for name, q := range reqs {
+		if schedutil.IsScalarResourceName(name) && !q.IsZero() {
+			n.scalar = append(n.scalar, scalarNeed{name, q.Value()})
+		}
+	}
+	return n
 }
 
 // CPUMilli is the pod's CPU request in millicores.
-func (p *PodPlan) CPUMilli() int64 { return p.Requests.Cpu().MilliValue() }
+func (p *PodPlan) CPUMilli() int64 { return p.need.milliCPU }
 
 // Errors of PlanPod. Each makes the pod unschedulable until the world
 // changes (fail closed); their messages are the reasons the scheduler
@@ -125,7 +150,7 @@ func (s *Snapshot) PlanPolicy(policy *ResolvedPolicy, reqs v1.ResourceList, gpus
 	if policy.Spec.Cost != nil && req == (Requests{}) {
 		return nil, &NoRequestsError{Namespace: policy.Namespace, Name: policy.Name}
 	}
-	p := &PodPlan{Policy: policy, Requests: reqs, world: s.World}
+	p := &PodPlan{Policy: policy, Requests: reqs, world: s.World, need: needOf(reqs)}
 	if err := s.CorePolicy(&policy.Spec, req, &p.Rules); err != nil {
 		var unknown *UnknownSourceError
 		if errors.As(err, &unknown) {

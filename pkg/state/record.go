@@ -50,9 +50,9 @@ func (p *PodPlan) Record(snap *Snapshot, node string, i int, load float64, alt A
 		rec.RTTs = append(rec.RTTs, SourceRTTOf(w, i, j))
 	}
 	if len(p.Rules.Sources) > 0 {
-		rec.LatencyMilliseconds = finite(pl.SiteLatency(i))
+		rec.LatencyMilliseconds = Finite(pl.SiteLatency(i))
 	}
-	rec.HourlyCost = finite(pl.SiteCost(i))
+	rec.HourlyCost = Finite(pl.SiteCost(i))
 	rec.CostProvenance, rec.CostLive = priceProvenance(w.Sites.PriceProvenance[i])
 	rec.Score = terms(pl.SiteTerms(i, load))
 	for _, r := range pl.Ranked() {
@@ -84,9 +84,9 @@ const (
 // the pod, else empty for the caller to judge.
 func (p *PodPlan) Alternative(i int, alt Alternative) placementv1alpha1.SiteAlternative {
 	pl := &p.Plan
-	a := placementv1alpha1.SiteAlternative{Site: p.worldSiteName(i), HourlyCost: finite(pl.SiteCost(i))}
+	a := placementv1alpha1.SiteAlternative{Site: p.worldSiteName(i), HourlyCost: Finite(pl.SiteCost(i))}
 	if len(p.Rules.Sources) > 0 {
-		a.LatencyMilliseconds = finite(pl.SiteLatency(i))
+		a.LatencyMilliseconds = Finite(pl.SiteLatency(i))
 	}
 	load := 1.0
 	if alt != nil {
@@ -105,7 +105,9 @@ func terms(t scoring.Terms) placementv1alpha1.ScoreTerms {
 	return placementv1alpha1.ScoreTerms{Latency: t.Latency, Cost: t.Cost, Load: t.Load, Total: t.Total()}
 }
 
-func finite(v float64) *float64 {
+// Finite is v as an optional JSON number: nil when it is unknown (NaN,
+// infinite, or the core's UnknownRTT).
+func Finite(v float64) *float64 {
 	if math.IsInf(v, 0) || math.IsNaN(v) || v >= scoring.UnknownRTT {
 		return nil
 	}
@@ -117,7 +119,7 @@ func finite(v float64) *float64 {
 // estimate is unknown, whatever its bits say.
 func SourceRTTOf(w *scoring.World, i, j int) placementv1alpha1.SourceRTT {
 	v, prov := w.RTTAt(i, j)
-	r := placementv1alpha1.SourceRTT{Source: w.SourceNames[j], Milliseconds: finite(v)}
+	r := placementv1alpha1.SourceRTT{Source: w.SourceNames[j], Milliseconds: Finite(v)}
 	switch {
 	case r.Milliseconds == nil:
 		r.Provenance = placementv1alpha1.ProvenanceUnknown
@@ -130,7 +132,7 @@ func SourceRTTOf(w *scoring.World, i, j int) placementv1alpha1.SourceRTT {
 			r.Estimator = placementv1alpha1.EstimatorFitted
 		}
 		if up := w.RTTUpperAt(i, j); up > v {
-			r.UpperMilliseconds = finite(up)
+			r.UpperMilliseconds = Finite(up)
 		}
 	default:
 		r.Provenance = placementv1alpha1.ProvenanceDeclared

@@ -24,6 +24,8 @@ import (
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/helper"
+
+	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
 // NodeAdmission is what a pod asks of a node regardless of its policy, as
@@ -63,19 +65,62 @@ func (a *NodeAdmission) Admits(node *v1.Node) bool {
 
 // NodeHasRoom says whether the pod can use a node, as far as narrowing
 // tells: the node meets the plan's hardware rule and the pod's
-// NodeAdmission, and has the CPU, memory and a pod slot for the pod's
-// requests as the scheduler's node snapshot (ni) accounts them. What it
-// does not model (host ports, volumes, inter-pod affinity, extended
-// resources, DRA) is left to the scheduler's filters. PreFilter's
-// narrowing and `kubectl proxima` both ask it.
+// NodeAdmission, and has the CPU, memory, extended resources (GPUs) and a
+// pod slot for the pod's requests as the scheduler's node snapshot (ni)
+// accounts them. What it does not model (host ports, volumes, inter-pod
+// affinity, DRA) is left to the scheduler's filters. `kubectl proxima`
+// asks it; narrowing asks NodeUsable.
 func (p *PodPlan) NodeHasRoom(ni fwk.NodeInfo) bool {
-	node := ni.Node()
-	if hw := p.Policy.Hardware; hw != nil && !hw.Match(node) || !p.Admission.Admits(node) {
+	return p.admits(ni.Node()) && p.hasResources(ni)
+}
+
+func (p *PodPlan) admits(node *v1.Node) bool {
+	hw := p.Policy.Hardware
+	return (hw == nil || hw.Match(node)) && p.Admission.Admits(node)
+}
+
+func (p *PodPlan) hasResources(ni fwk.NodeInfo) bool {
+	alloc, used := ni.GetAllocatable(), ni.GetRequested()
+	if alloc.GetMilliCPU()-used.GetMilliCPU() < p.need.milliCPU || alloc.GetMemory()-used.GetMemory() < p.need.memory ||
+		len(ni.GetPods()) >= alloc.GetAllowedPodNumber() {
 		return false
 	}
-	alloc, used := ni.GetAllocatable(), ni.GetRequested()
-	return alloc.GetMilliCPU()-used.GetMilliCPU() >= p.CPUMilli() && alloc.GetMemory()-used.GetMemory() >= p.Requests.Memory().Value() &&
-		len(ni.GetPods()) < alloc.GetAllowedPodNumber()
+	for _, s := range p.need.scalar {
+		if alloc.GetScalarResources()[s.name]-used.GetScalarResources()[s.name] < s.value {
+			return false
+		}
+	}
+	return true
+}
+
+// NodeFit is what narrowing knows of a node for a pod.
+type NodeFit uint8
+
+// Node fits.
+const (
+	// NodeUnknown: the caller does not know the node (not in its node
+	// snapshot yet).
+	NodeUnknown NodeFit = iota
+	// NodeExcluded: the pod cannot use the node whatever other pods do: the
+	// hardware rule, its NodeAdmission or the node load rule.
+	NodeExcluded
+	// NodeFull: the node lacks CPU, memory, extended resources or a pod
+	// slot for the pod; preemption might make room.
+	NodeFull
+	// NodeUsable: the pod can use the node as far as narrowing tells.
+	NodeUsable
+)
+
+// NodeFit judges a node for PreFilter's narrowing (and kubectl
+// proxima's): NodeHasRoom and the policy's node load rule.
+func (p *PodPlan) NodeFit(snap *Snapshot, ni fwk.NodeInfo) NodeFit {
+	switch {
+	case !p.admits(ni.Node()) || p.Plan.LoadRule(snap.NodeLoad(ni.Node().Name)) != scoring.LoadAllowed:
+		return NodeExcluded
+	case !p.hasResources(ni):
+		return NodeFull
+	}
+	return NodeUsable
 }
 
 // ScoreLoad is the node utilization (0..1; NaN when unknown) the load term

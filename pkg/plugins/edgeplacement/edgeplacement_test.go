@@ -135,7 +135,8 @@ func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.L
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := &EdgePlacement{handle: fh, model: model, minCandidates: 100, gpus: state.NewGPUResources(configv1.DefaultGPUResources)}
+	pl := &EdgePlacement{handle: fh, model: model, nodes: cf.Core().V1().Nodes().Lister(), minCandidates: 100,
+		gpus: state.NewGPUResources(configv1.DefaultGPUResources)}
 	pl.waiting = newWaitingPods(model, nil, pl.worthRetrying)
 	return pl
 }
@@ -475,6 +476,41 @@ func TestNarrowingModelsCheapFiltersAndWidens(t *testing.T) {
 	}
 }
 
+// A best site whose nodes only lack room (of CPU, or of the GPUs the pod
+// asks for) is left out while another site has room, but the attempt
+// counts as narrowed: if the other site's nodes fail, the widened retry
+// gives preemption the best site too.
+func TestFullBestSiteWidensForPreemption(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	full := framework.NewNodeInfo(st.MakePod().Name("hog").Req(map[v1.ResourceName]string{v1.ResourceCPU: "4"}).Obj())
+	full.SetNode(nodeInfo("ber-full", "ber", "4", nil).Node())
+	noGPU := framework.NewNodeInfo()
+	noGPU.SetNode(st.MakeNode().Name("ber-cpu").Label(placementv1alpha1.SiteLabel, "ber").
+		Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourceMemory: "8Gi", "nvidia.com/gpu": "0"}).Obj())
+	gpu := framework.NewNodeInfo()
+	gpu.SetNode(st.MakeNode().Name("par-gpu").Label(placementv1alpha1.SiteLabel, "par").
+		Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourceMemory: "8Gi", "nvidia.com/gpu": "1"}).Obj())
+	nodes := []fwk.NodeInfo{full, noGPU, gpu}
+	pl := testPlugin(t, nodes, nil, mkPolicy("eu", 0, nil, euOnly))
+	pod := st.MakePod().Namespace(ns).Name("p").UID("p").Label(placementv1alpha1.PolicyLabel, "eu").
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: "1", "nvidia.com/gpu": "1"}).Obj()
+	cs := framework.NewCycleState()
+	res, status := pl.PreFilter(ctx, cs, pod, nodes)
+	if !status.IsSuccess() {
+		t.Fatal(status)
+	}
+	if diff := cmp.Diff(sets.New("par-gpu"), res.NodeNames); diff != "" {
+		t.Errorf("candidates (-want,+got):\n%s", diff)
+	}
+	if _, post := pl.PostFilter(ctx, cs, pod, nil); post.Code() != fwk.UnschedulableAndUnresolvable {
+		t.Errorf("PostFilter after a failed attempt: %v, want the pod widened", post)
+	}
+	res, _ = pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
+	if diff := cmp.Diff(sets.New("ber-full", "ber-cpu", "par-gpu"), res.NodeNames); diff != "" {
+		t.Errorf("widened candidates (-want,+got):\n%s", diff)
+	}
+}
+
 // normalize runs NormalizeScore over Score's results.
 func normalize(t *testing.T, pl *EdgePlacement, cs fwk.CycleState, raw map[string]int64) map[string]int64 {
 	t.Helper()
@@ -672,6 +708,35 @@ func TestQueueingHints(t *testing.T) {
 				t.Errorf("got %v, %v; want %v", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// Bind judges the pod again on the world as it is then: a site that went
+// unhealthy after PreFilter, or a node the scheduler no longer knows, is
+// refused rather than bound to.
+func TestBindJudgesTheCurrentWorld(t *testing.T) {
+	nodes := []fwk.NodeInfo{nodeInfo("ber-1", "ber", "4", nil)}
+	var live atomic.Pointer[state.Live]
+	live.Store(&state.Live{})
+	pl := testPlugin(t, nodes, &live, mkPolicy("eu", 0, nil, euOnly))
+	_, ctx := ktesting.NewTestContext(t)
+	pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, "eu").Obj()
+	cs := framework.NewCycleState()
+	if _, status := pl.PreFilter(ctx, cs, pod, nodes); !status.IsSuccess() {
+		t.Fatal(status)
+	}
+	if status := pl.Bind(ctx, cs, pod, "gone"); status.Code() != fwk.Unschedulable {
+		t.Errorf("Bind to a node not in the cache: %v, want Unschedulable", status)
+	}
+	// ber goes down between PreFilter and Bind.
+	live.Store(&state.Live{Health: state.Signal[string, bool]{Enabled: true, Fresh: true,
+		Values: map[string]bool{"ber": false, "par": true, "zrh": true}}})
+	gen := pl.model.Load().Generation
+	pl.model.LiveChanged()
+	waitForGeneration(t, pl.model, gen)
+	status := pl.Bind(ctx, cs, pod, "ber-1")
+	if status.Code() != fwk.Unschedulable || !strings.Contains(status.Message(), ErrReasonUnhealthy) {
+		t.Errorf("Bind after ber went down: %v, want Unschedulable naming %q", status, ErrReasonUnhealthy)
 	}
 }
 

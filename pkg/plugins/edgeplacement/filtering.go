@@ -104,19 +104,19 @@ func (pl *EdgePlacement) evaluate(snap *state.Snapshot, pod *v1.Pod) (*preFilter
 }
 
 // narrow keeps the nodes of the best-ranked feasible sites that hold
-// minCandidates nodes the pod can use (state.PodPlan.Narrow and
-// NodeHasRoom, shared with kubectl proxima), reading the nodes from the
+// minCandidates nodes the pod can use (state.PodPlan.Narrow and NodeFit,
+// shared with kubectl proxima), reading the nodes from the
 // framework's node snapshot; every feasible site's nodes once a narrowed
 // attempt of the pod has failed (PostFilter). A pod whose feasible sites
 // have no nodes is refused with that reason.
 func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*framework.PreFilterResult, *fwk.Status) {
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
-	names, narrowed := s.pod.Narrow(s.snap, pl.minCandidates, pl.waiting.isWide(pod), func(name string) (known, room bool) {
+	names, narrowed := s.pod.Narrow(s.snap, pl.minCandidates, pl.waiting.isWide(pod), func(name string) state.NodeFit {
 		ni, err := infos.Get(name)
 		if err != nil || ni.Node() == nil {
-			return false, false // not in this cycle's node snapshot yet
+			return state.NodeUnknown // not in this cycle's node snapshot yet
 		}
-		return true, s.pod.NodeHasRoom(ni)
+		return s.pod.NodeFit(s.snap, ni)
 	})
 	if len(names) == 0 {
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, s.pod.NoNodesMessage(s.snap))
