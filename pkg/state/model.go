@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,14 +93,16 @@ type Model struct {
 
 	queue workqueue.TypedRateLimitingInterface[part]
 
-	// mu serializes rebuilds and guards the parts and subscribers.
-	mu          sync.Mutex
-	table       *siteTable
-	policyIdx   *policyIndex
-	nodeIdx     *nodeIndex
-	liveNow     *Live // the telemetry of the current snapshot
-	generation  uint64
-	subscribers []func(klog.Logger, *Snapshot)
+	// mu serializes updates and guards the parts and subscribers.
+	mu        sync.Mutex
+	table     *siteTable
+	policyIdx *policyIndex
+	nodeIdx   *nodeIndex
+	liveNow   *Live // the telemetry of the current snapshot
+	// loadGeneration counts the changes of live node load.
+	loadGeneration uint64
+	generation     uint64
+	subscribers    []func(klog.Logger, *Snapshot)
 
 	current atomic.Pointer[Snapshot]
 	// synced is set once WaitForCacheSync has published a complete world.
@@ -219,24 +222,43 @@ var errNodesNotListed = errors.New("the node informer has not delivered its init
 
 // rebuild rebuilds one part from the listers and publishes a snapshot.
 func (m *Model) rebuild(logger klog.Logger, p part) error {
+	s, subscribers, err := m.update(p)
+	if s == nil {
+		return err
+	}
+	logger.V(4).Info("Published the world model", "part", p, "generation", s.Generation,
+		"sites", s.World.Sites.Len(), "sources", s.World.NumSources(), "policies", s.NumPolicies(), "labelledNodes", s.NumNodesIndexed())
+	// Subscribers run outside the lock: they may take their time (the
+	// scheduler judges its waiting pods), and the next rebuild need not
+	// wait for them. One worker publishes, so they see snapshots in order.
+	for _, fn := range subscribers {
+		fn(logger, s)
+	}
+	return nil
+}
+
+// update rebuilds one part from the listers and publishes a snapshot; nil
+// when nothing changed.
+func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	prevLive := m.liveNow
 	switch p {
 	case partSites:
 		sites, err := m.sites.List(labels.Everything())
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		sources, err := m.sources.List(labels.Everything())
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		m.liveNow = m.latestLive()
 		m.table = buildSiteTable(sites, sources, m.liveNow, m.table)
 	case partLive:
 		live := m.latestLive()
 		if live == m.liveNow {
-			return nil
+			return nil, nil, nil
 		}
 		if t := m.table.live; !sameSiteSignals(t, live) {
 			sites, sources := m.table.sites, m.table.sources
@@ -246,41 +268,39 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 	case partPolicies:
 		policies, err := m.policies.List(labels.Everything())
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		m.policyIdx = buildPolicyIndex(policies)
 	case partNodes:
 		if !m.nodesSynced() {
-			return errNodesNotListed
+			return nil, nil, errNodesNotListed
 		}
 		nodes, err := m.nodes.List(labels.Everything())
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		idx := buildNodeIndex(nodes, m.acceptLegacy)
 		if idx.equal(m.nodeIdx) {
-			return nil // the informer's initial adds, or a node that came back: nothing moved
+			return nil, nil, nil // the informer's initial adds, or a node that came back: nothing moved
 		}
 		m.nodeIdx = idx
 	default:
-		return fmt.Errorf("unknown part %q", p)
+		return nil, nil, fmt.Errorf("unknown part %q", p)
+	}
+	if m.liveNow != prevLive && (m.liveNow == nil || prevLive == nil || !m.liveNow.NodeLoad.Equal(&prevLive.NodeLoad)) {
+		m.loadGeneration++
 	}
 	m.generation++
 	s := m.compose()
 	m.current.Store(s)
-	logger.V(4).Info("Published the world model", "part", p, "generation", s.Generation,
-		"sites", s.World.Sites.Len(), "sources", s.World.NumSources(), "policies", s.NumPolicies(), "labelledNodes", s.NumNodesIndexed())
-	for _, fn := range m.subscribers {
-		fn(logger, s)
-	}
-	return nil
+	return s, slices.Clone(m.subscribers), nil
 }
 
 // compose makes a snapshot of the current parts; m.mu must be held (or m
 // not yet shared).
 func (m *Model) compose() *Snapshot {
 	return &Snapshot{World: m.table.world, Generation: m.generation, table: m.table, policies: m.policyIdx, nodes: m.nodeIdx,
-		live: m.liveNow, acceptLegacy: m.acceptLegacy}
+		live: m.liveNow, loadGeneration: m.loadGeneration, acceptLegacy: m.acceptLegacy}
 }
 
 func (m *Model) latestLive() *Live {

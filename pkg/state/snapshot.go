@@ -39,6 +39,8 @@ type Snapshot struct {
 	// live is the latest telemetry (nil for none): node load is read from
 	// it directly, so a change of node load alone reuses the site table.
 	live *Live
+	// loadGeneration changes with live node load (a Model's count).
+	loadGeneration uint64
 	// acceptLegacy: NodeSite reads the legacy site label too.
 	acceptLegacy bool
 }
@@ -80,16 +82,15 @@ type Change struct {
 }
 
 // ChangedSince says which parts of s differ from old (all of them when old
-// is nil).
+// is nil); both must come from one Model.
 func (s *Snapshot) ChangedSince(old *Snapshot) Change {
 	if old == nil {
 		return Change{Sites: true, Policies: true, Nodes: true, NodeLoad: true}
 	}
-	c := Change{Sites: s.table != old.table, Policies: s.policies != old.policies, Nodes: s.nodes != old.nodes}
-	if s.live != old.live {
-		c.NodeLoad = s.live == nil || old.live == nil || !s.live.NodeLoad.Equal(&old.live.NodeLoad)
-	}
-	return c
+	// Node load is compared by the Model's count of its changes, not value
+	// by value: callers compare many snapshots (one per waiting pod).
+	return Change{Sites: s.table != old.table, Policies: s.policies != old.policies, Nodes: s.nodes != old.nodes,
+		NodeLoad: s.loadGeneration != old.loadGeneration}
 }
 
 // NodeLoad is a node's live CPU utilization, as the policy's load rule and

@@ -171,7 +171,6 @@ type preFilterState struct {
 	policy *state.ResolvedPolicy
 	snap   *state.Snapshot
 	plan   *scoring.Plan
-	rules  *scoring.Policy
 	podCPU int64 // millicores requested
 	// narrowed: the candidates leave out nodes of feasible sites that fit
 	// the pod (PostFilter widens).
@@ -180,7 +179,7 @@ type preFilterState struct {
 
 // newPreFilterState is the state for a pod planned against snap.
 func newPreFilterState(snap *state.Snapshot, pp *state.PodPlan) *preFilterState {
-	return &preFilterState{pod: pp, policy: pp.Policy, snap: snap, plan: &pp.Plan, rules: &pp.Rules, podCPU: pp.CPUMilli()}
+	return &preFilterState{pod: pp, policy: pp.Policy, snap: snap, plan: &pp.Plan, podCPU: pp.CPUMilli()}
 }
 
 // Clone returns the state itself: it is never modified after PreFilter.

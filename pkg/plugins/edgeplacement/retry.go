@@ -203,8 +203,14 @@ func (w *waitingPods) judgeOne(logger klog.Logger, p *waitingPod, snap *state.Sn
 // snap (nil when PreFilter would refuse it before looking at nodes).
 func (pl *EdgePlacement) worthRetrying(p waitingPod, snap *state.Snapshot) (bool, *preFilterState) {
 	c := snap.ChangedSince(p.snap)
-	if c == (state.Change{}) {
+	switch c {
+	case state.Change{}:
 		return false, p.state
+	case state.Change{NodeLoad: true}:
+		// Node load alone (every telemetry refresh) decides nothing before
+		// the nodes: it can help only a pod that passed PreFilter and
+		// whose policy bounds node load. No need to plan the pod again.
+		return p.state != nil && p.state.plan.MaxLoad() > 0, p.state
 	}
 	s, status := pl.evaluate(snap, p.pod)
 	switch {
