@@ -182,7 +182,8 @@ func (o *Options) settings(ctx context.Context) (Settings, error) {
 		}
 		tel.Address = o.Prometheus
 	}
-	s := Settings{GPUs: state.NewGPUResources(gpus), AcceptLegacySiteLabel: legacy, MinCandidateNodes: minCandidates}
+	s := Settings{GPUs: state.NewGPUResources(gpus), AcceptLegacySiteLabel: legacy, MinCandidateNodes: minCandidates,
+		SchedulerName: o.SchedulerName}
 	if tel != nil {
 		c, err := telemetry.New(telemetry.ConfigFromArgs(tel), nil)
 		if err != nil {

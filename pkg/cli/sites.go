@@ -44,9 +44,10 @@ type SiteStatus struct {
 	// Health: "healthy", or "unhealthy" when the health signal says the
 	// site is down; HealthLive says whether that signal was fresh.
 	Health string `json:"health"`
-	// Telemetry freshness per signal for the site: price and health
-	// ("fresh", "stale", "missing" or "notRead"), and how many of the
-	// site's RTT pairs are live.
+	// Telemetry freshness per signal for the site: price ("fresh",
+	// "stale", "missing" or "notRead") and health ("fresh", "stale" — which
+	// includes missing — or "notRead"), and how many of the site's RTT
+	// pairs are live.
 	PriceLive  string `json:"priceLive"`
 	HealthLive string `json:"healthLive"`
 	LiveRTTs   int    `json:"liveRTTs"`

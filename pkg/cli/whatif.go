@@ -119,7 +119,7 @@ func Simulate(w *World, policy *placementv1alpha1.PlacementPolicy, replicas int,
 	out.World = sim.summary()
 	pod := &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: policy.Namespace, Name: "what-if", Labels: map[string]string{placementv1alpha1.PolicyLabel: policy.Name}},
-		Spec:       v1.PodSpec{SchedulerName: "proxima-scheduler", Containers: []v1.Container{{Name: "c", Resources: v1.ResourceRequirements{Requests: requests}}}},
+		Spec:       v1.PodSpec{SchedulerName: sim.Settings.SchedulerName, Containers: []v1.Container{{Name: "c", Resources: v1.ResourceRequirements{Requests: requests}}}},
 	}
 	pp, err := sim.Snap.PlanPod(pod, sim.Settings.GPUs)
 	if err != nil || pp == nil {

@@ -54,6 +54,8 @@ type Settings struct {
 	Live *state.Live
 	// MinCandidateNodes as in the args (0: the default, 100).
 	MinCandidateNodes int
+	// SchedulerName is the profile the simulated pods name.
+	SchedulerName string
 }
 
 // World is the cluster as one set of lists: the snapshot the scheduler

@@ -41,7 +41,7 @@ var (
 	}
 	staleOpts = &metrics.GaugeOpts{
 		Namespace: namespace, Subsystem: "telemetry", Name: "stale",
-		Help:           "1 while a live signal is older than its maximum age and declared values are in use.",
+		Help:           "1 while a live signal has no read within its maximum age (never read, or its last read too old) and declared values are in use.",
 		StabilityLevel: metrics.ALPHA,
 	}
 	queryDurationOpts = &metrics.HistogramOpts{

@@ -54,6 +54,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -142,9 +143,23 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 		UpdateFunc: func(any, any) { c.queue.Add(worldKey) },
 		DeleteFunc: func(any) { c.queue.Add(worldKey) },
 	}
+	// A pod's status changes often (conditions, container states); only
+	// what countPods reads is worth a reconcile.
+	podEvents := enqueue
+	podEvents.UpdateFunc = func(oldObj, newObj any) {
+		o, ok1 := oldObj.(*v1.Pod)
+		n, ok2 := newObj.(*v1.Pod)
+		if !ok1 || !ok2 || !equality.Semantic.DeepEqual(o.Labels, n.Labels) || o.Spec.SchedulerName != n.Spec.SchedulerName ||
+			o.Spec.NodeName != n.Spec.NodeName || o.Status.Phase != n.Status.Phase {
+			c.queue.Add(worldKey)
+		}
+	}
+	if _, err := core.Core().V1().Pods().Informer().AddEventHandler(podEvents); err != nil {
+		return nil, err
+	}
 	for _, inf := range []cache.SharedIndexInformer{
 		p.Sites().Informer(), p.TrafficSources().Informer(), p.PlacementPolicies().Informer(),
-		core.Core().V1().Nodes().Informer(), core.Core().V1().Pods().Informer(),
+		core.Core().V1().Nodes().Informer(),
 	} {
 		if _, err := inf.AddEventHandler(enqueue); err != nil {
 			return nil, err
