@@ -157,14 +157,15 @@ func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.
 }
 
 // ErrReasonWidening is PostFilter's message when a narrowed attempt found no
-// node: the pod is retried at once with every feasible site as candidates,
-// and preemption waits for that attempt.
+// node: the pod is retried (after its backoff) with every feasible site as
+// candidates, and preemption waits for that attempt.
 const ErrReasonWidening = "EdgePlacement examined only its best feasible sites; retrying with every feasible site before preempting"
 
 // PostFilter runs when no candidate passed the filters. If PreFilter had
 // narrowed the candidates (it left out feasible sites whose nodes fit the
-// pod), some filter it does not model rejected them: the pod is retried at
-// once with every feasible site's nodes (narrow), and preemption, which
+// pod, or that were only full), some filter it does not model rejected
+// them: the pod is retried with every feasible site's nodes (narrow; the
+// queue requeues the in-flight pod after its backoff), and preemption, which
 // would evict pods from the best site although a lower-ranked one may have
 // room, does not run in this cycle (UnschedulableAndUnresolvable stops the
 // PostFilter plugins after this one; EdgePlacement must be enabled at

@@ -138,8 +138,9 @@ func (w *waitingPods) remove(pod *v1.Pod) {
 }
 
 // widen makes every feasible site's nodes the pod's candidates until it
-// binds, and activates it at once: its narrowed attempt failed, and this
-// one retry is what stands between it and preemption.
+// binds, and activates it: its narrowed attempt failed, and this one retry
+// is what stands between it and preemption. The pod is still in flight, so
+// the queue takes the activation as a requeue after its backoff.
 func (w *waitingPods) widen(ctx context.Context, pod *v1.Pod) {
 	w.mu.Lock()
 	w.wide.Insert(pod.UID)
