@@ -28,7 +28,7 @@ build: ## Build bin/proxima-scheduler, bin/proxima-controller, bin/proxima-demo 
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-proxima ./cmd/kubectl-proxima
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, Prometheus, blackbox_exporter, controller-gen, crd-ref-docs, kubectl and helm from modules into bin/ (cached).
+tools: ## Build etcd, kube-apiserver, kube-controller-manager, Prometheus, blackbox_exporter, controller-gen, crd-ref-docs, kubectl and helm from modules into bin/ (cached).
 	./hack/tools.sh
 
 .PHONY: generate

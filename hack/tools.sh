@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds Proxima's tool binaries from Go modules into bin/: the real etcd and
-# kube-apiserver that integration tests, the demo and benchmarks run, the
+# kube-apiserver that integration tests, the demo and benchmarks run,
+# kube-controller-manager (Deployments, ReplicaSets and PodDisruptionBudgets
+# for the rebalancer's tests), the
 # Prometheus server the telemetry tests query (from its own module in
 # hack/tools/prometheus), blackbox_exporter, the RTT probe they measure with
 # (hack/tools/blackbox), controller-gen and crd-ref-docs (docs/reference), and
@@ -56,12 +58,13 @@ kube_ldflags() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(controller-gen crd-ref-docs etcd kube-apiserver prometheus blackbox_exporter kubectl helm)
+[[ ${#want[@]} -gt 0 ]] || want=(controller-gen crd-ref-docs etcd kube-apiserver kube-controller-manager prometheus blackbox_exporter kubectl helm)
 for t in "${want[@]}"; do
 	case $t in
 	controller-gen) build controller-gen "$CONTROLLER_TOOLS_VERSION" hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen ;;
 	etcd) build etcd "$ETCD_VERSION" hack/tools go.etcd.io/etcd/server/v3 -ldflags "-s -w" ;;
 	kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" hack/tools k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags)" ;;
+	kube-controller-manager) build kube-controller-manager "$KUBERNETES_VERSION" hack/tools k8s.io/kubernetes/cmd/kube-controller-manager -ldflags "$(kube_ldflags)" ;;
 	prometheus) build prometheus "$PROMETHEUS_VERSION" hack/tools/prometheus github.com/prometheus/prometheus/cmd/prometheus -ldflags "-s -w" ;;
 	crd-ref-docs) build crd-ref-docs "$CRD_REF_DOCS_VERSION" hack/tools/crd-ref-docs github.com/elastic/crd-ref-docs -ldflags "-s -w" ;;
 	kubectl) build kubectl "$KUBERNETES_VERSION" hack/tools/cli k8s.io/kubernetes/cmd/kubectl -ldflags "$(kube_ldflags)" ;;
