@@ -30,6 +30,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
@@ -41,7 +42,7 @@ import (
 //	zrh   CH        5   0.01
 //
 // and the policy eu (EU only, latency-led, max RTT maxRTT).
-func testWorld(t *testing.T, maxRTT int32, pods ...*v1.Pod) *World {
+func testWorld(t *testing.T, maxRTT int32, pods ...*v1.Pod) *simulate.World {
 	t.Helper()
 	site := func(name, country string, tags []string, cpu string) *placementv1alpha1.Site {
 		return &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: placementv1alpha1.SiteSpec{
@@ -56,7 +57,7 @@ func testWorld(t *testing.T, maxRTT int32, pods ...*v1.Pod) *World {
 		nodes = append(nodes, st.MakeNode().Name(s.Name+"-0").Label(placementv1alpha1.SiteLabel, s.Name).
 			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "2", v1.ResourceMemory: "8Gi", v1.ResourcePods: "110"}).Obj())
 	}
-	return NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{euPolicy(maxRTT)}, nodes, pods, Settings{})
+	return simulate.NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{euPolicy(maxRTT)}, nodes, pods, simulate.Settings{})
 }
 
 func euPolicy(maxRTT int32) *placementv1alpha1.PlacementPolicy {
@@ -258,7 +259,7 @@ func TestChooseWidensAsPostFilter(t *testing.T) {
 		Values: map[string]float64{"ber-0": 0.95, "par-0": 0.1, "zrh-0": 0.1}}}
 	policy := euPolicy(0)
 	policy.Spec.Telemetry = &placementv1alpha1.TelemetryPolicy{MaxNodeUtilizationPercent: ptr.To[int32](80)}
-	w = NewWorld(w.sites, w.sources, []*placementv1alpha1.PlacementPolicy{policy}, w.nodes, []*v1.Pod{p}, w.Settings)
+	w = w.WithPolicy(policy)
 	pp, err := w.Snap.PlanPod(p, w.Settings.GPUs)
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,7 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/schedconfig"
+	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
 	"github.com/proxima-sched/proxima/pkg/telemetry"
 	"github.com/proxima-sched/proxima/pkg/version"
@@ -135,7 +136,7 @@ func (o *Options) clients() (kubernetes.Interface, versioned.Interface, error) {
 	return kube, pc, nil
 }
 
-func (o *Options) world(ctx context.Context) (*World, kubernetes.Interface, error) {
+func (o *Options) world(ctx context.Context) (*simulate.World, kubernetes.Interface, error) {
 	kube, pc, err := o.clients()
 	if err != nil {
 		return nil, nil, err
@@ -144,19 +145,19 @@ func (o *Options) world(ctx context.Context) (*World, kubernetes.Interface, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := Lister{Kube: kube, Placement: pc}.Load(ctx, settings)
+	w, err := simulate.Lister{Kube: kube, Placement: pc}.Load(ctx, settings)
 	return w, kube, err
 }
 
 // settings are the scheduler's args as the flags and --scheduler-config
 // say, with one read of live telemetry when there is a Prometheus to read.
-func (o *Options) settings(ctx context.Context) (Settings, error) {
+func (o *Options) settings(ctx context.Context) (simulate.Settings, error) {
 	gpus, legacy, minCandidates := o.GPUResources, o.AcceptLegacySiteLabel, o.MinCandidateNodes
 	var tel *config.TelemetryArgs
 	if o.SchedulerConfig != "" {
 		args, err := schedconfig.ReadEdgePlacementArgs(o.SchedulerConfig, o.SchedulerName)
 		if err != nil {
-			return Settings{}, err
+			return simulate.Settings{}, err
 		}
 		changed := func(name string) bool { return o.flags != nil && o.flags.Changed(name) }
 		if !changed("gpu-resources") {
@@ -176,18 +177,18 @@ func (o *Options) settings(ctx context.Context) (Settings, error) {
 			configv1.SetObjectDefaults_EdgePlacementArgs(v1args)
 			args := &config.EdgePlacementArgs{}
 			if err := configv1.Convert_v1_EdgePlacementArgs_To_config_EdgePlacementArgs(v1args, args, nil); err != nil {
-				return Settings{}, err
+				return simulate.Settings{}, err
 			}
 			tel = args.Telemetry
 		}
 		tel.Address = o.Prometheus
 	}
-	s := Settings{GPUs: state.NewGPUResources(gpus), AcceptLegacySiteLabel: legacy, MinCandidateNodes: minCandidates,
+	s := simulate.Settings{GPUs: state.NewGPUResources(gpus), AcceptLegacySiteLabel: legacy, MinCandidateNodes: minCandidates,
 		SchedulerName: o.SchedulerName}
 	if tel != nil {
 		c, err := telemetry.New(telemetry.ConfigFromArgs(tel), nil)
 		if err != nil {
-			return Settings{}, err
+			return simulate.Settings{}, err
 		}
 		c.Refresh(ctx)
 		s.Live = c.Load()

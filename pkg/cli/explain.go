@@ -27,6 +27,7 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
+	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
@@ -145,7 +146,7 @@ type WorldSummary struct {
 	UnreadSignals []string `json:"unreadSignals,omitempty"`
 }
 
-func (w *World) summary() WorldSummary {
+func summary(w *simulate.World) WorldSummary {
 	s := WorldSummary{Sites: w.Snap.World.Sites.Len(), Sources: w.Snap.World.NumSources(), Nodes: len(w.Nodes), Policies: w.Snap.NumPolicies(),
 		Telemetry: "declared"}
 	if l := w.Settings.Live; l != nil {
@@ -170,14 +171,14 @@ func unreadSignals(l *state.Live) []string {
 	return out
 }
 
-func freeOf(f Free) FreeCapacity {
+func freeOf(f simulate.Free) FreeCapacity {
 	return FreeCapacity{CPU: resource.NewMilliQuantity(f.MilliCPU, resource.DecimalSI).String(),
 		Memory: resource.NewQuantity(f.Memory, resource.BinarySI).String(), Pods: f.Pods, Nodes: f.Nodes, Ready: f.Ready}
 }
 
 // Explain explains the pod on the world.
-func Explain(w *World, pod *v1.Pod) *Explanation {
-	e := &Explanation{Version: OutputVersion, Namespace: pod.Namespace, Pod: pod.Name, World: w.summary(), Node: pod.Spec.NodeName}
+func Explain(w *simulate.World, pod *v1.Pod) *Explanation {
+	e := &Explanation{Version: OutputVersion, Namespace: pod.Namespace, Pod: pod.Name, World: summary(w), Node: pod.Spec.NodeName}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == v1.PodScheduled && c.Status != v1.ConditionTrue {
 			e.SchedulerMessage = c.Message
@@ -217,25 +218,25 @@ func Explain(w *World, pod *v1.Pod) *Explanation {
 	choice, placeable := w.Choose(pp, pod)
 	alt := w.BestAlternative(pp, pod)
 	if placeable {
-		e.Now = w.choice(pp, choice)
+		e.Now = placementOf(w, pp, choice)
 	}
-	e.Sites, e.Excluded = w.verdicts(pp, alt, choice, placeable)
+	e.Sites, e.Excluded = verdicts(w, pp, alt, choice, placeable)
 	if e.Record != nil && e.State == PodBound {
-		e.WorldChanges = w.changesSince(pp, e.Record, pod.Spec.NodeName)
+		e.WorldChanges = changesSince(w, pp, e.Record, pod.Spec.NodeName)
 	}
 	if e.State == PodPending {
-		e.Suggestions = w.suggest(pp, pod, placeable, choice)
+		e.Suggestions = suggest(w, pp, pod, placeable, choice)
 	}
 	return e
 }
 
-func (w *World) choice(pp *state.PodPlan, c Choice) *Placement {
+func placementOf(w *simulate.World, pp *state.PodPlan, c simulate.Choice) *Placement {
 	rec := pp.Record(w.Snap, c.Node, c.Site, c.Load, nil)
 	return &Placement{Site: rec.Site, Node: c.Node, Score: rec.Score, RTTs: rec.RTTs, Cost: rec.HourlyCost}
 }
 
 // verdicts judges every site for the pod.
-func (w *World) verdicts(pp *state.PodPlan, alt state.Alternative, chosen Choice, placeable bool) ([]SiteVerdict, []RuleCount) {
+func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chosen simulate.Choice, placeable bool) ([]SiteVerdict, []RuleCount) {
 	ws := &w.Snap.World.Sites
 	var out []SiteVerdict
 	site := func(i int) SiteVerdict {
@@ -297,7 +298,7 @@ func (w *World) verdicts(pp *state.PodPlan, alt state.Alternative, chosen Choice
 
 // suggest finds the smallest changes that would let a pending pod schedule:
 // room in the best feasible site, or relaxing one hard rule.
-func (w *World) suggest(pp *state.PodPlan, pod *v1.Pod, placeable bool, c Choice) []string {
+func suggest(w *simulate.World, pp *state.PodPlan, pod *v1.Pod, placeable bool, c simulate.Choice) []string {
 	ws := &w.Snap.World.Sites
 	if placeable {
 		return []string{fmt.Sprintf("site %s has room now (node %s): the scheduler places the pod at its next attempt", ws.Names[c.Site], c.Node)}
@@ -359,7 +360,7 @@ func (w *World) suggest(pp *state.PodPlan, pod *v1.Pod, placeable bool, c Choice
 		plan.Evaluate(w.Snap.World, &rules)
 		for _, s := range plan.Ranked() {
 			i := int(s)
-			if pp.Plan.SiteFeasible(i) || !w.siteHasCandidate(&plan, pp, pod, i) {
+			if pp.Plan.SiteFeasible(i) || !siteHasCandidate(w, &plan, pp, pod, i) {
 				continue
 			}
 			out = append(out, fmt.Sprintf("%s: admits site %s, which has room", r.say(&plan, i), ws.Names[i]))
@@ -377,7 +378,7 @@ func (w *World) suggest(pp *state.PodPlan, pod *v1.Pod, placeable bool, c Choice
 
 // siteHasCandidate reports whether site i has a node with room for the pod
 // under plan (a relaxed copy of pp's).
-func (w *World) siteHasCandidate(plan *scoring.Plan, pp *state.PodPlan, pod *v1.Pod, i int) bool {
+func siteHasCandidate(w *simulate.World, plan *scoring.Plan, pp *state.PodPlan, pod *v1.Pod, i int) bool {
 	relaxed := *pp
 	relaxed.Plan = *plan
 	for _, name := range w.Snap.NodesIn(i) {
@@ -402,7 +403,7 @@ func joinAnd(parts []string) string {
 
 // changesSince compares the scheduler's record of a bound pod with the same
 // placement recomputed on w.
-func (w *World) changesSince(pp *state.PodPlan, rec *placementv1alpha1.PlacementRecord, node string) []string {
+func changesSince(w *simulate.World, pp *state.PodPlan, rec *placementv1alpha1.PlacementRecord, node string) []string {
 	var out []string
 	ni := w.Nodes[node]
 	if ni == nil {

@@ -24,6 +24,7 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
+	"github.com/proxima-sched/proxima/pkg/simulate"
 )
 
 // SiteList is `kubectl proxima sites`' answer.
@@ -59,9 +60,9 @@ type SiteStatus struct {
 }
 
 // Sites lists every site of the world.
-func Sites(w *World) *SiteList {
+func Sites(w *simulate.World) *SiteList {
 	ws := &w.Snap.World.Sites
-	out := &SiteList{Version: OutputVersion, World: w.summary()}
+	out := &SiteList{Version: OutputVersion, World: summary(w)}
 	bySite := map[string]map[string]int{}
 	for _, pod := range w.Pods {
 		ni := w.Nodes[pod.Spec.NodeName]

@@ -28,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
@@ -81,7 +82,7 @@ type WhatIfSite struct {
 // policy come off their nodes first (its pods are placed again under the
 // new rules), and replicas <= 0 means as many as today; else replicas <= 0
 // means 1. The world is not changed.
-func Simulate(w *World, policy *placementv1alpha1.PlacementPolicy, replicas int, requests v1.ResourceList) *WhatIf {
+func Simulate(w *simulate.World, policy *placementv1alpha1.PlacementPolicy, replicas int, requests v1.ResourceList) *WhatIf {
 	out := &WhatIf{Version: OutputVersion, Namespace: policy.Namespace, Policy: policy.Name, Replicas: replicas, Requests: requests}
 	today := map[string]int{}
 	for _, p := range w.Policies {
@@ -116,7 +117,7 @@ func Simulate(w *World, policy *placementv1alpha1.PlacementPolicy, replicas int,
 		replicas = 1
 	}
 	out.Replicas = replicas
-	out.World = sim.summary()
+	out.World = summary(sim)
 	pod := &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: policy.Namespace, Name: "what-if", Labels: map[string]string{placementv1alpha1.PolicyLabel: policy.Name}},
 		Spec:       v1.PodSpec{SchedulerName: sim.Settings.SchedulerName, Containers: []v1.Container{{Name: "c", Resources: v1.ResourceRequirements{Requests: requests}}}},
@@ -132,7 +133,7 @@ func Simulate(w *World, policy *placementv1alpha1.PlacementPolicy, replicas int,
 		out.Sites = siteRows(map[string]int{}, today, nil)
 		return out
 	}
-	_, out.Excluded = sim.verdicts(pp, nil, Choice{}, false)
+	_, out.Excluded = verdicts(sim, pp, nil, simulate.Choice{}, false)
 	placed := map[string]int{}
 	var rtts []float64
 	for k := range replicas {

@@ -36,6 +36,7 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/cli"
+	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
 	"github.com/proxima-sched/proxima/test/harness"
 )
@@ -276,9 +277,9 @@ func settle(t *testing.T, e *env, pods []*v1.Pod) {
 	}
 }
 
-func loadWorld(t *testing.T, e *env) *cli.World {
+func loadWorld(t *testing.T, e *env) *simulate.World {
 	t.Helper()
-	w, err := cli.Lister{Kube: e.cp.Client, Placement: e.pc}.Load(context.Background(), cli.Settings{})
+	w, err := simulate.Lister{Kube: e.cp.Client, Placement: e.pc}.Load(context.Background(), simulate.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}

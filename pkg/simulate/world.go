@@ -14,13 +14,14 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package cli is `kubectl proxima`: it explains where the scheduler placed a
-// pod and why a pod is pending, simulates a policy before it is applied
-// (what-if), and lists sites. It builds its world with pkg/state from
-// one-shot lists (state.Build) and scores with pkg/scoring, the same code
-// the scheduler runs, so what it says is what the scheduler computes.
-// cmd/kubectl-proxima only calls NewCommand.
-package cli
+// Package simulate answers "where would the scheduler put this pod now?"
+// over one set of lists: the world the scheduler would build from them
+// (pkg/state), every node's pods as the scheduler's cache accounts them,
+// and the choice EdgePlacement's narrowing, filters and score make
+// (pkg/scoring), the same code the scheduler runs. `kubectl proxima`
+// explains and simulates with it; the rebalancer asks it where a running
+// pod would go if it were scheduled again.
+package simulate
 
 import (
 	"context"
@@ -336,7 +337,3 @@ func (w *World) LargestFree(i int) (milliCPU, memory int64) {
 	}
 	return milliCPU, memory
 }
-
-// nodeReady: a node without a Ready condition counts as ready, as
-// kube-scheduler does not filter on the condition itself (the node
-// lifecycle controller taints NotReady nodes).
