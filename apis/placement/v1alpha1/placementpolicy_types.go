@@ -19,6 +19,7 @@ package v1alpha1
 import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // LatencyObjective is how a policy combines the round-trip times of its sources.
@@ -41,10 +42,10 @@ type EstimateHandling string
 // Estimate handlings.
 const (
 	// EstimatesConservative judges an estimate at its upper bound: the
-	// estimate plus twice its uncertainty (from the residuals of the RTT
-	// model fitted to the declared and live RTTs, or the distance
-	// formula's measured error). A site is feasible only when even that
-	// bound is within maxRTTMilliseconds.
+	// estimate plus the 95th percentile of the held-out errors of the RTT
+	// model fitted to the declared and live RTTs (or of the distance
+	// formula when nothing is declared; docs/rtt.md). A site is feasible
+	// only when even that bound is within maxRTTMilliseconds.
 	EstimatesConservative EstimateHandling = "Conservative"
 	// EstimatesCentral judges an estimate at its central value, the one
 	// the score uses: more sites pass, and some of them may be slower than
@@ -126,6 +127,102 @@ type PlacementPolicySpec struct {
 	// are latency 1 (when latency.sources is set), cost 1 and load 1.
 	// +optional
 	Weights *ObjectiveWeights `json:"weights,omitempty"`
+
+	// rebalance lets proxima-controller move the policy's running pods
+	// when the world changes: it evicts a pod (through the Eviction API,
+	// so PodDisruptionBudgets hold) whose site now breaks a hard rule, or
+	// when a feasible site with room scores better by a threshold, and the
+	// pod's controller recreates it for the scheduler to place again.
+	// Absent, pods are placed once and never moved.
+	// +optional
+	Rebalance *RebalancePolicy `json:"rebalance,omitempty"`
+}
+
+// RebalanceMode says whether the rebalancer moves a policy's pods.
+// +kubebuilder:validation:Enum=Off;DryRun;On
+type RebalanceMode string
+
+// Rebalance modes.
+const (
+	// RebalanceOff: the policy's pods are never moved (the default).
+	RebalanceOff RebalanceMode = "Off"
+	// RebalanceDryRun: the rebalancer judges the pods as On would and
+	// reports the pods it would move, and why, in status.rebalance and its
+	// metrics; it evicts nothing.
+	RebalanceDryRun RebalanceMode = "DryRun"
+	// RebalanceOn: the rebalancer evicts the pods it judges should move.
+	RebalanceOn RebalanceMode = "On"
+)
+
+// Reasons of a RebalanceCandidate.
+const (
+	// RebalanceHardRule: the pod's site breaks one of the policy's hard
+	// rules.
+	RebalanceHardRule = "HardRule"
+	// RebalanceBetterSite: a feasible site with room beats the pod's site
+	// by the policy's thresholds.
+	RebalanceBetterSite = "BetterSite"
+)
+
+// RebalancePolicy says when the rebalancer moves a policy's pods. Only pods
+// with a controller (a ReplicaSet, StatefulSet, Job...; not a DaemonSet)
+// are moved, and the replacement goes wherever the scheduler places it.
+// docs/rebalancer.md describes the triggers and the safety rules.
+type RebalancePolicy struct {
+	// mode: Off (default), DryRun or On.
+	// +optional
+	Mode RebalanceMode `json:"mode,omitempty"`
+
+	// graceSeconds is how long a pod's site must keep breaking a hard
+	// rule (residency, tier, hardware, cost, health, max RTT; or the Site
+	// is gone) before the pod is moved, so that a brief outage or one bad
+	// RTT reading moves nothing. Defaults to 60.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	GraceSeconds *int32 `json:"graceSeconds,omitempty"`
+
+	// minRTTGainMilliseconds: a pod moves for a better site only when the
+	// site the scheduler would choose now has a latency objective (the
+	// policy's weighted mean or worst case) at least this much lower than
+	// its current site's. Defaults to 5.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MinRTTGainMilliseconds *int32 `json:"minRTTGainMilliseconds,omitempty"`
+
+	// minCostGainPercent: a pod also moves for a better site when that
+	// site's hourly cost for the pod is at least this share lower than its
+	// current site's. Absent, cost alone never moves a pod.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MinCostGainPercent *int32 `json:"minCostGainPercent,omitempty"`
+
+	// dwellSeconds is how long a better site must stay better (by the
+	// thresholds) before a pod moves to it. Defaults to 300.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	DwellSeconds *int32 `json:"dwellSeconds,omitempty"`
+
+	// cooldownSeconds: a pod younger than this is not moved for a better
+	// site, so the replacements a move creates do not move again before it
+	// passes (no flapping between near-equal sites). Hard rules do not
+	// wait for it. Defaults to 600.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=604800
+	CooldownSeconds *int32 `json:"cooldownSeconds,omitempty"`
+
+	// maxMoving is how many of the policy's pods may be moving at once: an
+	// absolute number or a percentage of its running pods (rounded up, at
+	// least 1). A pod is moving from its eviction until its replacement is
+	// bound to a node. Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="maxMoving must be a positive number or a percentage from 1% to 100%"
+	MaxMoving *intstr.IntOrString `json:"maxMoving,omitempty"`
 }
 
 // Residency is the data-residency rule: a site is allowed when its country or
@@ -343,6 +440,11 @@ type PlacementPolicyStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	OtherSchedulerPods int32 `json:"otherSchedulerPods,omitempty"`
 
+	// rebalance is what the rebalancer judged of the policy's pods, when
+	// spec.rebalance.mode is DryRun or On.
+	// +optional
+	Rebalance *RebalanceStatus `json:"rebalance,omitempty"`
+
 	// conditions of the policy; Ready is False when it names an unknown
 	// source or its hard rules leave no site.
 	// +optional
@@ -350,6 +452,65 @@ type PlacementPolicyStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// RebalanceStatus is the rebalancer's last judgement of a policy's pods.
+type RebalanceStatus struct {
+	// candidates is how many of the policy's pods should move now: their
+	// grace or dwell time has passed (and, for a better site, their
+	// cooldown). In DryRun they stay; in On they are evicted as maxMoving,
+	// PodDisruptionBudgets and the rebalancer's rate limit allow.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Candidates int32 `json:"candidates,omitempty"`
+	// waiting is how many more pods break a hard rule or have a better
+	// site but have not yet waited out their grace, dwell or cooldown.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Waiting int32 `json:"waiting,omitempty"`
+	// moving is how many evicted pods have no bound replacement yet.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Moving int32 `json:"moving,omitempty"`
+	// pods are the first candidates by namespace and name, at most 16.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Pods []RebalanceCandidate `json:"pods,omitempty"`
+	// message says why nothing moves when the rebalancer has stopped
+	// moving pods (telemetry stale, API errors), else is empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// RebalanceCandidate is a pod the rebalancer would move, or is moving.
+type RebalanceCandidate struct {
+	// pod is the pod's name (in the policy's namespace).
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod"`
+	// fromSite is the site of the pod's node.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	FromSite string `json:"fromSite"`
+	// toSite is where the scheduler would place the pod now.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	ToSite string `json:"toSite"`
+	// reason is HardRule (fromSite breaks a hard rule) or BetterSite.
+	// +required
+	// +kubebuilder:validation:Enum=HardRule;BetterSite
+	Reason string `json:"reason"`
+	// message says which rule fromSite breaks, or what toSite gains.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message"`
+	// rttGainMilliseconds is the expected drop of the policy's latency
+	// objective, rounded (negative when the move trades RTT for cost or a
+	// hard rule).
+	// +optional
+	RTTGainMilliseconds *int32 `json:"rttGainMilliseconds,omitempty"`
 }
 
 // PlacementPolicy governs where a set of pods may and should run.
@@ -367,6 +528,8 @@ type PlacementPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.matchedPods`,priority=1
 // +kubebuilder:printcolumn:name="Other Scheduler",type=integer,JSONPath=`.status.otherSchedulerPods`,priority=1
+// +kubebuilder:printcolumn:name="Rebalance",type=string,JSONPath=`.spec.rebalance.mode`,priority=1
+// +kubebuilder:printcolumn:name="To Move",type=integer,JSONPath=`.status.rebalance.candidates`,priority=1
 type PlacementPolicy struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
