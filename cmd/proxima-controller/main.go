@@ -16,61 +16,71 @@ limitations under the License.
 
 // Command proxima-controller writes the status of Proxima's placement
 // objects (node counts on Sites, unknown sites on TrafficSources, unknown
-// sources and empty feasible sets on PlacementPolicies) and lifts the
+// sources and empty feasible sets on PlacementPolicies), lifts the
 // placement.proxima.dev/policy scheduling gate from pods whose policy
-// resolves. Run two replicas; one leads, through a Lease.
+// resolves, and runs the rebalancer, which moves the running pods of
+// policies with spec.rebalance (docs/rebalancer.md). Run two replicas; one
+// leads, through a Lease.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	coreinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
-	"github.com/proxima-sched/proxima/pkg/controller/policygate"
+	"github.com/proxima-sched/proxima/pkg/controller/manager"
 	"github.com/proxima-sched/proxima/pkg/controller/status"
-	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
-	informers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
-	"github.com/proxima-sched/proxima/pkg/state"
 	"github.com/proxima-sched/proxima/pkg/version"
 )
 
 func main() {
 	klog.InitFlags(nil)
 	kubeconfig := flag.String("kubeconfig", "", "path to a kubeconfig; empty means in-cluster")
-	leaderElect := flag.Bool("leader-elect", true, "take a Lease before writing status, so that one replica writes")
+	leaderElect := flag.Bool("leader-elect", true, "take a Lease before writing status or moving pods, so that one replica acts")
 	leaseNamespace := flag.String("leader-elect-namespace", "proxima-system", "namespace of the Lease")
 	leaseName := flag.String("leader-elect-name", "proxima-controller", "name of the Lease")
-	acceptLegacy := flag.Bool("accept-legacy-site-label", false, "also count a node in the site named by its legacy label "+
+	var opts manager.Options
+	flag.StringVar(&opts.SchedulerConfig, "scheduler-config", "", "path of the scheduler's KubeSchedulerConfiguration: the EdgePlacement args of the first "+
+		"--scheduler-names profile give the legacy site label, GPU resources, minCandidateNodes and the live telemetry to read, so that "+
+		"status and the rebalancer judge the world as the scheduler does; empty means declared values only")
+	flag.BoolVar(&opts.AcceptLegacySiteLabel, "accept-legacy-site-label", false, "without --scheduler-config: also count a node in the site named by its legacy label "+
 		placementv1alpha1.LegacySiteLabel+" when it lacks "+placementv1alpha1.SiteLabel+
 		"; the node itself can set the legacy label, so use this only while relabelling nodes on upgrade")
 	schedulerNames := flag.String("scheduler-names", status.DefaultSchedulerName, "comma-separated schedulerNames that place pods with Proxima's rules "+
-		"(the profiles of its KubeSchedulerConfiguration); a policy's matched pods naming another are counted in status.otherSchedulerPods")
+		"(the profiles of its KubeSchedulerConfiguration); a policy's matched pods naming another are counted in status.otherSchedulerPods and never moved")
+	flag.BoolVar(&opts.Rebalance, "rebalance", true, "run the rebalancer; it moves only the pods of PlacementPolicies with spec.rebalance.mode On")
+	flag.DurationVar(&opts.RebalanceInterval, "rebalance-interval", 10*time.Second, "time between the rebalancer's rounds")
+	flag.Float64Var(&opts.EvictionsPerMinute, "rebalance-evictions-per-minute", 30, "the most evictions the rebalancer asks for per minute, over all policies")
+	metricsAddr := flag.String("metrics-bind-address", "", "address to serve Prometheus metrics on at /metrics (plain HTTP), e.g. :8080; empty serves none")
 	flag.Parse()
+	opts.SchedulerNames = strings.Split(*schedulerNames, ",")
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName, strings.Split(*schedulerNames, ","),
-		state.Options{AcceptLegacySiteLabel: *acceptLegacy}); err != nil {
+	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName, *metricsAddr, opts); err != nil {
 		klog.ErrorS(err, "proxima-controller failed")
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName string, schedulerNames []string, opts state.Options) error {
+func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName, metricsAddr string, opts manager.Options) error {
 	logger := klog.FromContext(ctx)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -81,41 +91,29 @@ func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespac
 	if err != nil {
 		return err
 	}
-	client, err := versioned.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
 	logger.Info("Starting proxima-controller", "version", version.Version)
-	runController := func(ctx context.Context) {
-		factory := informers.NewSharedInformerFactory(client, 0)
-		coreFactory := coreinformers.NewSharedInformerFactory(core, 0)
-		c, err := status.New(client, factory, coreFactory, opts)
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
 		if err != nil {
-			klog.FromContext(ctx).Error(err, "Creating the status controller")
-			return
+			return fmt.Errorf("serving metrics: %w", err)
 		}
-		c.SetSchedulerNames(schedulerNames...)
-		unbound := policygate.UnboundPods(core)
-		gate, err := policygate.New(core, c.Model(), unbound)
-		if err != nil {
-			klog.FromContext(ctx).Error(err, "Creating the policy gate controller")
-			return
-		}
-		factory.Start(ctx.Done())
-		coreFactory.Start(ctx.Done())
-		go unbound.Run(ctx.Done())
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", legacyregistry.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
-			if err := gate.Run(ctx); err != nil {
-				klog.FromContext(ctx).Error(err, "Policy gate controller stopped")
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error(err, "Metrics server stopped")
 			}
 		}()
-		if err := c.Run(ctx); err != nil {
-			klog.FromContext(ctx).Error(err, "Status controller stopped")
+		defer srv.Close()
+	}
+	runController := func(ctx context.Context) {
+		if err := manager.Run(ctx, cfg, opts); err != nil {
+			klog.FromContext(ctx).Error(err, "Controllers stopped")
 		}
 	}
 	if !leaderElect {
-		runController(ctx)
-		return nil
+		return manager.Run(ctx, cfg, opts)
 	}
 	id, err := os.Hostname()
 	if err != nil {

@@ -151,24 +151,9 @@ func summary(w *simulate.World) WorldSummary {
 		Telemetry: "declared"}
 	if l := w.Settings.Live; l != nil {
 		s.Telemetry = "live"
-		s.UnreadSignals = unreadSignals(l)
+		s.UnreadSignals = state.StaleSignals(l)
 	}
 	return s
-}
-
-// unreadSignals names the signals of l that are read but not fresh.
-func unreadSignals(l *state.Live) []string {
-	var out []string
-	for _, sig := range []struct {
-		name           string
-		enabled, fresh bool
-	}{{"nodeUtilization", l.NodeLoad.Enabled, l.NodeLoad.Fresh}, {"rtt", l.RTT.Enabled, l.RTT.Fresh},
-		{"price", l.Price.Enabled, l.Price.Fresh}, {"health", l.Health.Enabled, l.Health.Fresh}} {
-		if sig.enabled && !sig.fresh {
-			out = append(out, sig.name)
-		}
-	}
-	return out
 }
 
 func freeOf(f simulate.Free) FreeCapacity {

@@ -119,9 +119,18 @@ func ptrs[T any](items []T) []*T {
 // NewWorld builds a World from lists.
 func NewWorld(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, policies []*placementv1alpha1.PlacementPolicy,
 	nodes []*v1.Node, pods []*v1.Pod, settings Settings) *World {
-	w := &World{Settings: settings, Pods: pods, Policies: policies, sites: sites, sources: sources, nodes: nodes}
-	w.Snap = state.Build(state.Objects{Sites: sites, Sources: sources, Policies: policies, Nodes: nodes, Live: settings.Live,
+	snap := state.Build(state.Objects{Sites: sites, Sources: sources, Policies: policies, Nodes: nodes, Live: settings.Live,
 		AcceptLegacySiteLabel: settings.AcceptLegacySiteLabel})
+	w := New(snap, nodes, pods, settings)
+	w.Policies, w.sites, w.sources = policies, sites, sources
+	return w
+}
+
+// New is the World of a snapshot kept elsewhere (a state.Model's), with
+// the nodes and pods it places among. WithPolicy needs a World from
+// NewWorld.
+func New(snap *state.Snapshot, nodes []*v1.Node, pods []*v1.Pod, settings Settings) *World {
+	w := &World{Snap: snap, Settings: settings, Pods: pods, nodes: nodes}
 	w.Nodes = make(map[string]*framework.NodeInfo, len(nodes))
 	for _, n := range nodes {
 		ni := framework.NewNodeInfo()
@@ -172,6 +181,28 @@ func (w *World) Without(pod *v1.Pod) *World {
 		_ = ni.RemovePod(klog.Background(), pod)
 	}
 	return out
+}
+
+// ChooseAgain is Choose for a pod that is bound: where the scheduler would
+// put it if it were scheduled again now, its own requests taken off its
+// node for the question (as Without, without copying the world).
+func (w *World) ChooseAgain(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
+	if ni := w.Nodes[pod.Spec.NodeName]; ni != nil {
+		if err := ni.RemovePod(klog.Background(), pod); err == nil {
+			defer ni.AddPod(pod)
+		}
+	}
+	return w.Choose(pp, pod)
+}
+
+// Reserve accounts pod on node as the scheduler's cache would once it is
+// bound there (a move in flight: its replacement is not created yet).
+func (w *World) Reserve(pod *v1.Pod, node string) {
+	if ni := w.Nodes[node]; ni != nil {
+		p := pod.DeepCopy()
+		p.Spec.NodeName = node
+		ni.AddPod(p)
+	}
 }
 
 // Choice is where the scheduler's EdgePlacement score puts a pod.
@@ -260,9 +291,7 @@ func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string]) (Ch
 func (w *World) Place(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 	c, ok := w.Choose(pp, pod)
 	if ok {
-		p := pod.DeepCopy()
-		p.Spec.NodeName = c.Node
-		w.Nodes[c.Node].AddPod(p)
+		w.Reserve(pod, c.Node)
 	}
 	return c, ok
 }

@@ -39,6 +39,26 @@ type Live struct {
 	At time.Time
 }
 
+// StaleSignals names the enabled signals of l (nil: none) whose last
+// successful read is not fresh, or that were never read, by the names of
+// EdgePlacement's telemetry args: nodeUtilization, rtt, price, health.
+func StaleSignals(l *Live) []string {
+	if l == nil {
+		return nil
+	}
+	var out []string
+	for _, sig := range []struct {
+		name           string
+		enabled, fresh bool
+	}{{"nodeUtilization", l.NodeLoad.Enabled, l.NodeLoad.Fresh}, {"rtt", l.RTT.Enabled, l.RTT.Fresh},
+		{"price", l.Price.Enabled, l.Price.Fresh}, {"health", l.Health.Enabled, l.Health.Fresh}} {
+		if sig.enabled && !sig.fresh {
+			out = append(out, sig.name)
+		}
+	}
+	return out
+}
+
 // Signal is one live signal as last read.
 type Signal[K, V comparable] struct {
 	// Enabled is set when the signal is read at all (it has a query). A
