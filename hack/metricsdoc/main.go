@@ -23,6 +23,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
 	"github.com/proxima-sched/proxima/pkg/telemetry"
 )
 
@@ -38,12 +39,28 @@ func main() {
 proxima-scheduler serves these on kube-scheduler's ` + "`/metrics`" + ` (secure
 port 10259, Service ` + "`proxima-scheduler-metrics`" + `; reading it needs a
 token allowed ` + "`get`" + ` on the non-resource URL ` + "`/metrics`" + `), next to
-kube-scheduler's own. proxima-controller serves no metrics.
+kube-scheduler's own. proxima-controller serves the same telemetry metrics
+(it reads the scheduler's telemetry too) and the rebalancer's on plain HTTP
+at ` + "`/metrics`" + ` on ` + "`--metrics-bind-address`" + ` (the install sets
+` + "`:8080`" + `, container port ` + "`metrics`" + `).
 
 | metric | type | labels | stability | meaning |
 | --- | --- | --- | --- | --- |
 `)
 	for _, m := range telemetry.Metrics() {
+		var labels []string
+		for _, l := range m.Labels {
+			labels = append(labels, fmt.Sprintf("`%s`: %s", l.Name, l.Values))
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", m.Name, m.Type, strings.Join(labels, "; "), m.Stability, m.Help)
+	}
+	b.WriteString(`
+## Rebalancer (proxima-controller)
+
+| metric | type | labels | stability | meaning |
+| --- | --- | --- | --- | --- |
+`)
+	for _, m := range rebalance.Metrics() {
 		var labels []string
 		for _, l := range m.Labels {
 			labels = append(labels, fmt.Sprintf("`%s`: %s", l.Name, l.Values))

@@ -415,7 +415,7 @@ func (d *docsEnv) startComponents() {
 	startScheduler(t, buildBinary(t, "cmd/proxima-scheduler", dir), configPath, schedKubeconfig, "proxima-scheduler")
 
 	ctrl := exec.Command(buildBinary(t, "cmd/proxima-controller", dir), "--kubeconfig="+kubeconfigFor("proxima-controller"),
-		"--leader-elect-namespace=proxima-system")
+		"--leader-elect-namespace=proxima-system", "--scheduler-config="+fromConfigMap)
 	var log bytes.Buffer
 	ctrl.Stdout, ctrl.Stderr = &log, &log
 	if err := ctrl.Start(); err != nil {

@@ -278,6 +278,7 @@ func (r *Rebalancer) Round(ctx context.Context) {
 		}
 		r.report(ctx, key, pr, paused)
 	}
+	roundsTotal.Inc()
 }
 
 func gainOrZero(x float64) float64 {

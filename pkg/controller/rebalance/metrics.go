@@ -17,6 +17,7 @@ limitations under the License.
 package rebalance
 
 import (
+	"strings"
 	"sync"
 
 	"k8s.io/component-base/metrics"
@@ -76,6 +77,12 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}
 
+	roundsOpts = &metrics.CounterOpts{
+		Namespace: "proxima", Subsystem: "rebalancer", Name: "rounds_total",
+		Help:           "Rounds the rebalancer has judged the pods in (one per --rebalance-interval while it leads).",
+		StabilityLevel: metrics.ALPHA,
+	}
+
 	candidatesGauge = metrics.NewGaugeVec(candidatesOpts, []string{namespaceLabel, policyLabel, reasonLabel, modeLabel})
 	waitingGauge    = metrics.NewGaugeVec(waitingOpts, []string{namespaceLabel, policyLabel, reasonLabel})
 	movingGauge     = metrics.NewGaugeVec(movingOpts, []string{namespaceLabel, policyLabel})
@@ -83,13 +90,14 @@ var (
 	rttGain         = metrics.NewCounterVec(rttGainOpts, []string{namespaceLabel, policyLabel})
 	costGain        = metrics.NewCounterVec(costGainOpts, []string{namespaceLabel, policyLabel})
 	pausedGauge     = metrics.NewGaugeVec(pausedOpts, []string{reasonLabel})
+	roundsTotal     = metrics.NewCounter(roundsOpts)
 
 	registerOnce sync.Once
 )
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(candidatesGauge, waitingGauge, movingGauge, evictions, rttGain, costGain, pausedGauge)
+		legacyregistry.MustRegister(candidatesGauge, waitingGauge, movingGauge, evictions, rttGain, costGain, pausedGauge, roundsTotal)
 	})
 }
 
@@ -112,7 +120,7 @@ func Metrics() []MetricInfo {
 	info := func(typ string, name, sub, n, help string, stab metrics.StabilityLevel, labels ...MetricLabel) MetricInfo {
 		return MetricInfo{metrics.BuildFQName(name, sub, n), typ, help, string(stab), labels}
 	}
-	return []MetricInfo{
+	out := []MetricInfo{
 		info("gauge", candidatesOpts.Namespace, candidatesOpts.Subsystem, candidatesOpts.Name, candidatesOpts.Help, candidatesOpts.StabilityLevel,
 			ns, pol, reason, MetricLabel{modeLabel, "`DryRun`, `On`"}),
 		info("gauge", waitingOpts.Namespace, waitingOpts.Subsystem, waitingOpts.Name, waitingOpts.Help, waitingOpts.StabilityLevel, ns, pol, reason),
@@ -123,5 +131,11 @@ func Metrics() []MetricInfo {
 		info("counter", costGainOpts.Namespace, costGainOpts.Subsystem, costGainOpts.Name, costGainOpts.Help, costGainOpts.StabilityLevel, ns, pol),
 		info("gauge", pausedOpts.Namespace, pausedOpts.Subsystem, pausedOpts.Name, pausedOpts.Help, pausedOpts.StabilityLevel,
 			MetricLabel{reasonLabel, "`telemetry`, `apiserver`"}),
+		info("counter", roundsOpts.Namespace, roundsOpts.Subsystem, roundsOpts.Name, roundsOpts.Help, roundsOpts.StabilityLevel),
 	}
+	// Building a metric prefixes its help with the stability level.
+	for i := range out {
+		out[i].Help = strings.TrimPrefix(out[i].Help, "["+out[i].Stability+"] ")
+	}
+	return out
 }
