@@ -34,6 +34,18 @@ limitations under the License.
 // which needs the built-in PriorityClasses a controller-manager would
 // create), so a Node object created through the API is schedulable as
 // written.
+//
+// Controllers and kubelets: the control plane runs no controller manager and
+// no kubelet. A test that needs Deployments, ReplicaSets,
+// PodDisruptionBudgets, namespace deletion or garbage collection starts the
+// real kube-controller-manager (bin/, built from the same pinned
+// k8s.io/kubernetes as kube-apiserver) with only the controllers it names
+// (StartControllerManager), as a child process that logs into a directory
+// of the caller's. RunPodLifecycle stands in for the kubelets, as KWOK
+// does: it marks pods bound to a node Running and Ready and finishes the
+// deletion of those marked for deletion, writing through the apiserver, so
+// that the Eviction API, ReplicaSets and budgets behave as on a cluster.
+// Neither runs for the demo or the benchmarks.
 package controlplane
 
 import (
@@ -63,7 +75,8 @@ import (
 )
 
 // BinDirEnv names the environment variable that overrides where the tool
-// binaries (etcd, kube-apiserver, prometheus) are looked up.
+// binaries (etcd, kube-apiserver, kube-controller-manager, prometheus) are
+// looked up.
 const BinDirEnv = "PROXIMA_BIN_DIR"
 
 var setLoggerOnce sync.Once
@@ -98,7 +111,8 @@ type Options struct {
 	APIServerArgs map[string][]string
 }
 
-// BinDir returns the directory holding etcd, kube-apiserver and prometheus:
+// BinDir returns the directory holding etcd, kube-apiserver,
+// kube-controller-manager and prometheus:
 // $PROXIMA_BIN_DIR, else bin/ at the root of this module (found from this
 // source file, two levels below it; the working directory when the source
 // is not at hand).

@@ -14,14 +14,17 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package harness ties package controlplane to tests and benchmarks: Start
-// and StartScheduler start a control plane or a scheduler that stops when
-// the test ends, pass or fail. It also runs a real Prometheus scraping an
+// Package harness ties package controlplane to tests and benchmarks: Start,
+// StartScheduler, StartControllerManager and SimulatePods start a control
+// plane, a scheduler, a kube-controller-manager or stand-in kubelets that
+// stop when the test ends, pass or fail. It also runs a real Prometheus scraping an
 // exporter of controllable series, for the telemetry tests.
 package harness
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/proxima-sched/proxima/pkg/controlplane"
@@ -59,4 +62,56 @@ func StartScheduler(tb testing.TB, cp *controlplane.ControlPlane, configPath str
 		}
 	})
 	return s
+}
+
+// StartControllerManager runs the real kube-controller-manager against cp
+// with only the named controllers (see
+// controlplane.ControlPlane.StartControllerManager), and returns once they
+// have started. It stops when the test ends, and the test fails if it had
+// exited before.
+func StartControllerManager(tb testing.TB, cp *controlplane.ControlPlane, controllers ...string) *controlplane.ControllerManager {
+	tb.Helper()
+	m, err := cp.StartControllerManager(context.Background(), tb.TempDir(), controllers...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := m.Stop(); err != nil {
+			tb.Error(err)
+		}
+		if tb.Failed() {
+			logTail(tb, "kube-controller-manager", m.LogPath, 40)
+		}
+	})
+	return m
+}
+
+// logTail logs the last n lines of a component's log file.
+func logTail(tb testing.TB, component, path string, n int) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Logf("%s log: %v", component, err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	tb.Logf("%s log %s ends:\n%s", component, path, strings.Join(lines, "\n"))
+}
+
+// SimulatePods stands in for the kubelets of cp's nodes until the test ends
+// (see controlplane.RunPodLifecycle): pods bound to a node start running and
+// ready, and pods marked for deletion are deleted for good.
+func SimulatePods(tb testing.TB, cp *controlplane.ControlPlane) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- controlplane.RunPodLifecycle(ctx, cp.Client) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("pod lifecycle simulator: %v", err)
+		}
+	})
 }

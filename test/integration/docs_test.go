@@ -56,14 +56,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	schedv1 "k8s.io/kube-scheduler/config/v1"
-	"k8s.io/kubernetes/pkg/controller/deployment"
-	"k8s.io/kubernetes/pkg/controller/namespace"
-	"k8s.io/kubernetes/pkg/controller/replicaset"
 	"k8s.io/utils/ptr"
 
 	"github.com/proxima-sched/proxima/pkg/controlplane"
@@ -292,11 +287,16 @@ func TestDocsCommands(t *testing.T) {
 }
 
 // newDocsEnv starts a control plane with the controllers a cluster would
-// run for these commands (namespace, Deployment, ReplicaSet), the nodes
-// the docs label, and an admin kubeconfig.
+// run for these commands (kube-controller-manager's namespace, Deployment
+// and ReplicaSet controllers, the real binary), the nodes the docs label,
+// and an admin kubeconfig.
 func newDocsEnv(t *testing.T, bin string) *docsEnv {
 	cp := harness.Start(t, controlplane.Options{NoCRDs: true})
-	startKubeControllers(t, cp)
+	// kubectl delete namespace needs the namespace controller, and the
+	// example Deployment's pods the Deployment and ReplicaSet ones. No
+	// garbage collector: the uninstall deletes the namespace, and the
+	// namespace controller deletes what is in it.
+	harness.StartControllerManager(t, cp, "namespace", "deployment", "replicaset")
 	for _, name := range []string{"store-lyon-1", "cloud-frankfurt-1", "cloud-frankfurt-2", "pop-paris-1"} {
 		node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: v1.NodeStatus{
 			Capacity:    v1.ResourceList{v1.ResourceCPU: resource.MustParse("8"), v1.ResourceMemory: resource.MustParse("32Gi"), v1.ResourcePods: resource.MustParse("110")},
@@ -328,40 +328,6 @@ func writeKubeconfig(t *testing.T, cp *controlplane.ControlPlane, path string, u
 	if err := clientcmd.WriteToFile(*kc, path); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// startKubeControllers runs kube-controller-manager's namespace, Deployment
-// and ReplicaSet controllers in this process: deleting a namespace and an
-// example Deployment's pods need them, and the control plane runs no
-// controller manager.
-func startKubeControllers(t *testing.T, cp *controlplane.ControlPlane) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	factory := informers.NewSharedInformerFactory(cp.Client, 0)
-	meta, err := metadata.NewForConfig(cp.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := namespace.NewNamespaceController(ctx, cp.Client, meta, cp.Client.Discovery().ServerPreferredNamespacedResources,
-		factory.Core().V1().Namespaces(), 5*time.Minute, v1.FinalizerKubernetes)
-	dc, err := deployment.NewDeploymentController(ctx, factory.Apps().V1().Deployments(), factory.Apps().V1().ReplicaSets(),
-		factory.Core().V1().Pods(), cp.Client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := replicaset.NewReplicaSetController(ctx, factory.Apps().V1().ReplicaSets(), factory.Core().V1().Pods(), cp.Client, replicaset.BurstReplicas)
-	factory.Start(ctx.Done())
-	done := make(chan struct{}, 3)
-	go func() { ns.Run(ctx, 1); done <- struct{}{} }()
-	go func() { dc.Run(ctx, 1); done <- struct{}{} }()
-	go func() { rs.Run(ctx, 1); done <- struct{}{} }()
-	t.Cleanup(func() {
-		cancel()
-		for range 3 {
-			<-done
-		}
-		factory.Shutdown()
-	})
 }
 
 // startComponents runs the scheduler and the controller binaries as the

@@ -15,7 +15,9 @@ limitations under the License.
 */
 
 // Package integration runs Proxima against a real etcd and kube-apiserver
-// (built into bin/ by `make tools`) with the real scheduler in-process.
+// (built into bin/ by `make tools`) with the real scheduler in-process, and,
+// where a test needs Kubernetes' own controllers, the real
+// kube-controller-manager with simulated kubelets.
 package integration
 
 import (
