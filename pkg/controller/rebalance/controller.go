@@ -345,10 +345,10 @@ func (r *Rebalancer) move(ctx context.Context, key types.NamespacedName, pr *pol
 		case err == nil:
 			evictions.WithLabelValues(key.Namespace, key.Name, reason, resultEvicted).Inc()
 			if !math.IsNaN(c.RTTGain) {
-				rttGain.WithLabelValues(key.Namespace, key.Name).Add(c.RTTGain)
+				rttGain.WithLabelValues(key.Namespace, key.Name).Observe(c.RTTGain)
 			}
 			if !math.IsNaN(c.CostGain) {
-				costGain.WithLabelValues(key.Namespace, key.Name).Add(c.CostGain)
+				costGain.WithLabelValues(key.Namespace, key.Name).Observe(c.CostGain)
 			}
 			r.tracker.Started(&Move{Pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, UID: pod.UID,
 				Owner: controllerOf(pod).UID, Policy: key, ToNode: c.ToNode, Finding: c.Finding, At: now}, pod)

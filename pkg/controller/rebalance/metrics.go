@@ -61,14 +61,16 @@ var (
 		Help:           "Evictions the rebalancer asked for, per policy, reason and result (evicted; blocked_by_pdb: refused by a PodDisruptionBudget; gone: the pod no longer exists; error).",
 		StabilityLevel: metrics.ALPHA,
 	}
-	rttGainOpts = &metrics.CounterOpts{
-		Namespace: "proxima", Subsystem: "rebalancer", Name: "rtt_gain_milliseconds_total",
-		Help:           "Sum over evictions of the expected drop of the policy's latency objective (ms; negative for a move that trades RTT for a hard rule), per policy.",
+	rttGainOpts = &metrics.HistogramOpts{
+		Namespace: "proxima", Subsystem: "rebalancer", Name: "move_rtt_gain_milliseconds",
+		Help:           "Expected drop of the policy's latency objective per eviction (ms; negative for a move that trades RTT for a hard rule), per policy; its sum is the total expected gain.",
+		Buckets:        []float64{-100, -50, -20, -10, -5, -1, 0, 1, 5, 10, 20, 50, 100},
 		StabilityLevel: metrics.ALPHA,
 	}
-	costGainOpts = &metrics.CounterOpts{
-		Namespace: "proxima", Subsystem: "rebalancer", Name: "cost_gain_hourly_total",
-		Help:           "Sum over evictions of the expected drop of the pod's hourly cost, per policy.",
+	costGainOpts = &metrics.HistogramOpts{
+		Namespace: "proxima", Subsystem: "rebalancer", Name: "move_cost_gain_hourly",
+		Help:           "Expected drop of the pod's hourly cost per eviction (in the Sites' currency; negative for a dearer site), per policy; its sum is the total expected gain.",
+		Buckets:        []float64{-1, -0.1, -0.01, -0.001, 0, 0.001, 0.01, 0.1, 1},
 		StabilityLevel: metrics.ALPHA,
 	}
 	pausedOpts = &metrics.GaugeOpts{
@@ -87,8 +89,8 @@ var (
 	waitingGauge    = metrics.NewGaugeVec(waitingOpts, []string{namespaceLabel, policyLabel, reasonLabel})
 	movingGauge     = metrics.NewGaugeVec(movingOpts, []string{namespaceLabel, policyLabel})
 	evictions       = metrics.NewCounterVec(evictionsOpts, []string{namespaceLabel, policyLabel, reasonLabel, resultLabel})
-	rttGain         = metrics.NewCounterVec(rttGainOpts, []string{namespaceLabel, policyLabel})
-	costGain        = metrics.NewCounterVec(costGainOpts, []string{namespaceLabel, policyLabel})
+	rttGain         = metrics.NewHistogramVec(rttGainOpts, []string{namespaceLabel, policyLabel})
+	costGain        = metrics.NewHistogramVec(costGainOpts, []string{namespaceLabel, policyLabel})
 	pausedGauge     = metrics.NewGaugeVec(pausedOpts, []string{reasonLabel})
 	roundsTotal     = metrics.NewCounter(roundsOpts)
 
@@ -127,8 +129,8 @@ func Metrics() []MetricInfo {
 		info("gauge", movingOpts.Namespace, movingOpts.Subsystem, movingOpts.Name, movingOpts.Help, movingOpts.StabilityLevel, ns, pol),
 		info("counter", evictionsOpts.Namespace, evictionsOpts.Subsystem, evictionsOpts.Name, evictionsOpts.Help, evictionsOpts.StabilityLevel,
 			ns, pol, reason, MetricLabel{resultLabel, "`evicted`, `blocked_by_pdb`, `gone`, `error`"}),
-		info("counter", rttGainOpts.Namespace, rttGainOpts.Subsystem, rttGainOpts.Name, rttGainOpts.Help, rttGainOpts.StabilityLevel, ns, pol),
-		info("counter", costGainOpts.Namespace, costGainOpts.Subsystem, costGainOpts.Name, costGainOpts.Help, costGainOpts.StabilityLevel, ns, pol),
+		info("histogram", rttGainOpts.Namespace, rttGainOpts.Subsystem, rttGainOpts.Name, rttGainOpts.Help, rttGainOpts.StabilityLevel, ns, pol),
+		info("histogram", costGainOpts.Namespace, costGainOpts.Subsystem, costGainOpts.Name, costGainOpts.Help, costGainOpts.StabilityLevel, ns, pol),
 		info("gauge", pausedOpts.Namespace, pausedOpts.Subsystem, pausedOpts.Name, pausedOpts.Help, pausedOpts.StabilityLevel,
 			MetricLabel{reasonLabel, "`telemetry`, `apiserver`"}),
 		info("counter", roundsOpts.Namespace, roundsOpts.Subsystem, roundsOpts.Name, roundsOpts.Help, roundsOpts.StabilityLevel),
