@@ -218,7 +218,8 @@ type RebalancePolicy struct {
 	// maxMoving is how many of the policy's pods may be moving at once: an
 	// absolute number or a percentage of its running pods (rounded up, at
 	// least 1). A pod is moving from its eviction until its replacement is
-	// bound to a node. Defaults to 1.
+	// bound to a node, and the policy has at least as many pods moving as
+	// it has pods waiting to be scheduled. Defaults to 1.
 	// +optional
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="maxMoving must be a positive number or a percentage from 1% to 100%"
@@ -468,7 +469,8 @@ type RebalanceStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Waiting int32 `json:"waiting,omitempty"`
-	// moving is how many evicted pods have no bound replacement yet.
+	// moving is how many evicted pods have no bound replacement yet, or
+	// how many of the policy's pods wait to be scheduled, if more.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Moving int32 `json:"moving,omitempty"`

@@ -147,8 +147,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		nodes := coreFactory.Core().V1().Nodes()
 		rcfg := rebalance.Config{
 			Kube: core, Placement: client, Model: c.Model(),
-			Nodes: nodes.Lister(), Pods: pods.Lister(), Policies: factory.Placement().V1alpha1().PlacementPolicies().Lister(),
-			Synced:   []cache.InformerSynced{pods.Informer().HasSynced, nodes.Informer().HasSynced, c.Model().HasSynced},
+			Nodes: nodes.Lister(), Pods: pods.Lister(), AllPods: coreFactory.Core().V1().Pods().Lister(), Policies: factory.Placement().V1alpha1().PlacementPolicies().Lister(),
+			Synced: []cache.InformerSynced{pods.Informer().HasSynced, coreFactory.Core().V1().Pods().Informer().HasSynced,
+				nodes.Informer().HasSynced, c.Model().HasSynced},
 			Settings: settings, SchedulerNames: opts.SchedulerNames,
 			Interval: opts.RebalanceInterval, EvictionsPerMinute: opts.EvictionsPerMinute,
 			Recorder: broadcaster.NewRecorder(scheme, "proxima-rebalancer"),

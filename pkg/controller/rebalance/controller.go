@@ -98,8 +98,12 @@ type Config struct {
 	// Model is the world model (the status controller's).
 	Model *state.Model
 	// Nodes and Pods list the cluster's nodes and bound pods (unslimmed).
-	Nodes    corelisters.NodeLister
-	Pods     corelisters.PodLister
+	Nodes corelisters.NodeLister
+	Pods  corelisters.PodLister
+	// AllPods lists every pod, bound or not (namespace, labels,
+	// schedulerName, nodeName and phase are enough): a policy's pods
+	// waiting to be scheduled count as moving.
+	AllPods  corelisters.PodLister
 	Policies listers.PlacementPolicyLister
 	// Synced report whether the Nodes and Pods informers have synced.
 	Synced []cache.InformerSynced
@@ -217,6 +221,7 @@ func (r *Rebalancer) Round(ctx context.Context) {
 			pr.moving++
 		}
 	}
+	r.countWaiting(snap, rounds)
 
 	// Pass 1: judge every governed pod and keep its timers.
 	present := sets.New[types.UID]()
@@ -286,6 +291,36 @@ func gainOrZero(x float64) float64 {
 		return 0
 	}
 	return x
+}
+
+// countWaiting raises each policy's moving count to the number of its
+// pods waiting to be scheduled: a move the Tracker does not know (made
+// before a restart, or by someone else) is still a pod out of service, and
+// a policy whose pods cannot all be placed should not have more of them
+// evicted.
+func (r *Rebalancer) countWaiting(snap *state.Snapshot, rounds map[types.NamespacedName]*policyRound) {
+	if r.cfg.AllPods == nil || len(rounds) == 0 {
+		return
+	}
+	all, err := r.cfg.AllPods.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	waiting := map[types.NamespacedName]int{}
+	for _, p := range all {
+		if p.Spec.NodeName != "" || p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed ||
+			!r.schedulers.Has(p.Spec.SchedulerName) {
+			continue
+		}
+		if policy, err := snap.PolicyFor(p); err == nil && policy != nil {
+			waiting[types.NamespacedName{Namespace: policy.Namespace, Name: policy.Name}]++
+		}
+	}
+	for key, n := range waiting {
+		if pr := rounds[key]; pr != nil {
+			pr.moving = max(pr.moving, n)
+		}
+	}
 }
 
 // movable reports whether pod may be moved at all: bound, not terminating
