@@ -214,6 +214,16 @@ func TestAdmissionValidation(t *testing.T) {
 		{"utilization over 100", validPolicy, "spec.telemetry={maxNodeUtilizationPercent: 120}", []string{"spec.telemetry.maxNodeUtilizationPercent"}},
 		{"unknown stale action", validPolicy, "spec.telemetry={onStale: {rtt: Ignore}}", []string{"spec.telemetry.onStale.rtt", "Unsupported value"}},
 		{"priority out of range", validPolicy, "spec.priority=5000", []string{"spec.priority"}},
+		{"unknown rebalance mode", validPolicy, "spec.rebalance={mode: Maybe}", []string{"spec.rebalance.mode", "Unsupported value"}},
+		// YAML reads an unquoted On as true (docs/rebalancer.md quotes it).
+		{"unquoted On", validPolicy, "spec.rebalance={mode: On}", []string{"spec.rebalance.mode", "must be of type string"}},
+		{"rebalance maxMoving 0", validPolicy, `spec.rebalance={mode: "On", maxMoving: 0}`, []string{"spec.rebalance.maxMoving", "positive number or a percentage"}},
+		{"rebalance maxMoving 0%", validPolicy, `spec.rebalance={mode: "On", maxMoving: "0%"}`, []string{"spec.rebalance.maxMoving", "positive number or a percentage"}},
+		{"rebalance maxMoving 150%", validPolicy, `spec.rebalance={mode: "On", maxMoving: "150%"}`, []string{"spec.rebalance.maxMoving"}},
+		{"rebalance maxMoving text", validPolicy, `spec.rebalance={mode: "On", maxMoving: "some"}`, []string{"spec.rebalance.maxMoving"}},
+		{"rebalance negative grace", validPolicy, `spec.rebalance={mode: "On", graceSeconds: -1}`, []string{"spec.rebalance.graceSeconds"}},
+		{"rebalance zero RTT gain", validPolicy, `spec.rebalance={mode: "On", minRTTGainMilliseconds: 0}`, []string{"spec.rebalance.minRTTGainMilliseconds"}},
+		{"rebalance cost gain over 100%", validPolicy, `spec.rebalance={mode: "On", minCostGainPercent: 101}`, []string{"spec.rebalance.minCostGainPercent"}},
 	}
 	if len(tests) < 30 {
 		t.Fatalf("only %d invalid cases", len(tests))
@@ -223,6 +233,9 @@ func TestAdmissionValidation(t *testing.T) {
 		{"United Kingdom as GB", validSite, "spec.country=GB"},
 		{"a territory's own code", validSite, "spec.country=AX"},
 		{"assigned residency countries", validPolicy, "spec.residency={allowed: {countries: [DE, FR, ZW]}, denied: {countries: [AQ, GB]}}"},
+		{"rebalance maxMoving 2", validPolicy, `spec.rebalance={mode: "On", maxMoving: 2}`},
+		{"rebalance maxMoving 100%", validPolicy, `spec.rebalance={mode: DryRun, maxMoving: "100%", graceSeconds: 0, dwellSeconds: 0, cooldownSeconds: 0}`},
+		{"rebalance maxMoving 5%", validPolicy, `spec.rebalance={maxMoving: "5%"}`},
 	}
 	for i, tc := range accepted {
 		t.Run("accepted "+tc.name, func(t *testing.T) {

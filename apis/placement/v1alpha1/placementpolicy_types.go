@@ -169,7 +169,8 @@ const (
 // are moved, and the replacement goes wherever the scheduler places it.
 // docs/rebalancer.md describes the triggers and the safety rules.
 type RebalancePolicy struct {
-	// mode: Off (default), DryRun or On.
+	// mode: Off (default), DryRun or On. Quote "On" and "Off" in YAML,
+	// which otherwise reads them as booleans.
 	// +optional
 	Mode RebalanceMode `json:"mode,omitempty"`
 

@@ -1,0 +1,118 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	"k8s.io/utils/ptr"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
+	"github.com/proxima-sched/proxima/pkg/simulate"
+)
+
+// rebalanceWorld is sites sites of nodesPerSite 32-CPU nodes, sources
+// sources with an RTT to every site, one latency-led policy over all
+// sources, and pods of it bound at random nodes.
+func rebalanceWorld(sites, nodesPerSite, sources, pods int) (*simulate.World, []*v1.Pod) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var siteObjs []*placementv1alpha1.Site
+	var nodes []*v1.Node
+	for s := range sites {
+		name := fmt.Sprintf("site-%d", s)
+		siteObjs = append(siteObjs, &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: placementv1alpha1.SiteSpec{
+			Tier: placementv1alpha1.TierEdge, Country: "FR",
+			Pricing: &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse("0.05"))}}})
+		for n := range nodesPerSite {
+			nodes = append(nodes, st.MakeNode().Name(fmt.Sprintf("%s-%d", name, n)).Label(placementv1alpha1.SiteLabel, name).
+				Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "32", v1.ResourceMemory: "128Gi", v1.ResourcePods: "110"}).Obj())
+		}
+	}
+	var srcObjs []*placementv1alpha1.TrafficSource
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "bench"}, Spec: placementv1alpha1.PlacementPolicySpec{
+		Latency: &placementv1alpha1.LatencyPolicy{}, Weights: &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
+		Rebalance: &placementv1alpha1.RebalancePolicy{Mode: placementv1alpha1.RebalanceOn}}}
+	for j := range sources {
+		src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("src-%d", j)}}
+		for s := range sites {
+			src.Spec.RTTs = append(src.Spec.RTTs, placementv1alpha1.SiteRTT{Site: fmt.Sprintf("site-%d", s), Milliseconds: 1 + rng.Int32N(150)})
+		}
+		srcObjs = append(srcObjs, src)
+		policy.Spec.Latency.Sources = append(policy.Spec.Latency.Sources, placementv1alpha1.SourceWeight{Name: src.Name})
+	}
+	var podObjs []*v1.Pod
+	for i := range pods {
+		p := st.MakePod().Namespace("bench").Name(fmt.Sprintf("pod-%d", i)).UID(fmt.Sprintf("pod-%d", i)).
+			Label(placementv1alpha1.PolicyLabel, "p").Req(map[v1.ResourceName]string{v1.ResourceCPU: "100m"}).
+			Node(nodes[rng.IntN(len(nodes))].Name).Obj()
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: types.UID("rs"), Controller: ptr.To(true)}}
+		podObjs = append(podObjs, p)
+	}
+	w := simulate.NewWorld(siteObjs, srcObjs, []*placementv1alpha1.PlacementPolicy{policy}, nodes, podObjs, simulate.Settings{})
+	return w, podObjs
+}
+
+// BenchmarkRebalanceJudge is the rebalancer's work per round: build the
+// world from the model's snapshot and the listed nodes and pods (NodeInfo
+// for every node, every bound pod accounted),
+// then judge every pod of an opted-in policy (plan, current site, where the
+// scheduler would place it now). Reported per pod judged.
+func BenchmarkRebalanceJudge(b *testing.B) {
+	for _, size := range []struct{ sites, nodesPerSite, sources, pods int }{
+		{50, 10, 8, 1000},
+		{500, 10, 16, 5000},
+	} {
+		b.Run(fmt.Sprintf("%d nodes, %d sites, %d sources, %d pods", size.sites*size.nodesPerSite, size.sites, size.sources, size.pods), func(b *testing.B) {
+			built, pods := rebalanceWorld(size.sites, size.nodesPerSite, size.sources, size.pods)
+			nodes := nodesOf(built)
+			th := rebalance.SettingsOf(&placementv1alpha1.RebalancePolicy{Mode: placementv1alpha1.RebalanceOn}).Thresholds
+			b.ReportAllocs()
+			b.ResetTimer()
+			moves := 0
+			for range b.N {
+				// The snapshot is the world model's, kept current outside
+				// the round.
+				w := simulate.New(built.Snap, nodes, pods, built.Settings)
+				for _, p := range pods {
+					if _, ok := rebalance.Judge(w, p, th); ok {
+						moves++
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pods)), "ns/pod")
+			if moves == 0 {
+				b.Fatal("no pod found a better site: the world judges nothing")
+			}
+		})
+	}
+}
+
+func nodesOf(w *simulate.World) []*v1.Node {
+	out := make([]*v1.Node, 0, len(w.Nodes))
+	for _, ni := range w.Nodes {
+		out = append(out, ni.Node())
+	}
+	return out
+}
