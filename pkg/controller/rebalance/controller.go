@@ -279,7 +279,7 @@ func (r *Rebalancer) Round(ctx context.Context) {
 	paused := r.paused(now)
 	for key, pr := range rounds {
 		if pr.settings.Mode == placementv1alpha1.RebalanceOn && paused == "" {
-			r.move(ctx, key, pr, now)
+			r.move(ctx, key, pr, snap, now)
 		}
 		r.report(ctx, key, pr, paused)
 	}
@@ -363,11 +363,11 @@ func (r *Rebalancer) paused(now time.Time) string {
 
 // move evicts the policy's candidates as its maxMoving and the rate limit
 // allow.
-func (r *Rebalancer) move(ctx context.Context, key types.NamespacedName, pr *policyRound, now time.Time) {
+func (r *Rebalancer) move(ctx context.Context, key types.NamespacedName, pr *policyRound, snap *state.Snapshot, now time.Time) {
 	logger := klog.FromContext(ctx)
 	allowed := pr.settings.MaxMoving(pr.running) - pr.moving
 	for _, c := range pr.candidates {
-		if allowed <= 0 || now.Before(r.apiRetry) || !r.limiter.TryAccept() {
+		if allowed <= 0 || now.Before(r.apiRetry) || r.worldChanged(snap, pr.policy) || !r.limiter.TryAccept() {
 			return
 		}
 		pod := c.pod
@@ -414,6 +414,18 @@ func (r *Rebalancer) move(ctx context.Context, key types.NamespacedName, pr *pol
 }
 
 const backoffKey = "apiserver"
+
+// worldChanged reports whether the policy's spec (or its existence), the
+// sites, sources and their live values, or the policy index changed since
+// the round began with snap: its candidates were judged on a world that no
+// longer holds, and the next round judges them again.
+func (r *Rebalancer) worldChanged(snap *state.Snapshot, p *placementv1alpha1.PlacementPolicy) bool {
+	if c := r.cfg.Model.Load().ChangedSince(snap); c.Sites || c.Policies {
+		return true
+	}
+	cur, err := r.cfg.Policies.PlacementPolicies(p.Namespace).Get(p.Name)
+	return err != nil || cur.UID != p.UID || cur.Generation != p.Generation
+}
 
 func gainNote(f Finding) string {
 	if math.IsNaN(f.RTTGain) {
