@@ -324,6 +324,15 @@ func TestRebalanceOutageAndRecovery(t *testing.T) {
 	if out < 4 || back < 4 {
 		t.Errorf("want at least 4 pod events out of near and 4 back, got %d and %d: %v", out, back, moves)
 	}
+	policyEvents := 0
+	for _, m := range moves {
+		if strings.HasPrefix(m, "PlacementPolicy/web: Pod ") && strings.Contains(m, "expected latency objective gain") {
+			policyEvents++
+		}
+	}
+	if policyEvents < 8 {
+		t.Errorf("want an event on the policy for each of the 8 moves, got %d: %v", policyEvents, moves)
+	}
 	for _, reason := range []string{placementv1alpha1.RebalanceHardRule, placementv1alpha1.RebalanceBetterSite} {
 		labels := map[string]string{"namespace": e.ns, "policy": "web", "reason": reason, "result": "evicted"}
 		if v := metricValue(t, "proxima_rebalancer_evictions_total", labels); !(v >= 4) {

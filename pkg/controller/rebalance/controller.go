@@ -183,6 +183,9 @@ type policyRound struct {
 	waiting    [3]int32
 	candidates []candidate
 	moving     int
+	// evicted are the candidates evicted this round (moving now, no
+	// longer candidates).
+	evicted sets.Set[types.UID]
 }
 
 // Round judges once and acts on what it finds.
@@ -389,6 +392,10 @@ func (r *Rebalancer) move(ctx context.Context, key types.NamespacedName, pr *pol
 				Owner: controllerOf(pod).UID, Policy: key, ToNode: c.ToNode, Finding: c.Finding, At: now}, pod)
 			pr.moving++
 			allowed--
+			if pr.evicted == nil {
+				pr.evicted = sets.New[types.UID]()
+			}
+			pr.evicted.Insert(pod.UID)
 			note := fmt.Sprintf("Evicted to move from site %s to site %s: %s%s", c.From, c.To, c.Message, gainNote(c.Finding))
 			logger.Info("Evicted a pod to move it", "pod", klog.KObj(pod), "policy", key, "reason", reason,
 				"fromSite", c.From, "toSite", c.To, "message", c.Message, "rttGainMs", c.RTTGain)
@@ -445,7 +452,7 @@ func (r *Rebalancer) report(ctx context.Context, key types.NamespacedName, pr *p
 	mode := string(pr.settings.Mode)
 	var counts [3]float64
 	st := &placementv1alpha1.RebalanceStatus{Waiting: pr.waiting[HardRule] + pr.waiting[BetterSite], Moving: int32(pr.moving), Message: paused}
-	byName := slices.Clone(pr.candidates)
+	byName := slices.DeleteFunc(slices.Clone(pr.candidates), func(c candidate) bool { return pr.evicted.Has(c.pod.UID) })
 	slices.SortFunc(byName, func(a, b candidate) int { return cmp.Compare(a.pod.Name, b.pod.Name) })
 	for _, c := range byName {
 		counts[c.Kind]++
@@ -454,7 +461,7 @@ func (r *Rebalancer) report(ctx context.Context, key types.NamespacedName, pr *p
 				Reason: c.Kind.String(), Message: truncate(c.Message, 1024), RTTGainMilliseconds: round(c.RTTGain)})
 		}
 	}
-	st.Candidates = int32(len(pr.candidates))
+	st.Candidates = int32(len(byName))
 	for _, k := range []Kind{HardRule, BetterSite} {
 		candidatesGauge.WithLabelValues(key.Namespace, key.Name, k.String(), mode).Set(counts[k])
 		waitingGauge.WithLabelValues(key.Namespace, key.Name, k.String()).Set(float64(pr.waiting[k]))
