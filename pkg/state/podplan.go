@@ -87,7 +87,8 @@ type (
 	// nothing, so its cost is 0 everywhere and the cap would bind nothing.
 	NoRequestsError struct{ Namespace, Name string }
 	// UnevaluableError: a rule cannot be put in the core's terms (a source
-	// that does not exist: see UnknownSourceError).
+	// that does not exist: see UnknownSourceError; a rule invalid as
+	// written: InvalidRuleError).
 	UnevaluableError struct {
 		Namespace, Name string
 		Err             error
@@ -118,16 +119,17 @@ func Unresolvable(err error) bool {
 		hw *HardwareRuleError
 		nr *NoRequestsError
 		un *UnknownSourceError
+		ir *InvalidRuleError
 	)
-	return errors.As(err, &nf) || errors.As(err, &hw) || errors.As(err, &nr) || errors.As(err, &un)
+	return errors.As(err, &nf) || errors.As(err, &hw) || errors.As(err, &nr) || errors.As(err, &un) || errors.As(err, &ir)
 }
 
 // PlanPod resolves the pod's policy (PolicyFor) and evaluates it against the
 // snapshot for the pod's requests; nil, nil for a pod no policy governs.
 // gpus are the extended resources priced as GPUs. The error is one of
 // PolicyNotFoundError, HardwareRuleError, NoRequestsError, UnevaluableError
-// (wrapping UnknownSourceError when a source does not exist), or another
-// error from CorePolicy.
+// (wrapping UnknownSourceError when a source does not exist, or
+// InvalidRuleError), or another error from CorePolicy.
 func (s *Snapshot) PlanPod(pod *v1.Pod, gpus GPUResources) (*PodPlan, error) {
 	policy, err := s.PolicyFor(pod)
 	if err != nil || policy == nil {
@@ -152,8 +154,11 @@ func (s *Snapshot) PlanPolicy(policy *ResolvedPolicy, reqs v1.ResourceList, gpus
 	}
 	p := &PodPlan{Policy: policy, Requests: reqs, world: s.World, need: needOf(reqs)}
 	if err := s.CorePolicy(&policy.Spec, req, &p.Rules); err != nil {
-		var unknown *UnknownSourceError
-		if errors.As(err, &unknown) {
+		var (
+			unknown *UnknownSourceError
+			invalid *InvalidRuleError
+		)
+		if errors.As(err, &unknown) || errors.As(err, &invalid) {
 			return nil, &UnevaluableError{Namespace: policy.Namespace, Name: policy.Name, Err: err}
 		}
 		return nil, err

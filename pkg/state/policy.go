@@ -93,11 +93,19 @@ func (e *UnknownSourceError) Error() string {
 	return fmt.Sprintf("TrafficSource %q does not exist", e.Source)
 }
 
+// InvalidRuleError: a hard rule of a policy cannot be evaluated as
+// written (admission refuses such policies; one stored before a stricter
+// CRD, or written around it, fails closed).
+type InvalidRuleError struct{ Rule, Reason string }
+
+func (e *InvalidRuleError) Error() string { return e.Rule + ": " + e.Reason }
+
 // CorePolicy puts a PlacementPolicy spec and a pod's requests in the core's
 // terms against this snapshot (source names become indexes, tags become tag
 // sets), ready for scoring.Plan.Evaluate. It fails when a rule cannot be
-// evaluated: a source that does not exist (UnknownSourceError) or a denied
-// country that is not a country code.
+// evaluated: a source that does not exist (UnknownSourceError), a denied
+// country that is not a country code or an RTT bound without sources
+// (InvalidRuleError).
 func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req Requests, out *scoring.Policy) error {
 	*out = scoring.Policy{AllowAll: true, Cores: req.Cores, MemGiB: req.MemGiB, GPUs: req.GPUs}
 	w := s.World
@@ -120,7 +128,7 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 			for _, c := range d.Countries {
 				i, ok := scoring.CountryIndex(c)
 				if !ok {
-					return fmt.Errorf("residency.denied.countries: %q is not an ISO 3166-1 alpha-2 code", c)
+					return &InvalidRuleError{Rule: "residency.denied.countries", Reason: fmt.Sprintf("%q is not an ISO 3166-1 alpha-2 code", c)}
 				}
 				out.DenyCountry.Add(i)
 			}
@@ -159,6 +167,11 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 			out.EstimatedRTT = scoring.EstimatesConservative
 		}
 		if l.MaxRTTMilliseconds != nil {
+			// Admission refuses this; a bound over no source would hold
+			// everywhere, so it fails closed here too.
+			if len(l.Sources) == 0 {
+				return &InvalidRuleError{Rule: "latency.maxRTTMilliseconds", Reason: "latency.sources is empty, so there is no RTT to bound"}
+			}
 			out.MaxRTT = float64(*l.MaxRTTMilliseconds)
 		}
 	}

@@ -17,13 +17,17 @@ limitations under the License.
 package state
 
 import (
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	"k8s.io/utils/ptr"
 
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 )
 
 // TestRequestsOf reads pods as PreFilter does (resourcehelper.PodRequests,
@@ -55,6 +59,41 @@ func TestRequestsOf(t *testing.T) {
 			got := RequestsOf(resourcehelper.PodRequests(tc.pod, resourcehelper.PodResourcesOptions{}), tc.gpus)
 			if got != tc.want {
 				t.Errorf("RequestsOf = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestInvalidRulesFailClosed: rules admission refuses but that reach the
+// world model anyway (stored before a stricter CRD, or written around it)
+// make the pod unschedulable with a reason, never pass as met.
+func TestInvalidRulesFailClosed(t *testing.T) {
+	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"},
+		Spec: placementv1alpha1.TrafficSourceSpec{RTTs: []placementv1alpha1.SiteRTT{{Site: "s", Milliseconds: 5}}}}
+	site := &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: "s"}, Spec: placementv1alpha1.SiteSpec{
+		Tier: placementv1alpha1.TierEdge, Country: "FR"}}
+	for _, tc := range []struct {
+		name string
+		spec placementv1alpha1.PlacementPolicySpec
+		want string
+	}{
+		{"max RTT without sources", placementv1alpha1.PlacementPolicySpec{
+			Latency: &placementv1alpha1.LatencyPolicy{MaxRTTMilliseconds: ptr.To[int32](10)}}, "latency.maxRTTMilliseconds"},
+		{"denied country not a code", placementv1alpha1.PlacementPolicySpec{
+			Residency: &placementv1alpha1.Residency{Denied: &placementv1alpha1.Areas{Countries: []placementv1alpha1.CountryCode{"Mars"}}}},
+			"residency.denied.countries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: tc.spec}
+			snap := Build(Objects{Sites: []*placementv1alpha1.Site{site}, Sources: []*placementv1alpha1.TrafficSource{src},
+				Policies: []*placementv1alpha1.PlacementPolicy{policy}})
+			pod := st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj()
+			pp, err := snap.PlanPod(pod, GPUResources{})
+			if err == nil || pp != nil {
+				t.Fatalf("planned %v, want a failure", pp)
+			}
+			if !Unresolvable(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v: want an unresolvable verdict naming %s", err, tc.want)
 			}
 		})
 	}
