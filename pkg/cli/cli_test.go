@@ -269,3 +269,36 @@ func TestChooseWidensAsPostFilter(t *testing.T) {
 		t.Errorf("chose %s (%v), want par", got, ok)
 	}
 }
+
+// TestExplainRebalanceAndNotes: a bound pod of a policy that opts into the
+// rebalancer gets its verdict (par, while ber is 15 ms closer, should move
+// there); a pod naming another scheduler, or held by the policy gate, says
+// so.
+func TestExplainRebalanceAndNotes(t *testing.T) {
+	inPar := pod("a", "par-0", "1")
+	w := testWorld(t, 0, inPar)
+	w.Settings.SchedulerName = "proxima-scheduler"
+	inPar.Spec.SchedulerName = "proxima-scheduler"
+	if e := Explain(w, inPar); e.Rebalance != nil || len(e.Notes) != 0 {
+		t.Fatalf("no rebalance block and no notes wanted without spec.rebalance, got %+v, %v", e.Rebalance, e.Notes)
+	}
+	policy := euPolicy(0)
+	policy.Spec.Rebalance = &placementv1alpha1.RebalancePolicy{Mode: placementv1alpha1.RebalanceDryRun}
+	w = w.WithPolicy(policy)
+	e := Explain(w, inPar)
+	if r := e.Rebalance; r == nil || !r.Move || r.ToSite != "ber" || r.Reason != placementv1alpha1.RebalanceBetterSite || r.Mode != "DryRun" {
+		t.Errorf("rebalance verdict %+v, want DryRun move to ber for a better site", e.Rebalance)
+	}
+	inBer := pod("b", "ber-0", "1")
+	inBer.Spec.SchedulerName = "proxima-scheduler"
+	if r := Explain(w, inBer).Rebalance; r == nil || r.Move {
+		t.Errorf("a pod in the best site: verdict %+v, want stays", r)
+	}
+	other := pod("c", "", "1")
+	other.Spec.SchedulerName = "default-scheduler"
+	other.Spec.SchedulingGates = []v1.PodSchedulingGate{{Name: placementv1alpha1.PolicyGate}}
+	notes := strings.Join(Explain(w, other).Notes, "\n")
+	if !strings.Contains(notes, `names scheduler "default-scheduler"`) || !strings.Contains(notes, placementv1alpha1.PolicyGate) {
+		t.Errorf("notes %q lack the other scheduler or the gate", notes)
+	}
+}

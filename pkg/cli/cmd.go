@@ -411,10 +411,26 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 		fmt.Fprintln(out, ": pending")
 	default:
 		fmt.Fprintln(out, ": no PlacementPolicy governs it; the default profile's rules place it")
+		for _, n := range e.Notes {
+			fmt.Fprintf(out, "Note: %s\n", n)
+		}
 		return
+	}
+	for _, n := range e.Notes {
+		fmt.Fprintf(out, "Note: %s\n", n)
 	}
 	if e.Error != "" {
 		fmt.Fprintf(out, "Cannot evaluate its policy: %s\n", e.Error)
+	}
+	if r := e.Rebalance; r != nil {
+		switch {
+		case !r.Move:
+			fmt.Fprintf(out, "Rebalancer (%s): stays; its site breaks no hard rule and no site beats it by the policy's thresholds\n", r.Mode)
+		case r.Mode == string(placementv1alpha1.RebalanceOn):
+			fmt.Fprintf(out, "Rebalancer (On): moves it to site %s once its grace or dwell time has passed (%s): %s\n", r.ToSite, r.Reason, r.Message)
+		default:
+			fmt.Fprintf(out, "Rebalancer (%s): would move it to site %s (%s): %s\n", r.Mode, r.ToSite, r.Reason, r.Message)
+		}
 	}
 	if r := e.Record; r != nil {
 		fmt.Fprintf(out, "Placement record (world generation %d): %s\n", r.WorldGeneration, state.Sentence(r))

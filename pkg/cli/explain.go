@@ -20,12 +20,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
@@ -81,8 +83,31 @@ type Explanation struct {
 	// site, an RTT or its provenance, the cost, the number of feasible
 	// sites. Empty when the record and the current world agree.
 	WorldChanges []string `json:"worldChanges,omitempty"`
+	// Notes say what else holds or moves the pod: another scheduler
+	// places it (its policy's rules do not bind that scheduler), or a
+	// scheduling gate holds it.
+	Notes []string `json:"notes,omitempty"`
+	// Rebalance is the rebalancer's verdict on a bound pod whose policy
+	// sets spec.rebalance (DryRun or On); absent otherwise.
+	Rebalance *RebalanceVerdict `json:"rebalance,omitempty"`
 	// World is the current world's summary.
 	World WorldSummary `json:"world"`
+}
+
+// RebalanceVerdict is what the rebalancer judges of a bound pod now
+// (docs/rebalancer.md): whether it should move, where and why. Grace,
+// dwell and cooldown are the rebalancer's to count: a pod that should
+// move here moves once they have passed.
+type RebalanceVerdict struct {
+	// Mode is the policy's spec.rebalance.mode.
+	Mode string `json:"mode"`
+	// Move: the pod should move (its site breaks a hard rule, or a better
+	// site beats it by the policy's thresholds).
+	Move bool `json:"move"`
+	// Reason is HardRule or BetterSite when Move.
+	Reason  string `json:"reason,omitempty"`
+	ToSite  string `json:"toSite,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Placement is the node the scheduler's score chooses for a pod, with the
@@ -175,8 +200,16 @@ func Explain(w *simulate.World, pod *v1.Pod) *Explanation {
 			e.Record = &rec
 		}
 	}
+	if name := w.Settings.SchedulerName; name != "" && pod.Spec.SchedulerName != name {
+		e.Notes = append(e.Notes, fmt.Sprintf("the pod names scheduler %q, not %q: that scheduler places it, and its policy's hard rules do not bind it",
+			pod.Spec.SchedulerName, name))
+	}
+	if slices.ContainsFunc(pod.Spec.SchedulingGates, func(g v1.PodSchedulingGate) bool { return g.Name == placementv1alpha1.PolicyGate }) {
+		e.Notes = append(e.Notes, "the scheduling gate "+placementv1alpha1.PolicyGate+" holds it until its policy exists and resolves (proxima-controller lifts it)")
+	}
 	if pod.Spec.NodeName != "" {
 		e.State = PodBound
+		e.Rebalance = rebalanceVerdict(w, pod)
 		if ni := w.Nodes[pod.Spec.NodeName]; ni != nil {
 			if i, ok := w.Snap.SiteOfNode(ni.Node()); ok {
 				e.Site = w.Snap.World.Sites.Names[i]
@@ -213,6 +246,24 @@ func Explain(w *simulate.World, pod *v1.Pod) *Explanation {
 		e.Suggestions = suggest(w, pp, pod, placeable, choice)
 	}
 	return e
+}
+
+// rebalanceVerdict judges a bound pod as the rebalancer does, on the world
+// with the pod on its node; nil when its policy does not opt in.
+func rebalanceVerdict(w *simulate.World, pod *v1.Pod) *RebalanceVerdict {
+	policy, err := w.Snap.PolicyFor(pod)
+	if err != nil || policy == nil {
+		return nil
+	}
+	settings := rebalance.SettingsOf(policy.Spec.Rebalance)
+	if settings.Mode == placementv1alpha1.RebalanceOff {
+		return nil
+	}
+	v := &RebalanceVerdict{Mode: string(settings.Mode)}
+	if f, ok := rebalance.Judge(w, pod, settings.Thresholds); ok {
+		v.Move, v.Reason, v.ToSite, v.Message = true, f.Kind.String(), f.To, f.Message
+	}
+	return v
 }
 
 func placementOf(w *simulate.World, pp *state.PodPlan, c simulate.Choice) *Placement {
