@@ -424,6 +424,8 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 	}
 	if r := e.Rebalance; r != nil {
 		switch {
+		case !r.Move && r.Message != "":
+			fmt.Fprintf(out, "Rebalancer (%s): stays: %s\n", r.Mode, r.Message)
 		case !r.Move:
 			fmt.Fprintf(out, "Rebalancer (%s): stays; its site breaks no hard rule and no site beats it by the policy's thresholds\n", r.Mode)
 		case r.Mode == string(placementv1alpha1.RebalanceOn):

@@ -260,8 +260,11 @@ func rebalanceVerdict(w *simulate.World, pod *v1.Pod) *RebalanceVerdict {
 		return nil
 	}
 	v := &RebalanceVerdict{Mode: string(settings.Mode)}
-	if f, ok := rebalance.Judge(w, pod, settings.Thresholds); ok {
+	switch f, ok := rebalance.Judge(w, pod, settings.Thresholds); {
+	case ok:
 		v.Move, v.Reason, v.ToSite, v.Message = true, f.Kind.String(), f.To, f.Message
+	case f.Kind == rebalance.HardRule:
+		v.Reason, v.Message = f.Kind.String(), f.Message+"; no feasible site has room for it, so it stays"
 	}
 	return v
 }

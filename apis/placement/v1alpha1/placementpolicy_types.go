@@ -466,7 +466,8 @@ type RebalanceStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	Candidates int32 `json:"candidates,omitempty"`
 	// waiting is how many more pods break a hard rule or have a better
-	// site but have not yet waited out their grace, dwell or cooldown.
+	// site but have not yet waited out their grace, dwell or cooldown, or
+	// break a hard rule with no feasible site that has room for them.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Waiting int32 `json:"waiting,omitempty"`

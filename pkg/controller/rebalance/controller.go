@@ -246,6 +246,13 @@ func (r *Rebalancer) Round(ctx context.Context) {
 		pr.running++
 		f, ok := Judge(w, pod, pr.settings.Thresholds)
 		if !ok {
+			if f.Kind == HardRule {
+				// Nowhere with room to go: it waits, and its grace
+				// keeps counting.
+				r.tracker.Observe(pod.UID, HardRule, now)
+				pr.waiting[HardRule]++
+				continue
+			}
 			r.tracker.Observe(pod.UID, 0, now)
 			continue
 		}

@@ -86,7 +86,10 @@ type Thresholds struct {
 // pod that should stay, that no policy governs, whose policy cannot be
 // evaluated (fail closed: nothing moves on a rule nobody can evaluate),
 // whose node is unknown or in no site, or whose site is judged on stale or
-// missing telemetry (a vanished series says nothing of the site).
+// missing telemetry (a vanished series says nothing of the site). A pod
+// whose site breaks a hard rule but that fits nowhere feasible also stays
+// (moving it would strand it): false, with the Finding's Kind HardRule,
+// its Message, and no To.
 func Judge(w *simulate.World, pod *v1.Pod, th Thresholds) (Finding, bool) {
 	ni := w.Nodes[pod.Spec.NodeName]
 	if ni == nil {
@@ -115,6 +118,9 @@ func Judge(w *simulate.World, pod *v1.Pod, th Thresholds) (Finding, bool) {
 	}
 	to, ok := w.ChooseAgain(pp, pod)
 	if !ok {
+		if f.Kind == HardRule {
+			return f, false
+		}
 		return Finding{}, false
 	}
 	f.To, f.ToNode = w.Snap.World.Sites.Names[to.Site], to.Node

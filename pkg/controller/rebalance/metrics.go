@@ -48,7 +48,7 @@ var (
 	}
 	waitingOpts = &metrics.GaugeOpts{
 		Namespace: "proxima", Subsystem: "rebalancer", Name: "waiting",
-		Help:           "Pods that break a hard rule or have a better site but are still within their grace, dwell or cooldown, per policy and reason.",
+		Help:           "Pods that break a hard rule or have a better site but are still within their grace, dwell or cooldown (or break a hard rule with no feasible site that has room), per policy and reason.",
 		StabilityLevel: metrics.ALPHA,
 	}
 	movingOpts = &metrics.GaugeOpts{

@@ -104,6 +104,7 @@ func TestJudge(t *testing.T) {
 		want     Kind
 		to       string
 		contains string
+		stuck    bool // breaks a hard rule, nowhere to go
 	}{{
 		name: "best site: stays", pod: pod("a", "ber-0", "1"), th: th,
 	}, {
@@ -118,12 +119,12 @@ func TestJudge(t *testing.T) {
 		world: world{policy: narrowed}, want: HardRule, to: "par", contains: "residency",
 	}, {
 		name: "residency narrowed but par full: nowhere to go, stays", pod: pod("a", "ber-0", "1"), th: th,
-		world: world{policy: narrowed, pods: []*v1.Pod{pod("x", "par-0", "2")}},
+		world: world{policy: narrowed, pods: []*v1.Pod{pod("x", "par-0", "2")}}, stuck: true, contains: "residency",
 	}, {
 		name: "Site deleted", pod: pod("a", "ber-0", "1"), th: th, world: world{noSite: "ber"}, want: HardRule, to: "par", contains: "no longer exists",
 	}, {
 		name: "node lacks the hardware rule's label: nowhere else has it either, stays", pod: pod("a", "ber-0", "1"), th: th,
-		world: world{policy: hardware},
+		world: world{policy: hardware}, stuck: true, contains: "hardware rule",
 	}, {
 		name: "site unhealthy (live)", pod: pod("a", "ber-0", "1"), th: th, want: HardRule, to: "par", contains: "site unhealthy",
 		world: world{live: &state.Live{Health: state.Signal[string, bool]{Enabled: true, Fresh: true, Values: map[string]bool{"ber": false, "par": true, "zrh": true}}}},
@@ -148,6 +149,9 @@ func TestJudge(t *testing.T) {
 			if tc.want == 0 {
 				if ok {
 					t.Fatalf("want no finding, got %+v", f)
+				}
+				if stuck := f.Kind == HardRule && f.To == ""; stuck != tc.stuck || !contains(f.Message, tc.contains) {
+					t.Errorf("stays; want stuck %v naming %q, got %+v", tc.stuck, tc.contains, f)
 				}
 				return
 			}
