@@ -49,7 +49,8 @@ import (
 // rebalancer judging every 500 ms.
 type rebalanceEnv struct {
 	*env
-	exp *harness.Exporter
+	exp  *harness.Exporter
+	prom *harness.Prometheus
 }
 
 func newRebalanceEnv(t *testing.T, telemetry bool) *rebalanceEnv {
@@ -59,7 +60,8 @@ func newRebalanceEnv(t *testing.T, telemetry bool) *rebalanceEnv {
 	config := schedulerConfig
 	if telemetry {
 		e.exp = harness.StartExporter(t)
-		config = telemetryConfig(t, harness.StartPrometheus(t, e.exp).URL)
+		e.prom = harness.StartPrometheus(t, e.exp)
+		config = telemetryConfig(t, e.prom.URL)
 	}
 	harness.StartScheduler(t, e.cp, config)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -533,4 +535,67 @@ func nodeIn(name, site, cpus string) *v1.Node {
 		v1.ResourcePods: resource.MustParse("110")}
 	n.Status.Allocatable = n.Status.Capacity
 	return n
+}
+
+// TestRebalancePausesWithoutTelemetry: while Prometheus is down the
+// rebalancer moves nothing, even for a broken hard rule, and says why in
+// the policy's status; once it is back, the pods move.
+func TestRebalancePausesWithoutTelemetry(t *testing.T) {
+	e := newRebalanceEnv(t, true)
+	for _, s := range []siteSpec{{name: "de", country: "DE", nodes: 1}, {name: "fr", country: "FR", nodes: 1}} {
+		e.site(s)
+		e.exp.Up.WithLabelValues(s.name).Set(1)
+	}
+	e.source("users", map[string]int32{"de": 10, "fr": 20})
+	spec := latencyPolicy("users")
+	spec.Residency = &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: []placementv1alpha1.CountryCode{"DE", "FR"}}}
+	spec.Rebalance = rebalancing(placementv1alpha1.RebalanceOn, 1, 300, 600)
+	e.policy("eu", spec)
+	watch := e.watchPods("api", 2)
+	e.deployment("api", "eu", 2, "500m")
+	inOnly := func(site string) bool {
+		sites := e.placed("api")
+		for _, s := range sites {
+			if s != site {
+				return false
+			}
+		}
+		return len(sites) == 2
+	}
+	e.eventually("both pods in de", time.Minute, func() bool { return inOnly("de") })
+
+	e.prom.Stop()
+	// Stale once the last read is older than the signals' maximum age.
+	e.eventually("status says the rebalancer is paused", time.Minute, func() bool {
+		st := e.policyStatus("eu").Status.Rebalance
+		return st != nil && strings.Contains(st.Message, "live telemetry is stale")
+	})
+	e.setMode("eu", func(s *placementv1alpha1.PlacementPolicySpec) {
+		s.Residency.Allowed.Countries = []placementv1alpha1.CountryCode{"FR"}
+	})
+	var last *placementv1alpha1.RebalanceStatus
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		last = e.policyStatus("eu").Status.Rebalance
+		return last != nil && last.Candidates == 2 && strings.Contains(last.Message, "live telemetry is stale"), nil
+	}); err != nil {
+		t.Fatalf("status.rebalance %+v: want 2 candidates and a message that telemetry is stale", last)
+	}
+	start := metricValue(t, "proxima_rebalancer_rounds_total", nil)
+	e.eventually("ten more rounds", time.Minute, func() bool {
+		return metricValue(t, "proxima_rebalancer_rounds_total", nil) >= start+10
+	})
+	watch.mu.Lock()
+	evicted := len(watch.evictedAge)
+	watch.mu.Unlock()
+	if evicted != 0 {
+		t.Fatalf("%d pods evicted while telemetry was stale", evicted)
+	}
+	if v := metricValue(t, "proxima_rebalancer_paused", map[string]string{"reason": "telemetry"}); v != 1 {
+		t.Errorf("proxima_rebalancer_paused{reason=telemetry} = %v, want 1", v)
+	}
+
+	if err := e.prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("both pods moved to fr once telemetry is back", 2*time.Minute, func() bool { return inOnly("fr") })
 }

@@ -245,6 +245,10 @@ func (r *Rebalancer) Round(ctx context.Context) {
 		}
 		pr.running++
 		f, ok := Judge(w, pod, pr.settings.Thresholds)
+		if logger.V(5).Enabled() {
+			logger.V(5).Info("Judged a pod", "pod", klog.KObj(pod), "policy", klog.KObj(pr.policy), "move", ok, "reason", f.Kind,
+				"fromSite", f.From, "toSite", f.To, "message", f.Message)
+		}
 		if !ok {
 			if f.Kind == HardRule {
 				// Nowhere with room to go: it waits, and its grace
