@@ -45,7 +45,7 @@ func main() {
 	scenario := fs.String("scenario", "", "scenario file (YAML; see pkg/demo/default-scenario.yaml for the format); empty: the embedded one")
 	sites := fs.Int("sites", 0, "keep only the first N sites of the scenario (0: all)")
 	nodes := fs.Int("nodes-per-site", 0, "set every site's node count to N (0: as the scenario says)")
-	pods := fs.Int("pods", 0, "total pods, spread over the classes in the scenario's proportions (0: as the scenario says)")
+	pods := fs.Int("pods", 0, "total pods, spread over the classes in the scenario's proportions (0: as the scenario says; with --scene outage, 60)")
 	declared := fs.Float64("declared-fraction", 1, "declare only this share (0..1) of the measured source-site RTTs, chosen with --seed; Proxima estimates the rest, and the report compares with a run that declares them all")
 	seed := fs.Uint64("seed", 1, "seed for the declared RTTs (--declared-fraction)")
 	citiesSeed := fs.Uint64("cities-seed", 0, "move every site to another city of its country and every source to another city of its continent, chosen with this seed (0: the scenario's cities)")
@@ -76,7 +76,9 @@ maxMoving 100%%), proxima-scheduler without it, and the default scheduler.
 mean RTT (measured) and the pods breaking a hard rule (the down site
 included) are sampled. It prints a table per configuration and writes
 OUT/outage-timeline.png. Needs bin/kube-controller-manager and
-bin/prometheus too; --scenario, --sites, --nodes-per-site, --pods and
+bin/prometheus too; --scenario, --sites, --nodes-per-site, --pods (default
+here 60: at full size eu-api fills exactly the EU sites within its SLO, and
+the pods of the site that goes down have nowhere to go) and
 --settle-timeout apply, the other flags do not.
 
 Flags:
@@ -198,6 +200,9 @@ func loadScenario(path string, sites, nodes, pods int) (*demo.Scenario, error) {
 }
 
 func runOutage(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, config string, timeout time.Duration) error {
+	if pods == 0 {
+		pods = demo.OutageDefaultPods
+	}
 	sc, err := loadScenario(scenarioPath, sites, nodes, pods)
 	if err != nil {
 		return err
@@ -213,7 +218,13 @@ func runOutage(ctx context.Context, scenarioPath string, sites, nodes, pods int,
 		return err
 	}
 	defer logFile.Close()
-	klog.LogToStderr(false)
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	for name, value := range map[string]string{"logtostderr": "false", "stderrthreshold": "FATAL"} {
+		if err := klogFlags.Set(name, value); err != nil {
+			return err
+		}
+	}
 	klog.SetOutput(logFile)
 	defer klog.Flush()
 	fmt.Println("==> component logs (scheduler, rebalancer):", logPath)

@@ -51,6 +51,14 @@ const (
 	WithoutRebalancer = "proxima, no rebalancer"
 )
 
+// OutageDefaultPods is the outage scene's default size: the scenario's
+// pods scaled to this total (Scenario.Scale) before the classes without
+// traffic sources are left out. At the embedded scenario's full size eu-api
+// fills exactly the three EU sites within its 40 ms SLO, so the pods of
+// whichever goes down fit nowhere else and the rebalancer rightly leaves
+// them; at this size the busiest site's pods have somewhere to go.
+const OutageDefaultPods = 60
+
 // OutageConfigs are the configurations RunOutage runs, in order.
 var OutageConfigs = []string{WithRebalancer, WithoutRebalancer, DefaultScheduler}
 
@@ -421,7 +429,8 @@ func (o *outageScene) run(ctx context.Context, config, dir string) (run *OutageR
 		}
 		run.Samples = append(run.Samples, s)
 		if i%10 == 0 || i == total {
-			say("    t=%3ds  mean RTT %5.1f ms  violations %3d  on %s %3d  bound %d/%d", i, s.MeanRTT, s.Violations, report.Site, s.OnDownSite, s.Bound, s.Pods)
+			say("    t=%3ds  mean RTT %5.1f ms  violations %3d  on %s %3d  bound %d/%d%s", i, s.MeanRTT, s.Violations, report.Site, s.OnDownSite,
+				s.Bound, s.Pods, o.rebalancing(ctx, pc, mode))
 		}
 	}
 	return run, nil
@@ -569,4 +578,26 @@ func (o *outageScene) sample(ctx context.Context, cs kubernetes.Interface, nodes
 		s.MeanRTT = sum / float64(s.Bound)
 	}
 	return s, nil
+}
+
+// rebalancing says what the rebalancer reports on the followed classes'
+// policies: pods due to move, waiting and moving, and why it is paused.
+func (o *outageScene) rebalancing(ctx context.Context, pc versioned.Interface, mode placementv1alpha1.RebalanceMode) string {
+	if mode != placementv1alpha1.RebalanceOn {
+		return ""
+	}
+	var candidates, waiting, moving int32
+	message := ""
+	for _, c := range o.report.Classes {
+		p, err := pc.PlacementV1alpha1().PlacementPolicies(outageNamespace).Get(ctx, c, metav1.GetOptions{})
+		if err != nil || p.Status.Rebalance == nil {
+			continue
+		}
+		st := p.Status.Rebalance
+		candidates, waiting, moving = candidates+st.Candidates, waiting+st.Waiting, moving+st.Moving
+		if st.Message != "" {
+			message = "; " + st.Message
+		}
+	}
+	return fmt.Sprintf("  rebalancer: %d due, %d waiting, %d moving%s", candidates, waiting, moving, message)
 }

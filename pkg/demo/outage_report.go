@@ -152,7 +152,8 @@ func (r *OutageReport) WriteChart(dir string) (string, error) {
 				}
 			}
 		}
-		top *= 1.15
+		// Room above the lines for the legend.
+		top *= 1.6
 		p.Y.Min, p.Y.Max = 0, top
 		from, to := r.Steady.Seconds(), (r.Steady + r.Outage).Seconds()
 		shade, err := plotter.NewPolygon(plotter.XYs{{X: from, Y: 0}, {X: to, Y: 0}, {X: to, Y: top}, {X: from, Y: top}})
@@ -163,7 +164,11 @@ func (r *OutageReport) WriteChart(dir string) (string, error) {
 		shade.LineStyle.Width = 0
 		p.Add(shade)
 		p.Legend.Add(r.Site+" down", shade)
-		for _, run := range r.Runs {
+		// Drawn last first, so that the rebalancer's line is on top; the
+		// legend in order.
+		lines := make([]*plotter.Line, len(r.Runs))
+		for i := len(r.Runs) - 1; i >= 0; i-- {
+			run := r.Runs[i]
 			var xys plotter.XYs
 			for _, x := range run.Samples {
 				if v := value(x); !math.IsNaN(v) {
@@ -177,13 +182,20 @@ func (r *OutageReport) WriteChart(dir string) (string, error) {
 			if err != nil {
 				return nil, err
 			}
+			// A sample holds until the next.
+			line.StepStyle = plotter.PostStep
 			line.Color = configColors[run.Config]
 			line.Width = vg.Points(2)
 			if run.Config == WithoutRebalancer {
 				line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 			}
 			p.Add(line)
-			p.Legend.Add(run.Config, line)
+			lines[i] = line
+		}
+		for i, line := range lines {
+			if line != nil {
+				p.Legend.Add(r.Runs[i].Config, line)
+			}
 		}
 		p.Add(plotter.NewGrid())
 		return p, nil
