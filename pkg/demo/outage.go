@@ -187,11 +187,11 @@ func RunOutage(ctx context.Context, opts OutageOptions) (*OutageReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := latencyLed(opts.Scenario, m)
-	if err != nil {
+	if err := opts.Scenario.Validate(m); err != nil {
 		return nil, err
 	}
-	if err := sc.Validate(m); err != nil {
+	sc, err := latencyLed(opts.Scenario, m)
+	if err != nil {
 		return nil, err
 	}
 	t := newTruth(sc, m)
