@@ -75,7 +75,7 @@ maxMoving 100%%), proxima-scheduler without it, and the default scheduler.
 (proxima_site_up=0) for 40 s, then 60 s of recovery follow; every second the
 mean RTT (measured) and the pods breaking a hard rule (the down site
 included) are sampled. It prints a table per configuration and writes
-OUT/outage-timeline.png. Needs bin/kube-controller-manager and
+OUT/outage-timeline.png, and the components' logs to OUT/outage.log. Needs bin/kube-controller-manager and
 bin/prometheus too; --scenario, --sites, --nodes-per-site, --pods (default
 here 60: at full size eu-api fills exactly the EU sites within its SLO, and
 the pods of the site that goes down have nowhere to go) and
