@@ -20,6 +20,10 @@ help: ## Show this help.
 demo: tools ## Run Proxima against the default scheduler and the optimum on a real control plane (charts in out/).
 	$(GO) run ./cmd/proxima-demo --out out $(DEMO_FLAGS)
 
+.PHONY: demo-outage
+demo-outage: tools ## Take a site down and back on the demo's world: Proxima with and without the rebalancer, and the default scheduler (chart in out/).
+	$(GO) run ./cmd/proxima-demo --out out --scene outage
+
 .PHONY: build
 build: ## Build bin/proxima-scheduler, bin/proxima-controller, bin/proxima-demo and bin/kubectl-proxima.
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/proxima-scheduler ./cmd/proxima-scheduler

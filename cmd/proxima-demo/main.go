@@ -33,6 +33,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/demo"
@@ -43,7 +45,7 @@ func main() {
 	scenario := fs.String("scenario", "", "scenario file (YAML; see pkg/demo/default-scenario.yaml for the format); empty: the embedded one")
 	sites := fs.Int("sites", 0, "keep only the first N sites of the scenario (0: all)")
 	nodes := fs.Int("nodes-per-site", 0, "set every site's node count to N (0: as the scenario says)")
-	pods := fs.Int("pods", 0, "total pods, spread over the classes in the scenario's proportions (0: as the scenario says)")
+	pods := fs.Int("pods", 0, "total pods, spread over the classes in the scenario's proportions (0: as the scenario says; with --scene outage, 60)")
 	declared := fs.Float64("declared-fraction", 1, "declare only this share (0..1) of the measured source-site RTTs, chosen with --seed; Proxima estimates the rest, and the report compares with a run that declares them all")
 	seed := fs.Uint64("seed", 1, "seed for the declared RTTs (--declared-fraction)")
 	citiesSeed := fs.Uint64("cities-seed", 0, "move every site to another city of its country and every source to another city of its continent, chosen with this seed (0: the scenario's cities)")
@@ -52,6 +54,7 @@ func main() {
 	config := fs.String("scheduler-config", filepath.Join("manifests", "install", "scheduler-config.yaml"), "the KubeSchedulerConfiguration to run proxima-scheduler with")
 	timeout := fs.Duration("settle-timeout", 3*time.Minute, "how long to wait for one scheduler's pods to be bound or reported unschedulable")
 	hold := fs.Bool("hold", false, "after proxima-scheduler's run, write an admin kubeconfig to OUT/kubeconfig and wait for Enter, to look with kubectl proxima")
+	scene := fs.String("scene", "", "empty: the comparison above; outage: the site outage and recovery scene (see above)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: proxima-demo [flags]
 
@@ -60,6 +63,23 @@ prints, per workload class, the demand-weighted mean and p95 RTT (on
 measured RTTs), the hourly cost, hard-rule violations and unschedulable pods
 for each, next to an offline optimum (a transportation LP), and writes
 charts. Needs bin/etcd and bin/kube-apiserver: run it with 'make demo'.
+
+With --scene outage it runs a site outage and recovery instead ('make
+demo-outage'): on the same world, with only the classes that have traffic
+sources, as Deployments, three configurations one after another, each on a
+fresh control plane with kube-controller-manager, simulated kubelets and a
+Prometheus the scheduler reads site health from: proxima-scheduler with the
+rebalancer (policies' rebalance On: grace 5 s, dwell 10 s, cooldown 10 s,
+maxMoving 100%%), proxima-scheduler without it, and the default scheduler.
+20 s after the pods settle, the site holding the most of them goes down
+(proxima_site_up=0) for 40 s, then 60 s of recovery follow; every second the
+mean RTT (measured) and the pods breaking a hard rule (the down site
+included) are sampled. It prints a table per configuration and writes
+OUT/outage-timeline.png, and the components' logs to OUT/outage.log. Needs bin/kube-controller-manager and
+bin/prometheus too; --scenario, --sites, --nodes-per-site, --pods (default
+here 60: at full size eu-api fills exactly the EU sites within its SLO, and
+the pods of the site that goes down have nowhere to go) and
+--settle-timeout apply, the other flags do not.
 
 Flags:
 `)
@@ -70,7 +90,16 @@ Flags:
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	knowledge := knowledge{declared: *declared, seed: *seed, citiesSeed: *citiesSeed, estimates: *estimates}
-	if err := run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout, *hold); err != nil {
+	var err error
+	switch *scene {
+	case "":
+		err = run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout, *hold)
+	case "outage":
+		err = runOutage(ctx, *scenario, *sites, *nodes, *pods, *out, *config, *timeout)
+	default:
+		err = fmt.Errorf("--scene %q: want outage or nothing", *scene)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxima-demo:", err)
 		os.Exit(1)
 	}
@@ -84,14 +113,10 @@ type knowledge struct {
 }
 
 func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k knowledge, out, config string, timeout time.Duration, hold bool) error {
-	sc, err := demo.DefaultScenario()
-	if scenarioPath != "" {
-		sc, err = demo.LoadScenario(scenarioPath)
-	}
+	sc, err := loadScenario(scenarioPath, sites, nodes, pods)
 	if err != nil {
 		return err
 	}
-	sc.Scale(sites, nodes, pods)
 	if k.citiesSeed != 0 {
 		m, err := demo.LoadMeasurements()
 		if err != nil {
@@ -158,6 +183,68 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k kno
 	for _, f := range files {
 		fmt.Println("chart:", f)
 	}
+	fmt.Printf("done in %s\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+func loadScenario(path string, sites, nodes, pods int) (*demo.Scenario, error) {
+	sc, err := demo.DefaultScenario()
+	if path != "" {
+		sc, err = demo.LoadScenario(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sc.Scale(sites, nodes, pods)
+	return sc, nil
+}
+
+func runOutage(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, config string, timeout time.Duration) error {
+	if pods == 0 {
+		pods = demo.OutageDefaultPods
+	}
+	sc, err := loadScenario(scenarioPath, sites, nodes, pods)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	// The scheduler and the rebalancer log every move: to a file, so that
+	// the timeline stays readable.
+	logPath := filepath.Join(out, "outage.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	for name, value := range map[string]string{"logtostderr": "false", "stderrthreshold": "FATAL"} {
+		if err := klogFlags.Set(name, value); err != nil {
+			return err
+		}
+	}
+	klog.SetOutput(logFile)
+	defer klog.Flush()
+	fmt.Println("==> component logs (scheduler, rebalancer):", logPath)
+	start := time.Now()
+	report, err := demo.RunOutage(ctx, demo.OutageOptions{Scenario: sc, SchedulerConfig: config, Progress: os.Stdout, SettleTimeout: timeout})
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	report.Print(os.Stdout)
+	chart, err := report.WriteChart(out)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Println("Mean RTT: over the bound pods of the classes followed, each its class's demand-weighted RTT at its site, measured where measured.")
+	fmt.Println("Violations: those pods on a site breaking a hard rule of their class at that moment (the down site included).")
+	fmt.Printf("Before, during and after are the means of the steady, outage and recovery phases; back: from when every pod is bound within %.2f× of before.\n",
+		demo.ReturnTolerance)
+	fmt.Println("chart:", chart)
 	fmt.Printf("done in %s\n", time.Since(start).Round(time.Second))
 	return nil
 }

@@ -45,7 +45,13 @@ limitations under the License.
 // does: it marks pods bound to a node Running and Ready and finishes the
 // deletion of those marked for deletion, writing through the apiserver, so
 // that the Eviction API, ReplicaSets and budgets behave as on a cluster.
-// Neither runs for the demo or the benchmarks.
+// The demo's comparison and the benchmarks run neither; its outage scene
+// runs both.
+//
+// Live signals: StartPrometheus runs the real Prometheus (bin/) and
+// StartExporter serves series a caller sets (site health, RTTs, prices,
+// node utilization) for it to scrape, so that the scheduler and the
+// rebalancer read live telemetry as they would from a cluster's Prometheus.
 package controlplane
 
 import (

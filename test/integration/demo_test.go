@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/stat"
 
@@ -106,4 +107,93 @@ func TestDemoQuality(t *testing.T) {
 			t.Errorf("%s is %dx%d, too small to read", filepath.Base(f), b.Dx(), b.Dy())
 		}
 	}
+}
+
+// TestDemoOutage runs a small version of the demo's outage scene: with the
+// rebalancer, the followed classes' pods leave the down site after the
+// grace period (no violation is left by the end of the outage) and the mean
+// RTT comes back within 1.05× of its value before; without it, and with the
+// default scheduler, pods break a hard rule all through the outage.
+func TestDemoOutage(t *testing.T) {
+	sc, err := demo.DefaultScenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Scale(0, 1, 48) // every site, one node each; 28 pods of the latency-led classes
+	const steady, outage = 10 * time.Second, 25 * time.Second
+	report, err := demo.RunOutage(context.Background(), demo.OutageOptions{Scenario: sc, SchedulerConfig: schedulerConfig,
+		Progress: logWriter{t}, Steady: steady, Outage: outage, Recovery: 35 * time.Second, Grace: 3, Dwell: 5, Cooldown: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	report.Print(&table)
+	t.Log("\n" + table.String())
+	if len(report.Runs) != len(demo.OutageConfigs) {
+		t.Fatalf("%d runs, want %d", len(report.Runs), len(demo.OutageConfigs))
+	}
+	during := func(run demo.OutageRun) []demo.OutageSample {
+		var out []demo.OutageSample
+		for _, s := range run.Samples {
+			if s.Down {
+				out = append(out, s)
+			}
+		}
+		if len(out) == 0 {
+			t.Fatalf("%s: no sample during the outage", run.Config)
+		}
+		return out
+	}
+	for _, run := range report.Runs {
+		sum := report.Summary(run)
+		switch run.Config {
+		case demo.WithRebalancer:
+			for _, s := range run.Samples {
+				if !s.Down && s.T < steady.Seconds() && s.Violations != 0 {
+					t.Errorf("%s: %d violations at t=%.0fs, before the outage", run.Config, s.Violations, s.T)
+				}
+			}
+			if sum.PeakViolations == 0 {
+				t.Errorf("%s: no pod was on %s when it went down; the scene shows nothing", run.Config, report.Site)
+			}
+			if sum.EndViolations != 0 {
+				t.Errorf("%s: %d violations at the end of the outage, want 0 after the grace period", run.Config, sum.EndViolations)
+			}
+			if !sum.Returned {
+				t.Errorf("%s: the mean RTT did not come back within %.2f× of %.1f ms (at the end %.1f ms)", run.Config, demo.ReturnTolerance, sum.Before, sum.End)
+			}
+		case demo.WithoutRebalancer:
+			for _, s := range during(run) {
+				if s.Violations == 0 || s.OnDownSite == 0 {
+					t.Errorf("%s: at t=%.0fs %d violations, %d pods on %s; want pods left on the down site", run.Config, s.T, s.Violations, s.OnDownSite, report.Site)
+				}
+			}
+		case demo.DefaultScheduler:
+			for _, s := range during(run) {
+				if s.Violations == 0 {
+					t.Errorf("%s: no violation at t=%.0fs", run.Config, s.T)
+				}
+			}
+		}
+	}
+	path, err := report.WriteChart(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if _, err := png.Decode(fh); err != nil {
+		t.Fatalf("%s is not a PNG: %v", filepath.Base(path), err)
+	}
+}
+
+// logWriter logs each line written to it.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
