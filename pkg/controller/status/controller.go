@@ -56,6 +56,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -223,7 +224,13 @@ func (c *Controller) work(ctx context.Context) {
 		}
 		err := c.reconcile(ctx)
 		if err != nil {
-			klog.FromContext(ctx).Error(err, "Reconciling placement status; will retry")
+			if onlyConflicts(err) {
+				// Another writer (the rebalancer's status.rebalance)
+				// got there first: read again and retry.
+				klog.FromContext(ctx).V(2).Info("A status changed while reconciling; will retry", "err", err)
+			} else {
+				klog.FromContext(ctx).Error(err, "Reconciling placement status; will retry")
+			}
 			c.queue.AddRateLimited(key)
 		} else {
 			c.queue.Forget(key)
@@ -434,6 +441,19 @@ func feasibleWithoutNodes(snap *state.Snapshot, plan *scoring.Plan) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// onlyConflicts reports whether every error joined in err is a conflict.
+func onlyConflicts(err error) bool {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			if !onlyConflicts(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return apierrors.IsConflict(err)
 }
 
 // equalStatus reports whether an update would change nothing.
