@@ -1,0 +1,69 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package simulate
+
+import (
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	"k8s.io/utils/ptr"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+)
+
+// TestChooseAgainAndReserve: a pod bound in the slower site would be
+// placed in the faster one, whose room its own requests do not take; once
+// that room is reserved for another pod, it would stay; and asking leaves
+// the world as it was.
+func TestChooseAgainAndReserve(t *testing.T) {
+	var sites []*placementv1alpha1.Site
+	var nodes []*v1.Node
+	for _, name := range []string{"near", "far"} {
+		sites = append(sites, &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: placementv1alpha1.SiteSpec{Tier: placementv1alpha1.TierEdge, Country: "FR"}})
+		nodes = append(nodes, st.MakeNode().Name(name+"-0").Label(placementv1alpha1.SiteLabel, name).
+			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "1", v1.ResourceMemory: "1Gi", v1.ResourcePods: "10"}).Obj())
+	}
+	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"}, Spec: placementv1alpha1.TrafficSourceSpec{
+		RTTs: []placementv1alpha1.SiteRTT{{Site: "near", Milliseconds: 5}, {Site: "far", Milliseconds: 30}}}}
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: placementv1alpha1.PlacementPolicySpec{
+		Latency: &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}},
+		Weights: &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)}}}
+	pod := func(name, node string) *v1.Pod {
+		return st.MakePod().Namespace("ns").Name(name).UID(name).Label(placementv1alpha1.PolicyLabel, "p").
+			Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Node(node).Obj()
+	}
+	inFar, other := pod("a", "far-0"), pod("b", "")
+	w := NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{policy}, nodes,
+		[]*v1.Pod{inFar}, Settings{})
+	pp, err := w.Snap.PlanPod(inFar, w.Settings.GPUs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := w.ChooseAgain(pp, inFar); !ok || c.Node != "near-0" {
+		t.Fatalf("ChooseAgain = %+v, %v; want near-0", c, ok)
+	}
+	if n := len(w.Nodes["far-0"].GetPods()); n != 1 {
+		t.Fatalf("ChooseAgain left %d pods on far-0, want the pod back", n)
+	}
+	w.Reserve(other, "near-0")
+	if c, ok := w.ChooseAgain(pp, inFar); !ok || c.Node != "far-0" {
+		t.Errorf("with near-0 reserved, ChooseAgain = %+v, %v; want far-0 (its own node)", c, ok)
+	}
+}
