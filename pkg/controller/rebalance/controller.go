@@ -136,6 +136,8 @@ type Rebalancer struct {
 	// apiBackoff holds moves after a failed API request, until apiRetry.
 	apiBackoff *flowcontrol.Backoff
 	apiRetry   time.Time
+	// reported are the policies whose gauges the last round set.
+	reported sets.Set[types.NamespacedName]
 }
 
 // New returns a Rebalancer; call Run.
@@ -154,6 +156,7 @@ func New(cfg Config) *Rebalancer {
 		limiter:    flowcontrol.NewTokenBucketRateLimiterWithClock(float32(perMinute/60), max(1, int(math.Ceil(perMinute/6))), clk),
 		schedulers: sets.New(cfg.SchedulerNames...),
 		apiBackoff: flowcontrol.NewBackOffWithJitter(5*time.Second, 5*time.Minute, 0.1),
+		reported:   sets.New[types.NamespacedName](),
 	}
 }
 
@@ -297,6 +300,7 @@ func (r *Rebalancer) Round(ctx context.Context) {
 		}
 		r.report(ctx, key, pr, paused)
 	}
+	r.forgetMetrics(rounds)
 	roundsTotal.Inc()
 }
 
@@ -500,13 +504,27 @@ func (r *Rebalancer) clearStatus(ctx context.Context, p *placementv1alpha1.Place
 		!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 		klog.FromContext(ctx).Error(err, "Clearing status.rebalance", "policy", klog.KObj(p))
 	}
-	for _, k := range []Kind{HardRule, BetterSite} {
-		for _, mode := range []string{string(placementv1alpha1.RebalanceDryRun), string(placementv1alpha1.RebalanceOn)} {
-			candidatesGauge.DeleteLabelValues(p.Namespace, p.Name, k.String(), mode)
+}
+
+// forgetMetrics drops the gauges of policies reported in an earlier round
+// that no longer opt in, or no longer exist.
+func (r *Rebalancer) forgetMetrics(rounds map[types.NamespacedName]*policyRound) {
+	for key := range r.reported {
+		if rounds[key] != nil {
+			continue
 		}
-		waitingGauge.DeleteLabelValues(p.Namespace, p.Name, k.String())
+		for _, k := range []Kind{HardRule, BetterSite} {
+			for _, mode := range []string{string(placementv1alpha1.RebalanceDryRun), string(placementv1alpha1.RebalanceOn)} {
+				candidatesGauge.DeleteLabelValues(key.Namespace, key.Name, k.String(), mode)
+			}
+			waitingGauge.DeleteLabelValues(key.Namespace, key.Name, k.String())
+		}
+		movingGauge.DeleteLabelValues(key.Namespace, key.Name)
+		r.reported.Delete(key)
 	}
-	movingGauge.DeleteLabelValues(p.Namespace, p.Name)
+	for key := range rounds {
+		r.reported.Insert(key)
+	}
 }
 
 func truncate(s string, n int) string {
