@@ -19,6 +19,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -57,20 +58,7 @@ func TestControllerManagerEvictionAndRecreate(t *testing.T) {
 	createNode(t, c, node)
 
 	labels := map[string]string{"app": "web"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: v1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: v1.PodSpec{Containers: []v1.Container{{
-					Name: "web", Image: "registry.k8s.io/pause:3.10",
-					Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("100m")}},
-				}}},
-			},
-		},
-	}
+	dep := newDeployment(ns, "web", 3, nil, "100m", "")
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,18 +152,7 @@ func TestControllerManagerGarbageCollectorAndNamespace(t *testing.T) {
 	node := readyNode("node-a")
 	createNode(t, c, node)
 
-	labels := map[string]string{"app": "web"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](2),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: v1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       v1.PodSpec{Containers: []v1.Container{{Name: "web", Image: "registry.k8s.io/pause:3.10"}}},
-			},
-		},
-	}
+	dep := newDeployment(ns, "web", 2, nil, "", "")
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -299,5 +276,28 @@ func waitForPDB(t *testing.T, c kubernetes.Interface, ns, name, what string, ok 
 		return pdb.Status.ObservedGeneration == pdb.Generation && ok(pdb.Status), nil
 	}); err != nil {
 		t.Fatalf("PodDisruptionBudget %s/%s: want %s; status %+v: %v", ns, name, what, last, err)
+	}
+}
+
+// newDeployment is a Deployment of replicas pause pods named name, selected
+// by app=name, with podLabels added to the template, each requesting cpu
+// (none when empty), for scheduler (the default one when empty).
+func newDeployment(ns, name string, replicas int32, podLabels map[string]string, cpu, scheduler string) *appsv1.Deployment {
+	lbls := map[string]string{"app": name}
+	maps.Copy(lbls, podLabels)
+	container := v1.Container{Name: name, Image: "registry.k8s.io/pause:3.10"}
+	if cpu != "" {
+		container.Resources.Requests = v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu)}
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: v1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbls},
+				Spec:       v1.PodSpec{SchedulerName: scheduler, Containers: []v1.Container{container}},
+			},
+		},
 	}
 }

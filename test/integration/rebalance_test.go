@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -83,21 +82,7 @@ func newRebalanceEnv(t *testing.T, telemetry bool) *rebalanceEnv {
 // governed by policy, each requesting cpu.
 func (e *rebalanceEnv) deployment(name, policy string, replicas int32, cpu string) {
 	e.t.Helper()
-	lbls := map[string]string{"app": name, placementv1alpha1.PolicyLabel: policy}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: v1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: lbls},
-				Spec: v1.PodSpec{SchedulerName: proximaScheduler, Containers: []v1.Container{{
-					Name: "app", Image: "registry.k8s.io/pause:3.10",
-					Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu)}},
-				}}},
-			},
-		},
-	}
+	d := newDeployment(e.ns, name, replicas, map[string]string{placementv1alpha1.PolicyLabel: policy}, cpu, proximaScheduler)
 	if _, err := e.cp.Client.AppsV1().Deployments(e.ns).Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
