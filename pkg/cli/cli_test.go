@@ -285,12 +285,20 @@ func TestExplainRebalanceAndNotes(t *testing.T) {
 	policy := euPolicy(0)
 	policy.Spec.Rebalance = &placementv1alpha1.RebalancePolicy{Mode: placementv1alpha1.RebalanceDryRun}
 	w = w.WithPolicy(policy)
+	if r := Explain(w, inPar).Rebalance; r == nil || r.Move || !strings.Contains(r.Message, "no controller") {
+		t.Errorf("a pod without a controller: verdict %+v, want never moved", r)
+	}
+	owned := func(p *v1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: "rs", Controller: ptr.To(true)}}
+	}
+	owned(inPar)
 	e := Explain(w, inPar)
 	if r := e.Rebalance; r == nil || !r.Move || r.ToSite != "ber" || r.Reason != placementv1alpha1.RebalanceBetterSite || r.Mode != "DryRun" {
 		t.Errorf("rebalance verdict %+v, want DryRun move to ber for a better site", e.Rebalance)
 	}
 	inBer := pod("b", "ber-0", "1")
 	inBer.Spec.SchedulerName = "proxima-scheduler"
+	owned(inBer)
 	if r := Explain(w, inBer).Rebalance; r == nil || r.Move {
 		t.Errorf("a pod in the best site: verdict %+v, want stays", r)
 	}

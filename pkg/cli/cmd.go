@@ -429,7 +429,8 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 		case !r.Move:
 			fmt.Fprintf(out, "Rebalancer (%s): stays; its site breaks no hard rule and no site beats it by the policy's thresholds\n", r.Mode)
 		case r.Mode == string(placementv1alpha1.RebalanceOn):
-			fmt.Fprintf(out, "Rebalancer (On): moves it to site %s once its grace or dwell time has passed (%s): %s\n", r.ToSite, r.Reason, r.Message)
+			fmt.Fprintf(out, "Rebalancer (On): moves it to site %s once its grace (or dwell and cooldown) has passed, as maxMoving and PodDisruptionBudgets allow (%s): %s\n",
+				r.ToSite, r.Reason, r.Message)
 		default:
 			fmt.Fprintf(out, "Rebalancer (%s): would move it to site %s (%s): %s\n", r.Mode, r.ToSite, r.Reason, r.Message)
 		}

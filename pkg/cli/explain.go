@@ -25,6 +25,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
@@ -95,9 +96,10 @@ type Explanation struct {
 }
 
 // RebalanceVerdict is what the rebalancer judges of a bound pod now
-// (docs/rebalancer.md): whether it should move, where and why. Grace,
-// dwell and cooldown are the rebalancer's to count: a pod that should
-// move here moves once they have passed.
+// (docs/rebalancer.md): whether it should move, where and why, or why it
+// never moves it. A pod that should move here moves once its grace (or
+// dwell and cooldown) has passed, as maxMoving, the rebalancer's rate
+// limit and PodDisruptionBudgets allow; the rebalancer counts those.
 type RebalanceVerdict struct {
 	// Mode is the policy's spec.rebalance.mode.
 	Mode string `json:"mode"`
@@ -260,6 +262,10 @@ func rebalanceVerdict(w *simulate.World, pod *v1.Pod) *RebalanceVerdict {
 		return nil
 	}
 	v := &RebalanceVerdict{Mode: string(settings.Mode)}
+	if why := rebalance.Unmovable(pod, sets.New(w.Settings.SchedulerName)); w.Settings.SchedulerName != "" && why != "" {
+		v.Message = "the rebalancer never moves it: " + why
+		return v
+	}
 	switch f, ok := rebalance.Judge(w, pod, settings.Thresholds); {
 	case ok:
 		v.Move, v.Reason, v.ToSite, v.Message = true, f.Kind.String(), f.To, f.Message

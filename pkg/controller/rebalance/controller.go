@@ -101,8 +101,8 @@ type Config struct {
 	Nodes corelisters.NodeLister
 	Pods  corelisters.PodLister
 	// AllPods lists every pod, bound or not (namespace, labels,
-	// schedulerName, nodeName and phase are enough): a policy's pods
-	// waiting to be scheduled count as moving.
+	// deletionTimestamp, schedulerName, nodeName and phase are enough): a
+	// policy's pods waiting to be scheduled count as moving.
 	AllPods  corelisters.PodLister
 	Policies listers.PlacementPolicyLister
 	// Synced report whether the Nodes and Pods informers have synced.
@@ -341,15 +341,33 @@ func (r *Rebalancer) countWaiting(snap *state.Snapshot, rounds map[types.Namespa
 	}
 }
 
-// movable reports whether pod may be moved at all: bound, not terminating
-// or finished, placed by Proxima, not already moving, and owned by a
-// controller that will recreate it (not a DaemonSet, whose pod would come
-// back on the same node).
+// movable reports whether pod may be moved now: Unmovable says nothing
+// against it and no eviction of it is in flight.
 func (r *Rebalancer) movable(pod *v1.Pod) bool {
+	return Unmovable(pod, r.schedulers) == "" && !r.tracker.Moving(pod.UID)
+}
+
+// Unmovable says why the rebalancer never moves pod, or "": it must be
+// bound, not terminating or finished, placed by one of schedulers, and
+// owned by a controller that will recreate it (not a DaemonSet, whose pod
+// would come back on the same node).
+func Unmovable(pod *v1.Pod, schedulers sets.Set[string]) string {
 	ref := controllerOf(pod)
-	return pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil && pod.Status.Phase != v1.PodSucceeded &&
-		pod.Status.Phase != v1.PodFailed && r.schedulers.Has(pod.Spec.SchedulerName) && ref != nil &&
-		ref.Kind != "DaemonSet" && !r.tracker.Moving(pod.UID)
+	switch {
+	case pod.Spec.NodeName == "":
+		return "it is not bound to a node"
+	case pod.DeletionTimestamp != nil:
+		return "it is terminating"
+	case pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed:
+		return "it has finished"
+	case !schedulers.Has(pod.Spec.SchedulerName):
+		return fmt.Sprintf("it names scheduler %q, which would place it again", pod.Spec.SchedulerName)
+	case ref == nil:
+		return "it has no controller to recreate it"
+	case ref.Kind == "DaemonSet":
+		return "a DaemonSet's pod comes back on the same node"
+	}
+	return ""
 }
 
 func controllerOf(pod *v1.Pod) *metav1.OwnerReference { return metav1.GetControllerOf(pod) }
