@@ -78,8 +78,8 @@ included) are sampled. It prints a table per configuration and writes
 OUT/outage-timeline.png, and the components' logs to OUT/outage.log. Needs bin/kube-controller-manager and
 bin/prometheus too; --scenario, --sites, --nodes-per-site, --pods (default
 here 60: at full size eu-api fills exactly the EU sites within its SLO, and
-the pods of the site that goes down have nowhere to go) and
---settle-timeout apply, the other flags do not.
+the pods of the site that goes down have nowhere to go), --settle-timeout,
+--scheduler-config and --out apply; the others do not.
 
 Flags:
 `)

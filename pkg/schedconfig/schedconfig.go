@@ -137,7 +137,8 @@ func editArgs(ext *runtime.RawExtension, edit func(*configv1.EdgePlacementArgs))
 // ReadEdgePlacementArgs reads the EdgePlacement args of the profile named
 // schedulerName from the KubeSchedulerConfiguration file at path, with
 // defaults applied and validated, as the plugin's New receives them (for
-// tools that must compute as that scheduler does: kubectl proxima).
+// tools that must compute as that scheduler does: kubectl proxima and
+// proxima-controller).
 func ReadEdgePlacementArgs(path, schedulerName string) (*config.EdgePlacementArgs, error) {
 	cfg, err := read(path)
 	if err != nil {

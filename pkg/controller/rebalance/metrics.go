@@ -53,7 +53,7 @@ var (
 	}
 	movingOpts = &metrics.GaugeOpts{
 		Namespace: "proxima", Subsystem: "rebalancer", Name: "moving",
-		Help:           "Evicted pods whose replacement is not bound yet, per policy.",
+		Help:           "Evicted pods whose replacement is not bound yet, or the policy's pods waiting to be scheduled if more, per policy.",
 		StabilityLevel: metrics.ALPHA,
 	}
 	evictionsOpts = &metrics.CounterOpts{

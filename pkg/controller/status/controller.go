@@ -38,7 +38,7 @@ limitations under the License.
 //
 // The world is pkg/state's model, fed by this process's informers, exactly
 // as the scheduler builds it. Any change to a Site, TrafficSource,
-// PlacementPolicy or Node, and every snapshot the model publishes, queues
+// PlacementPolicy or Node, a pod change it counts, and every snapshot the model publishes, queues
 // one key; a reconcile reads the current snapshot once, evaluates the
 // objects as listed (their latest spec and status) against it, and updates
 // only the objects whose status changed. The world is small (thousands of
@@ -170,7 +170,9 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 	return c, nil
 }
 
-// slimPod keeps what countPods reads of a pod.
+// slimPod keeps what countPods reads of a pod, and the deletion timestamp
+// the rebalancer reads (it counts a policy's pods waiting to be scheduled
+// from this informer).
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*v1.Pod)
 	if !ok {
@@ -178,7 +180,7 @@ func slimPod(obj any) (any, error) {
 	}
 	return &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
-			ResourceVersion: pod.ResourceVersion, Labels: pod.Labels},
+			ResourceVersion: pod.ResourceVersion, Labels: pod.Labels, DeletionTimestamp: pod.DeletionTimestamp},
 		Spec:   v1.PodSpec{SchedulerName: pod.Spec.SchedulerName, NodeName: pod.Spec.NodeName},
 		Status: v1.PodStatus{Phase: pod.Status.Phase},
 	}, nil
