@@ -108,8 +108,11 @@ func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespac
 		defer srv.Close()
 	}
 	runController := func(ctx context.Context) {
-		if err := manager.Run(ctx, cfg, opts); err != nil {
-			klog.FromContext(ctx).Error(err, "Controllers stopped")
+		if err := manager.Run(ctx, cfg, opts); err != nil && ctx.Err() == nil {
+			// Holding the Lease with nothing running would keep the other
+			// replica from taking over: exit, and let the Lease expire.
+			klog.FromContext(ctx).Error(err, "Controllers stopped; exiting")
+			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 		}
 	}
 	if !leaderElect {

@@ -24,6 +24,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,9 +71,24 @@ type Options struct {
 	EvictionsPerMinute float64
 }
 
-// Run runs the controllers until ctx ends.
+// Run runs the controllers until ctx ends (or the status controller fails),
+// and returns once every one of them has stopped.
 func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	logger := klog.FromContext(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		wg sync.WaitGroup
+		// factories are the informer factories and the event
+		// broadcaster, shut down once the controllers have stopped.
+		factories []interface{ Shutdown() }
+	)
+	defer func() {
+		cancel()
+		wg.Wait()
+		for _, f := range factories {
+			f.Shutdown()
+		}
+	}()
 	core, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -116,7 +132,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	c.SetSchedulerNames(opts.SchedulerNames...)
 	if collector != nil {
 		onLive = c.Model().LiveChanged
-		go collector.Run(ctx)
+		wg.Go(func() { collector.Run(ctx) })
 	}
 	unbound := policygate.UnboundPods(core)
 	gate, err := policygate.New(core, c.Model(), unbound)
@@ -141,7 +157,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		}
 		broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: core.EventsV1()})
 		broadcaster.StartRecordingToSink(ctx.Done())
-		defer broadcaster.Shutdown()
+		factories = append(factories, broadcaster)
 		pods := boundFactory.Core().V1().Pods()
 		nodes := coreFactory.Core().V1().Nodes()
 		rcfg := rebalance.Config{
@@ -160,17 +176,19 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	factory.Start(ctx.Done())
 	coreFactory.Start(ctx.Done())
+	factories = append(factories, factory, coreFactory)
 	if boundFactory != nil {
 		boundFactory.Start(ctx.Done())
+		factories = append(factories, boundFactory)
 	}
-	go unbound.Run(ctx.Done())
-	go func() {
+	wg.Go(func() { unbound.Run(ctx.Done()) })
+	wg.Go(func() {
 		if err := gate.Run(ctx); err != nil {
 			logger.Error(err, "Policy gate controller stopped")
 		}
-	}()
+	})
 	if rb != nil {
-		go rb.Run(ctx)
+		wg.Go(func() { rb.Run(ctx) })
 	}
 	logger.Info("Controllers started", "rebalancer", opts.Rebalance, "telemetry", collector != nil)
 	return c.Run(ctx)
