@@ -54,6 +54,11 @@ func (pl *EdgePlacement) Unreserve(context.Context, fwk.CycleState, *v1.Pod, str
 func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodeName string) *fwk.Status {
 	s, err := getPreFilterState(cs)
 	if err != nil {
+		// No policy governed the pod at PreFilter. One created (or a
+		// label added) since must not be bypassed: schedule it again.
+		if policy, err := pl.model.Load().PolicyFor(pod); err != nil || policy != nil {
+			return fwk.NewStatus(fwk.Unschedulable, "a PlacementPolicy governs the pod since it was scheduled; scheduling it again")
+		}
 		return fwk.NewStatus(fwk.Skip)
 	}
 	binding := &v1.Binding{
@@ -79,14 +84,21 @@ func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Po
 	if cur := pl.model.Load(); cur != s.snap {
 		if c := cur.ChangedSince(s.snap); c.Sites || c.Policies {
 			fresh, status := pl.evaluate(cur, pod)
-			if !status.IsSuccess() {
+			switch {
+			case status.Code() == fwk.Skip:
+				// Its policy is gone: no rule of Proxima's binds it now.
+				judge = nil
+			case !status.IsSuccess():
 				return fwk.NewStatus(fwk.Unschedulable, "the world changed before binding: "+status.Message())
+			default:
+				judge = fresh
 			}
-			judge = fresh
 		}
 	}
-	if status := judge.nodeAllowed(node); !status.IsSuccess() {
-		return fwk.NewStatus(fwk.Unschedulable, "node "+nodeName+" changed before binding: "+status.Message())
+	if judge != nil {
+		if status := judge.nodeAllowed(node); !status.IsSuccess() {
+			return fwk.NewStatus(fwk.Unschedulable, "node "+nodeName+" changed before binding: "+status.Message())
+		}
 	}
 	r := getReserveState(cs)
 	rec := explainBinding(s, r, nodeName, node, pl.model.Load())

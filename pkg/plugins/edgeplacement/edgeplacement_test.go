@@ -740,6 +740,28 @@ func TestBindJudgesTheCurrentWorld(t *testing.T) {
 	}
 }
 
+// A pod that no policy governed at PreFilter is not bound past one that
+// governs it at Bind (a policy created, or a policy label added, in
+// between): it is scheduled again.
+func TestBindRefusesAPodAPolicyNowGoverns(t *testing.T) {
+	nodes := []fwk.NodeInfo{nodeInfo("ber-1", "ber", "4", nil)}
+	pl := testPlugin(t, nodes, nil, mkPolicy("eu", 0, nil, euOnly))
+	_, ctx := ktesting.NewTestContext(t)
+	free := st.MakePod().Namespace(ns).Name("p").Obj()
+	cs := framework.NewCycleState()
+	if _, status := pl.PreFilter(ctx, cs, free, nodes); status.Code() != fwk.Skip {
+		t.Fatalf("PreFilter of a pod without a policy: %v, want Skip", status)
+	}
+	if status := pl.Bind(ctx, cs, free, "ber-1"); status.Code() != fwk.Skip {
+		t.Errorf("Bind of a pod still without a policy: %v, want Skip (the default binder binds it)", status)
+	}
+	governed := free.DeepCopy()
+	governed.Labels = map[string]string{placementv1alpha1.PolicyLabel: "eu"}
+	if status := pl.Bind(ctx, cs, governed, "ber-1"); status.Code() != fwk.Unschedulable {
+		t.Errorf("Bind of a pod a policy governs since PreFilter: %v, want Unschedulable", status)
+	}
+}
+
 // A node relabelled between Filter and Bind is judged again at Bind, on its
 // labels as they are then.
 func TestNodeAllowedAtBind(t *testing.T) {
