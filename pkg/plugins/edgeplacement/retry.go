@@ -223,6 +223,10 @@ func (pl *EdgePlacement) worthRetrying(p waitingPod, snap *state.Snapshot) (bool
 		return true, s // refused then, passes PreFilter now
 	case c.Nodes || (c.NodeLoad && s.plan.MaxLoad() > 0):
 		return true, s
+	case c.Policies && (s.policy.UID != p.state.policy.UID || s.policy.Generation != p.state.policy.Generation):
+		// Its policy changed (or it now has another): a rule Filter
+		// applies (hardware, node load, stale load) may have relaxed.
+		return true, s
 	}
 	// A site that is feasible now and was not.
 	for _, i := range s.plan.Ranked() {

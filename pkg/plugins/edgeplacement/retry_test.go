@@ -38,6 +38,40 @@ import (
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
+// A pod that failed at Filter is retried when its policy's spec changes,
+// whatever changed: a relaxed hardware or load rule lets no new site pass
+// PreFilter but can let a node pass Filter.
+func TestWorthRetryingWhenItsPolicyChanges(t *testing.T) {
+	nodes := []fwk.NodeInfo{nodeInfo("ber-1", "ber", "4", nil)}
+	gpu := cheapest
+	gpu.Hardware = &placementv1alpha1.HardwareRequirements{NodeSelector: []placementv1alpha1.NodeRequirement{{Key: "gpu", Operator: "Exists"}}}
+	before := mkPolicy("p", 0, nil, gpu)
+	before.UID, before.Generation = "p", 1
+	pl := testPlugin(t, nodes, nil, before)
+	pod := st.MakePod().Namespace(ns).Name("x").UID("x").Label(placementv1alpha1.PolicyLabel, "p").Obj()
+	oldSnap := state.Build(state.Objects{Sites: pl.model.Load().Sites(), Sources: pl.model.Load().Sources(),
+		Policies: []*placementv1alpha1.PlacementPolicy{before}})
+	oldState, status := pl.evaluate(oldSnap, pod)
+	if !status.IsSuccess() {
+		t.Fatal(status)
+	}
+	relaxed := before.DeepCopy()
+	relaxed.Spec.Hardware, relaxed.Generation = nil, 2
+	for _, tc := range []struct {
+		name   string
+		policy *placementv1alpha1.PlacementPolicy
+		want   bool
+	}{
+		{"hardware rule dropped", relaxed, true},
+		{"same policy, another object", before.DeepCopy(), false},
+	} {
+		snap := state.Build(state.Objects{Sites: oldSnap.Sites(), Sources: oldSnap.Sources(), Policies: []*placementv1alpha1.PlacementPolicy{tc.policy}})
+		if got, _ := pl.worthRetrying(waitingPod{pod: pod, snap: oldSnap, state: oldState}, snap); got != tc.want {
+			t.Errorf("%s: worthRetrying = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // A waiting pod is retried only when the change can let it pass: node load
 // churn retries neither a pod refused for residency nor one whose policy
 // does not bound load; a site coming back up retries the pod it was
