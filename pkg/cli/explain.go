@@ -379,7 +379,13 @@ func suggest(w *simulate.World, pp *state.PodPlan, pod *v1.Pod, placeable bool, 
 		say    func(*scoring.Plan, int) string
 	}{
 		{scoring.ReasonMaxRTT, func(p *scoring.Policy) { p.MaxRTT = 0 }, func(pl *scoring.Plan, i int) string {
-			return fmt.Sprintf("raise latency.maxRTTMilliseconds to %s ms", strconv.FormatFloat(math.Ceil(pl.SiteWorstRTT(i)), 'f', 0, 64))
+			worst := pl.SiteWorstRTT(i)
+			if math.IsInf(worst, 0) || math.IsNaN(worst) {
+				// Under estimates: Reject (or an RTT nobody can estimate)
+				// no bound admits the site; only a measurement does.
+				return "declare or measure the RTTs from the policy's sources to the site (latency.estimates rejects estimated ones)"
+			}
+			return fmt.Sprintf("raise latency.maxRTTMilliseconds to %s ms", strconv.FormatFloat(math.Ceil(worst), 'f', 0, 64))
 		}},
 		{scoring.ReasonMaxCost, func(p *scoring.Policy) { p.MaxHourly = 0 }, func(pl *scoring.Plan, i int) string {
 			return fmt.Sprintf("raise cost.maxHourly to %s", strconv.FormatFloat(math.Ceil(pl.SiteCost(i)*1e4)/1e4, 'f', -1, 64))
