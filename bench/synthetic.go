@@ -73,6 +73,9 @@ func SyntheticWorld(nodes, sites, sources int, seed uint64) (*scoring.World, *Sy
 	for k := range w.RTT {
 		w.RTT[k] = 1 + 149*r.Float64()
 	}
+	// Every RTT is declared, so each is its own upper bound, as the world
+	// model writes them.
+	w.RTTUpper = append([]float64(nil), w.RTT...)
 	n := &SyntheticNodes{}
 	for i := range nodes {
 		n.Names = append(n.Names, "node-"+strconv.Itoa(i))

@@ -298,7 +298,9 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 	// upper bound is its value unless it is an estimate), and only a policy
 	// that rejects estimates reads provenance.
 	upper := p.EstimatedRTT == EstimatesConservative && len(w.RTTUpper) == len(w.RTT)
-	reject := p.EstimatedRTT == EstimatesReject
+	// A world without upper bounds gives a conservative bound nothing to
+	// judge an estimate by: it fails, as under EstimatesReject.
+	reject := p.EstimatedRTT == EstimatesReject || (p.EstimatedRTT == EstimatesConservative && !upper)
 	for s := range n {
 		row := w.RTT[s*m : s*m+m]
 		worst, bound := math.Inf(-1), math.Inf(-1)

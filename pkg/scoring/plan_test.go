@@ -179,6 +179,15 @@ func TestMaxRTTOnEstimates(t *testing.T) {
 	if got, want := w.RTTNote(0, 1), "estimated (fitted, upper bound 18.0 ms)"; got != want {
 		t.Errorf("RTTNote = %q, want %q", got, want)
 	}
+	// A world without upper bounds: a conservative bound has nothing to
+	// judge the estimates by and fails them, as Reject does.
+	w.RTTUpper = nil
+	p = &Policy{AllowAll: true, Sources: []int{0, 1}, Weights: []float64{1, 1}, Objective: WorstCase, MaxRTT: 15, WLatency: 1,
+		EstimatedRTT: EstimatesConservative}
+	pl.Evaluate(w, p)
+	if pl.SiteFeasible(0) || pl.SiteFeasible(2) {
+		t.Errorf("without upper bounds, a conservative bound admitted an estimated site: fra %v, zrh %v", pl.SiteFeasible(0), pl.SiteFeasible(2))
+	}
 }
 
 func TestCostLedWithCap(t *testing.T) {

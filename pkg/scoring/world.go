@@ -218,7 +218,8 @@ type World struct {
 	// RTTUpper has the same layout as RTT: the upper bound of each RTT,
 	// the value itself where declared or live, a one-sided 95% bound from
 	// the estimator's measured errors where estimated (see
-	// Policy.EstimatedRTT). nil means RTT itself.
+	// Policy.EstimatedRTT). nil means none: RTTUpperAt returns RTT itself,
+	// and a conservative hard bound rejects every estimate.
 	RTTUpper []float64
 	// Tags is the jurisdiction tag table that TagSets index.
 	Tags []string
