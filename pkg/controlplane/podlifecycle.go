@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 	"k8s.io/utils/ptr"
 )
 
@@ -77,7 +78,7 @@ func RunPodLifecycle(ctx context.Context, client kubernetes.Interface) error {
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxima-pod-lifecycle"})
 	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
 			queue.Add(key)
 		}
 	}
@@ -91,20 +92,16 @@ func RunPodLifecycle(ctx context.Context, client kubernetes.Interface) error {
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	defer queue.ShutDown()
+	// WaitForCacheSync returns false only once ctx is done.
 	if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("the pod lifecycle simulator's pod informer did not sync")
+		return nil
 	}
 	var wg sync.WaitGroup
 	for range podLifecycleWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for s.next(ctx, queue) {
 			}
-		}()
+		})
 	}
 	<-ctx.Done()
 	queue.ShutDown()
@@ -223,7 +220,7 @@ func (s *podLifecycle) run(pod *v1.Pod) {
 		})
 	}
 	for _, t := range []v1.PodConditionType{v1.PodReadyToStartContainers, v1.PodInitialized, v1.ContainersReady, v1.PodReady, v1.PodScheduled} {
-		setCondition(st, v1.PodCondition{Type: t, Status: v1.ConditionTrue, LastTransitionTime: now})
+		podutil.UpdatePodCondition(st, &v1.PodCondition{Type: t, Status: v1.ConditionTrue, LastTransitionTime: now})
 	}
 }
 
@@ -237,20 +234,4 @@ func (s *podLifecycle) allocateIP() string {
 	ip := s.nextIP
 	s.nextIP = ip.Next()
 	return ip.String()
-}
-
-// setCondition sets the condition of c's type to c, keeping its transition
-// time if its status does not change.
-func setCondition(st *v1.PodStatus, c v1.PodCondition) {
-	for i := range st.Conditions {
-		if st.Conditions[i].Type != c.Type {
-			continue
-		}
-		if st.Conditions[i].Status == c.Status {
-			return
-		}
-		st.Conditions[i] = c
-		return
-	}
-	st.Conditions = append(st.Conditions, c)
 }

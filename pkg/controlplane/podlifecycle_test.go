@@ -19,6 +19,7 @@ package controlplane
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,8 +28,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -155,9 +158,19 @@ func TestPodLifecycleIPs(t *testing.T) {
 // and returns nil when its context ends.
 func TestRunPodLifecycle(t *testing.T) {
 	client := fake.NewClientset()
+	// The fake's watch ignores resource versions: a pod created between the
+	// informer's list and its watch would be lost. Create it once the watch
+	// is open (as client-go's fake-client example does).
+	watching := make(chan struct{})
+	var once sync.Once
+	client.PrependWatchReactor("pods", func(action k8stesting.Action) (bool, watch.Interface, error) {
+		once.Do(func() { close(watching) })
+		return false, nil, nil
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- RunPodLifecycle(ctx, client) }()
+	<-watching
 	if _, err := client.CoreV1().Pods("ns").Create(ctx, simPod("late", "node-a"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 	"k8s.io/utils/ptr"
 
 	"github.com/proxima-sched/proxima/pkg/controlplane"
@@ -185,7 +186,7 @@ func TestControllerManagerGarbageCollectorAndNamespace(t *testing.T) {
 	}
 	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 		p, err := c.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
-		return err == nil && podReady(p), err
+		return err == nil && podutil.IsPodReady(p), err
 	}); err != nil {
 		t.Fatalf("pod %s did not become ready: %v", pod.Name, err)
 	}
@@ -236,7 +237,7 @@ func bindAllReady(t *testing.T, c kubernetes.Interface, ns, node string, want in
 				}
 				continue
 			}
-			if podReady(&p) {
+			if podutil.IsPodReady(&p) {
 				ready = append(ready, p)
 			}
 		}
@@ -245,15 +246,6 @@ func bindAllReady(t *testing.T, c kubernetes.Interface, ns, node string, want in
 		t.Fatalf("%d pods of %s did not all become bound and ready (%d are): %v", want, ns, len(ready), err)
 	}
 	return ready
-}
-
-func podReady(p *v1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == v1.PodReady {
-			return c.Status == v1.ConditionTrue && p.Status.Phase == v1.PodRunning
-		}
-	}
-	return false
 }
 
 func evict(ctx context.Context, c kubernetes.Interface, pod v1.Pod) error {

@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
@@ -167,10 +168,8 @@ func (e *rebalanceEnv) watchPods(app string, replicas int) *podWatch {
 			if p.Labels["app"] != app || p.DeletionTimestamp != nil {
 				continue
 			}
-			for _, c := range p.Status.Conditions {
-				if c.Type == v1.PodReady && c.Status == v1.ConditionTrue {
-					n++
-				}
+			if podutil.IsPodReady(p) {
+				n++
 			}
 		}
 		return n
