@@ -124,7 +124,7 @@ func (c *ControlPlane) StartControllerManager(ctx context.Context, dir string, c
 var errPortTaken = errors.New("its port was taken")
 
 func startControllerManager(ctx context.Context, path, dir, kubeconfig string, names []string) (*ControllerManager, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func startControllerManager(ctx context.Context, path, dir, kubeconfig string, n
 		return m, nil
 	}
 	stopErr := m.stop()
-	tail := logTail(logPath, 20)
+	tail := LogTail(logPath, 20)
 	if stopErr != nil && strings.Contains(tail, "address already in use") {
 		return nil, fmt.Errorf("kube-controller-manager exited: %w (port %d, log %s)", errPortTaken, port, logPath)
 	}
@@ -261,7 +261,9 @@ func (m *ControllerManager) stop() error {
 	return nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a free loopback TCP port (free when asked: another
+// process may take it before it is bound).
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -270,8 +272,8 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// logTail returns the last n lines of the file at path, or why it cannot.
-func logTail(path string, n int) string {
+// LogTail returns the last n lines of the file at path, or why it cannot.
+func LogTail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()

@@ -58,7 +58,7 @@ func StartPrometheus(dir, scrapeConfigs string, ruleFiles map[string][]byte) (*P
 	if _, err := os.Stat(p.bin); err != nil {
 		return nil, fmt.Errorf("prometheus not found in %s: run `make tools` first", bin)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}

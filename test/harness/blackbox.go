@@ -60,7 +60,7 @@ func StartBlackbox(tb testing.TB, config []byte) *Blackbox {
 	if err := os.WriteFile(filepath.Join(dir, "blackbox.yml"), config, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	port, err := FreePort()
+	port, err := controlplane.FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}

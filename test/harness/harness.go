@@ -23,8 +23,6 @@ package harness
 
 import (
 	"context"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/proxima-sched/proxima/pkg/controlplane"
@@ -80,24 +78,10 @@ func StartControllerManager(tb testing.TB, cp *controlplane.ControlPlane, contro
 			tb.Error(err)
 		}
 		if tb.Failed() {
-			logTail(tb, "kube-controller-manager", m.LogPath, 40)
+			tb.Logf("kube-controller-manager log %s ends:\n%s", m.LogPath, controlplane.LogTail(m.LogPath, 40))
 		}
 	})
 	return m
-}
-
-// logTail logs the last n lines of a component's log file.
-func logTail(tb testing.TB, component, path string, n int) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		tb.Logf("%s log: %v", component, err)
-		return
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	tb.Logf("%s log %s ends:\n%s", component, path, strings.Join(lines, "\n"))
 }
 
 // SimulatePods stands in for the kubelets of cp's nodes until the test ends

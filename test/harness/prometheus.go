@@ -17,7 +17,6 @@ limitations under the License.
 package harness
 
 import (
-	"net"
 	"testing"
 
 	"github.com/proxima-sched/proxima/pkg/controlplane"
@@ -66,14 +65,4 @@ func StartExporter(tb testing.TB) *Exporter {
 	}
 	tb.Cleanup(func() { _ = e.Close() })
 	return e
-}
-
-// FreePort returns a free loopback TCP port.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

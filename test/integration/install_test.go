@@ -200,7 +200,7 @@ func (p *process) logText(t *testing.T) string {
 func startScheduler(t *testing.T, bin, configPath, kubeconfig, name string) *process {
 	t.Helper()
 	dir := t.TempDir()
-	port, err := harness.FreePort()
+	port, err := controlplane.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
