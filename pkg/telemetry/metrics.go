@@ -98,17 +98,28 @@ func Metrics() []MetricInfo {
 		values = append(values, "`"+string(sig)+"`")
 	}
 	signal := MetricLabel{signalLabel, strings.Join(values, ", ")}
-	name := func(ns, sub, n string) string { return metrics.BuildFQName(ns, sub, n) }
-	out := []MetricInfo{
-		{name(lastSuccessOpts.Namespace, lastSuccessOpts.Subsystem, lastSuccessOpts.Name), "gauge", lastSuccessOpts.Help, string(lastSuccessOpts.StabilityLevel), []MetricLabel{signal}},
-		{name(staleOpts.Namespace, staleOpts.Subsystem, staleOpts.Name), "gauge", staleOpts.Help, string(staleOpts.StabilityLevel), []MetricLabel{signal}},
-		{name(queryDurationOpts.Namespace, queryDurationOpts.Subsystem, queryDurationOpts.Name), "histogram", queryDurationOpts.Help, string(queryDurationOpts.StabilityLevel), []MetricLabel{signal}},
-		{name(queryErrorsOpts.Namespace, queryErrorsOpts.Subsystem, queryErrorsOpts.Name), "counter", queryErrorsOpts.Help, string(queryErrorsOpts.StabilityLevel), []MetricLabel{signal}},
-		{name(seriesOpts.Namespace, seriesOpts.Subsystem, seriesOpts.Name), "gauge", seriesOpts.Help, string(seriesOpts.StabilityLevel), []MetricLabel{signal, {mappedLabel, "`true`, `false`"}}},
+	return []MetricInfo{
+		Describe("gauge", (*metrics.KubeOpts)(lastSuccessOpts), signal),
+		Describe("gauge", (*metrics.KubeOpts)(staleOpts), signal),
+		DescribeHistogram(queryDurationOpts, signal),
+		Describe("counter", (*metrics.KubeOpts)(queryErrorsOpts), signal),
+		Describe("gauge", (*metrics.KubeOpts)(seriesOpts), signal, MetricLabel{mappedLabel, "`true`, `false`"}),
 	}
+}
+
+// Describe describes a counter or gauge (typ) from the options it is built
+// with, for the metrics reference.
+func Describe(typ string, o *metrics.KubeOpts, labels ...MetricLabel) MetricInfo {
+	return describe(typ, o.Namespace, o.Subsystem, o.Name, o.Help, o.StabilityLevel, labels)
+}
+
+// DescribeHistogram describes a histogram from the options it is built with.
+func DescribeHistogram(o *metrics.HistogramOpts, labels ...MetricLabel) MetricInfo {
+	return describe("histogram", o.Namespace, o.Subsystem, o.Name, o.Help, o.StabilityLevel, labels)
+}
+
+func describe(typ, ns, sub, name, help string, stability metrics.StabilityLevel, labels []MetricLabel) MetricInfo {
 	// Building a metric prefixes its help with the stability level.
-	for i := range out {
-		out[i].Help = strings.TrimPrefix(out[i].Help, "["+out[i].Stability+"] ")
-	}
-	return out
+	return MetricInfo{Name: metrics.BuildFQName(ns, sub, name), Type: typ, Stability: string(stability),
+		Help: strings.TrimPrefix(help, "["+string(stability)+"] "), Labels: labels}
 }
