@@ -48,7 +48,7 @@ func main() {
 	pods := fs.Int("pods", 0, "total pods, spread over the classes in the scenario's proportions (0: as the scenario says; with --scene outage, 60)")
 	declared := fs.Float64("declared-fraction", 1, "declare only this share (0..1) of the measured source-site RTTs, chosen with --seed; Proxima estimates the rest, and the report compares with a run that declares them all")
 	seed := fs.Uint64("seed", 1, "seed for the declared RTTs (--declared-fraction)")
-	citiesSeed := fs.Uint64("cities-seed", 0, "move every site to another city of its country and every source to another city of its continent, chosen with this seed (0: the scenario's cities)")
+	citiesSeed := fs.Uint64("cities-seed", 0, "move every site to another city of its country and every source to another city of its country, chosen with this seed (0: the scenario's cities)")
 	estimates := fs.String("estimates", "", "override how the classes' RTT bounds judge estimated RTTs: Conservative, Central or Reject (empty: as the scenario's policies say)")
 	out := fs.String("out", "out", "directory for the charts")
 	config := fs.String("scheduler-config", filepath.Join("manifests", "install", "scheduler-config.yaml"), "the KubeSchedulerConfiguration to run proxima-scheduler with")

@@ -193,7 +193,7 @@ func (o *Options) settings(ctx context.Context) (simulate.Settings, error) {
 		c.Refresh(ctx)
 		s.Live = c.Load()
 		if unread := state.StaleSignals(s.Live); len(unread) > 0 {
-			fmt.Fprintf(os.Stderr, "warning: could not read %s from Prometheus at %s: their values count as stale or missing here, which the scheduler may not see (set --prometheus to an address reachable from here)\n",
+			fmt.Fprintf(o.ErrOut, "warning: could not read %s from Prometheus at %s: their values count as stale or missing here, which the scheduler may not see (set --prometheus to an address reachable from here)\n",
 				strings.Join(unread, ", "), tel.Address)
 		}
 	}

@@ -141,8 +141,8 @@ type City struct {
 	ID       int
 	Name     string
 	Lat, Lon float64
-	// Country is the country's name; Continent the measurements' code.
-	Country, Continent string
+	// Country is the country's name.
+	Country string
 }
 
 // Measurements are the cities and the measured RTTs between them.
@@ -165,7 +165,7 @@ func LoadMeasurements() (*Measurements, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			continue
 		}
-		m.Cities[r[1]] = City{ID: id, Name: r[1], Lat: lat, Lon: lon, Country: r[5], Continent: r[7]}
+		m.Cities[r[1]] = City{ID: id, Name: r[1], Lat: lat, Lon: lon, Country: r[5]}
 	}
 	rd := csv.NewReader(bytes.NewReader(pingsCSV))
 	if _, err := rd.Read(); err != nil {
