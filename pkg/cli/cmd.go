@@ -173,10 +173,8 @@ func (o *Options) settings(ctx context.Context) (simulate.Settings, error) {
 	}
 	if o.Prometheus != "" {
 		if tel == nil {
-			v1args := &configv1.EdgePlacementArgs{Telemetry: &configv1.TelemetryArgs{Address: o.Prometheus}}
-			configv1.SetObjectDefaults_EdgePlacementArgs(v1args)
-			args := &config.EdgePlacementArgs{}
-			if err := configv1.Convert_v1_EdgePlacementArgs_To_config_EdgePlacementArgs(v1args, args, nil); err != nil {
+			args, err := schedconfig.DefaultedArgs(&configv1.EdgePlacementArgs{Telemetry: &configv1.TelemetryArgs{Address: o.Prometheus}})
+			if err != nil {
 				return simulate.Settings{}, err
 			}
 			tel = args.Telemetry

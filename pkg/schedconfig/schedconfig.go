@@ -148,13 +148,23 @@ func ReadEdgePlacementArgs(path, schedulerName string) (*config.EdgePlacementArg
 	if err := EditEdgePlacementArgs(cfg, schedulerName, func(a *configv1.EdgePlacementArgs) { v1args = a.DeepCopy() }); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	args, err := DefaultedArgs(v1args)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return args, nil
+}
+
+// DefaultedArgs is v1args with defaults applied, converted and validated,
+// as the plugin's New receives them. It changes v1args (the defaults).
+func DefaultedArgs(v1args *configv1.EdgePlacementArgs) (*config.EdgePlacementArgs, error) {
 	configv1.SetObjectDefaults_EdgePlacementArgs(v1args)
 	args := &config.EdgePlacementArgs{}
 	if err := configv1.Convert_v1_EdgePlacementArgs_To_config_EdgePlacementArgs(v1args, args, nil); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	if err := validation.ValidateEdgePlacementArgs(field.NewPath("args"), args); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return args, nil
 }
