@@ -17,6 +17,7 @@ limitations under the License.
 package demo
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -65,8 +66,14 @@ func TestDeclaredShareAndRedrawnCities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, _ := DefaultScenario()
-	orig, _ := DefaultScenario()
+	sc, err := DefaultScenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := DefaultScenario()
+	if err != nil {
+		t.Fatal(err)
+	}
 	sc.RedrawCities(m, 5)
 	moved := 0
 	for i, s := range sc.Sites {
@@ -79,6 +86,11 @@ func TestDeclaredShareAndRedrawnCities(t *testing.T) {
 	}
 	if moved < len(sc.Sites)/3 {
 		t.Errorf("only %d of %d sites moved", moved, len(sc.Sites))
+	}
+	for i, s := range sc.Sources {
+		if m.Cities[s.City].Country != m.Cities[orig.Sources[i].City].Country {
+			t.Errorf("source %s moved from %s to %s, another country", s.Name, orig.Sources[i].City, s.City)
+		}
 	}
 	count := func(seed uint64) (int, int, []string) {
 		sc.SetDeclared(0.6, seed)
@@ -99,14 +111,10 @@ func TestDeclaredShareAndRedrawnCities(t *testing.T) {
 	if want := int(0.6*float64(measured) + 0.5); n1 != want {
 		t.Errorf("declared %d of %d measured pairs, want %d", n1, measured, want)
 	}
-	if len(a) != len(b) || a[0] != b[0] || a[len(a)-1] != b[len(b)-1] {
+	if !slices.Equal(a, b) {
 		t.Error("the same seed declared different pairs")
 	}
-	same := len(a) == len(c)
-	for i := range a {
-		same = same && a[i] == c[i]
-	}
-	if same {
+	if slices.Equal(a, c) {
 		t.Error("seeds 1 and 2 declared the same pairs")
 	}
 }
