@@ -66,8 +66,11 @@ import (
 // prior's (pkg/demo, `proxima-demo --declared-fraction`).
 //
 // The fit runs when the site table is rebuilt and its inputs (declared and
-// live RTTs, locations) changed — never in a scheduling cycle: alternating
-// least squares over the measured pairs, O(folds × iterations × pairs).
+// live RTTs, locations) changed — a live RTT by more than
+// rttRefitTolerance, so that jitter on every telemetry refresh does not
+// refit — never in a scheduling cycle: alternating least squares over
+// the measured pairs, O(folds × iterations × pairs). The measured RTTs
+// themselves are always used as they are; only estimates wait for a refit.
 const (
 	// RTTFitRidge is the ridge strength on the per-source and per-site
 	// offsets, in pairs: an endpoint with n measurements moves its offset
@@ -98,6 +101,12 @@ const (
 	priorSlope = 2 * EstimateRouteInflation / FibreKilometresPerMillisecond
 	// Floor of σ, ms: measurements are rounded and jitter.
 	rttSigmaFloor = 1.0
+	// rttRefitTolerance: a live RTT that moved by at most this many
+	// ms, or rttRefitShare of its value if more, since the fit was made
+	// leaves the fit as it is; drift beyond it, from the fit's own inputs,
+	// refits.
+	rttRefitTolerance = 1.0
+	rttRefitShare     = 0.05
 )
 
 // EstimatePriorUpper is the upper bound of a distance-prior estimate of est
@@ -656,17 +665,34 @@ func (f *RTTFit) sigmaAt(s, j int, distKm float64) float64 {
 type rttFitted struct {
 	fit            *RTTFit
 	dist, measured []float64
+	// live marks the measured RTTs read from telemetry.
+	live           []bool
 	sites, sources int
 }
 
-func (r *rttFitted) sameInputs(sites, sources int, dist, measured []float64) bool {
-	return r != nil && r.sites == sites && r.sources == sources &&
-		slices.Equal(r.dist, dist) && equalNaN(r.measured, measured)
+// sameInputs reports whether a fit made from r's inputs still stands for
+// these: the same pairs and distances, the same declared RTTs, and live
+// RTTs within rttRefitTolerance (or rttRefitShare) of those it was made
+// from.
+func (r *rttFitted) sameInputs(sites, sources int, dist, measured []float64, live []bool) bool {
+	if r == nil || r.sites != sites || r.sources != sources || !slices.Equal(r.live, live) ||
+		!slices.EqualFunc(r.dist, dist, sameFloat) {
+		return false
+	}
+	for k, x := range r.measured {
+		y := measured[k]
+		if sameFloat(x, y) {
+			continue
+		}
+		if !live[k] || math.IsNaN(x) || math.IsNaN(y) || math.Abs(x-y) > max(rttRefitTolerance, rttRefitShare*x) {
+			return false
+		}
+	}
+	return true
 }
 
-func equalNaN(a, b []float64) bool {
-	return slices.EqualFunc(a, b, func(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) })
-}
+// sameFloat: equal, or both NaN.
+func sameFloat(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) }
 
 // fillEstimates replaces every estimated RTT of w (Provenance Estimated,
 // with both locations known) by the fitted model's estimate, marks it
@@ -676,6 +702,7 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 	n, m := len(siteLocs), len(sourceLocs)
 	dist := make([]float64, n*m)
 	measured := make([]float64, n*m)
+	live := make([]bool, n*m)
 	for s := range n {
 		for j := range m {
 			k := s*m + j
@@ -684,12 +711,12 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 				dist[k] = GreatCircleKilometres(a.lat, a.lon, b.lat, b.lon)
 			}
 			if !w.RTTProvenance[k].IsEstimate() && w.RTT[k] < scoring.UnknownRTT {
-				measured[k] = w.RTT[k]
+				measured[k], live[k] = w.RTT[k], w.RTTProvenance[k]&scoring.Live != 0
 			}
 		}
 	}
 	r := prev
-	if !prev.sameInputs(n, m, dist, measured) {
+	if !prev.sameInputs(n, m, dist, measured, live) {
 		in := RTTInput{Sites: n, Sources: m, DistKm: dist, Measured: measured,
 			SiteLat: make([]float64, n), SiteLon: make([]float64, n), SourceLat: make([]float64, m), SourceLon: make([]float64, m)}
 		for s, l := range siteLocs {
@@ -698,7 +725,7 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 		for j, l := range sourceLocs {
 			in.SourceLat[j], in.SourceLon[j] = l.coords()
 		}
-		r = &rttFitted{fit: FitRTT(in), dist: dist, measured: measured, sites: n, sources: m}
+		r = &rttFitted{fit: FitRTT(in), dist: dist, measured: measured, live: live, sites: n, sources: m}
 	}
 	w.RTTUpper = make([]float64, n*m)
 	for k := range n * m {

@@ -160,8 +160,27 @@ func TestBuildFillsEstimatesFromTheFit(t *testing.T) {
 		t.Error("the same declarations were fitted again")
 	}
 	sources[1].Spec.RTTs[0].Milliseconds++
-	if changed := buildSiteTable(sites, sources, nil, snap.table); changed.rtt.fit == snap.table.rtt.fit {
+	changed := buildSiteTable(sites, sources, nil, snap.table)
+	if changed.rtt.fit == snap.table.rtt.fit {
 		t.Error("a changed declaration kept the old fit")
+	}
+
+	// Live RTTs: jitter within the tolerance keeps the fit (the live value
+	// itself is used at once); drift beyond it refits.
+	liveAt := func(ms float64) *Live {
+		return &Live{RTT: Signal[SourceSite, float64]{Enabled: true, Fresh: true, Values: map[SourceSite]float64{{Source: "fast", Site: "s0"}: ms}}}
+	}
+	first := buildSiteTable(sites, sources, liveAt(30), changed)
+	jitter := buildSiteTable(sites, sources, liveAt(30.8), first)
+	if jitter.rtt.fit != first.rtt.fit {
+		t.Error("0.8 ms of live jitter refitted")
+	}
+	fast := jitter.sourceIndex["fast"]
+	if v, p := jitter.world.RTTAt(0, fast); v != 30.8 || p&scoring.Live == 0 {
+		t.Errorf("live fast→s0 = %v (%v), want the live 30.8", v, p)
+	}
+	if drift := buildSiteTable(sites, sources, liveAt(33), jitter); drift.rtt.fit == jitter.rtt.fit {
+		t.Error("3 ms of live drift kept the old fit")
 	}
 }
 
