@@ -237,8 +237,8 @@ func (m *Model) rebuild(logger klog.Logger, p part) error {
 	return nil
 }
 
-// update rebuilds one part from the listers and publishes a snapshot; nil
-// when nothing changed.
+// update rebuilds one part from the listers and stores the new snapshot
+// (rebuild then tells the subscribers); nil when nothing changed.
 func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

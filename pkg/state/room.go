@@ -68,8 +68,8 @@ func (a *NodeAdmission) Admits(node *v1.Node) bool {
 // NodeAdmission, and has the CPU, memory, extended resources (GPUs) and a
 // pod slot for the pod's requests as the scheduler's node snapshot (ni)
 // accounts them. What it does not model (host ports, volumes, inter-pod
-// affinity, DRA) is left to the scheduler's filters. `kubectl proxima`
-// asks it; narrowing asks NodeUsable.
+// affinity, DRA) is left to the scheduler's filters. Narrowing asks
+// NodeFit, which adds the node load rule and tells excluded from full.
 func (p *PodPlan) NodeHasRoom(ni fwk.NodeInfo) bool {
 	return p.admits(ni.Node()) && p.hasResources(ni)
 }

@@ -43,8 +43,8 @@ type EstimateHandling string
 const (
 	// EstimatesConservative judges an estimate at its upper bound: the
 	// estimate plus the 95th percentile of the held-out errors of the RTT
-	// model fitted to the declared and live RTTs (or of the distance
-	// formula when nothing is declared; docs/rtt.md). A site is feasible
+	// model fitted to the declared and live RTTs (or, with fewer than six
+	// of them, the distance formula's measured error; docs/rtt.md). A site is feasible
 	// only when even that bound is within maxRTTMilliseconds.
 	EstimatesConservative EstimateHandling = "Conservative"
 	// EstimatesCentral judges an estimate at its central value, the one

@@ -69,8 +69,9 @@ type waitingPods struct {
 	wide sets.Set[types.UID]
 }
 
-// waitingPod is a pod and the verdict PreFilter reached on snap: state is
-// nil when PreFilter refused the pod before looking at nodes.
+// waitingPod is a pod and its latest verdict on snap (PreFilter's, then
+// each judgement's): state is nil when the pod is refused before any node
+// is looked at.
 type waitingPod struct {
 	pod   *v1.Pod
 	snap  *state.Snapshot
