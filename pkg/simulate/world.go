@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
 	nodeutil "k8s.io/kubernetes/pkg/util/node"
 
@@ -300,26 +301,12 @@ func (w *World) Place(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 // the pod, or why it has none (a state.Alternative).
 func (w *World) BestAlternative(pp *state.PodPlan, pod *v1.Pod) state.Alternative {
 	return func(i int) (float64, string) {
-		best, lost := math.Inf(1), state.LostNoRoom
-		if pp.Policy.Hardware != nil {
-			lost = state.LostNoHardware
-		}
-		for _, name := range w.Snap.NodesIn(i) {
-			ni := w.Nodes[name]
-			if ni == nil {
-				continue
+		return pp.BestNodeIn(w.Snap, i, func(name string) fwk.NodeInfo {
+			if ni := w.Nodes[name]; ni != nil {
+				return ni
 			}
-			if hw := pp.Policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
-				continue
-			}
-			if lost == state.LostNoHardware {
-				lost = state.LostNoRoom
-			}
-			if _, ok := w.Candidate(pp, ni); ok {
-				best, lost = min(best, w.Snap.ScoreLoad(ni, pp.CPUMilli())), ""
-			}
-		}
-		return best, lost
+			return nil
+		})
 	}
 }
 

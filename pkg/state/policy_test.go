@@ -23,6 +23,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
+	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 	"k8s.io/utils/ptr"
 
@@ -94,6 +96,47 @@ func TestInvalidRulesFailClosed(t *testing.T) {
 			}
 			if !Unresolvable(err) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v: want an unresolvable verdict naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBestNodeIn: the runner-up's best node is one the pod can use, the
+// node load rule included; a site whose only node is over the policy's
+// bound has no room for it, and one whose nodes lack the hardware label
+// says so.
+func TestBestNodeIn(t *testing.T) {
+	site := &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: "s"}, Spec: placementv1alpha1.SiteSpec{
+		Tier: placementv1alpha1.TierEdge, Country: "FR"}}
+	node := st.MakeNode().Name("n").Label(placementv1alpha1.SiteLabel, "s").
+		Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourceMemory: "8Gi", v1.ResourcePods: "10"}).Obj()
+	ni := framework.NewNodeInfo()
+	ni.SetNode(node)
+	lookup := func(string) fwk.NodeInfo { return ni }
+	for _, tc := range []struct {
+		name     string
+		spec     placementv1alpha1.PlacementPolicySpec
+		load     float64
+		wantLost string
+	}{
+		{"usable", placementv1alpha1.PlacementPolicySpec{}, 0.1, ""},
+		{"over the load bound", placementv1alpha1.PlacementPolicySpec{
+			Telemetry: &placementv1alpha1.TelemetryPolicy{MaxNodeUtilizationPercent: ptr.To[int32](50)}}, 0.9, LostNoRoom},
+		{"no hardware", placementv1alpha1.PlacementPolicySpec{Hardware: &placementv1alpha1.HardwareRequirements{
+			NodeSelector: []placementv1alpha1.NodeRequirement{{Key: "gpu", Operator: "Exists"}}}}, 0.1, LostNoHardware},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: tc.spec}
+			live := &Live{NodeLoad: Signal[string, float64]{Enabled: true, Fresh: true, Values: map[string]float64{"n": tc.load}}}
+			snap := Build(Objects{Sites: []*placementv1alpha1.Site{site}, Policies: []*placementv1alpha1.PlacementPolicy{policy},
+				Nodes: []*v1.Node{node}, Live: live})
+			pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			load, lost := pp.BestNodeIn(snap, 0, lookup)
+			if lost != tc.wantLost || (lost == "" && load != tc.load) {
+				t.Errorf("BestNodeIn = %v, %q; want lost %q (load %v when usable)", load, lost, tc.wantLost, tc.load)
 			}
 		})
 	}

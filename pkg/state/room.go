@@ -123,6 +123,35 @@ func (p *PodPlan) NodeFit(snap *Snapshot, ni fwk.NodeInfo) NodeFit {
 	return NodeUsable
 }
 
+// BestNodeIn is the lowest ScoreLoad among the nodes of site i that the
+// pod can use (NodeFit says NodeUsable), with lost empty; or, when none
+// can take it, why (LostNoHardware when no node of the site meets the
+// policy's hardware rule, else LostNoRoom). node returns a node's
+// NodeInfo, nil when unknown. The placement record's runner-up, as the
+// scheduler and kubectl proxima both compute it.
+func (p *PodPlan) BestNodeIn(snap *Snapshot, i int, node func(name string) fwk.NodeInfo) (load float64, lost string) {
+	load, lost = math.Inf(1), LostNoRoom
+	if p.Policy.Hardware != nil {
+		lost = LostNoHardware
+	}
+	for _, name := range snap.NodesIn(i) {
+		ni := node(name)
+		if ni == nil || ni.Node() == nil {
+			continue
+		}
+		if hw := p.Policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
+			continue
+		}
+		if lost == LostNoHardware {
+			lost = LostNoRoom
+		}
+		if p.NodeFit(snap, ni) == NodeUsable {
+			load, lost = min(load, snap.ScoreLoad(ni, p.need.milliCPU)), ""
+		}
+	}
+	return load, lost
+}
+
 // ScoreLoad is the node utilization (0..1; NaN when unknown) the load term
 // of a node's score uses: its live CPU utilization when fresh, else the
 // share of its allocatable CPU that would be requested with the pod on it.

@@ -76,29 +76,13 @@ func reserveFor(s *preFilterState, infos framework.NodeInfoLister, nodeName stri
 		if int(site) == r.site {
 			continue
 		}
-		best := altNodes{load: math.Inf(1), lost: state.LostNoRoom}
-		if s.policy.Hardware != nil {
-			best.lost = state.LostNoHardware
-		}
-		for _, name := range s.snap.NodesIn(int(site)) {
-			ni, err := infos.Get(name)
-			if err != nil || ni.Node() == nil {
-				continue
+		load, lost := s.pod.BestNodeIn(s.snap, int(site), func(name string) fwk.NodeInfo {
+			if ni, err := infos.Get(name); err == nil {
+				return ni
 			}
-			if hw := s.policy.Hardware; hw != nil && !hw.Match(ni.Node()) {
-				continue
-			}
-			if best.lost == state.LostNoHardware {
-				best.lost = state.LostNoRoom
-			}
-			if !s.pod.NodeHasRoom(ni) {
-				continue
-			}
-			if l := s.snap.ScoreLoad(ni, s.podCPU); best.lost != "" || l < best.load {
-				best = altNodes{load: l}
-			}
-		}
-		r.alts[int(site)] = best
+			return nil
+		})
+		r.alts[int(site)] = altNodes{load: load, lost: lost}
 		break
 	}
 	return r
