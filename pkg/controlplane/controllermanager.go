@@ -50,10 +50,9 @@ type ControllerManager struct {
 	// deployment-controller.
 	Controllers []string
 
-	cmd *exec.Cmd
-	// done is closed when the process has exited; err is then its exit.
-	done chan struct{}
-	err  error
+	proc *Process
+	// done is proc.Done().
+	done <-chan struct{}
 	// stopping is set once it has been asked to stop, by Stop or ctx.
 	stopping atomic.Bool
 }
@@ -163,14 +162,11 @@ func startControllerManager(ctx context.Context, path, dir, kubeconfig string, n
 	if _, err := fmt.Fprintf(logFile, "=== %s %s\n", path, strings.Join(args, " ")); err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	proc, err := StartProcess(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("starting kube-controller-manager (log %s): %w", logPath, err)
 	}
-	m := &ControllerManager{LogPath: logPath, Controllers: names, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		m.err = cmd.Wait()
-		close(m.done)
-	}()
+	m := &ControllerManager{LogPath: logPath, Controllers: names, proc: proc, done: proc.Done()}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -245,19 +241,13 @@ func (m *ControllerManager) stop() error {
 	}
 	select {
 	case <-m.done:
-		if m.err == nil {
+		if m.proc.Err() == nil {
 			return errors.New("exit status 0")
 		}
-		return m.err
+		return m.proc.Err()
 	default:
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(ControllerManagerStopTimeout):
-		_ = m.cmd.Process.Kill()
-		<-m.done
-	}
+	m.proc.Stop(syscall.SIGTERM, ControllerManagerStopTimeout)
 	return nil
 }
 

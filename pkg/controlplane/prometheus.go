@@ -18,6 +18,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -41,7 +42,7 @@ type Prometheus struct {
 
 	bin, dir, addr string
 	mu             sync.Mutex
-	cmd            *exec.Cmd
+	proc           *Process
 }
 
 // StartPrometheus starts Prometheus on a free loopback port with the given
@@ -100,12 +101,27 @@ func (p *Prometheus) Start() error {
 		"--log.level=warn",
 	)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
+	if p.proc != nil {
+		return errors.New("prometheus is already running")
+	}
+	proc, err := StartProcess(cmd)
+	if err != nil {
 		return err
 	}
-	p.cmd = cmd
-	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		resp, err := http.Get(p.URL + "/api/v1/query?query=up")
+	p.proc = proc
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	err = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-proc.Done():
+			return false, fmt.Errorf("it exited: %v", proc.Err())
+		default:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/api/v1/query?query=up", nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			return false, nil
 		}
@@ -122,19 +138,11 @@ func (p *Prometheus) Start() error {
 func (p *Prometheus) Stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.proc == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-	p.cmd = nil
+	p.proc.Stop(os.Interrupt, 30*time.Second)
+	p.proc = nil
 }
 
 // Exporter serves controllable series for Prometheus to scrape: RTTs, site

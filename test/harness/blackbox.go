@@ -67,27 +67,19 @@ func StartBlackbox(tb testing.TB, config []byte) *Blackbox {
 	b := &Blackbox{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	cmd := exec.Command(path, "--config.file="+filepath.Join(dir, "blackbox.yml"), "--web.listen-address="+b.Addr, "--log.level=warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
+	proc, err := controlplane.StartProcess(cmd)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	tb.Cleanup(func() { proc.Stop(os.Interrupt, 30*time.Second) })
+	client := &http.Client{Timeout: 5 * time.Second}
 	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		select {
-		case <-done:
+		case <-proc.Done():
 			return false, errors.New("blackbox_exporter exited")
 		default:
 		}
-		resp, err := http.Get("http://" + b.Addr + "/-/healthy")
+		resp, err := client.Get("http://" + b.Addr + "/-/healthy")
 		if err != nil {
 			return false, nil
 		}
