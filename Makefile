@@ -32,7 +32,7 @@ build: ## Build bin/proxima-scheduler, bin/proxima-controller, bin/proxima-demo 
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-proxima ./cmd/kubectl-proxima
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kube-controller-manager, Prometheus, blackbox_exporter, controller-gen, crd-ref-docs, kubectl and helm from modules into bin/ (cached).
+tools: ## Build etcd, kube-apiserver and kube-controller-manager (pinned and next minor), Prometheus, blackbox_exporter, controller-gen, crd-ref-docs, kubectl and helm from modules into bin/ (cached).
 	./hack/tools.sh
 
 .PHONY: generate
@@ -83,10 +83,6 @@ test: tools ## Run unit and integration tests, and each benchmark once (builds t
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/...
 
-# kube-scheduler v1.34.3 itself has a data race between its failure handler
-# and pod updates (kubernetes/kubernetes#139340, fixed upstream after 1.34.3),
-# which this target can report in tests that update pods while they are
-# being scheduled (TestFaultMatrixPolicyChurn).
 .PHONY: test-race
 test-race: tools ## Run the unit and integration tests under the race detector (slow; not part of make test).
 	$(GO) test -race $(GOTEST_FLAGS) ./pkg/... ./test/...

@@ -2,7 +2,9 @@
 # Builds Proxima's tool binaries from Go modules into bin/: the real etcd and
 # kube-apiserver that integration tests, the demo and benchmarks run,
 # kube-controller-manager (Deployments, ReplicaSets and PodDisruptionBudgets
-# for the rebalancer's tests), the
+# for the rebalancer's tests), the next minor's kube-apiserver and
+# kube-controller-manager for the version-skew tests (hack/tools/kube-next,
+# named with their version), the
 # Prometheus server the telemetry tests query (from its own module in
 # hack/tools/prometheus), blackbox_exporter, the RTT probe they measure with
 # (hack/tools/blackbox), controller-gen and crd-ref-docs (docs/reference), and
@@ -44,11 +46,20 @@ build() {
 	echo "tools: built $name in $((SECONDS - start))s"
 }
 
-kube_ldflags() {
+# kube_minor is the minor version of KUBERNETES_VERSION (v1.36.3: 36).
+kube_minor() {
 	local minor=${KUBERNETES_VERSION#v1.}
+	echo "${minor%%.*}"
+}
+
+# kube_ldflags [VERSION]: the version stamps of a Kubernetes build
+# (default KUBERNETES_VERSION), as its own release builds set them.
+kube_ldflags() {
+	local version=${1:-$KUBERNETES_VERSION}
+	local minor=${version#v1.}
 	minor=${minor%%.*}
 	local flags="-s -w" key val
-	for kv in "gitVersion=${KUBERNETES_VERSION}" gitMajor=1 "gitMinor=${minor}" gitTreeState=clean \
+	for kv in "gitVersion=${version}" gitMajor=1 "gitMinor=${minor}" gitTreeState=clean \
 		"buildDate=1970-01-01T00:00:00Z"; do
 		key=${kv%%=*}
 		val=${kv#*=}
@@ -58,20 +69,25 @@ kube_ldflags() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(controller-gen crd-ref-docs etcd kube-apiserver kube-controller-manager prometheus blackbox_exporter kubectl helm)
+[[ ${#want[@]} -gt 0 ]] || want=(controller-gen crd-ref-docs etcd kube-apiserver kube-controller-manager kube-apiserver-next kube-controller-manager-next prometheus blackbox_exporter kubectl helm)
 for t in "${want[@]}"; do
 	case $t in
 	controller-gen) build controller-gen "$CONTROLLER_TOOLS_VERSION" hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen ;;
 	etcd) build etcd "$ETCD_VERSION" hack/tools go.etcd.io/etcd/server/v3 -ldflags "-s -w" ;;
 	kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" hack/tools k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags)" ;;
 	kube-controller-manager) build kube-controller-manager "$KUBERNETES_VERSION" hack/tools k8s.io/kubernetes/cmd/kube-controller-manager -ldflags "$(kube_ldflags)" ;;
+	# The next minor's, named with their version (the skew tests).
+	kube-apiserver-next) build "kube-apiserver-${KUBERNETES_NEXT_VERSION}" "$KUBERNETES_NEXT_VERSION" hack/tools/kube-next \
+		k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$(kube_ldflags "$KUBERNETES_NEXT_VERSION")" ;;
+	kube-controller-manager-next) build "kube-controller-manager-${KUBERNETES_NEXT_VERSION}" "$KUBERNETES_NEXT_VERSION" hack/tools/kube-next \
+		k8s.io/kubernetes/cmd/kube-controller-manager -ldflags "$(kube_ldflags "$KUBERNETES_NEXT_VERSION")" ;;
 	prometheus) build prometheus "$PROMETHEUS_VERSION" hack/tools/prometheus github.com/prometheus/prometheus/cmd/prometheus -ldflags "-s -w" ;;
 	crd-ref-docs) build crd-ref-docs "$CRD_REF_DOCS_VERSION" hack/tools/crd-ref-docs github.com/elastic/crd-ref-docs -ldflags "-s -w" ;;
 	kubectl) build kubectl "$KUBERNETES_VERSION" hack/tools/cli k8s.io/kubernetes/cmd/kubectl -ldflags "$(kube_ldflags)" ;;
 	# As helm's own release builds: its version, and the Kubernetes version
 	# `helm template` assumes without --kube-version (that of its client-go).
 	helm) build helm "$HELM_VERSION" hack/tools/cli helm.sh/helm/v3/cmd/helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} \
-		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34" ;;
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(kube_minor)" ;;
 	blackbox_exporter) build blackbox_exporter "$BLACKBOX_EXPORTER_VERSION" hack/tools/blackbox github.com/prometheus/blackbox_exporter -ldflags "-s -w" ;;
 	*) echo "tools: unknown tool $t" >&2; exit 2 ;;
 	esac

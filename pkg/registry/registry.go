@@ -15,8 +15,9 @@ limitations under the License.
 */
 
 // Package registry lists the scheduler framework plugins compiled into the
-// proxima-scheduler binary: Proxima's own and the scheduler-plugins peers it
-// is compared against. The binary, the tests and the end-to-end benchmark
+// proxima-scheduler binary: Proxima's own. The scheduler-plugins peers it is
+// compared against build against an older framework and live in their own
+// module (bench/peers). The binary, the tests and the end-to-end benchmark
 // build their scheduler from the same list, so each schedules with exactly
 // what ships.
 package registry
@@ -24,12 +25,6 @@ package registry
 import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
-	"sigs.k8s.io/scheduler-plugins/pkg/networkaware/networkoverhead"
-	"sigs.k8s.io/scheduler-plugins/pkg/networkaware/topologicalsort"
-	"sigs.k8s.io/scheduler-plugins/pkg/trimaran/targetloadpacking"
-
-	// Registers the peers' plugin args into the kube-scheduler config scheme.
-	_ "sigs.k8s.io/scheduler-plugins/apis/config/scheme"
 
 	// Registers EdgePlacementArgs into the kube-scheduler config scheme.
 	_ "github.com/proxima-sched/proxima/apis/config/scheme"
@@ -39,10 +34,7 @@ import (
 // Plugins returns the out-of-tree plugin factories by plugin name.
 func Plugins() frameworkruntime.Registry {
 	return frameworkruntime.Registry{
-		edgeplacement.Name:     edgeplacement.New,
-		networkoverhead.Name:   networkoverhead.New,
-		topologicalsort.Name:   topologicalsort.New,
-		targetloadpacking.Name: targetloadpacking.New,
+		edgeplacement.Name: edgeplacement.New,
 	}
 }
 

@@ -20,9 +20,12 @@ import (
 	"math"
 
 	v1 "k8s.io/api/core/v1"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	v1helper "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
+	"k8s.io/kubernetes/pkg/features"
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/helper"
 
 	"github.com/proxima-sched/proxima/pkg/scoring"
@@ -38,15 +41,20 @@ type NodeAdmission struct {
 	affinity        nodeaffinity.RequiredNodeAffinity
 	tolerations     []v1.Toleration
 	toleratesCordon bool
+	// comparisonOperators is the TaintTolerationComparisonOperators gate,
+	// as kube-scheduler's TaintToleration plugin reads it.
+	comparisonOperators bool
 }
 
 // AdmissionOf is the pod's NodeAdmission.
 func AdmissionOf(pod *v1.Pod) NodeAdmission {
+	ops := utilfeature.DefaultFeatureGate.Enabled(features.TaintTolerationComparisonOperators)
 	return NodeAdmission{
 		affinity:    nodeaffinity.GetRequiredNodeAffinity(pod),
 		tolerations: pod.Spec.Tolerations,
-		toleratesCordon: v1helper.TolerationsTolerateTaint(pod.Spec.Tolerations,
-			&v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}),
+		toleratesCordon: v1helper.TolerationsTolerateTaint(klog.Background(), pod.Spec.Tolerations,
+			&v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}, ops),
+		comparisonOperators: ops,
 	}
 }
 
@@ -56,7 +64,8 @@ func (a *NodeAdmission) Admits(node *v1.Node) bool {
 	if node.Spec.Unschedulable && !a.toleratesCordon {
 		return false
 	}
-	if _, untolerated := v1helper.FindMatchingUntoleratedTaint(node.Spec.Taints, a.tolerations, helper.DoNotScheduleTaintsFilterFunc()); untolerated {
+	if _, untolerated := v1helper.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, a.tolerations,
+		helper.DoNotScheduleTaintsFilterFunc(), a.comparisonOperators); untolerated {
 		return false
 	}
 	ok, err := a.affinity.Match(node)

@@ -22,12 +22,11 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
-var _ framework.ReservePlugin = &EdgePlacement{}
+var _ fwk.ReservePlugin = &EdgePlacement{}
 
 // Reserve notes, from the scheduling cycle's node snapshot, the chosen
 // node's load and the runner-up site's best node, for the placement record

@@ -514,9 +514,9 @@ func TestFullBestSiteWidensForPreemption(t *testing.T) {
 // normalize runs NormalizeScore over Score's results.
 func normalize(t *testing.T, pl *EdgePlacement, cs fwk.CycleState, raw map[string]int64) map[string]int64 {
 	t.Helper()
-	var list framework.NodeScoreList
+	var list fwk.NodeScoreList
 	for name, v := range raw {
-		list = append(list, framework.NodeScore{Name: name, Score: v})
+		list = append(list, fwk.NodeScore{Name: name, Score: v})
 	}
 	_, ctx := ktesting.NewTestContext(t)
 	if s := pl.NormalizeScore(ctx, cs, nil, list); s != nil {

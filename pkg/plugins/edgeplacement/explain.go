@@ -23,7 +23,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/state"
@@ -64,7 +63,7 @@ func getReserveState(cs fwk.CycleState) *reserveState {
 // chosen node's load and the best node of the runner-up site (the
 // best-ranked feasible site other than the node's own): one pass over that
 // site's nodes.
-func reserveFor(s *preFilterState, infos framework.NodeInfoLister, nodeName string) *reserveState {
+func reserveFor(s *preFilterState, infos fwk.NodeInfoLister, nodeName string) *reserveState {
 	r := &reserveState{site: -1, load: math.NaN(), alts: map[int]altNodes{}}
 	if ni, err := infos.Get(nodeName); err == nil && ni.Node() != nil {
 		r.load = s.snap.ScoreLoad(ni, s.podCPU)

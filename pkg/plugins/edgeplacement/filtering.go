@@ -22,7 +22,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/state"
@@ -60,13 +59,13 @@ var siteReasons = [scoring.NumReasons]string{
 // sites that together have room for the pod (narrow). A pod that requests
 // nothing is refused under a cost cap: its cost is 0 everywhere, so the cap
 // would bind nothing (README.md, Cost).
-func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*framework.PreFilterResult, *fwk.Status) {
+func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, nodes []fwk.NodeInfo) (*fwk.PreFilterResult, *fwk.Status) {
 	snap := pl.model.Load()
 	s, status := pl.evaluate(snap, pod)
 	if status.Code() == fwk.Skip {
 		return nil, status
 	}
-	var result *framework.PreFilterResult
+	var result *fwk.PreFilterResult
 	if status.IsSuccess() {
 		if result, status = pl.narrow(s, pod); status.IsSuccess() {
 			cs.Write(preFilterStateKey, s)
@@ -109,7 +108,7 @@ func (pl *EdgePlacement) evaluate(snap *state.Snapshot, pod *v1.Pod) (*preFilter
 // framework's node snapshot; every feasible site's nodes once a narrowed
 // attempt of the pod has failed (PostFilter). A pod whose feasible sites
 // have no nodes is refused with that reason.
-func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*framework.PreFilterResult, *fwk.Status) {
+func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*fwk.PreFilterResult, *fwk.Status) {
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
 	names, narrowed := s.pod.Narrow(s.snap, pl.minCandidates, pl.waiting.isWide(pod), func(name string) state.NodeFit {
 		ni, err := infos.Get(name)
@@ -122,12 +121,12 @@ func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*framework.PreF
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, s.pod.NoNodesMessage(s.snap))
 	}
 	s.narrowed = narrowed
-	return &framework.PreFilterResult{NodeNames: names}, nil
+	return &fwk.PreFilterResult{NodeNames: names}, nil
 }
 
 // PreFilterExtensions is nil: the plugin's decision does not depend on
 // other pods.
-func (pl *EdgePlacement) PreFilterExtensions() framework.PreFilterExtensions { return nil }
+func (pl *EdgePlacement) PreFilterExtensions() fwk.PreFilterExtensions { return nil }
 
 // Filter keeps a node only when its site is feasible for the pod's policy,
 // its labels meet the policy's hardware rule and its live utilization meets
@@ -171,7 +170,7 @@ const ErrReasonWidening = "EdgePlacement examined only its best feasible sites; 
 // PostFilter plugins after this one; EdgePlacement must be enabled at
 // postFilter to run before DefaultPreemption). Otherwise it does nothing,
 // and preemption runs as usual over every feasible site's nodes.
-func (pl *EdgePlacement) PostFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, _ framework.NodeToStatusReader) (*framework.PostFilterResult, *fwk.Status) {
+func (pl *EdgePlacement) PostFilter(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, _ fwk.NodeToStatusReader) (*fwk.PostFilterResult, *fwk.Status) {
 	s, err := getPreFilterState(cs)
 	if err != nil || !s.narrowed {
 		return nil, fwk.NewStatus(fwk.Unschedulable)

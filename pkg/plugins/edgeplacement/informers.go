@@ -23,7 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
+	fwk "k8s.io/kube-scheduler/framework"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
@@ -35,7 +35,7 @@ import (
 // informers with the scheduler's own informer factory, so every profile of
 // one scheduler shares one watch per kind and the scheduler starts and syncs
 // them with its own; Nodes come from the same factory.
-func schedulerInformers(h framework.Handle) (state.Informers, error) {
+func schedulerInformers(h fwk.Handle) (state.Informers, error) {
 	cfg := h.KubeConfig()
 	if cfg == nil {
 		return state.Informers{}, fmt.Errorf("the scheduler has no kubeconfig to watch Sites, TrafficSources and PlacementPolicies with")

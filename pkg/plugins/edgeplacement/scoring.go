@@ -22,7 +22,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
@@ -53,7 +52,7 @@ func (pl *EdgePlacement) Score(ctx context.Context, cs fwk.CycleState, pod *v1.P
 }
 
 // ScoreExtensions returns the plugin itself.
-func (pl *EdgePlacement) ScoreExtensions() framework.ScoreExtensions { return pl }
+func (pl *EdgePlacement) ScoreExtensions() fwk.ScoreExtensions { return pl }
 
 // NormalizeScore maps this pod's candidates to 0..100 with the core's
 // CandidateScore: the site part is stretched over the candidates' sites
@@ -62,7 +61,7 @@ func (pl *EdgePlacement) ScoreExtensions() framework.ScoreExtensions { return pl
 // are compared with the whole world; the load part keeps its absolute
 // scale, so the nodes of one site differ only in proportion to their load
 // and the default score plugins still break ties within a site.
-func (pl *EdgePlacement) NormalizeScore(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, scores framework.NodeScoreList) *fwk.Status {
+func (pl *EdgePlacement) NormalizeScore(ctx context.Context, cs fwk.CycleState, pod *v1.Pod, scores fwk.NodeScoreList) *fwk.Status {
 	s, err := getPreFilterState(cs)
 	if err != nil {
 		return fwk.AsStatus(err)
