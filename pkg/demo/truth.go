@@ -23,7 +23,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/utils/ptr"
 
@@ -159,7 +158,7 @@ func (t *truth) model(c ClassSpec) (*classModel, error) {
 	}
 	// The requests of the class's pods, as the scheduler reads them with
 	// the default args (the shipped configuration sets no gpuResources).
-	reqs := state.RequestsOf(resourcehelper.PodRequests(pod(c, 0, "", ""), resourcehelper.PodResourcesOptions{}),
+	reqs := state.RequestsOf(state.PodRequests(pod(c, 0, "", "")),
 		state.NewGPUResources(configv1.DefaultGPUResources))
 	var rules scoring.Policy
 	if err := t.snap.CorePolicy(&policy.Spec, reqs, &rules); err != nil {

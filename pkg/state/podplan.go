@@ -34,7 +34,7 @@ import (
 // recomputes to explain or simulate a placement.
 type PodPlan struct {
 	Policy *ResolvedPolicy
-	// Requests are the pod's effective requests (resourcehelper.PodRequests).
+	// Requests are the pod's effective requests (PodRequests).
 	Requests v1.ResourceList
 	// Rules are the policy in the core's terms for this pod.
 	Rules scoring.Policy
@@ -135,11 +135,18 @@ func (s *Snapshot) PlanPod(pod *v1.Pod, gpus GPUResources) (*PodPlan, error) {
 	if err != nil || policy == nil {
 		return nil, err
 	}
-	p, err := s.PlanPolicy(policy, resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}), gpus)
+	p, err := s.PlanPolicy(policy, PodRequests(pod), gpus)
 	if p != nil {
 		p.Admission = AdmissionOf(pod)
 	}
 	return p, err
+}
+
+// PodRequests are the pod's effective requests as a policy reads them
+// (narrowing, node fit and cost): kube-scheduler's own sum of containers,
+// init containers and overhead.
+func PodRequests(pod *v1.Pod) v1.ResourceList {
+	return resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 }
 
 // PlanPolicy evaluates a resolved policy against the snapshot for a pod with

@@ -25,6 +25,8 @@ import (
 	"context"
 	"testing"
 
+	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 )
 
@@ -50,7 +52,14 @@ func Start(tb testing.TB, opts controlplane.Options) *controlplane.ControlPlane 
 // ends, and the test fails if it had stopped before.
 func StartScheduler(tb testing.TB, cp *controlplane.ControlPlane, configPath string, flags ...string) *controlplane.Scheduler {
 	tb.Helper()
-	s, err := cp.RunScheduler(context.Background(), tb.TempDir(), configPath, flags...)
+	return StartSchedulerWith(tb, cp, configPath, nil, flags...)
+}
+
+// StartSchedulerWith is StartScheduler with plugins added to the shipped
+// registry (see controlplane.ControlPlane.RunSchedulerWith).
+func StartSchedulerWith(tb testing.TB, cp *controlplane.ControlPlane, configPath string, plugins frameworkruntime.Registry, flags ...string) *controlplane.Scheduler {
+	tb.Helper()
+	s, err := cp.RunSchedulerWith(context.Background(), tb.TempDir(), configPath, plugins, flags...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -37,7 +37,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
 
 	"github.com/proxima-sched/proxima/apis/config"
 	"github.com/proxima-sched/proxima/apis/config/validation"
@@ -58,7 +57,7 @@ const preFilterStateKey fwk.StateKey = "PreFilter" + Name
 
 // EdgePlacement is the plugin.
 type EdgePlacement struct {
-	handle        framework.Handle
+	handle        fwk.Handle
 	model         *state.Model
 	nodes         corelisters.NodeLister
 	waiting       *waitingPods
@@ -69,22 +68,22 @@ type EdgePlacement struct {
 }
 
 var (
-	_ framework.PreFilterPlugin   = &EdgePlacement{}
-	_ framework.FilterPlugin      = &EdgePlacement{}
-	_ framework.PostFilterPlugin  = &EdgePlacement{}
-	_ framework.PreScorePlugin    = &EdgePlacement{}
-	_ framework.ScorePlugin       = &EdgePlacement{}
-	_ framework.ScoreExtensions   = &EdgePlacement{}
-	_ framework.BindPlugin        = &EdgePlacement{}
-	_ framework.PostBindPlugin    = &EdgePlacement{}
-	_ framework.EnqueueExtensions = &EdgePlacement{}
+	_ fwk.PreFilterPlugin   = &EdgePlacement{}
+	_ fwk.FilterPlugin      = &EdgePlacement{}
+	_ fwk.PostFilterPlugin  = &EdgePlacement{}
+	_ fwk.PreScorePlugin    = &EdgePlacement{}
+	_ fwk.ScorePlugin       = &EdgePlacement{}
+	_ fwk.ScoreExtensions   = &EdgePlacement{}
+	_ fwk.BindPlugin        = &EdgePlacement{}
+	_ fwk.PostBindPlugin    = &EdgePlacement{}
+	_ fwk.EnqueueExtensions = &EdgePlacement{}
 )
 
 // New builds the plugin from its args: a world model over the scheduler's
 // informers (and Prometheus, with telemetry args), synced before it
 // returns, so the first scheduling cycle sees every Site, TrafficSource and
 // PlacementPolicy.
-func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework.Plugin, error) {
+func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
 	args, ok := obj.(*config.EdgePlacementArgs)
 	if !ok {
 		return nil, fmt.Errorf("want args of type EdgePlacementArgs, got %T", obj)
@@ -130,7 +129,7 @@ func New(ctx context.Context, obj runtime.Object, h framework.Handle) (framework
 
 // newModel builds and syncs the world model; collector is nil without
 // telemetry args.
-func newModel(ctx context.Context, h framework.Handle, args *config.EdgePlacementArgs) (*state.Model, *telemetry.Collector, error) {
+func newModel(ctx context.Context, h fwk.Handle, args *config.EdgePlacementArgs) (*state.Model, *telemetry.Collector, error) {
 	inf, err := schedulerInformers(h)
 	if err != nil {
 		return nil, nil, err
@@ -296,3 +295,7 @@ func isSchedulableAfterPodChange(_ klog.Logger, pod *v1.Pod, _, newObj any) (fwk
 	}
 	return fwk.Queue, nil
 }
+
+// World is the world model's current snapshot: what the next scheduling
+// cycle's PreFilter plans against.
+func (pl *EdgePlacement) World() *state.Snapshot { return pl.model.Load() }
