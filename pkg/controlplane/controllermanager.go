@@ -76,7 +76,9 @@ type ControllerManager struct {
 // named: nothing mints ServiceAccount token Secrets, signs certificates or
 // publishes kube-root-ca.crt.
 //
-// It serves HTTPS only on a free loopback port, for its healthz: 1.34 accepts
+// It runs the kube-controller-manager of the control plane's Kubernetes
+// version (Options.KubernetesVersion). It serves HTTPS only on a free
+// loopback port, for its healthz: it accepts
 // --secure-port=0, but then nothing says when the controllers have started.
 // kube-controller-manager adds one named check per controller to /healthz
 // only after all of them have been constructed and started (just before its
@@ -89,9 +91,10 @@ func (c *ControlPlane) StartControllerManager(ctx context.Context, dir string, c
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(bin, "kube-controller-manager")
+	name := binary("kube-controller-manager", c.version)
+	path := filepath.Join(bin, name)
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("kube-controller-manager not found in %s: run `make tools` first: %w", bin, err)
+		return nil, fmt.Errorf("%s not found in %s: run `make tools` first: %w", name, bin, err)
 	}
 	if len(controllers) == 0 {
 		return nil, errors.New("StartControllerManager needs the controllers to run")

@@ -60,7 +60,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -94,6 +93,10 @@ type ControlPlane struct {
 	// Client is a clientset for Config.
 	Client kubernetes.Interface
 
+	// version is the Kubernetes version of the binaries this control
+	// plane runs; "" for the pinned one (Options.KubernetesVersion).
+	version string
+
 	env *envtest.Environment
 	// certDir keeps kube-apiserver's serving certificates across
 	// RestartAPIServer; Stop removes it.
@@ -115,6 +118,21 @@ type Options struct {
 	// node credentials (NodeConfig) to what a kubelet may do. The
 	// disable-admission-plugins flag Start sets is added to, not replaced.
 	APIServerArgs map[string][]string
+	// KubernetesVersion selects kube-apiserver (and, for
+	// StartControllerManager, kube-controller-manager) of another
+	// Kubernetes version than the pinned one, built by hack/tools.sh with
+	// the version in their names (kube-apiserver-v1.37.2): the skew tests.
+	// "" runs the pinned ones.
+	KubernetesVersion string
+}
+
+// binary is the name in BinDir of a Kubernetes component of version ("" for
+// the pinned one).
+func binary(name, version string) string {
+	if version == "" {
+		return name
+	}
+	return name + "-" + version
 }
 
 // BinDir returns the directory holding etcd, kube-apiserver,
@@ -148,7 +166,8 @@ func Start(opts Options) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"etcd", "kube-apiserver"} {
+	apiserver := binary("kube-apiserver", opts.KubernetesVersion)
+	for _, name := range []string{"etcd", apiserver} {
 		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
 			return nil, fmt.Errorf("%s not found in %s: run `make tools` first: %w", name, bin, err)
 		}
@@ -179,6 +198,7 @@ func Start(opts Options) (*ControlPlane, error) {
 		return nil, err
 	}
 	env.ControlPlane.GetAPIServer().CertDir = certDir
+	env.ControlPlane.GetAPIServer().Path = filepath.Join(bin, apiserver)
 	args := env.ControlPlane.GetAPIServer().Configure()
 	args.Append("disable-admission-plugins", "TaintNodesByCondition", "Priority")
 	for flag, values := range opts.APIServerArgs {
@@ -201,7 +221,7 @@ func Start(opts Options) (*ControlPlane, error) {
 		_ = os.RemoveAll(certDir)
 		return nil, err
 	}
-	return &ControlPlane{Config: cfg, Client: client, env: env, certDir: certDir}, nil
+	return &ControlPlane{Config: cfg, Client: client, env: env, certDir: certDir, version: opts.KubernetesVersion}, nil
 }
 
 // Stop stops kube-apiserver and etcd and removes their data.
@@ -277,21 +297,6 @@ func (c *ControlPlane) NodeConfig(node string) (*rest.Config, error) {
 		return nil, err
 	}
 	return user.Config(), nil
-}
-
-// PeerCRDPaths returns the AppGroup and NetworkTopology CRD files that ship
-// in the API modules scheduler-plugins' network-aware plugins use, from the
-// module cache, for comparisons with those peers.
-func PeerCRDPaths() ([]string, error) {
-	var paths []string
-	for _, mod := range []string{"github.com/diktyo-io/appgroup-api", "github.com/diktyo-io/networktopology-api"} {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mod).Output()
-		if err != nil {
-			return nil, fmt.Errorf("locating module %s: %w", mod, err)
-		}
-		paths = append(paths, filepath.Join(strings.TrimSpace(string(out)), "manifests", "crd.yaml"))
-	}
-	return paths, nil
 }
 
 // apiServerPID finds this control plane's kube-apiserver: the process whose

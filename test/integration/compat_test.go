@@ -18,6 +18,7 @@ package integration
 
 import (
 	"context"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,37 +32,52 @@ import (
 )
 
 // TestSupportedKubernetesVersions checks what docs/compatibility.md claims:
-// the chart's kubeVersion admits the apiserver the tests run (the pinned
-// one, as it reports itself), and refuses the minor versions before it
-// (no resource.k8s.io/v1) and two after it (outside the skew policy); that
-// apiserver serves the APIs Proxima relies on.
+// the chart's kubeVersion admits both real apiservers the skew tests run
+// (the pinned minor and the next, as each reports itself), and refuses the
+// minor before the pinned one (a scheduler newer than its apiserver) and
+// two after it (outside the skew policy); each apiserver serves the APIs
+// Proxima relies on.
 func TestSupportedKubernetesVersions(t *testing.T) {
 	chrt, err := loader.Load(filepath.Join("..", "..", "manifests", "charts", "proxima"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	constraint := chrt.Metadata.KubeVersion
-	cp := harness.Start(t, controlplane.Options{NoCRDs: true})
-	info, err := cp.Client.Discovery().ServerVersion()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GitVersion != pinnedKubernetesVersion() {
-		t.Errorf("the test apiserver reports %s, want the pinned %s", info.GitVersion, pinnedKubernetesVersion())
-	}
-	if !chartutil.IsCompatibleRange(constraint, info.GitVersion) {
-		t.Errorf("chart kubeVersion %q refuses the tested apiserver %s", constraint, info.GitVersion)
-	}
-	for _, v := range []string{"v1.30.14", "v1.33.7", "v1.36.0"} {
+	for _, v := range []string{"v1.30.14", "v1.34.7", "v1.35.4", "v1.38.0", "v1.39.1"} {
 		if chartutil.IsCompatibleRange(constraint, v) {
 			t.Errorf("chart kubeVersion %q admits %s, which docs/compatibility.md says is unsupported", constraint, v)
 		}
 	}
-	if !chartutil.IsCompatibleRange(constraint, "v1.35.0") {
-		t.Errorf("chart kubeVersion %q refuses 1.35, which the skew policy allows and docs/compatibility.md lists", constraint)
+	doc := string(mustRead(t, filepath.Join("..", "..", "docs", "compatibility.md")))
+	if !strings.Contains(doc, "`"+constraint+"`") {
+		t.Errorf("docs/compatibility.md does not quote the chart's kubeVersion %q", constraint)
 	}
+	for _, v := range skewVersions() {
+		t.Run(v.want, func(t *testing.T) {
+			cp := harness.Start(t, controlplane.Options{NoCRDs: true, KubernetesVersion: v.option})
+			info, err := cp.Client.Discovery().ServerVersion()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.GitVersion != v.want {
+				t.Errorf("the test apiserver reports %s, want %s", info.GitVersion, v.want)
+			}
+			if !chartutil.IsCompatibleRange(constraint, info.GitVersion) {
+				t.Errorf("chart kubeVersion %q refuses the tested apiserver %s", constraint, info.GitVersion)
+			}
+			minor := strings.Join(strings.SplitN(strings.TrimPrefix(info.GitVersion, "v"), ".", 3)[:2], ".")
+			if !strings.Contains(doc, "| **"+minor+"** | **supported** | **yes**") {
+				t.Errorf("docs/compatibility.md does not list %s as supported and tested", minor)
+			}
+			servesProximasAPIs(t, cp)
+		})
+	}
+}
 
-	// What the scheduler waits for, and what the admission example uses.
+// servesProximasAPIs checks that the apiserver serves what the scheduler
+// waits for and what the admission example uses.
+func servesProximasAPIs(t *testing.T, cp *controlplane.ControlPlane) {
+	t.Helper()
 	for gv, resource := range map[string]string{
 		"resource.k8s.io/v1":              "resourceclaims",
 		"admissionregistration.k8s.io/v1": "validatingadmissionpolicies",
@@ -81,13 +97,28 @@ func TestSupportedKubernetesVersions(t *testing.T) {
 	if _, err := cp.Client.ResourceV1().ResourceClaims("default").List(context.Background(), metav1.ListOptions{}); err != nil {
 		t.Errorf("listing resource.k8s.io/v1 ResourceClaims, as kube-scheduler's informer does: %v", err)
 	}
+}
 
-	doc := string(mustRead(t, filepath.Join("..", "..", "docs", "compatibility.md")))
-	if !strings.Contains(doc, "`"+constraint+"`") {
-		t.Errorf("docs/compatibility.md does not quote the chart's kubeVersion %q", constraint)
+// TestHelmTemplateKubeVersions runs the real helm (bin/helm) as a user
+// would: `helm template --kube-version` renders the chart for the two
+// supported minors and refuses the one before and the one after.
+func TestHelmTemplateKubeVersions(t *testing.T) {
+	bin, err := controlplane.BinDir()
+	if err != nil {
+		t.Fatal(err)
 	}
-	minor := strings.Join(strings.SplitN(strings.TrimPrefix(info.GitVersion, "v"), ".", 3)[:2], ".")
-	if !strings.Contains(doc, "| **"+minor+"** | **supported** | **yes**") {
-		t.Errorf("docs/compatibility.md does not list %s as supported and tested", minor)
+	chart := filepath.Join("..", "..", "manifests", "charts", "proxima")
+	for _, tc := range []struct {
+		version string
+		ok      bool
+	}{{"1.35.4", false}, {pinnedKubernetesVersion(), true}, {nextKubernetesVersion(), true}, {"1.38.0", false}} {
+		out, err := exec.Command(filepath.Join(bin, "helm"), "template", "proxima", chart, "--namespace", "proxima-system",
+			"--kube-version", tc.version).CombinedOutput()
+		if tc.ok && err != nil {
+			t.Errorf("helm template --kube-version %s: %v\n%s", tc.version, err, lastLines(string(out), 5))
+		}
+		if !tc.ok && (err == nil || !strings.Contains(string(out), "kubeVersion")) {
+			t.Errorf("helm template --kube-version %s: err %v, want a refusal naming kubeVersion\n%s", tc.version, err, lastLines(string(out), 5))
+		}
 	}
 }

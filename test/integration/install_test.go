@@ -131,7 +131,13 @@ func buildBinary(t *testing.T, pkg, dir string) string {
 // ServiceAccount) and the scheduler binary built from this module.
 func installed(t *testing.T, rendered []byte) (cp *controlplane.ControlPlane, configPath, kubeconfig, bin string) {
 	t.Helper()
-	cp = harness.Start(t, controlplane.Options{NoCRDs: true})
+	return installedOn(t, controlplane.Options{NoCRDs: true}, rendered)
+}
+
+// installedOn is installed on a control plane started with opts.
+func installedOn(t *testing.T, opts controlplane.Options, rendered []byte) (cp *controlplane.ControlPlane, configPath, kubeconfig, bin string) {
+	t.Helper()
+	cp = harness.Start(t, opts)
 	ctx := context.Background()
 	objs, err := applyYAML(t, cp, rendered)
 	if err != nil {
