@@ -884,7 +884,7 @@ func TestFaultMatrixLeaderKilled(t *testing.T) {
 	leader := -1
 	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, settleTimeout, true, func(context.Context) (bool, error) {
 		for i, p := range procs {
-			if strings.Contains(p.logText(t), "successfully acquired lease") {
+			if acquiredLease(p.logText(t)) {
 				leader = i
 				return true, nil
 			}
