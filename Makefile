@@ -48,6 +48,7 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	cd hack/tools/cli && $(GO) mod tidy
 	cd hack/tools/crd-ref-docs && $(GO) mod tidy
 	cd hack/tools/blackbox && $(GO) mod tidy
+	cd bench/peers && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack docs/reference)" || \
 		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack docs/reference; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
@@ -74,6 +75,7 @@ release: ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install
 lint: ## go vet (including the schedperf-tagged end-to-end benchmark), gofmt and license headers.
 	$(GO) vet ./...
 	$(GO) vet -tags schedperf ./bench/e2e/
+	cd bench/peers && $(GO) vet ./... && $(GO) vet -tags schedperf ./e2e/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	@out=$$(for f in $$(git ls-files '*.go'); do head -20 "$$f" | grep -q 'Copyright The Proxima Authors' || echo "$$f"; done); \
 		test -z "$$out" || { echo "license header (hack/boilerplate.go.txt) missing:"; echo "$$out"; exit 1; }
@@ -82,6 +84,7 @@ lint: ## go vet (including the schedperf-tagged end-to-end benchmark), gofmt and
 test: tools ## Run unit and integration tests, and each benchmark once (builds the tools first).
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/...
+	cd bench/peers && $(GO) test -count=1 ./...
 
 .PHONY: test-race
 test-race: tools ## Run the unit and integration tests under the race detector (slow; not part of make test).
@@ -96,26 +99,56 @@ test-integration: tools ## Run the tests on the real control plane.
 	$(GO) test $(GOTEST_FLAGS) ./test/...
 
 .PHONY: bench
-bench: ## Run the scoring and plugin benchmarks.
+bench: ## Run the scoring and plugin benchmarks, then the peers' (bench/peers, Kubernetes 1.34).
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/...
+	cd bench/peers && $(GO) test -run '^$$' -bench . -benchmem ./...
+
+# scheduler-plugins' NetworkOverhead does not compile against the scheduler
+# framework Proxima builds with; its PreFilter benchmark lives in bench/peers,
+# a module pinned to Kubernetes 1.34 (needs bin/etcd and bin/kube-apiserver).
+# With PEERS_PAIRS=N, bench/peers/pairs.sh builds both test binaries once and
+# runs EdgePlacement's and NetworkOverhead's PreFilter alternately, N pairs at
+# PEERS_SIZES nodes, and prints each pair's ratio and the median.
+PEERS_BENCHTIME ?= 1x
+PEERS_PAIRS ?= 0
+PEERS_SIZES ?= 1000 5000 10000
+BENCH_PEERS_OUT ?= out/bench-peers-pairs
+
+.PHONY: bench-peers
+bench-peers: ## NetworkOverhead's PreFilter (bench/peers, Kubernetes 1.34), PEERS_BENCHTIME (1x); PEERS_PAIRS=N: N alternating pairs with EdgePlacement's, ratios.
+	@if [ "$(PEERS_PAIRS)" = 0 ]; then \
+		echo "cd bench/peers && $(GO) test -run '^$$' -bench . -benchmem -benchtime=$(PEERS_BENCHTIME) ./..."; \
+		cd bench/peers && $(GO) test -run '^$$' -bench . -benchmem -benchtime=$(PEERS_BENCHTIME) ./...; \
+	else \
+		echo "bench/peers/pairs.sh $(BENCH_PEERS_OUT) $(PEERS_PAIRS) $(PEERS_SIZES)"; \
+		GO=$(GO) BENCHTIME=$(PEERS_BENCHTIME) bench/peers/pairs.sh $(BENCH_PEERS_OUT) $(PEERS_PAIRS) $(PEERS_SIZES); \
+	fi
 
 # scheduler_perf's label filter: "performance" (500 and 5,000 nodes),
 # "performance,short" (500 only) or "smoke".
 BENCH_E2E_LABELS ?= performance
 BENCH_E2E_OUT ?= out/bench-e2e
 
+# Default and Proxima run from bench/e2e; NetworkOverhead, built against
+# Kubernetes 1.34, from bench/peers/e2e after them, into the same directory,
+# so that the report prints all of them.
 .PHONY: bench-e2e
-bench-e2e: tools ## Whole-scheduler throughput on kube-scheduler's scheduler_perf: default vs Proxima vs NetworkOverhead (~15 min).
+bench-e2e: tools ## Whole-scheduler throughput on kube-scheduler's scheduler_perf: default vs Proxima, then NetworkOverhead (bench/peers) (~15 min).
 	rm -rf $(BENCH_E2E_OUT) && mkdir -p $(BENCH_E2E_OUT)
 	cd bench/e2e && $(GO) test -tags schedperf -run '^$$' -bench BenchmarkPerfScheduling -benchtime=1x -timeout=3h . \
 		-args -perf-scheduling-label-filter=$(BENCH_E2E_LABELS) -data-items-dir=$(CURDIR)/$(BENCH_E2E_OUT) > $(CURDIR)/$(BENCH_E2E_OUT)/bench.log 2>&1 \
 		|| { tail -50 $(CURDIR)/$(BENCH_E2E_OUT)/bench.log; exit 1; }
+	cd bench/peers/e2e && $(GO) test -tags schedperf -run '^$$' -bench BenchmarkPerfScheduling -benchtime=1x -timeout=3h . \
+		-args -perf-scheduling-label-filter=$(BENCH_E2E_LABELS) -data-items-dir=$(CURDIR)/$(BENCH_E2E_OUT) > $(CURDIR)/$(BENCH_E2E_OUT)/bench-peers.log 2>&1 \
+		|| { tail -50 $(CURDIR)/$(BENCH_E2E_OUT)/bench-peers.log; exit 1; }
 	$(GO) run ./bench/e2e/report $(BENCH_E2E_OUT)
 
 # Repeat mode: PAIRS pairs of BENCH_E2E_CASES on BENCH_E2E_WORKLOAD, each run
 # in its own process, the order alternating (Default, Proxima; Proxima,
 # Default; ...); the report gives each pair's ratio and the median over the
-# pairs. scheduler_perf needs only etcd.
+# pairs. Test cases named NetworkOverhead* run from the peers' test binary
+# (bench/peers/e2e, Kubernetes 1.34), the others from bench/e2e's.
+# scheduler_perf needs only etcd.
 PAIRS ?= 5
 BENCH_E2E_WORKLOAD ?= 5000Nodes_500Sites
 BENCH_E2E_CASES ?= Default Proxima

@@ -19,11 +19,14 @@ package bench
 import (
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
-	agv1alpha1 "github.com/diktyo-io/appgroup-api/pkg/apis/appgroup/v1alpha1"
-	ntv1alpha1 "github.com/diktyo-io/networktopology-api/pkg/apis/networktopology/v1alpha1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,9 +44,6 @@ import (
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 	tf "k8s.io/kubernetes/pkg/scheduler/testing/framework"
 	"k8s.io/utils/ptr"
-	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
-	pluginconfig "sigs.k8s.io/scheduler-plugins/apis/config"
-	"sigs.k8s.io/scheduler-plugins/pkg/networkaware/networkoverhead"
 
 	"github.com/proxima-sched/proxima/apis/config"
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
@@ -53,79 +53,47 @@ import (
 	"github.com/proxima-sched/proxima/pkg/plugins/edgeplacement"
 )
 
-// The topology both plugins see: 5 regions × 10 zones, one Site per zone.
+// The topology: 5 regions × 10 zones, one Site per zone, and ten running
+// pods. bench/peers' BenchmarkNetworkOverheadPreFilter builds the same nodes
+// and running pods (there the AppGroup's workloads) for NetworkOverhead.
 const (
 	regions, zonesPerRegion = 5, 10
-	appGroupWorkloads       = 10
+	runningPods             = 10
 )
 
 func zoneName(r, z int) string { return fmt.Sprintf("r%d-z%d", r, z) }
 
 // BenchmarkPlugins runs one pod through every EdgePlacement extension point
 // via the framework runtime (PreFilter, Filter on each candidate, PreScore,
-// Score and NormalizeScore), next to scheduler-plugins' NetworkOverhead
-// PreFilter alone, on the same nodes and an equivalent topology, against a
-// real kube-apiserver holding the Sites, TrafficSource, PlacementPolicy,
-// AppGroup and NetworkTopology objects.
+// Score and NormalizeScore), and PreFilter alone, against a real
+// kube-apiserver holding the Sites, TrafficSource, PlacementPolicy, nodes and
+// running pods. scheduler-plugins' NetworkOverhead, the peer its PreFilter
+// is compared with, does not compile against this framework: its
+// BenchmarkNetworkOverheadPreFilter runs from bench/peers, a module pinned
+// to Kubernetes 1.34, on the same nodes and an equivalent topology, with the
+// same sub-benchmark names (nodes=N) and metrics.
+//
+// Each size has its own control plane, built by the first of that size's
+// sub-benchmarks that runs (none, if -bench selects neither) before b.Loop
+// starts timing, and stopped after both.
 func BenchmarkPlugins(b *testing.B) {
 	schedmetrics.Register()
-	crds, err := controlplane.PeerCRDPaths()
-	if err != nil {
-		b.Fatal(err)
-	}
-	scheme := runtime.NewScheme()
-	_ = agv1alpha1.AddToScheme(scheme)
-	_ = ntv1alpha1.AddToScheme(scheme)
 	for _, n := range []int{1000, 5000, 10000} {
-		// A fresh control plane per size, holding exactly these nodes.
-		cp, err := controlplane.Start(controlplane.Options{ExtraCRDPaths: crds})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		setupWorld(b, ctx, cp)
-		crc, err := ctrlclient.New(cp.Config, ctrlclient.Options{Scheme: scheme})
-		if err != nil {
-			b.Fatal(err)
-		}
-		setupNetworkTopology(b, ctx, cp, crc)
-		nodes := makeNodes(n)
-		createNodes(b, ctx, cp, nodes)
-		allocated := allocatedPods()
-		snapshot := cache.NewSnapshot(allocated, nodes)
-		factory := informers.NewSharedInformerFactory(cp.Client, 0)
-		factory.Core().V1().Pods().Informer()
-		// EdgePlacement re-activates the pods it narrowed when nodes join
-		// a site; a scheduling queue must be there to take them.
-		queue := internalqueue.NewTestQueue(ctx, (&queuesort.PrioritySort{}).Less)
-		opts := []schedruntime.Option{schedruntime.WithKubeConfig(cp.Config), schedruntime.WithClientSet(cp.Client),
-			schedruntime.WithInformerFactory(factory), schedruntime.WithSnapshotSharedLister(snapshot),
-			schedruntime.WithPodActivator(queue)}
-		edge := func(ctx context.Context, _ runtime.Object, h framework.Handle) (framework.Plugin, error) {
-			return edgeplacement.New(ctx, &config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: configv1.DefaultGPUResources}, h)
-		}
-		fw, err := tf.NewFramework(ctx, []tf.RegisterPluginFunc{
-			tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
-			tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
-			tf.RegisterPluginAsExtensions(edgeplacement.Name, edge, "PreFilter", "Filter", "PreScore", "Score"),
-		}, "proxima-scheduler", opts...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		factory.Start(ctx.Done())
-		factory.WaitForCacheSync(ctx.Done())
-		pod := st.MakePod().Namespace("default").Name("api").Label(placementv1alpha1.PolicyLabel, "eu-latency").
-			Req(map[v1.ResourceName]string{v1.ResourceCPU: "500m", v1.ResourceMemory: "512Mi"}).Obj()
-		probe := pod
-		// Wait until EdgePlacement's site-to-nodes index holds every node.
-		if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-			res, status, _ := fw.RunPreFilterPlugins(ctx, framework.NewCycleState(), probe)
-			return status.IsSuccess() && res.NodeNames.Len() >= 100, nil
-		}); err != nil {
-			b.Fatalf("EdgePlacement never saw the nodes: %v", err)
+		var w *pluginWorld
+		world := func(b *testing.B) *pluginWorld {
+			if w == nil {
+				w = &pluginWorld{}
+				w.build(b, n)
+			}
+			if !w.ready {
+				b.Fatalf("the %d-node world could not be set up", n)
+			}
+			return w
 		}
 
 		b.Run(fmt.Sprintf("EdgePlacement/nodes=%d", n), func(b *testing.B) {
+			w := world(b)
+			ctx, fw, pod := w.ctx, w.fw, w.pod
 			candidates := make([]fwk.NodeInfo, 0, n)
 			var scored int
 			b.ReportAllocs()
@@ -138,7 +106,7 @@ func BenchmarkPlugins(b *testing.B) {
 				// As the scheduler does: filter only the PreFilterResult's nodes.
 				candidates = candidates[:0]
 				for name := range res.NodeNames {
-					ni, err := snapshot.NodeInfos().Get(name)
+					ni, err := w.snapshot.NodeInfos().Get(name)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -163,37 +131,100 @@ func BenchmarkPlugins(b *testing.B) {
 		})
 
 		b.Run(fmt.Sprintf("EdgePlacement-PreFilter/nodes=%d", n), func(b *testing.B) {
+			w := world(b)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, status, _ := fw.RunPreFilterPlugins(ctx, framework.NewCycleState(), pod); !status.IsSuccess() {
+				if _, status, _ := w.fw.RunPreFilterPlugins(w.ctx, framework.NewCycleState(), w.pod); !status.IsSuccess() {
 					b.Fatalf("PreFilter: %v", status)
 				}
 			}
 			reportPerNode(b, n)
 		})
 
-		no, err := networkoverhead.New(ctx, &pluginconfig.NetworkOverheadArgs{
-			Namespaces: []string{"default"}, WeightsName: "UserDefined", NetworkTopologyName: "nt"}, fw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		agPod := st.MakePod().Namespace("default").Name("p1-new").
-			Labels(map[string]string{agv1alpha1.AppGroupLabel: "shop", agv1alpha1.AppGroupSelectorLabel: "p1"}).Obj()
-		b.Run(fmt.Sprintf("NetworkOverhead-PreFilter/nodes=%d", n), func(b *testing.B) {
-			pl := no.(framework.PreFilterPlugin)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, status := pl.PreFilter(ctx, framework.NewCycleState(), agPod, nil); !status.IsSuccess() {
-					b.Fatalf("PreFilter: %v", status)
-				}
+		if w != nil {
+			if err := w.stop(); err != nil {
+				b.Error(err)
 			}
-			reportPerNode(b, n)
-		})
-		cancel()
-		if err := cp.Stop(); err != nil {
-			b.Error(err)
 		}
 	}
+}
+
+// pluginWorld is one size's control plane and framework, shared by that
+// size's sub-benchmarks.
+type pluginWorld struct {
+	cp       *controlplane.ControlPlane
+	ctx      context.Context
+	cancel   context.CancelFunc
+	snapshot *cache.Snapshot
+	fw       framework.Framework
+	// pod is the pod scheduled, with the EU-residency latency-led policy.
+	pod *v1.Pod
+	// ready is set once everything above is.
+	ready bool
+}
+
+// build starts a control plane holding n nodes and the world, and the
+// framework with EdgePlacement; it fails b if it cannot. What it started
+// is stopped by stop, even if it failed half-way.
+func (w *pluginWorld) build(b *testing.B, n int) {
+	cp, err := controlplane.Start(controlplane.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.cp = cp
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	ctx := w.ctx
+	setupWorld(b, ctx, cp)
+	for _, p := range allocatedPods() {
+		if _, err := cp.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	nodes := makeNodes(n)
+	createNodes(b, ctx, cp, nodes)
+	w.snapshot = cache.NewSnapshot(allocatedPods(), nodes)
+	factory := informers.NewSharedInformerFactory(cp.Client, 0)
+	factory.Core().V1().Pods().Informer()
+	// EdgePlacement re-activates the pods it narrowed when nodes join
+	// a site; a scheduling queue must be there to take them.
+	queue := internalqueue.NewTestQueue(ctx, (&queuesort.PrioritySort{}).Less)
+	opts := []schedruntime.Option{schedruntime.WithKubeConfig(cp.Config), schedruntime.WithClientSet(cp.Client),
+		schedruntime.WithInformerFactory(factory), schedruntime.WithSnapshotSharedLister(w.snapshot),
+		schedruntime.WithPodActivator(queue)}
+	edge := func(ctx context.Context, _ runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
+		return edgeplacement.New(ctx, &config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: configv1.DefaultGPUResources}, h)
+	}
+	w.fw, err = tf.NewFramework(ctx, []tf.RegisterPluginFunc{
+		tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),
+		tf.RegisterBindPlugin(defaultbinder.Name, defaultbinder.New),
+		tf.RegisterPluginAsExtensions(edgeplacement.Name, edge, "PreFilter", "Filter", "PreScore", "Score"),
+	}, "proxima-scheduler", opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	w.pod = st.MakePod().Namespace("default").Name("api").Label(placementv1alpha1.PolicyLabel, "eu-latency").
+		Req(map[v1.ResourceName]string{v1.ResourceCPU: "500m", v1.ResourceMemory: "512Mi"}).Obj()
+	// Wait until EdgePlacement's site-to-nodes index holds every node.
+	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		res, status, _ := w.fw.RunPreFilterPlugins(ctx, framework.NewCycleState(), w.pod)
+		return status.IsSuccess() && res.NodeNames.Len() >= 100, nil
+	}); err != nil {
+		b.Fatalf("EdgePlacement never saw the nodes: %v", err)
+	}
+	w.ready = true
+}
+
+// stop stops what build started.
+func (w *pluginWorld) stop() error {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	if w.cp == nil {
+		return nil
+	}
+	return w.cp.Stop()
 }
 
 // createNodes creates the nodes in the apiserver, 32 at a time.
@@ -230,13 +261,13 @@ func makeNodes(n int) []*v1.Node {
 	return nodes
 }
 
-// allocatedPods are the AppGroup's running workloads, one per workload.
+// allocatedPods are the running pods, on the nodes where bench/peers puts
+// the AppGroup's running workloads.
 func allocatedPods() []*v1.Pod {
-	pods := make([]*v1.Pod, appGroupWorkloads)
+	pods := make([]*v1.Pod, runningPods)
 	for i := range pods {
 		pods[i] = st.MakePod().Namespace("default").Name(fmt.Sprintf("p%d", i+1)).UID(fmt.Sprintf("p%d", i+1)).Container("pause").
-			Node(fmt.Sprintf("n-%d", i*7)).
-			Labels(map[string]string{agv1alpha1.AppGroupLabel: "shop", agv1alpha1.AppGroupSelectorLabel: fmt.Sprintf("p%d", i+1)}).Obj()
+			Node(fmt.Sprintf("n-%d", i*7)).Obj()
 	}
 	return pods
 }
@@ -274,56 +305,37 @@ func setupWorld(b *testing.B, ctx context.Context, cp *controlplane.ControlPlane
 	}
 }
 
-// setupNetworkTopology creates the AppGroup (a chain of ten workloads, each
-// depending on the next) and a NetworkTopology with region and zone costs
-// equivalent to the sites' RTTs, and the AppGroup's running pods.
-func setupNetworkTopology(b *testing.B, ctx context.Context, cp *controlplane.ControlPlane, c ctrlclient.Client) {
-	ag := &agv1alpha1.AppGroup{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "default"},
-		Spec: agv1alpha1.AppGroupSpec{NumMembers: appGroupWorkloads, TopologySortingAlgorithm: agv1alpha1.AppGroupKahnSort}}
-	for i := range appGroupWorkloads {
-		w := agv1alpha1.AppGroupWorkload{Workload: agv1alpha1.AppGroupWorkloadInfo{Kind: "Deployment", Name: fmt.Sprintf("p%d", i+1), Selector: fmt.Sprintf("p%d", i+1), APIVersion: "apps/v1", Namespace: "default"}}
-		next := (i + 1) % appGroupWorkloads
-		w.Dependencies = agv1alpha1.DependenciesList{{Workload: agv1alpha1.AppGroupWorkloadInfo{Kind: "Deployment", Name: fmt.Sprintf("p%d", next+1), Selector: fmt.Sprintf("p%d", next+1), APIVersion: "apps/v1", Namespace: "default"}, MaxNetworkCost: 30}}
-		ag.Spec.Workloads = append(ag.Spec.Workloads, w)
+// TestPeersSiteLabel checks that bench/peers, a module of its own that
+// cannot import this one, labels nodes with the site label this one defines.
+func TestPeersSiteLabel(t *testing.T) {
+	const file = "peers/peers.go"
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.FromSlash(file), nil, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := c.Create(ctx, ag); err != nil {
-		b.Fatal(err)
-	}
-	regionList := ntv1alpha1.OriginList{}
-	for r := range regions {
-		o := ntv1alpha1.OriginInfo{Origin: fmt.Sprintf("r%d", r)}
-		for d := range regions {
-			if d != r {
-				o.CostList = append(o.CostList, ntv1alpha1.CostInfo{Destination: fmt.Sprintf("r%d", d), NetworkCost: int64(10 * (1 + abs(r-d)))})
-			}
+	var lit *ast.BasicLit
+	for _, decl := range f.Decls {
+		gen, ok := decl.(*ast.GenDecl)
+		if !ok || gen.Tok != token.CONST {
+			continue
 		}
-		regionList = append(regionList, o)
-	}
-	zoneList := ntv1alpha1.OriginList{}
-	for r := range regions {
-		for z := range zonesPerRegion {
-			o := ntv1alpha1.OriginInfo{Origin: zoneName(r, z)}
-			for d := range zonesPerRegion {
-				if d != z {
-					o.CostList = append(o.CostList, ntv1alpha1.CostInfo{Destination: zoneName(r, d), NetworkCost: int64(1 + abs(z-d))})
+		for _, spec := range gen.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if name.Name == "SiteLabel" && i < len(vs.Values) {
+					lit, _ = vs.Values[i].(*ast.BasicLit)
 				}
 			}
-			zoneList = append(zoneList, o)
 		}
 	}
-	nt := &ntv1alpha1.NetworkTopology{ObjectMeta: metav1.ObjectMeta{Name: "nt", Namespace: "default"},
-		Spec: ntv1alpha1.NetworkTopologySpec{ConfigmapName: "netperf", Weights: ntv1alpha1.WeightList{{Name: "UserDefined", TopologyList: ntv1alpha1.TopologyList{
-			{TopologyKey: ntv1alpha1.NetworkTopologyRegion, OriginList: regionList},
-			{TopologyKey: ntv1alpha1.NetworkTopologyZone, OriginList: zoneList},
-		}}}}}
-	if err := c.Create(ctx, nt); err != nil {
-		b.Fatal(err)
+	if lit == nil || lit.Kind != token.STRING {
+		t.Fatalf("%s declares no string constant SiteLabel", file)
 	}
-	for _, p := range allocatedPods() {
-		if _, err := cp.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
+	got, err := strconv.Unquote(lit.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != placementv1alpha1.SiteLabel {
+		t.Errorf("%s: SiteLabel = %q, want placementv1alpha1.SiteLabel %q", file, got, placementv1alpha1.SiteLabel)
 	}
 }
-
-func abs(x int) int { return max(x, -x) }

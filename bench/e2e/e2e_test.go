@@ -19,8 +19,9 @@ limitations under the License.
 // Package e2e measures whole-scheduler throughput with kube-scheduler's own
 // scheduler_perf harness (k8s.io/kubernetes/test/integration/scheduler_perf):
 // the real scheduler with the shipped plugin registry, on an in-process
-// kube-apiserver and a real etcd, for the default profile, Proxima's and
-// scheduler-plugins' NetworkOverhead. See README.md.
+// kube-apiserver and a real etcd, for the default profile and Proxima's.
+// scheduler-plugins' NetworkOverhead, built for an older framework, runs on
+// the same world from its own module, bench/peers/e2e. See README.md.
 package e2e
 
 import (
@@ -40,7 +41,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
-	"k8s.io/kubernetes/pkg/scheduler/framework"
+	fwk "k8s.io/kube-scheduler/framework"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	benchmark "k8s.io/kubernetes/test/integration/scheduler_perf"
 	"k8s.io/kubernetes/test/utils/ktesting"
@@ -100,7 +101,7 @@ type perfHooks struct {
 func (w *perfHooks) registry() frameworkruntime.Registry {
 	out := frameworkruntime.Registry{}
 	for name, factory := range registry.Plugins() {
-		out[name] = func(ctx context.Context, args runtime.Object, h framework.Handle) (framework.Plugin, error) {
+		out[name] = func(ctx context.Context, args runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
 			if err := w.installCRDs(h.KubeConfig()); err != nil {
 				return nil, err
 			}
@@ -239,16 +240,11 @@ func (r residencyResult) write() error {
 	return os.WriteFile(filepath.Join(dir, "residency_"+unsafeFileChars.ReplaceAllString(r.Workload, "_")+".json"), data, 0o644)
 }
 
-// crdInstallOptions lists Proxima's CRDs (as shipped) and the AppGroup and
-// NetworkTopology CRDs from the modules scheduler-plugins uses.
+// crdInstallOptions lists Proxima's CRDs, as shipped.
 func crdInstallOptions() (envtest.CRDInstallOptions, error) {
 	ours, err := manifests.CRDs()
 	if err != nil {
 		return envtest.CRDInstallOptions{}, err
 	}
-	peers, err := controlplane.PeerCRDPaths()
-	if err != nil {
-		return envtest.CRDInstallOptions{}, err
-	}
-	return envtest.CRDInstallOptions{CRDs: ours, Paths: peers, ErrorIfPathMissing: true, MaxTime: time.Minute}, nil
+	return envtest.CRDInstallOptions{CRDs: ours, MaxTime: time.Minute}, nil
 }

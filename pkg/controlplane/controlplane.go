@@ -107,9 +107,6 @@ type ControlPlane struct {
 type Options struct {
 	// NoCRDs skips installing Proxima's CRDs.
 	NoCRDs bool
-	// ExtraCRDPaths are more CRD files or directories to install, e.g. the
-	// peers' AppGroup and NetworkTopology for comparisons.
-	ExtraCRDPaths []string
 	// Output attaches the control plane's own logs to stdout/stderr.
 	Output bool
 	// APIServerArgs are more kube-apiserver flags, each replacing envtest's
@@ -184,8 +181,6 @@ func Start(opts Options) (*ControlPlane, error) {
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
 		CRDs:                     crds,
-		CRDDirectoryPaths:        opts.ExtraCRDPaths,
-		ErrorIfCRDPathMissing:    true,
 		AttachControlPlaneOutput: opts.Output,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
