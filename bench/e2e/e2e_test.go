@@ -38,11 +38,14 @@ import (
 	"testing"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/component-base/metrics/testutil"
 	fwk "k8s.io/kube-scheduler/framework"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
+	schedmetrics "k8s.io/kubernetes/pkg/scheduler/metrics"
 	benchmark "k8s.io/kubernetes/test/integration/scheduler_perf"
 	"k8s.io/kubernetes/test/utils/ktesting"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -100,12 +103,12 @@ type perfHooks struct {
 // starting the apiserver, before any workload step could create them.
 func (w *perfHooks) registry() frameworkruntime.Registry {
 	out := frameworkruntime.Registry{}
-	for name, factory := range registry.Plugins() {
+	for name, factory := range withUnsigned(registry.Plugins()) {
 		out[name] = func(ctx context.Context, args runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
 			if err := w.installCRDs(h.KubeConfig()); err != nil {
 				return nil, err
 			}
-			if name == edgeplacement.Name {
+			if name == edgeplacement.Name || name == unsignedName {
 				w.mu.Lock()
 				w.edgePlacement[h.KubeConfig().Host] = true
 				w.mu.Unlock()
@@ -177,6 +180,11 @@ func checkResidency(tCtx ktesting.TContext, enforced bool) {
 		return
 	}
 	result := residencyResult{Workload: tCtx.Name(), Enforced: enforced}
+	// scheduler_perf's profile is the default scheduler's name.
+	if v, err := testutil.GetCounterMetricValue(schedmetrics.BatchAttemptStats.WithLabelValues(
+		v1.DefaultSchedulerName, schedmetrics.BatchAttemptHintUsed)); err == nil {
+		result.BatchedPods = v
+	}
 	var examples []string
 	for i := range pods.Items {
 		p := &pods.Items[i]
@@ -194,7 +202,8 @@ func checkResidency(tCtx ktesting.TContext, enforced bool) {
 			}
 		}
 	}
-	tCtx.Logf("residency: %d of %d placed EU-resident pods are outside the EU", result.Outside, result.Placed)
+	tCtx.Logf("residency: %d of %d placed EU-resident pods are outside the EU; %v pods placed on a batching hint",
+		result.Outside, result.Placed, result.BatchedPods)
 	if enforced {
 		if result.Placed == 0 {
 			tCtx.Errorf("residency check: no EU-resident pod was placed")
@@ -221,6 +230,10 @@ type residencyResult struct {
 	Outside  int    `json:"outside"`
 	// Unexplained counts placed pods without the placement annotation.
 	Unexplained int `json:"unexplained"`
+	// BatchedPods counts the pods the scheduler placed on a node hinted by
+	// opportunistic batching (scheduler_batch_attempts_total, hint_used),
+	// over the whole run.
+	BatchedPods float64 `json:"batchedPods"`
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^a-zA-Z0-9-_]`)

@@ -94,6 +94,8 @@ type residency struct {
 	Enforced bool   `json:"enforced"`
 	Placed   int    `json:"placed"`
 	Outside  int    `json:"outside"`
+	// BatchedPods: pods placed on an opportunistic batching hint.
+	BatchedPods float64 `json:"batchedPods"`
 }
 
 // run is one test case (a profile and a percentageOfNodesToScore variant)
@@ -237,19 +239,20 @@ func (rep *report) write(w io.Writer) error {
 	p := &printer{w: w}
 	for _, wl := range rep.workloads() {
 		p.printf("#### %s\n\n", wl)
-		p.printf("| Test case | Throughput avg (pods/s) | p50 | p90 | p99 | vs %s | Attempt p50 (ms) | p99 (ms) | EU-resident pods outside the EU |\n", baselineProfile)
-		p.printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p.printf("| Test case | Throughput avg (pods/s) | p50 | p90 | p99 | vs %s | Attempt p50 (ms) | p99 (ms) | EU-resident pods outside the EU | Pods batched |\n", baselineProfile)
+		p.printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range rep.runs {
 			if r.workload != wl {
 				continue
 			}
-			res := "—"
+			res, batched := "—", "—"
 			if r.residency != nil {
 				res = fmt.Sprintf("%d of %d", r.residency.Outside, r.residency.Placed)
+				batched = fmt.Sprintf("%.0f", r.residency.BatchedPods)
 			}
-			p.printf("| %s | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.1f | %s |\n", r.testCase,
+			p.printf("| %s | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.1f | %s | %s |\n", r.testCase,
 				r.throughput["Average"], r.throughput["Perc50"], r.throughput["Perc90"], r.throughput["Perc99"],
-				times(rep.ratio(r)), r.attempt["Perc50"], r.attempt["Perc99"], res)
+				times(rep.ratio(r)), r.attempt["Perc50"], r.attempt["Perc99"], res, batched)
 		}
 		p.printf("\n")
 		for _, pl := range reportedPlugins {

@@ -206,8 +206,8 @@ func writePairs(w io.Writer, pairs []*report) error {
 			unit = "pair"
 		}
 		p.printf("#### %s, %d %s\n\n", wl, n, unit)
-		p.printf("| Pair | Test case | Throughput avg (pods/s) | vs %s | Attempt p50 (ms) | Load before | Run (s) |\n", baselineProfile)
-		p.printf("|---:|---|---:|---:|---:|---:|---:|\n")
+		p.printf("| Pair | Test case | Throughput avg (pods/s) | vs %s | Attempt p50 (ms) | EU-resident outside the EU | Pods batched | Load before | Run (s) |\n", baselineProfile)
+		p.printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for i, pair := range pairs {
 			for _, r := range pair.runs {
 				if r.workload != wl {
@@ -217,8 +217,13 @@ func writePairs(w io.Writer, pairs []*report) error {
 				if r.info != nil {
 					load, secs = fmt.Sprintf("%.2f", r.info.Load1), fmt.Sprintf("%.0f", r.info.Seconds)
 				}
-				p.printf("| %d | %s | %s | %s | %s | %s | %s |\n", i+1, r.testCase,
-					num(value(r.throughput, "Average")), times(pair.ratio(r)), num(value(r.attempt, "Perc50")), load, secs)
+				res, batched := "—", "—"
+				if r.residency != nil {
+					res = fmt.Sprintf("%d of %d", r.residency.Outside, r.residency.Placed)
+					batched = fmt.Sprintf("%.0f", r.residency.BatchedPods)
+				}
+				p.printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, r.testCase,
+					num(value(r.throughput, "Average")), times(pair.ratio(r)), num(value(r.attempt, "Perc50")), res, batched, load, secs)
 			}
 		}
 		p.printf("\n")
