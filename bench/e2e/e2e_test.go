@@ -142,17 +142,60 @@ func (w *perfHooks) prepare(tCtx ktesting.TContext) error {
 	w.mu.Lock()
 	enforced := w.edgePlacement[cfg.Host]
 	w.mu.Unlock()
+	batched := watchBatchedPods()
 	// Cleanups run last-registered first: this one runs before scheduler_perf
 	// stops the apiserver.
-	tCtx.Cleanup(func() { checkResidency(tCtx, enforced) })
+	tCtx.Cleanup(func() { checkResidency(tCtx, enforced, batched()) })
 	return nil
+}
+
+// watchBatchedPods follows scheduler_batch_attempts_total{result=hint_used}
+// of scheduler_perf's profile from now on, and returns a function that
+// stops and gives its highest value: scheduler_perf resets every metric
+// when a workload ends, before the cleanups run.
+func watchBatchedPods() func() float64 {
+	var (
+		mu   sync.Mutex
+		most float64
+	)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	read := func() {
+		v, err := testutil.GetCounterMetricValue(schedmetrics.BatchAttemptStats.WithLabelValues(
+			v1.DefaultSchedulerName, schedmetrics.BatchAttemptHintUsed))
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil && v > most {
+			most = v
+		}
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				read()
+			}
+		}
+	}()
+	return func() float64 {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return most
+	}
 }
 
 // checkResidency verifies where the EU-resident pods went. Under a profile
 // with EdgePlacement every one must be in a site of the EU and carry the
 // placement annotation, and there must be some; under the others it reports
 // how many are outside the EU.
-func checkResidency(tCtx ktesting.TContext, enforced bool) {
+func checkResidency(tCtx ktesting.TContext, enforced bool, batchedPods float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sites, err := versioned.NewForConfigOrDie(tCtx.RESTConfig()).PlacementV1alpha1().Sites().List(ctx, metav1.ListOptions{})
@@ -179,12 +222,7 @@ func checkResidency(tCtx ktesting.TContext, enforced bool) {
 		tCtx.Errorf("residency check: listing pods: %v", err)
 		return
 	}
-	result := residencyResult{Workload: tCtx.Name(), Enforced: enforced}
-	// scheduler_perf's profile is the default scheduler's name.
-	if v, err := testutil.GetCounterMetricValue(schedmetrics.BatchAttemptStats.WithLabelValues(
-		v1.DefaultSchedulerName, schedmetrics.BatchAttemptHintUsed)); err == nil {
-		result.BatchedPods = v
-	}
+	result := residencyResult{Workload: tCtx.Name(), Enforced: enforced, BatchedPods: batchedPods}
 	var examples []string
 	for i := range pods.Items {
 		p := &pods.Items[i]
