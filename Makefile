@@ -48,6 +48,7 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	cd hack/tools/cli && $(GO) mod tidy
 	cd hack/tools/crd-ref-docs && $(GO) mod tidy
 	cd hack/tools/blackbox && $(GO) mod tidy
+	cd hack/tools/kube-next && $(GO) mod tidy
 	cd bench/peers && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack docs/reference)" || \
