@@ -19,13 +19,16 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/component-base/metrics/testutil"
@@ -42,27 +45,35 @@ import (
 	"github.com/proxima-sched/proxima/test/harness"
 )
 
-// batchingConfig is the shipped configuration with kube-scheduler's default
-// topology spreading turned off in the proxima-scheduler profile, which
-// opportunistic batching requires: PodTopologySpread refuses to sign every
-// pod while system default constraints apply (upstream's documented
-// limitation; pkg/plugins/edgeplacement/README.md, Batching).
+// batchingConfig is the chart's scheduler configuration rendered with
+// scheduler.opportunisticBatching=true, which turns kube-scheduler's default
+// topology spreading off in the proxima-scheduler profile, as opportunistic
+// batching requires: PodTopologySpread refuses to sign every pod while
+// system default constraints apply (upstream's documented limitation;
+// pkg/plugins/edgeplacement/README.md, Batching). The rendering with the
+// default values must not turn it off.
 func batchingConfig(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "scheduler-config.yaml")
-	if err := schedconfig.Rewrite(schedulerConfig, path, func(cfg *schedv1.KubeSchedulerConfiguration) error {
-		for i := range cfg.Profiles {
-			if ptr.Deref(cfg.Profiles[i].SchedulerName, "") != proximaScheduler {
-				continue
-			}
-			cfg.Profiles[i].PluginConfig = append(cfg.Profiles[i].PluginConfig, schedv1.PluginConfig{
-				Name: "PodTopologySpread",
-				Args: runtime.RawExtension{Object: &schedv1.PodTopologySpreadArgs{DefaultingType: schedv1.ListDefaulting}},
-			})
-			return nil
+	configOf := func(values map[string]any) string {
+		rendered, err := renderChartValues(values)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return fmt.Errorf("no %s profile", proximaScheduler)
-	}); err != nil {
+		for _, u := range objects(t, rendered) {
+			if u.GetKind() == "ConfigMap" && u.GetName() == "proxima-scheduler-config" {
+				data, _, _ := unstructured.NestedString(u.Object, "data", "scheduler-config.yaml")
+				return data
+			}
+		}
+		t.Fatal("the chart renders no proxima-scheduler-config ConfigMap")
+		return ""
+	}
+	if strings.Contains(configOf(map[string]any{}), "PodTopologySpread") {
+		t.Error("the chart's default values change PodTopologySpread")
+	}
+	config := configOf(map[string]any{"scheduler": map[string]any{"opportunisticBatching": true}})
+	path := filepath.Join(t.TempDir(), "scheduler-config.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
