@@ -87,15 +87,7 @@ func (c *ControlPlane) RunSchedulerWith(ctx context.Context, dir, configPath str
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	reg := registry.Plugins()
-	for name, factory := range plugins {
-		reg[name] = factory
-	}
-	var outOfTree []app.Option
-	for name, factory := range reg {
-		outOfTree = append(outOfTree, app.WithPlugin(name, factory))
-	}
-	cc, sched, err := app.Setup(ctx, opts, outOfTree...)
+	cc, sched, err := app.Setup(ctx, opts, registry.Options(plugins)...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("scheduler setup with %s: %w", configPath, err)

@@ -39,9 +39,15 @@ func Plugins() frameworkruntime.Registry {
 }
 
 // Options returns Plugins as options for app.NewSchedulerCommand and
-// app.Setup.
-func Options() []app.Option {
+// app.Setup, with extra factories added or replacing a shipped one of the
+// same name (a test's probe or wrapper).
+func Options(extra ...frameworkruntime.Registry) []app.Option {
 	plugins := Plugins()
+	for _, r := range extra {
+		for name, factory := range r {
+			plugins[name] = factory
+		}
+	}
 	opts := make([]app.Option, 0, len(plugins))
 	for name, factory := range plugins {
 		opts = append(opts, app.WithPlugin(name, factory))
