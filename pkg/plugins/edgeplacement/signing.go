@@ -33,8 +33,11 @@ const (
 	// it is signed: namespace, name, UID and generation, empty for none.
 	PolicySignerName = "placement.proxima.dev/v1alpha1.PlacementPolicy.ForPod()"
 	// RequestsSignerName holds the pod's effective requests as a policy
-	// reads them (state.PodRequests): narrowing, node fit and cost.
-	RequestsSignerName = "v1.Pod.Spec.EffectiveRequests()"
+	// reads them (state.PodRequests): narrowing, node fit and cost. A key
+	// of Proxima's own: upstream's fwk.ResourcesSignerName holds
+	// NodeResourcesFit's value, of another shape, and a key must hold one
+	// value for one pod whichever plugin gives it.
+	RequestsSignerName = "placement.proxima.dev/v1.Pod.Spec.EffectiveRequests()"
 )
 
 // ErrReasonUnsignable is SignPod's refusal for a pod whose policy cannot be
