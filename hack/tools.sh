@@ -46,9 +46,11 @@ build() {
 	echo "tools: built $name in $((SECONDS - start))s"
 }
 
-# kube_minor is the minor version of KUBERNETES_VERSION (v1.36.3: 36).
+# kube_minor [VERSION]: the minor of a Kubernetes version (default
+# KUBERNETES_VERSION; v1.36.3: 36).
 kube_minor() {
-	local minor=${KUBERNETES_VERSION#v1.}
+	local minor=${1:-$KUBERNETES_VERSION}
+	minor=${minor#v1.}
 	echo "${minor%%.*}"
 }
 
@@ -56,8 +58,8 @@ kube_minor() {
 # (default KUBERNETES_VERSION), as its own release builds set them.
 kube_ldflags() {
 	local version=${1:-$KUBERNETES_VERSION}
-	local minor=${version#v1.}
-	minor=${minor%%.*}
+	local minor
+	minor=$(kube_minor "$version")
 	local flags="-s -w" key val
 	for kv in "gitVersion=${version}" gitMajor=1 "gitMinor=${minor}" gitTreeState=clean \
 		"buildDate=1970-01-01T00:00:00Z"; do
