@@ -5,7 +5,7 @@
 # builds the same image: the Go build is reproducible (-trimpath, no VCS
 # stamping, fixed ldflags, CGO off). For bit-for-bit images across time,
 # pin both base images by digest (docker buildx imagetools inspect IMAGE).
-FROM golang:1.25 AS build
+FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
