@@ -17,11 +17,16 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: tools ## Run Proxima against the default scheduler and the optimum on a real control plane (charts in out/).
+# The demos build only the tools they run (the comparison: etcd and
+# kube-apiserver; the outage scene also kube-controller-manager and
+# Prometheus), not the whole of `make tools`.
+demo: ## Run Proxima against the default scheduler and the optimum on a real control plane (charts in out/).
+	./hack/tools.sh etcd kube-apiserver
 	$(GO) run ./cmd/proxima-demo --out out $(DEMO_FLAGS)
 
 .PHONY: demo-outage
-demo-outage: tools ## Take a site down and back on the demo's world: Proxima with and without the rebalancer, and the default scheduler (chart in out/).
+demo-outage: ## Take a site down and back on the demo's world: Proxima with and without the rebalancer, and the default scheduler (chart in out/).
+	./hack/tools.sh etcd kube-apiserver kube-controller-manager prometheus
 	$(GO) run ./cmd/proxima-demo --out out --scene outage
 
 .PHONY: build
