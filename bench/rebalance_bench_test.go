@@ -96,7 +96,7 @@ func BenchmarkRebalanceJudge(b *testing.B) {
 				// the round.
 				w := simulate.New(built.Snap, nodes, pods, built.Settings)
 				for _, p := range pods {
-					if _, ok := rebalance.Judge(w, p, th); ok {
+					if _, ok := rebalance.Judge(w, p, th, rebalance.Guards{}); ok {
 						moves++
 					}
 				}

@@ -422,6 +422,10 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 	}
 	if r := e.Rebalance; r != nil {
 		switch {
+		case r.Never != "":
+			fmt.Fprintf(out, "Rebalancer (%s): never moves it (rule %s): %s\n", r.Mode, r.Never, r.Message)
+		case r.Hold != "":
+			fmt.Fprintf(out, "Rebalancer (%s): stays (rule %s): %s\n", r.Mode, r.Hold, r.Message)
 		case !r.Move && r.Message != "":
 			fmt.Fprintf(out, "Rebalancer (%s): stays: %s\n", r.Mode, r.Message)
 		case !r.Move:

@@ -23,9 +23,13 @@ import (
 	"slices"
 	"strconv"
 
+	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/sets"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
@@ -106,8 +110,13 @@ type RebalanceVerdict struct {
 	// Move: the pod should move (its site breaks a hard rule, or a better
 	// site beats it by the policy's thresholds).
 	Move bool `json:"move"`
-	// Reason is HardRule or BetterSite when Move.
-	Reason  string `json:"reason,omitempty"`
+	// Reason is HardRule or BetterSite when Move, or when a do-no-harm
+	// rule (Hold) keeps it.
+	Reason string `json:"reason,omitempty"`
+	// Never names the rule under which the rebalancer never moves the pod
+	// (docs/rebalancer.md), Hold the do-no-harm rule that keeps it now.
+	Never   string `json:"never,omitempty"`
+	Hold    string `json:"hold,omitempty"`
 	ToSite  string `json:"toSite,omitempty"`
 	Message string `json:"message,omitempty"`
 }
@@ -262,17 +271,50 @@ func rebalanceVerdict(w *simulate.World, pod *v1.Pod) *RebalanceVerdict {
 		return nil
 	}
 	v := &RebalanceVerdict{Mode: string(settings.Mode)}
-	if why := rebalance.Unmovable(pod, sets.New(w.Settings.SchedulerName)); w.Settings.SchedulerName != "" && why != "" {
-		v.Message = "the rebalancer never moves it: " + why
+	if rule, why := rebalance.Unmovable(pod, sets.New(w.Settings.SchedulerName), jobsOf(w)); w.Settings.SchedulerName != "" && rule != "" {
+		v.Never, v.Message = string(rule), "the rebalancer never moves it: "+why
 		return v
 	}
-	switch f, ok := rebalance.Judge(w, pod, settings.Thresholds); {
+	guards := rebalance.Guards{OnUnhealthySite: settings.OnUnhealthySite, Volumes: volumesOf(w)}
+	switch f, ok := rebalance.Judge(w, pod, settings.Thresholds, guards); {
 	case ok:
 		v.Move, v.Reason, v.ToSite, v.Message = true, f.Kind.String(), f.To, f.Message
-	case f.Kind == rebalance.HardRule:
-		v.Reason, v.Message = f.Kind.String(), f.Message+"; no feasible site has room for it, so it stays"
+	case f.Hold != "":
+		v.Reason, v.Hold, v.ToSite, v.Message = f.Kind.String(), string(f.Hold), f.To, f.Message+"; it stays"
 	}
 	return v
+}
+
+// jobsOf reads the world's Jobs; nil when they were not listed.
+func jobsOf(w *simulate.World) rebalance.Jobs {
+	if w.Jobs == nil {
+		return nil
+	}
+	return func(namespace, name string) (*batchv1.Job, error) {
+		for _, j := range w.Jobs {
+			if j.Namespace == namespace && j.Name == name {
+				return j, nil
+			}
+		}
+		return nil, apierrors.NewNotFound(batchv1.Resource("jobs"), name)
+	}
+}
+
+// volumesOf is the rebalancer's volume guard over the world's claims and
+// volumes (every pod with a claim stays when they were not listed).
+func volumesOf(w *simulate.World) func(*v1.Pod, string) string {
+	if w.Claims == nil || w.Volumes == nil {
+		return rebalance.VolumeGuard(nil, nil, w.Node)
+	}
+	claims := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	volumes := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	for _, c := range w.Claims {
+		_ = claims.Add(c)
+	}
+	for _, pv := range w.Volumes {
+		_ = volumes.Add(pv)
+	}
+	return rebalance.VolumeGuard(corelisters.NewPersistentVolumeClaimLister(claims), corelisters.NewPersistentVolumeLister(volumes), w.Node)
 }
 
 func placementOf(w *simulate.World, pp *state.PodPlan, c simulate.Choice) *Placement {

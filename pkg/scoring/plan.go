@@ -402,6 +402,65 @@ func (pl *Plan) SiteFeasible(s int) bool {
 // SiteReason is why site s is infeasible (Feasible when it is not).
 func (pl *Plan) SiteReason(s int) Reason { return pl.reason[s] }
 
+// Evidence is a value a judgement about a running pod may rest on: a fresh
+// live value, or a declared one that no live signal stands behind (the
+// user's own statement). An estimate (its central value or its upper
+// bound) and a declared value standing in for a stale or missing live one
+// are not evidence: they can make a site look worse only because data is
+// missing.
+func Evidence(p Provenance) bool { return p&(Estimated|Stale) == 0 }
+
+// SiteBreachProven reports whether site s breaks the hard rule SiteReason
+// names on evidence alone: residency and tier always (the spec says so);
+// site health when its signal is fresh; max RTT when a pair whose RTT is
+// evidence exceeds the bound; max cost when the site's prices are
+// evidence. A site excluded only by estimates, stand-ins or stale
+// telemetry (ReasonStale) is not proven to break anything: the scheduler
+// keeps refusing it for new pods, but a pod running there is not moved
+// for it.
+func (pl *Plan) SiteBreachProven(s int) bool {
+	w, p := pl.world, pl.policy
+	switch pl.reason[s] {
+	case ReasonResidency, ReasonTier:
+		return true
+	case ReasonUnhealthy:
+		return !w.Sites.HealthStale[s]
+	case ReasonMaxRTT:
+		m := w.NumSources()
+		for _, j := range p.Sources[:min(len(p.Sources), len(p.Weights))] {
+			if j < 0 || j >= m {
+				continue
+			}
+			if v, f := w.RTTAt(s, j); Evidence(f) && v < UnknownRTT && v > p.MaxRTT {
+				return true
+			}
+		}
+	case ReasonMaxCost:
+		return Evidence(w.Sites.PriceProvenance[s]) && pl.cost[s] > p.MaxHourly && !math.IsInf(pl.cost[s], 1)
+	}
+	return false
+}
+
+// SiteWithoutStandIns reports whether no value site s's soft objective
+// reads stands in for a stale or missing live one (Provenance Stale): the
+// RTTs from the policy's sources when latency is weighted, the prices when
+// cost is. A site whose objective reads a stand-in may look better or
+// worse than it is only because data is missing.
+func (pl *Plan) SiteWithoutStandIns(s int) bool {
+	w, p := pl.world, pl.policy
+	if pl.wLat > 0 {
+		m := w.NumSources()
+		for _, j := range p.Sources[:min(len(p.Sources), len(p.Weights))] {
+			if j >= 0 && j < m {
+				if _, f := w.RTTAt(s, j); f&Stale != 0 {
+					return false
+				}
+			}
+		}
+	}
+	return pl.wCost == 0 || w.Sites.PriceProvenance[s]&Stale == 0
+}
+
 // ReasonCounts is how many sites each reason excluded; index Feasible
 // counts the feasible sites.
 func (pl *Plan) ReasonCounts() [NumReasons]int32 { return pl.counts }

@@ -29,6 +29,7 @@ import (
 	"math"
 	"slices"
 
+	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -71,6 +72,12 @@ type World struct {
 	Pods []*v1.Pod
 	// Policies are the PlacementPolicies the snapshot was built with.
 	Policies []*placementv1alpha1.PlacementPolicy
+	// Jobs, Claims and Volumes are what the rebalancer's judgement of a
+	// pod reads beyond the world (Load lists them; nil when the caller may
+	// not list them).
+	Jobs    []*batchv1.Job
+	Claims  []*v1.PersistentVolumeClaim
+	Volumes []*v1.PersistentVolume
 
 	sites   []*placementv1alpha1.Site
 	sources []*placementv1alpha1.TrafficSource
@@ -106,7 +113,18 @@ func (l Lister) Load(ctx context.Context, settings Settings) (*World, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing Pods: %w", err)
 	}
-	return NewWorld(ptrs(sites.Items), ptrs(sources.Items), ptrs(policies.Items), ptrs(nodes.Items), ptrs(pods.Items), settings), nil
+	w := NewWorld(ptrs(sites.Items), ptrs(sources.Items), ptrs(policies.Items), ptrs(nodes.Items), ptrs(pods.Items), settings)
+	// What only the rebalancer's verdict reads: a caller who may not list
+	// it gets a verdict that assumes the worst (such pods never move).
+	if jobs, err := l.Kube.BatchV1().Jobs("").List(ctx, metav1.ListOptions{}); err == nil {
+		w.Jobs = ptrs(jobs.Items)
+	}
+	claims, err1 := l.Kube.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
+	volumes, err2 := l.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err1 == nil && err2 == nil {
+		w.Claims, w.Volumes = ptrs(claims.Items), ptrs(volumes.Items)
+	}
+	return w, nil
 }
 
 func ptrs[T any](items []T) []*T {
@@ -194,6 +212,14 @@ func (w *World) ChooseAgain(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 		}
 	}
 	return w.Choose(pp, pod)
+}
+
+// Node is the node of that name, or nil.
+func (w *World) Node(name string) *v1.Node {
+	if ni := w.Nodes[name]; ni != nil {
+		return ni.Node()
+	}
+	return nil
 }
 
 // Reserve accounts pod on node as the scheduler's cache would once it is

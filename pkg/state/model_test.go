@@ -18,6 +18,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -114,6 +115,17 @@ func TestModel(t *testing.T) {
 	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p", Labels: map[string]string{placementv1alpha1.PolicyLabel: "eu"}}}
 	if _, err := noPolicy.PolicyFor(pod); err == nil {
 		t.Error("a pod naming a deleted policy resolved without error")
+	}
+	// A pod whose policy gate was lifted must have a policy; one that no
+	// policy selects now fails closed, one with no such mark has none.
+	required := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "q",
+		Annotations: map[string]string{placementv1alpha1.PolicyRequiredAnnotation: "true"}}}
+	var rq *PolicyRequiredError
+	if _, err := noPolicy.PolicyFor(required); !errors.As(err, &rq) || !Unresolvable(err) {
+		t.Errorf("a pod held for a policy that no policy selects: %v, want an unresolvable PolicyRequiredError", err)
+	}
+	if p, err := noPolicy.PolicyFor(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "r"}}); p != nil || err != nil {
+		t.Errorf("a pod no policy selects: %v, %v; want none", p, err)
 	}
 }
 

@@ -116,18 +116,19 @@ func (e *UnevaluableError) Unwrap() error { return e.Err }
 func Unresolvable(err error) bool {
 	var (
 		nf *PolicyNotFoundError
+		rq *PolicyRequiredError
 		hw *HardwareRuleError
 		nr *NoRequestsError
 		un *UnknownSourceError
 		ir *InvalidRuleError
 	)
-	return errors.As(err, &nf) || errors.As(err, &hw) || errors.As(err, &nr) || errors.As(err, &un) || errors.As(err, &ir)
+	return errors.As(err, &nf) || errors.As(err, &rq) || errors.As(err, &hw) || errors.As(err, &nr) || errors.As(err, &un) || errors.As(err, &ir)
 }
 
 // PlanPod resolves the pod's policy (PolicyFor) and evaluates it against the
 // snapshot for the pod's requests; nil, nil for a pod no policy governs.
 // gpus are the extended resources priced as GPUs. The error is one of
-// PolicyNotFoundError, HardwareRuleError, NoRequestsError, UnevaluableError
+// PolicyNotFoundError, PolicyRequiredError, HardwareRuleError, NoRequestsError, UnevaluableError
 // (wrapping UnknownSourceError when a source does not exist, or
 // InvalidRuleError), or another error from CorePolicy.
 func (s *Snapshot) PlanPod(pod *v1.Pod, gpus GPUResources) (*PodPlan, error) {

@@ -54,6 +54,16 @@ func (e *PolicyNotFoundError) Error() string {
 		e.Namespace, e.Name, placementv1alpha1.PolicyLabel)
 }
 
+// PolicyRequiredError is returned for a pod that must be governed by a
+// PlacementPolicy (PolicyRequiredAnnotation, set when its policy gate was
+// lifted) when none in its namespace selects it.
+type PolicyRequiredError struct{ Namespace string }
+
+func (e *PolicyRequiredError) Error() string {
+	return fmt.Sprintf("the pod was held for a PlacementPolicy (annotation %s) and no PlacementPolicy in namespace %s selects it now",
+		placementv1alpha1.PolicyRequiredAnnotation, e.Namespace)
+}
+
 // policyIndex holds the policies of each namespace, highest priority first,
 // then by name.
 type policyIndex struct {
@@ -106,7 +116,8 @@ func hardwareSelector(hw *placementv1alpha1.HardwareRequirements) (*nodeaffinity
 // PolicyFor resolves a pod's policy: the one its placement.proxima.dev/policy
 // label names (PolicyNotFoundError if it does not exist); else the policy
 // of its namespace whose selector matches it, highest priority first, ties
-// by name; nil when none applies.
+// by name; nil when none applies, or PolicyRequiredError for a pod whose
+// policy gate was lifted (PolicyRequiredAnnotation).
 func (s *Snapshot) PolicyFor(pod *v1.Pod) (*ResolvedPolicy, error) {
 	list := s.policies.byNamespace[pod.Namespace]
 	if name, ok := pod.Labels[placementv1alpha1.PolicyLabel]; ok {
@@ -122,6 +133,9 @@ func (s *Snapshot) PolicyFor(pod *v1.Pod) (*ResolvedPolicy, error) {
 		if list[i].Selector != nil && list[i].Selector.Matches(set) {
 			return &list[i], nil
 		}
+	}
+	if pod.Annotations[placementv1alpha1.PolicyRequiredAnnotation] == "true" {
+		return nil, &PolicyRequiredError{Namespace: pod.Namespace}
 	}
 	return nil, nil
 }

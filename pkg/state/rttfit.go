@@ -66,10 +66,13 @@ import (
 // prior's (pkg/demo, `proxima-demo --declared-fraction`).
 //
 // The fit runs when the site table is rebuilt and its inputs (declared and
-// live RTTs, locations) changed — a live RTT by more than
-// rttRefitTolerance, so that jitter on every telemetry refresh does not
-// refit — never in a scheduling cycle: alternating least squares over
-// the measured pairs, O(folds × iterations × pairs). The measured RTTs
+// live RTTs, locations) changed, never in a scheduling cycle: alternating
+// least squares over the measured pairs, O(folds × iterations × pairs).
+// Live RTTs enter the fit rounded to a fixed grid (FitGrid), so that
+// jitter on every telemetry refresh does not refit, and the fit is a
+// function of the current inputs alone, not of the order they arrived in:
+// the scheduler and proxima-controller, each with its own model, hold the
+// same fit for the same data and judge a bound alike. The measured RTTs
 // themselves are always used as they are; only estimates wait for a refit.
 const (
 	// RTTFitRidge is the ridge strength on the per-source and per-site
@@ -101,13 +104,28 @@ const (
 	priorSlope = 2 * EstimateRouteInflation / FibreKilometresPerMillisecond
 	// Floor of σ, ms: measurements are rounded and jitter.
 	rttSigmaFloor = 1.0
-	// rttRefitTolerance: a live RTT that moved by at most this many
-	// ms, or rttRefitShare of its value if more, since the fit was made
-	// leaves the fit as it is; drift beyond it, from the fit's own inputs,
-	// refits.
-	rttRefitTolerance = 1.0
-	rttRefitShare     = 0.05
+	// fitGridStep is the ratio between neighbouring points of the grid
+	// live RTTs are rounded to for the fit (FitGrid), fitGridFloor the
+	// step in ms below which the grid is linear.
+	fitGridStep  = 1.05
+	fitGridFloor = 1.0
 )
+
+// FitGrid is the value a live RTT of ms milliseconds enters the fit as:
+// rounded to the nearest whole millisecond up to 20 ms, and above that to
+// the nearest point of a geometric grid 5% apart, so that a measurement
+// moving within its grid cell neither refits nor changes the fit. The
+// grid is fixed: the same value gives the same point in every process.
+func FitGrid(ms float64) float64 {
+	if math.IsNaN(ms) || ms <= 0 {
+		return ms
+	}
+	if ms < fitGridFloor/(fitGridStep-1) {
+		return math.Round(ms/fitGridFloor) * fitGridFloor
+	}
+	step := math.Log(fitGridStep)
+	return math.Exp(math.Round(math.Log(ms)/step) * step)
+}
 
 // EstimatePriorUpper is the upper bound of a distance-prior estimate of est
 // ms (see EstimateRTT): over all measured WonderProxy pairs, the measured
@@ -661,34 +679,18 @@ func (f *RTTFit) sigmaAt(s, j int, distKm float64) float64 {
 }
 
 // rttFitted is a fit with the inputs it was made from, so that a rebuild
-// whose declared and live RTTs did not change reuses it.
+// whose inputs did not change reuses it.
 type rttFitted struct {
 	fit            *RTTFit
 	dist, measured []float64
-	// live marks the measured RTTs read from telemetry.
-	live           []bool
 	sites, sources int
 }
 
-// sameInputs reports whether a fit made from r's inputs still stands for
-// these: the same pairs and distances, the same declared RTTs, and live
-// RTTs within rttRefitTolerance (or rttRefitShare) of those it was made
-// from.
-func (r *rttFitted) sameInputs(sites, sources int, dist, measured []float64, live []bool) bool {
-	if r == nil || r.sites != sites || r.sources != sources || !slices.Equal(r.live, live) ||
-		!slices.EqualFunc(r.dist, dist, sameFloat) {
-		return false
-	}
-	for k, x := range r.measured {
-		y := measured[k]
-		if sameFloat(x, y) {
-			continue
-		}
-		if !live[k] || math.IsNaN(x) || math.IsNaN(y) || math.Abs(x-y) > max(rttRefitTolerance, rttRefitShare*x) {
-			return false
-		}
-	}
-	return true
+// sameInputs reports whether a fit was made from exactly these inputs
+// (live RTTs already on the grid, FitGrid): then it is the fit they give.
+func (r *rttFitted) sameInputs(sites, sources int, dist, measured []float64) bool {
+	return r != nil && r.sites == sites && r.sources == sources &&
+		slices.EqualFunc(r.dist, dist, sameFloat) && slices.EqualFunc(r.measured, measured, sameFloat)
 }
 
 // sameFloat: equal, or both NaN.
@@ -702,7 +704,6 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 	n, m := len(siteLocs), len(sourceLocs)
 	dist := make([]float64, n*m)
 	measured := make([]float64, n*m)
-	live := make([]bool, n*m)
 	for s := range n {
 		for j := range m {
 			k := s*m + j
@@ -711,12 +712,15 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 				dist[k] = GreatCircleKilometres(a.lat, a.lon, b.lat, b.lon)
 			}
 			if !w.RTTProvenance[k].IsEstimate() && w.RTT[k] < scoring.UnknownRTT {
-				measured[k], live[k] = w.RTT[k], w.RTTProvenance[k]&scoring.Live != 0
+				measured[k] = w.RTT[k]
+				if w.RTTProvenance[k]&scoring.Live != 0 {
+					measured[k] = FitGrid(measured[k])
+				}
 			}
 		}
 	}
 	r := prev
-	if !prev.sameInputs(n, m, dist, measured, live) {
+	if !prev.sameInputs(n, m, dist, measured) {
 		in := RTTInput{Sites: n, Sources: m, DistKm: dist, Measured: measured,
 			SiteLat: make([]float64, n), SiteLon: make([]float64, n), SourceLat: make([]float64, m), SourceLon: make([]float64, m)}
 		for s, l := range siteLocs {
@@ -725,7 +729,7 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 		for j, l := range sourceLocs {
 			in.SourceLat[j], in.SourceLon[j] = l.coords()
 		}
-		r = &rttFitted{fit: FitRTT(in), dist: dist, measured: measured, live: live, sites: n, sources: m}
+		r = &rttFitted{fit: FitRTT(in), dist: dist, measured: measured, sites: n, sources: m}
 	}
 	w.RTTUpper = make([]float64, n*m)
 	for k := range n * m {

@@ -19,6 +19,7 @@ package state
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,6 +182,19 @@ func TestBuildFillsEstimatesFromTheFit(t *testing.T) {
 	}
 	if drift := buildSiteTable(sites, sources, liveAt(33), jitter); drift.rtt.fit == jitter.rtt.fit {
 		t.Error("3 ms of live drift kept the old fit")
+	}
+
+	// The fit is a function of the current inputs: a process that saw 30
+	// then 30.8 ms and one that started at 30.8 hold the same estimates
+	// and bounds (the scheduler and the rebalancer judge a bound alike).
+	fresh := buildSiteTable(sites, sources, liveAt(30.8), nil)
+	if !slices.Equal(fresh.world.RTT, jitter.world.RTT) || !slices.Equal(fresh.world.RTTUpper, jitter.world.RTTUpper) {
+		t.Error("the same inputs reached by another history gave another fit")
+	}
+	for _, ms := range []float64{0.4, 7.6, 19.4, 20.6, 30, 30.8, 151, 900} {
+		if g := FitGrid(ms); math.Abs(g-ms) > max(0.5, 0.025*ms) || FitGrid(g) != g {
+			t.Errorf("FitGrid(%v) = %v: off by more than half a step, or not a fixed point", ms, g)
+		}
 	}
 }
 

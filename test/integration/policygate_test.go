@@ -104,8 +104,11 @@ func TestPolicyGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := bound.Labels[placementv1alpha1.PolicyLabel]; got != "eu-api" {
-		t.Errorf("ungated pod's %s label = %q, want eu-api (so a scheduler that has not seen the policy fails it closed)", placementv1alpha1.PolicyLabel, got)
+	if got := bound.Annotations[placementv1alpha1.PolicyRequiredAnnotation]; got != "true" {
+		t.Errorf("ungated pod's %s annotation = %q, want true (so a scheduler that has not seen the policy fails it closed)", placementv1alpha1.PolicyRequiredAnnotation, got)
+	}
+	if got, ok := bound.Labels[placementv1alpha1.PolicyLabel]; ok {
+		t.Errorf("the gate tied the pod to policy %q with its %s label; a policy of higher priority could never govern it", got, placementv1alpha1.PolicyLabel)
 	}
 
 	// The controller has reconciled every gated pod since the policy

@@ -53,9 +53,9 @@ type rebalanceEnv struct {
 	prom *harness.Prometheus
 }
 
-func newRebalanceEnv(t *testing.T, telemetry bool) *rebalanceEnv {
+func newRebalanceEnv(t *testing.T, telemetry bool, controllers ...string) *rebalanceEnv {
 	e := &rebalanceEnv{env: newEnv(t)}
-	harness.StartControllerManager(t, e.cp, "deployment", "replicaset", "disruption")
+	harness.StartControllerManager(t, e.cp, append([]string{"deployment", "replicaset", "disruption"}, controllers...)...)
 	harness.SimulatePods(t, e.cp)
 	config := schedulerConfig
 	if telemetry {

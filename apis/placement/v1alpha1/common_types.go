@@ -55,6 +55,14 @@ const (
 	// (a Deployment applied before its PlacementPolicy) then wait instead of
 	// being placed with no rules.
 	PolicyGate = "placement.proxima.dev/policy"
+	// PolicyRequiredAnnotation "true" on a Pod says that a PlacementPolicy
+	// must govern it: proxima-controller sets it when it lifts PolicyGate.
+	// A scheduler that resolves no policy for such a pod (it has not seen
+	// the policy yet, or the policy was deleted) leaves it unschedulable
+	// instead of placing it with no rules. Which policy governs it is
+	// resolved anew, by label and priority, every time it is scheduled or
+	// judged.
+	PolicyRequiredAnnotation = "placement.proxima.dev/policy-required"
 
 	// ConditionReady is True when an object's cross-object references
 	// resolve and, for a PlacementPolicy, its hard rules leave some site.

@@ -164,10 +164,30 @@ const (
 	RebalanceBetterSite = "BetterSite"
 )
 
+// UnhealthySiteAction says what a site whose health signal reports it down
+// means for the policy's pods running there.
+// +kubebuilder:validation:Enum=KeepAutonomous;Keep;Move
+type UnhealthySiteAction string
+
+// Unhealthy site actions.
+const (
+	// UnhealthySiteKeepAutonomous: pods on nodes that keep running on their
+	// own while cut off from the control plane (edge autonomy: a KubeEdge
+	// edge node, an OpenYurt node with autonomy on) stay, serving the
+	// site's own clients; pods on other nodes move. The default.
+	UnhealthySiteKeepAutonomous UnhealthySiteAction = "KeepAutonomous"
+	// UnhealthySiteKeep: no pod moves because its site is unhealthy.
+	UnhealthySiteKeep UnhealthySiteAction = "Keep"
+	// UnhealthySiteMove: every pod moves out of an unhealthy site after
+	// the grace period.
+	UnhealthySiteMove UnhealthySiteAction = "Move"
+)
+
 // RebalancePolicy says when the rebalancer moves a policy's pods. Only pods
-// with a controller (a ReplicaSet, StatefulSet, Job...; not a DaemonSet)
-// are moved, and the replacement goes wherever the scheduler places it.
-// docs/rebalancer.md describes the triggers and the safety rules.
+// whose controller recreates them without loss are moved (a ReplicaSet's,
+// a StatefulSet's, a Job's whose pod failure policy ignores disruptions),
+// and the replacement goes wherever the scheduler places it.
+// docs/rebalancer.md lists the pods that never move and the safety rules.
 type RebalancePolicy struct {
 	// mode: Off (default), DryRun or On. Quote "On" and "Off" in YAML,
 	// which otherwise reads them as booleans.
@@ -225,6 +245,15 @@ type RebalancePolicy struct {
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="maxMoving must be a positive number or a percentage from 1% to 100%"
 	MaxMoving *intstr.IntOrString `json:"maxMoving,omitempty"`
+
+	// onUnhealthySite says what a site the health signal reports down
+	// means for the policy's pods there: KeepAutonomous (default) keeps the
+	// pods of nodes that serve their site's clients on their own while cut
+	// off (KubeEdge edge nodes, OpenYurt autonomy) and moves the others,
+	// Keep keeps every pod, Move moves every pod. New pods never go to an
+	// unhealthy site whatever this says.
+	// +optional
+	OnUnhealthySite UnhealthySiteAction `json:"onUnhealthySite,omitempty"`
 }
 
 // Residency is the data-residency rule: a site is allowed when its country or
@@ -467,10 +496,16 @@ type RebalanceStatus struct {
 	Candidates int32 `json:"candidates,omitempty"`
 	// waiting is how many more pods break a hard rule or have a better
 	// site but have not yet waited out their grace, dwell or cooldown, or
-	// break a hard rule with no feasible site that has room for them.
+	// are held where they are by a do-no-harm rule (see held).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Waiting int32 `json:"waiting,omitempty"`
+	// held are the first pods by name, at most 16, that would move but
+	// that a do-no-harm rule keeps where they are (docs/rebalancer.md).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Held []RebalanceHeld `json:"held,omitempty"`
 	// moving is how many evicted pods have no bound replacement yet, or
 	// how many of the policy's pods wait to be scheduled, if more.
 	// +optional
@@ -486,6 +521,28 @@ type RebalanceStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+}
+
+// RebalanceHeld is a pod that would move but that a do-no-harm rule keeps
+// where it is.
+type RebalanceHeld struct {
+	// pod is the pod's name (in the policy's namespace).
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod"`
+	// fromSite is the site of the pod's node.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	FromSite string `json:"fromSite"`
+	// rule is the do-no-harm rule that keeps it: UnprovenBreach,
+	// NoFeasibleRoom, VolumeBound, AutonomousSite or ReplacementMisplaced.
+	// +required
+	// +kubebuilder:validation:Enum=UnprovenBreach;NoFeasibleRoom;VolumeBound;AutonomousSite;ReplacementMisplaced
+	Rule string `json:"rule"`
+	// message says why it would move and why it stays.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message"`
 }
 
 // RebalanceCandidate is a pod the rebalancer would move, or is moving.

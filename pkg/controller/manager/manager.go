@@ -160,11 +160,16 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		factories = append(factories, broadcaster)
 		pods := boundFactory.Core().V1().Pods()
 		nodes := coreFactory.Core().V1().Nodes()
+		// Whether a Job's pod or a pod with volumes may move.
+		jobs := coreFactory.Batch().V1().Jobs()
+		pvcs := coreFactory.Core().V1().PersistentVolumeClaims()
+		pvs := coreFactory.Core().V1().PersistentVolumes()
 		rcfg := rebalance.Config{
 			Kube: core, Placement: client, Model: c.Model(),
 			Nodes: nodes.Lister(), Pods: pods.Lister(), AllPods: coreFactory.Core().V1().Pods().Lister(), Policies: factory.Placement().V1alpha1().PlacementPolicies().Lister(),
+			Jobs: jobs.Lister(), PVCs: pvcs.Lister(), PVs: pvs.Lister(),
 			Synced: []cache.InformerSynced{pods.Informer().HasSynced, coreFactory.Core().V1().Pods().Informer().HasSynced,
-				nodes.Informer().HasSynced, c.Model().HasSynced},
+				nodes.Informer().HasSynced, c.Model().HasSynced, jobs.Informer().HasSynced, pvcs.Informer().HasSynced, pvs.Informer().HasSynced},
 			Settings: settings, SchedulerNames: opts.SchedulerNames,
 			Interval: opts.RebalanceInterval, EvictionsPerMinute: opts.EvictionsPerMinute,
 			Recorder: broadcaster.NewRecorder(scheme, "proxima-rebalancer"),

@@ -32,9 +32,14 @@ limitations under the License.
 // does once the world model resolves a policy for the pod exactly as the
 // scheduler will (state.Snapshot.PolicyFor): its label names an existing
 // policy, or a policy of its namespace selects it. In the same write it
-// names that policy in the pod's placement.proxima.dev/policy label, so a
-// scheduler that has not yet seen the policy fails the pod closed and
-// retries it, instead of placing it with no rules. It never adds the gate.
+// sets placement.proxima.dev/policy-required, so a scheduler that has not
+// yet seen the policy fails the pod closed and retries it, instead of
+// placing it with no rules. It does not name the policy: which one governs
+// the pod is resolved anew whenever the scheduler places it or the
+// rebalancer judges it, so a policy of higher priority applied a moment
+// later, or a policy deleted and created again under another name, governs
+// it as if the order had been the other way round. It never adds the
+// gate.
 //
 // It watches only unbound pods, reconciles a pod when it is added or
 // updated and every gated pod when the world model publishes a snapshot
@@ -171,14 +176,14 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	}
 	updated := pod.DeepCopy()
 	updated.Spec.SchedulingGates = slices.DeleteFunc(updated.Spec.SchedulingGates, isPolicyGate)
-	// Name the policy in the pod's label in the same write: the scheduler
-	// watches policies on its own and may see the ungated pod before the
-	// policy. With the label it then fails the pod closed until it sees the
-	// policy, rather than placing it with no rules.
-	if updated.Labels == nil {
-		updated.Labels = map[string]string{}
+	// Require a policy in the same write: the scheduler watches policies
+	// on its own and may see the ungated pod before the policy. It then
+	// fails the pod closed until it sees one, rather than placing it with
+	// no rules.
+	if updated.Annotations == nil {
+		updated.Annotations = map[string]string{}
 	}
-	updated.Labels[placementv1alpha1.PolicyLabel] = policy.Name
+	updated.Annotations[placementv1alpha1.PolicyRequiredAnnotation] = "true"
 	if _, err := c.client.CoreV1().Pods(pod.Namespace).Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil

@@ -51,6 +51,7 @@ import (
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -62,6 +63,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -77,6 +79,8 @@ import (
 )
 
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=placement.proxima.dev,resources=placementpolicies/status,verbs=update
 
@@ -105,7 +109,12 @@ type Config struct {
 	// policy's pods waiting to be scheduled count as moving.
 	AllPods  corelisters.PodLister
 	Policies listers.PlacementPolicyLister
-	// Synced report whether the Nodes and Pods informers have synced.
+	// Jobs, PVCs and PVs list what decides whether a Job's pod or a pod
+	// with volumes may move; without them, such pods never move.
+	Jobs batchlisters.JobLister
+	PVCs corelisters.PersistentVolumeClaimLister
+	PVs  corelisters.PersistentVolumeLister
+	// Synced report whether the informers have synced.
 	Synced []cache.InformerSynced
 	// Settings are the scheduler's (GPU resources, minCandidateNodes,
 	// legacy site label), so that the rebalancer predicts its choice.
@@ -185,6 +194,7 @@ type policyRound struct {
 	running    int
 	waiting    [3]int32
 	candidates []candidate
+	held       []candidate
 	moving     int
 	// evicted are the candidates evicted this round (moving now, no
 	// longer candidates).
@@ -247,20 +257,33 @@ func (r *Rebalancer) Round(ctx context.Context) {
 			continue
 		}
 		pr.running++
-		f, ok := Judge(w, pod, pr.settings.Thresholds)
+		f, ok := Judge(w, pod, pr.settings.Thresholds, r.guards(w, pr.settings))
+		if ok {
+			if why := r.tracker.Misplaced(controllerOf(pod).UID); why != "" {
+				ok, f.Hold = false, HoldReturned
+				f.Message = fmt.Sprintf("%s, but the workload's last move did not land where it was meant to (%s)", f.Message, why)
+			}
+		}
 		if logger.V(5).Enabled() {
 			logger.V(5).Info("Judged a pod", "pod", klog.KObj(pod), "policy", klog.KObj(pr.policy), "move", ok, "reason", f.Kind,
-				"fromSite", f.From, "toSite", f.To, "message", f.Message)
+				"hold", f.Hold, "fromSite", f.From, "toSite", f.To, "message", f.Message)
 		}
 		if !ok {
-			if f.Kind == HardRule {
+			switch {
+			case f.Hold == HoldNoRoom:
 				// Nowhere with room to go: it waits, and its grace
 				// keeps counting.
 				r.tracker.Observe(pod.UID, HardRule, now)
-				pr.waiting[HardRule]++
-				continue
+			default:
+				// Every other hold starts the timers again once it
+				// lifts: grace and dwell count only time the move was
+				// allowed.
+				r.tracker.Observe(pod.UID, 0, now)
 			}
-			r.tracker.Observe(pod.UID, 0, now)
+			if f.Hold != "" {
+				pr.waiting[f.Kind]++
+				pr.held = append(pr.held, candidate{pod: pod, Finding: f, settings: pr.settings})
+			}
 			continue
 		}
 		since := r.tracker.Observe(pod.UID, f.Kind, now)
@@ -284,7 +307,7 @@ func (r *Rebalancer) Round(ctx context.Context) {
 		return cmp.Compare(a.pod.Namespace+"/"+a.pod.Name, b.pod.Namespace+"/"+b.pod.Name)
 	})
 	for _, c := range due {
-		f, ok := Judge(w, c.pod, c.settings.Thresholds)
+		f, ok := Judge(w, c.pod, c.settings.Thresholds, r.guards(w, c.settings))
 		if !ok || f.Kind != c.Kind {
 			continue
 		}
@@ -344,30 +367,21 @@ func (r *Rebalancer) countWaiting(snap *state.Snapshot, rounds map[types.Namespa
 // movable reports whether pod may be moved now: Unmovable says nothing
 // against it and no eviction of it is in flight.
 func (r *Rebalancer) movable(pod *v1.Pod) bool {
-	return Unmovable(pod, r.schedulers) == "" && !r.tracker.Moving(pod.UID)
+	rule, _ := Unmovable(pod, r.schedulers, r.jobs())
+	return rule == "" && !r.tracker.Moving(pod.UID)
 }
 
-// Unmovable says why the rebalancer never moves pod, or "": it must be
-// bound, not terminating or finished, placed by one of schedulers, and
-// owned by a controller that will recreate it (not a DaemonSet, whose pod
-// would come back on the same node).
-func Unmovable(pod *v1.Pod, schedulers sets.Set[string]) string {
-	ref := controllerOf(pod)
-	switch {
-	case pod.Spec.NodeName == "":
-		return "it is not bound to a node"
-	case pod.DeletionTimestamp != nil:
-		return "it is terminating"
-	case pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed:
-		return "it has finished"
-	case !schedulers.Has(pod.Spec.SchedulerName):
-		return fmt.Sprintf("it names scheduler %q, which would place it again", pod.Spec.SchedulerName)
-	case ref == nil:
-		return "it has no controller to recreate it"
-	case ref.Kind == "DaemonSet":
-		return "a DaemonSet's pod comes back on the same node"
+// jobs reads Jobs from the lister; nil without one.
+func (r *Rebalancer) jobs() Jobs {
+	if r.cfg.Jobs == nil {
+		return nil
 	}
-	return ""
+	return func(namespace, name string) (*batchv1.Job, error) { return r.cfg.Jobs.Jobs(namespace).Get(name) }
+}
+
+// guards are Judge's guards for a policy's pods in w.
+func (r *Rebalancer) guards(w *simulate.World, s Settings) Guards {
+	return Guards{OnUnhealthySite: s.OnUnhealthySite, Volumes: VolumeGuard(r.cfg.PVCs, r.cfg.PVs, w.Node)}
 }
 
 func controllerOf(pod *v1.Pod) *metav1.OwnerReference { return metav1.GetControllerOf(pod) }
@@ -495,6 +509,12 @@ func (r *Rebalancer) report(ctx context.Context, key types.NamespacedName, pr *p
 		}
 	}
 	st.Candidates = int32(len(byName))
+	held := slices.Clone(pr.held)
+	slices.SortFunc(held, func(a, b candidate) int { return cmp.Compare(a.pod.Name, b.pod.Name) })
+	for _, c := range held[:min(len(held), maxStatusPods)] {
+		st.Held = append(st.Held, placementv1alpha1.RebalanceHeld{Pod: c.pod.Name, FromSite: c.From, Rule: string(c.Hold),
+			Message: truncate(c.Message, 1024)})
+	}
 	for _, k := range []Kind{HardRule, BetterSite} {
 		candidatesGauge.WithLabelValues(key.Namespace, key.Name, k.String(), mode).Set(counts[k])
 		waitingGauge.WithLabelValues(key.Namespace, key.Name, k.String()).Set(float64(pr.waiting[k]))

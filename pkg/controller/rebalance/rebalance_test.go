@@ -17,6 +17,7 @@ limitations under the License.
 package rebalance
 
 import (
+	"cmp"
 	"testing"
 	"time"
 
@@ -42,6 +43,12 @@ type world struct {
 	live     *state.Live
 	noSite   string // a Site deleted (its node stays labelled)
 	hwPolicy bool
+	// autonomous is a node marked as a KubeEdge edge node.
+	autonomous string
+	// undeclared is a site the source declares no RTT to.
+	undeclared string
+	// prices are per-site CPU core prices (default 0.05).
+	prices map[string]string
 }
 
 func (wd world) build() *simulate.World {
@@ -55,16 +62,22 @@ func (wd world) build() *simulate.World {
 	for _, s := range []struct{ name, country, tag string }{{"ber", "DE", "EU"}, {"par", "FR", "EU"}, {"zrh", "CH", ""}} {
 		site := &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: s.name}, Spec: placementv1alpha1.SiteSpec{
 			Tier: placementv1alpha1.TierEdge, Country: s.country,
-			Pricing: &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse("0.05"))}}}
+			Pricing: &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse(cmp.Or(wd.prices[s.name], "0.05")))}}}
 		if s.tag != "" {
 			site.Spec.Jurisdictions = []string{s.tag}
 		}
 		if s.name != wd.noSite {
 			sites = append(sites, site)
 		}
-		src.Spec.RTTs = append(src.Spec.RTTs, placementv1alpha1.SiteRTT{Site: s.name, Milliseconds: rtt[s.name]})
-		nodes = append(nodes, st.MakeNode().Name(s.name+"-0").Label(placementv1alpha1.SiteLabel, s.name).Label("gpu", "true").
-			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "2", v1.ResourceMemory: "8Gi", v1.ResourcePods: "110"}).Obj())
+		if s.name != wd.undeclared {
+			src.Spec.RTTs = append(src.Spec.RTTs, placementv1alpha1.SiteRTT{Site: s.name, Milliseconds: rtt[s.name]})
+		}
+		node := st.MakeNode().Name(s.name+"-0").Label(placementv1alpha1.SiteLabel, s.name).Label("gpu", "true").
+			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "2", v1.ResourceMemory: "8Gi", v1.ResourcePods: "110"}).Obj()
+		if node.Name == wd.autonomous {
+			node.Labels[KubeEdgeEdgeNodeLabel] = ""
+		}
+		nodes = append(nodes, node)
 	}
 	policy := wd.policy
 	if policy == nil {
@@ -80,6 +93,12 @@ func euPolicy() *placementv1alpha1.PlacementPolicy {
 		Latency:   &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}},
 		Weights:   &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
 	}}
+}
+
+func maxRTT(ms int32) *placementv1alpha1.PlacementPolicy {
+	p := euPolicy()
+	p.Spec.Latency.MaxRTTMilliseconds = ptr.To(ms)
+	return p
 }
 
 func pod(name, node, cpu string) *v1.Pod {
@@ -104,11 +123,12 @@ func TestJudge(t *testing.T) {
 		want     Kind
 		to       string
 		contains string
-		stuck    bool // breaks a hard rule, nowhere to go
+		guards   Guards
+		hold     Hold // should move, but a do-no-harm rule keeps it
 	}{{
 		name: "best site: stays", pod: pod("a", "ber-0", "1"), th: th,
 	}, {
-		name: "par, ber 15 ms better: moves", pod: pod("a", "par-0", "1"), th: th, want: BetterSite, to: "ber", contains: "15 ms closer",
+		name: "par, ber 15 ms better: moves", pod: pod("a", "par-0", "1"), th: th, want: BetterSite, to: "ber", contains: "latency objective 10 vs 25 ms",
 	}, {
 		name: "par, ber better by less than the threshold: stays", pod: pod("a", "par-0", "1"), th: Thresholds{MinRTTGain: 20},
 	}, {
@@ -119,15 +139,45 @@ func TestJudge(t *testing.T) {
 		world: world{policy: narrowed}, want: HardRule, to: "par", contains: "residency",
 	}, {
 		name: "residency narrowed but par full: nowhere to go, stays", pod: pod("a", "ber-0", "1"), th: th,
-		world: world{policy: narrowed, pods: []*v1.Pod{pod("x", "par-0", "2")}}, stuck: true, contains: "residency",
+		world: world{policy: narrowed, pods: []*v1.Pod{pod("x", "par-0", "2")}}, hold: HoldNoRoom, contains: "residency",
 	}, {
 		name: "Site deleted", pod: pod("a", "ber-0", "1"), th: th, world: world{noSite: "ber"}, want: HardRule, to: "par", contains: "no longer exists",
 	}, {
 		name: "node lacks the hardware rule's label: nowhere else has it either, stays", pod: pod("a", "ber-0", "1"), th: th,
-		world: world{policy: hardware}, stuck: true, contains: "hardware rule",
+		world: world{policy: hardware}, hold: HoldNoRoom, contains: "hardware rule",
 	}, {
 		name: "site unhealthy (live)", pod: pod("a", "ber-0", "1"), th: th, want: HardRule, to: "par", contains: "site unhealthy",
 		world: world{live: &state.Live{Health: state.Signal[string, bool]{Enabled: true, Fresh: true, Values: map[string]bool{"ber": false, "par": true, "zrh": true}}}},
+	}, {
+		name: "site unhealthy (live), node autonomous (KubeEdge): kept by default", pod: pod("a", "ber-0", "1"), th: th,
+		world: world{autonomous: "ber-0", live: &state.Live{Health: state.Signal[string, bool]{Enabled: true, Fresh: true,
+			Values: map[string]bool{"ber": false, "par": true, "zrh": true}}}}, hold: HoldAutonomous, contains: "KubeEdge",
+	}, {
+		name: "site unhealthy (live), node autonomous, onUnhealthySite Move: moves", pod: pod("a", "ber-0", "1"), th: th,
+		guards: Guards{OnUnhealthySite: placementv1alpha1.UnhealthySiteMove}, want: HardRule, to: "par", contains: "site unhealthy",
+		world: world{autonomous: "ber-0", live: &state.Live{Health: state.Signal[string, bool]{Enabled: true, Fresh: true,
+			Values: map[string]bool{"ber": false, "par": true, "zrh": true}}}},
+	}, {
+		name: "site unhealthy (live), onUnhealthySite Keep: kept", pod: pod("a", "ber-0", "1"), th: th,
+		guards: Guards{OnUnhealthySite: placementv1alpha1.UnhealthySiteKeep}, hold: HoldAutonomous,
+		world: world{live: &state.Live{Health: state.Signal[string, bool]{Enabled: true, Fresh: true,
+			Values: map[string]bool{"ber": false, "par": true, "zrh": true}}}},
+	}, {
+		name: "max RTT broken by a fresh live RTT: moves", pod: pod("a", "ber-0", "1"), th: th, want: HardRule, to: "par", contains: "max RTT",
+		world: world{policy: maxRTT(30), live: &state.Live{RTT: state.Signal[state.SourceSite, float64]{Enabled: true, Fresh: true,
+			Values: map[state.SourceSite]float64{{Source: "users", Site: "ber"}: 45, {Source: "users", Site: "par"}: 25, {Source: "users", Site: "zrh"}: 5}}}},
+	}, {
+		name: "max RTT fails only because ber's live series vanished: held", pod: pod("a", "ber-0", "1"), th: th, hold: HoldUnproven, contains: "max RTT",
+		world: world{policy: maxRTT(30), undeclared: "ber", live: &state.Live{RTT: state.Signal[state.SourceSite, float64]{Enabled: true, Fresh: true,
+			Values: map[state.SourceSite]float64{{Source: "users", Site: "par"}: 25, {Source: "users", Site: "zrh"}: 5}}}},
+	}, {
+		name: "a better site, but the pod's volume binds it here: held", pod: pod("a", "par-0", "1"), th: th, hold: HoldVolume, contains: "only where it is",
+		guards: Guards{Volumes: func(_ *v1.Pod, node string) string {
+			if node != "par-0" {
+				return "its volume data is reachable only from nodes that node " + node + " is not among, so its replacement could run only where it is"
+			}
+			return ""
+		}},
 	}, {
 		name: "health stale, policy rejects stale: not judged", pod: pod("a", "ber-0", "1"), th: th,
 		world: world{policy: func() *placementv1alpha1.PlacementPolicy {
@@ -145,13 +195,13 @@ func TestJudge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			wd := tc.world
 			wd.pods = append(wd.pods, tc.pod)
-			f, ok := Judge(wd.build(), tc.pod, tc.th)
+			f, ok := Judge(wd.build(), tc.pod, tc.th, tc.guards)
 			if tc.want == 0 {
 				if ok {
 					t.Fatalf("want no finding, got %+v", f)
 				}
-				if stuck := f.Kind == HardRule && f.To == ""; stuck != tc.stuck || !contains(f.Message, tc.contains) {
-					t.Errorf("stays; want stuck %v naming %q, got %+v", tc.stuck, tc.contains, f)
+				if f.Hold != tc.hold || !contains(f.Message, tc.contains) {
+					t.Errorf("stays; want hold %q naming %q, got %+v", tc.hold, tc.contains, f)
 				}
 				return
 			}
@@ -239,9 +289,9 @@ func TestTrackerSettle(t *testing.T) {
 	at := time.Unix(5000, 0)
 	evicted := pod("a", "par-0", "2")
 	tr := NewTracker()
-	tr.Started(&Move{UID: evicted.UID, Owner: "rs", ToNode: "ber-0", At: at}, evicted)
+	tr.Started(&Move{UID: evicted.UID, Owner: "rs", ToNode: "ber-0", Finding: Finding{To: "ber"}, At: at}, evicted)
 	other := pod("b", "par-0", "2")
-	tr.Started(&Move{UID: other.UID, Owner: "rs", ToNode: "zrh-0", At: at}, other)
+	tr.Started(&Move{UID: other.UID, Owner: "rs", ToNode: "zrh-0", Finding: Finding{To: "zrh"}, At: at}, other)
 
 	// Both evicted pods still terminating: both in flight, ber-0 full.
 	w := world{pods: []*v1.Pod{evicted, other}}.build()
@@ -249,7 +299,7 @@ func TestTrackerSettle(t *testing.T) {
 	if len(inFlight) != 2 || len(landed) != 0 {
 		t.Fatalf("in flight %d, landed %d", len(inFlight), len(landed))
 	}
-	if f, ok := Judge(w, pod("c", "par-0", "1"), Thresholds{MinRTTGain: 5}); ok && f.To == "ber" {
+	if f, ok := Judge(w, pod("c", "par-0", "1"), Thresholds{MinRTTGain: 5}, Guards{}); ok && f.To == "ber" {
 		t.Errorf("a move counted on room reserved for one in flight: %+v", f)
 	}
 
@@ -264,6 +314,9 @@ func TestTrackerSettle(t *testing.T) {
 	if len(inFlight) != 1 || len(landed) != 1 {
 		t.Fatalf("in flight %d, landed %d; want 1, 1", len(inFlight), len(landed))
 	}
+	if why := tr.Misplaced("rs"); why != "" || landed[0].UID != evicted.UID {
+		t.Fatalf("the replacement in ber ended the move toward ber (%s), held: %q", landed[0].UID, why)
+	}
 	// The same replacement does not end the second move.
 	inFlight, _ = tr.Settle(w, at.Add(3*time.Second))
 	if len(inFlight) != 1 {
@@ -272,5 +325,71 @@ func TestTrackerSettle(t *testing.T) {
 	inFlight, _ = tr.Settle(w, at.Add(MoveTimeout+time.Minute))
 	if len(inFlight) != 0 || tr.Moving(types.UID("b")) {
 		t.Errorf("a move outlived MoveTimeout")
+	}
+	if tr.Misplaced("rs") == "" {
+		t.Errorf("a move with no bound replacement within MoveTimeout does not hold its workload")
+	}
+	if _, _ = tr.Settle(w, at.Add(MoveTimeout+MisplacedHold+2*time.Minute)); tr.Misplaced("rs") != "" {
+		t.Errorf("the hold outlived MisplacedHold")
+	}
+}
+
+// TestTrackerMisplaced: a replacement that lands outside the move's
+// target site holds the workload.
+func TestTrackerMisplaced(t *testing.T) {
+	at := time.Unix(5000, 0)
+	evicted := pod("a", "ber-0", "1")
+	tr := NewTracker()
+	tr.Started(&Move{UID: evicted.UID, Owner: "rs", ToNode: "par-0", Finding: Finding{To: "par"}, At: at}, evicted)
+	back := pod("r", "ber-0", "1")
+	back.CreationTimestamp = metav1.NewTime(at.Add(time.Second))
+	if _, landed := tr.Settle(world{pods: []*v1.Pod{back}}.build(), at.Add(2*time.Second)); len(landed) != 1 {
+		t.Fatalf("landed %d, want 1", len(landed))
+	}
+	if why := tr.Misplaced("rs"); !contains(why, `in site "ber"`) {
+		t.Errorf("a replacement back in ber, not par: hold %q", why)
+	}
+}
+
+// TestBetterIsAntisymmetric: with latency and cost both weighted, no two
+// sites are each better than the other, whatever the gains; a move must
+// improve the policy's own objective by its thresholds.
+func TestBetterIsAntisymmetric(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rtt      map[string]int32
+		price    map[string]string
+		th       Thresholds
+		forward  bool // par → ber
+		backward bool // ber → par
+	}{
+		{name: "ber closer and cheaper", rtt: map[string]int32{"ber": 10, "par": 25}, price: map[string]string{"ber": "0.05", "par": "0.10"},
+			th: Thresholds{MinRTTGain: 5, MinCostGainShare: 0.1}, forward: true},
+		{name: "ber closer, par cheaper: the weighted gains cancel", rtt: map[string]int32{"ber": 10, "par": 20}, price: map[string]string{"ber": "0.10", "par": "0.05"},
+			th: Thresholds{MinRTTGain: 5, MinCostGainShare: 0.25}},
+		{name: "ber far closer, a little dearer", rtt: map[string]int32{"ber": 10, "par": 60}, price: map[string]string{"ber": "0.055", "par": "0.05"},
+			th: Thresholds{MinRTTGain: 5, MinCostGainShare: 0.2}, forward: true},
+		{name: "cost share 0: cost never moves, latency alone", rtt: map[string]int32{"ber": 10, "par": 20}, price: map[string]string{"ber": "0.5", "par": "0.05"},
+			th: Thresholds{MinRTTGain: 5}, forward: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			policy := euPolicy()
+			policy.Spec.Weights = &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1), Cost: ptr.To[int32](1)}
+			w := world{rtt: tc.rtt, policy: policy, prices: tc.price}.build()
+			pp, err := w.Snap.PlanPod(pod("a", "par-0", "1"), w.Settings.GPUs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ber, _ := w.Snap.SiteIndex("ber")
+			par, _ := w.Snap.SiteIndex("par")
+			fwdMsg, fwd := Better(&pp.Plan, par, ber, tc.th)
+			bwdMsg, bwd := Better(&pp.Plan, ber, par, tc.th)
+			if fwd != tc.forward || bwd != tc.backward {
+				t.Errorf("par→ber %v (%s), ber→par %v (%s); want %v, %v", fwd, fwdMsg, bwd, bwdMsg, tc.forward, tc.backward)
+			}
+			if fwd && bwd {
+				t.Errorf("both directions better: the rebalancer would flap")
+			}
+		})
 	}
 }

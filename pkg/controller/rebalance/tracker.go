@@ -17,6 +17,7 @@ limitations under the License.
 package rebalance
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -39,8 +40,13 @@ const (
 	DefaultMaxMoving  = 1
 	// MoveTimeout is how long a move stays in flight without a bound
 	// replacement before the rebalancer stops counting it (the replacement
-	// may never come: the workload was scaled down or deleted).
+	// may never come: the workload was scaled down or deleted, or it cannot
+	// be placed).
 	MoveTimeout = 10 * time.Minute
+	// MisplacedHold is how long a workload is not moved again after a
+	// replacement of it landed outside the move's target site, or was not
+	// bound within MoveTimeout (HoldReturned).
+	MisplacedHold = time.Hour
 )
 
 // Settings are a policy's spec.rebalance with the defaults applied.
@@ -48,6 +54,7 @@ type Settings struct {
 	Mode                   placementv1alpha1.RebalanceMode
 	Grace, Dwell, Cooldown time.Duration
 	Thresholds             Thresholds
+	OnUnhealthySite        placementv1alpha1.UnhealthySiteAction
 	maxMoving              intstr.IntOrString
 }
 
@@ -78,6 +85,7 @@ func SettingsOf(r *placementv1alpha1.RebalancePolicy) Settings {
 	if r.MaxMoving != nil {
 		s.maxMoving = *r.MaxMoving
 	}
+	s.OnUnhealthySite = r.OnUnhealthySite
 	return s
 }
 
@@ -113,6 +121,14 @@ type Tracker struct {
 	since    map[types.UID]seen
 	moves    map[types.UID]*Move
 	credited sets.Set[types.UID]
+	// misplaced holds the workloads (by controller UID) whose last move
+	// did not land where it was meant to, until a time.
+	misplaced map[types.UID]misplaced
+}
+
+type misplaced struct {
+	until time.Time
+	why   string
 }
 
 type seen struct {
@@ -122,7 +138,8 @@ type seen struct {
 
 // NewTracker returns an empty Tracker.
 func NewTracker() *Tracker {
-	return &Tracker{since: map[types.UID]seen{}, moves: map[types.UID]*Move{}, credited: sets.New[types.UID]()}
+	return &Tracker{since: map[types.UID]seen{}, moves: map[types.UID]*Move{}, credited: sets.New[types.UID](),
+		misplaced: map[types.UID]misplaced{}}
 }
 
 // Observe records that pod has finding f (Kind 0: none) at now and returns
@@ -171,10 +188,16 @@ func (t *Tracker) Started(m *Move, pod *v1.Pod) {
 }
 
 // Settle ends the moves whose replacements are bound (a pod of the same
-// controller created after the eviction, each counted for one move) or
-// that timed out, and reserves in w the target node of each move still in
-// flight, so that no two moves count on the same room. It returns the
-// moves still in flight and those that ended with a bound replacement.
+// controller created after the eviction, each counted for one move, one in
+// the move's target site first) or that timed out, and reserves in w the
+// target node of each move still in flight, so that no two moves count on
+// the same room. A move whose replacement landed outside its target site,
+// or that timed out, holds its workload (Misplaced) for MisplacedHold: the
+// scheduler did not share the judgement, or a constraint the judgement
+// does not model (a volume, a port, inter-pod affinity, topology spread)
+// sent the pod elsewhere, and moving the workload again would loop. It
+// returns the moves still in flight and those that ended with a bound
+// replacement.
 func (t *Tracker) Settle(w *simulate.World, now time.Time) (inFlight, landed []*Move) {
 	present := sets.New[types.UID]()
 	byOwner := map[types.UID][]*v1.Pod{}
@@ -189,19 +212,38 @@ func (t *Tracker) Settle(w *simulate.World, now time.Time) (inFlight, landed []*
 			t.credited.Delete(uid)
 		}
 	}
+	for owner, m := range t.misplaced {
+		if !now.Before(m.until) {
+			delete(t.misplaced, owner)
+		}
+	}
+	siteOf := func(p *v1.Pod) string {
+		if ni := w.Nodes[p.Spec.NodeName]; ni != nil {
+			if name, ok := w.Snap.SiteName(ni.Node()); ok {
+				return name
+			}
+		}
+		return ""
+	}
 	for uid, m := range t.moves {
 		if !present.Has(uid) {
-			if i := t.replacement(byOwner[m.Owner], m.At); i >= 0 {
+			if i := t.replacement(byOwner[m.Owner], m.At, m.Finding.To, siteOf); i >= 0 {
 				p := byOwner[m.Owner][i]
 				t.credited.Insert(p.UID)
 				byOwner[m.Owner] = append(byOwner[m.Owner][:i], byOwner[m.Owner][i+1:]...)
 				delete(t.moves, uid)
+				if site := siteOf(p); site != m.Finding.To {
+					t.misplaced[m.Owner] = misplaced{until: now.Add(MisplacedHold),
+						why: fmt.Sprintf("pod %s, evicted toward site %s, was replaced by pod %s in site %q", m.Pod.Name, m.Finding.To, p.Name, site)}
+				}
 				landed = append(landed, m)
 				continue
 			}
 		}
 		if now.Sub(m.At) > MoveTimeout {
 			delete(t.moves, uid)
+			t.misplaced[m.Owner] = misplaced{until: now.Add(MisplacedHold),
+				why: fmt.Sprintf("pod %s, evicted toward site %s, had no bound replacement within %v", m.Pod.Name, m.Finding.To, MoveTimeout)}
 			continue
 		}
 		w.Reserve(m.template, m.ToNode)
@@ -210,15 +252,27 @@ func (t *Tracker) Settle(w *simulate.World, now time.Time) (inFlight, landed []*
 	return inFlight, landed
 }
 
-// replacement is the index of the first pod created after at, or -1.
-func (t *Tracker) replacement(pods []*v1.Pod, at time.Time) int {
+// Misplaced says why moves of the workload controlled by owner are held
+// (HoldReturned), or "".
+func (t *Tracker) Misplaced(owner types.UID) string { return t.misplaced[owner].why }
+
+// replacement is the index of a pod created after at, one in site to if
+// any, or -1.
+func (t *Tracker) replacement(pods []*v1.Pod, at time.Time, to string, siteOf func(*v1.Pod) string) int {
+	first := -1
 	for i, p := range pods {
 		// Creation timestamps have a resolution of one second.
-		if !p.CreationTimestamp.Time.Before(at.Truncate(time.Second)) {
+		if p.CreationTimestamp.Time.Before(at.Truncate(time.Second)) {
+			continue
+		}
+		if siteOf(p) == to {
 			return i
 		}
+		if first < 0 {
+			first = i
+		}
 	}
-	return -1
+	return first
 }
 
 // Moving reports whether an eviction of pod is in flight.
