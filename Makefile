@@ -12,6 +12,8 @@ GOTEST_FLAGS ?= -count=1 -timeout=45m
 
 .DEFAULT_GOAL := help
 
+SOAK_DURATION ?= 30m
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,9 +80,10 @@ release: ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install
 	./hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REPO)
 
 .PHONY: lint
-lint: ## go vet (including the schedperf-tagged end-to-end benchmark), gofmt and license headers.
+lint: ## go vet (including the schedperf-tagged end-to-end benchmark and the soak-tagged soak), gofmt and license headers.
 	$(GO) vet ./...
 	$(GO) vet -tags schedperf ./bench/e2e/
+	$(GO) vet -tags soak ./test/integration/
 	cd bench/peers && $(GO) vet ./... && $(GO) vet -tags schedperf ./e2e/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	@out=$$(for f in $$(git ls-files '*.go'); do head -20 "$$f" | grep -q 'Copyright The Proxima Authors' || echo "$$f"; done); \
@@ -103,6 +106,10 @@ test-unit: ## Run the tests that need no control plane.
 .PHONY: test-integration
 test-integration: tools ## Run the tests on the real control plane.
 	$(GO) test $(GOTEST_FLAGS) ./test/...
+
+.PHONY: soak
+soak: tools ## Churn policies, health, RTTs and prices under the rebalancer for SOAK_DURATION (30m) on the real control plane; not part of make test.
+	PROXIMA_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -run TestSoakRebalancer -timeout 90m -count=1 -v ./test/integration/
 
 .PHONY: bench
 bench: ## Run the scoring and plugin benchmarks, then the peers' (bench/peers, Kubernetes 1.34).

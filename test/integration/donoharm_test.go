@@ -34,6 +34,25 @@ import (
 	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
 )
 
+// TestFaultMatrixDoNoHarm: the rebalancer's and the policy gate's rows of
+// the fault matrix, each on its own real control plane with
+// kube-controller-manager. Every row fails if its guard is taken out.
+func TestFaultMatrixDoNoHarm(t *testing.T) {
+	for _, row := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"series-vanishes-rebalance-on", rowSeriesVanishes},
+		{"policy-after-catch-all", rowPolicyAfterCatchAll},
+		{"job-and-mirror-pod", rowJobAndMirrorPod},
+		{"volume-bound-statefulset-pod", rowVolumeBoundPod},
+		{"closer-vs-cheaper-flapping", rowNoFlappingAcrossCriteria},
+		{"autonomous-edge-node-disconnected", rowAutonomousEdgeSite},
+	} {
+		t.Run(row.name, row.run)
+	}
+}
+
 // rounds waits for n more rebalancer rounds.
 func (e *rebalanceEnv) rounds(n float64) {
 	e.t.Helper()
@@ -70,14 +89,14 @@ func (w *podWatch) evicted() int {
 	return len(w.evictedAge)
 }
 
-// TestRebalanceVanishedSeries: the live RTT and price series of the site
+// rowSeriesVanishes: the live RTT and price series of the site
 // the pods run in vanish (its blackbox exporter restarts) while the other
 // sites' stay fresh, so the rebalancer is not paused. The site now fails
 // the policy's max RTT and max cost only on stand-ins (no declared RTT:
 // an unknown estimate; the declared price without the live discount):
 // nothing moves, and the status says why. A fresh live RTT over the bound
 // then moves them.
-func TestRebalanceVanishedSeries(t *testing.T) {
+func rowSeriesVanishes(t *testing.T) {
 	e := newRebalanceEnv(t, true)
 	for _, s := range []siteSpec{{name: "near", country: "FR", cpuPrice: "0.10", nodes: 1}, {name: "mid", country: "FR", cpuPrice: "0.04", nodes: 1}} {
 		e.site(s)
@@ -129,14 +148,14 @@ func TestRebalanceVanishedSeries(t *testing.T) {
 	e.eventually("both pods moved to mid on a fresh RTT over the bound", 2*time.Minute, func() bool { return inOnly("mid") })
 }
 
-// TestRebalanceFollowsPolicyPriority: a catch-all policy (priority 0) is
+// rowPolicyAfterCatchAll: a catch-all policy (priority 0) is
 // applied before the eu-only policy (priority 100) that also selects the
 // pods. The gate lifts on the catch-all and the pods are placed outside
 // the EU; once eu-only exists it governs them (the gate named no policy
 // in their labels) and the rebalancer moves them into the EU. A policy
 // deleted and created again under a new name governs the pending pods it
 // selects.
-func TestRebalanceFollowsPolicyPriority(t *testing.T) {
+func rowPolicyAfterCatchAll(t *testing.T) {
 	e := newRebalanceEnv(t, false)
 	e.site(siteSpec{name: "us", country: "US", cpuPrice: "0.01", nodes: 1})
 	e.site(siteSpec{name: "de", country: "DE", tags: []string{"EU"}, cpuPrice: "0.09", nodes: 1})
@@ -204,10 +223,10 @@ func allIn(sites map[string]string, site string) bool {
 	return len(sites) > 0
 }
 
-// TestRebalanceNeverMovesLossyPods: residency narrows under a Job's pod
+// rowJobAndMirrorPod: residency narrows under a Job's pod
 // (backoffLimit 0, no pod failure policy), a mirror pod and a Deployment's
 // pod. Only the Deployment's pod moves; the Job does not fail.
-func TestRebalanceNeverMovesLossyPods(t *testing.T) {
+func rowJobAndMirrorPod(t *testing.T) {
 	e := newRebalanceEnv(t, false, "job")
 	e.site(siteSpec{name: "de", country: "DE", nodes: 1})
 	e.site(siteSpec{name: "fr", country: "FR", nodes: 1})
@@ -280,10 +299,10 @@ func (e *rebalanceEnv) placedAll() map[string]string {
 	return out
 }
 
-// TestRebalanceVolumeBoundPod: a StatefulSet's pod whose volume is a local
+// rowVolumeBoundPod: a StatefulSet's pod whose volume is a local
 // PersistentVolume on de's node. Residency narrows to FR: its replacement
 // could run only in de, so it is not evicted, and the status says why.
-func TestRebalanceVolumeBoundPod(t *testing.T) {
+func rowVolumeBoundPod(t *testing.T) {
 	e := newRebalanceEnv(t, false, "statefulset", "persistentvolume-binder")
 	e.site(siteSpec{name: "de", country: "DE", nodes: 1})
 	e.site(siteSpec{name: "fr", country: "FR", nodes: 1})
@@ -339,12 +358,12 @@ func TestRebalanceVolumeBoundPod(t *testing.T) {
 	}
 }
 
-// TestRebalanceNoFlappingAcrossCriteria: sites a (10 ms, dearer) and b
+// rowNoFlappingAcrossCriteria: sites a (10 ms, dearer) and b
 // (20 ms, cheaper) tie on a policy weighing latency and cost equally, so
 // load decides where the scheduler would put a pod again. Load moves
 // between the sites; a pod may move toward the site the policy's combined
 // objective prefers, never back.
-func TestRebalanceNoFlappingAcrossCriteria(t *testing.T) {
+func rowNoFlappingAcrossCriteria(t *testing.T) {
 	e := newRebalanceEnv(t, false)
 	e.site(siteSpec{name: "a", country: "FR", cpuPrice: "0.10", nodes: 1})
 	e.site(siteSpec{name: "b", country: "FR", cpuPrice: "0.05", nodes: 1})
@@ -399,10 +418,10 @@ func TestRebalanceNoFlappingAcrossCriteria(t *testing.T) {
 	t.Logf("%d evictions: %v", watch.evicted(), moves)
 }
 
-// TestRebalanceAutonomousEdgeSite: a store's uplink goes down (live health
+// rowAutonomousEdgeSite: a store's uplink goes down (live health
 // 0) while its KubeEdge edge node keeps serving the store's clients. Under
 // the default onUnhealthySite its pod stays; under Move it moves.
-func TestRebalanceAutonomousEdgeSite(t *testing.T) {
+func rowAutonomousEdgeSite(t *testing.T) {
 	e := newRebalanceEnv(t, true)
 	e.site(siteSpec{name: "store", country: "FR", nodes: 1, nodeLabels: map[string]string{rebalance.KubeEdgeEdgeNodeLabel: ""}})
 	e.site(siteSpec{name: "region", country: "FR", nodes: 1})
