@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +31,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
 	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
@@ -301,6 +303,22 @@ func TestExplainRebalanceAndNotes(t *testing.T) {
 	owned(inBer)
 	if r := Explain(w, inBer).Rebalance; r == nil || r.Move {
 		t.Errorf("a pod in the best site: verdict %+v, want stays", r)
+	}
+	// A Job's pod whose Job does not ignore disruptions is never moved;
+	// a pod whose claim cannot be checked is held where it is.
+	jobPod := pod("j", "par-0", "1")
+	jobPod.Spec.SchedulerName = "proxima-scheduler"
+	jobPod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "report", UID: "job", Controller: ptr.To(true)}}
+	w.Jobs = []*batchv1.Job{{ObjectMeta: metav1.ObjectMeta{Namespace: jobPod.Namespace, Name: "report", UID: "job"}}}
+	if r := Explain(w, jobPod).Rebalance; r == nil || r.Move || r.Never != string(rebalance.NeverJob) || !strings.Contains(r.Message, "backoffLimit") {
+		t.Errorf("a Job's pod: verdict %+v, want never moved under rule JobPod", r)
+	}
+	withClaim := pod("v", "par-0", "1")
+	withClaim.Spec.SchedulerName = "proxima-scheduler"
+	owned(withClaim)
+	withClaim.Spec.Volumes = []v1.Volume{{Name: "data", VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: "data-v"}}}}
+	if r := Explain(w, withClaim).Rebalance; r == nil || r.Move || r.Hold != string(rebalance.HoldVolume) || r.ToSite != "ber" {
+		t.Errorf("a pod with a claim that cannot be checked: verdict %+v, want held (VolumeBound) instead of a move to ber", r)
 	}
 	other := pod("c", "", "1")
 	other.Spec.SchedulerName = "default-scheduler"

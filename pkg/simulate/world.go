@@ -37,6 +37,7 @@ import (
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/nodeports"
 	nodeutil "k8s.io/kubernetes/pkg/util/node"
 
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
@@ -243,9 +244,10 @@ type Choice struct {
 // Candidate reports whether a node passes, for the pod, the filters that
 // decide almost every placement: EdgePlacement's (its site is feasible,
 // the hardware rule, room for the requests, the load rule) and
-// kube-scheduler's NodeUnschedulable, TaintToleration and NodeAffinity.
-// Filters it does not model (ports, volumes, inter-pod affinity, topology
-// spread) can make the scheduler reject a node it accepts.
+// kube-scheduler's NodeUnschedulable, TaintToleration and NodeAffinity;
+// Choose adds NodePorts for a pod with host ports. Filters it does not
+// model (volumes, inter-pod affinity, topology spread) can make the
+// scheduler reject a node it accepts.
 func (w *World) Candidate(pp *state.PodPlan, ni *framework.NodeInfo) (site int, ok bool) {
 	node := ni.Node()
 	site, ok = w.Snap.SiteOfNode(node)
@@ -293,10 +295,11 @@ func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string]) (Ch
 	}
 	var cands []candidate
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	ports := hasHostPorts(pod)
 	for name := range names {
 		ni := w.Nodes[name]
 		site, ok := w.Candidate(pp, ni)
-		if !ok {
+		if !ok || ports && !nodeports.Fits(pod, ni) {
 			continue
 		}
 		load := w.Snap.ScoreLoad(ni, pp.CPUMilli())
@@ -312,6 +315,18 @@ func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string]) (Ch
 		}
 	}
 	return best, best.Score >= 0
+}
+
+// hasHostPorts reports whether a container of the pod asks for a host port.
+func hasHostPorts(pod *v1.Pod) bool {
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Place chooses a node for the pod and accounts it there.

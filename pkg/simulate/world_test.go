@@ -67,3 +67,40 @@ func TestChooseAgainAndReserve(t *testing.T) {
 		t.Errorf("with near-0 reserved, ChooseAgain = %+v, %v; want far-0 (its own node)", c, ok)
 	}
 }
+
+// TestChooseHonoursHostPorts: a pod asking for a host port that the best
+// site's only node already serves goes to the next site, as the
+// scheduler's NodePorts filter would send it.
+func TestChooseHonoursHostPorts(t *testing.T) {
+	withPort := func(p *v1.Pod) *v1.Pod {
+		p.Spec.Containers[0].Ports = []v1.ContainerPort{{ContainerPort: 8080, HostPort: 8080, Protocol: v1.ProtocolTCP}}
+		return p
+	}
+	var sites []*placementv1alpha1.Site
+	var nodes []*v1.Node
+	for _, name := range []string{"near", "far"} {
+		sites = append(sites, &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: placementv1alpha1.SiteSpec{Tier: placementv1alpha1.TierEdge, Country: "FR"}})
+		nodes = append(nodes, st.MakeNode().Name(name+"-0").Label(placementv1alpha1.SiteLabel, name).
+			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "4", v1.ResourceMemory: "4Gi", v1.ResourcePods: "10"}).Obj())
+	}
+	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"}, Spec: placementv1alpha1.TrafficSourceSpec{
+		RTTs: []placementv1alpha1.SiteRTT{{Site: "near", Milliseconds: 5}, {Site: "far", Milliseconds: 30}}}}
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: placementv1alpha1.PlacementPolicySpec{
+		Latency: &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}},
+		Weights: &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)}}}
+	pod := func(name, node string) *v1.Pod {
+		return withPort(st.MakePod().Namespace("ns").Name(name).UID(name).Label(placementv1alpha1.PolicyLabel, "p").
+			Container("registry.k8s.io/pause:3.10").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Node(node).Obj())
+	}
+	taken, next := pod("a", "near-0"), pod("b", "")
+	w := NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{policy}, nodes,
+		[]*v1.Pod{taken}, Settings{})
+	pp, err := w.Snap.PlanPod(next, w.Settings.GPUs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := w.Choose(pp, next); !ok || c.Node != "far-0" {
+		t.Errorf("Choose = %+v, %v; want far-0 (port 8080 is taken on near-0)", c, ok)
+	}
+}

@@ -482,10 +482,17 @@ func (r *Rebalancer) worldChanged(snap *state.Snapshot, p *placementv1alpha1.Pla
 }
 
 func gainNote(f Finding) string {
-	if math.IsNaN(f.RTTGain) {
+	var parts []string
+	if !math.IsNaN(f.RTTGain) {
+		parts = append(parts, fmt.Sprintf("expected latency objective gain %.0f ms", f.RTTGain))
+	}
+	if !math.IsNaN(f.CostGain) && f.CostGain != 0 {
+		parts = append(parts, fmt.Sprintf("hourly cost gain %.4g", f.CostGain))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (expected latency objective gain %.0f ms)", f.RTTGain)
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func (r *Rebalancer) event(regarding, related runtime.Object, typ, reason, note string) {
