@@ -182,7 +182,11 @@ func Judge(w *simulate.World, pod *v1.Pod, th Thresholds, g Guards) (Finding, bo
 		}
 		return guard(f, pod, g)
 	}
-	if to.Site == cur || !pp.Plan.SiteWithoutStandIns(cur) || !pp.Plan.SiteWithoutStandIns(to.Site) {
+	// Compare like with like: a site whose objective reads values standing
+	// in for missing live ones (a vanished series) against one measured
+	// live could look worse only because data went missing. Two sites
+	// both without live values (never probed) compare on what is declared.
+	if to.Site == cur || pp.Plan.SiteWithoutStandIns(cur) != pp.Plan.SiteWithoutStandIns(to.Site) {
 		return Finding{}, false
 	}
 	f.RTTGain, f.CostGain = gains(&pp.Plan, cur, to.Site)

@@ -179,6 +179,14 @@ func TestJudge(t *testing.T) {
 			return ""
 		}},
 	}, {
+		name: "live RTT read but no series for any pair (never probed): compares declared, moves", pod: pod("a", "par-0", "1"), th: th,
+		want: BetterSite, to: "ber", world: world{live: &state.Live{RTT: state.Signal[state.SourceSite, float64]{Enabled: true, Fresh: true,
+			Values: map[state.SourceSite]float64{}}}},
+	}, {
+		name: "par's live RTT series vanished, ber's fresh: no better-site move", pod: pod("a", "par-0", "1"), th: th,
+		world: world{live: &state.Live{RTT: state.Signal[state.SourceSite, float64]{Enabled: true, Fresh: true,
+			Values: map[state.SourceSite]float64{{Source: "users", Site: "ber"}: 10, {Source: "users", Site: "zrh"}: 5}}}},
+	}, {
 		name: "health stale, policy rejects stale: not judged", pod: pod("a", "ber-0", "1"), th: th,
 		world: world{policy: func() *placementv1alpha1.PlacementPolicy {
 			p := euPolicy()

@@ -17,8 +17,11 @@ limitations under the License.
 package rebalance
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -225,23 +228,39 @@ func (t *Tracker) Settle(w *simulate.World, now time.Time) (inFlight, landed []*
 		}
 		return ""
 	}
-	for uid, m := range t.moves {
-		if !present.Has(uid) {
-			if i := t.replacement(byOwner[m.Owner], m.At, m.Finding.To, siteOf); i >= 0 {
-				p := byOwner[m.Owner][i]
-				t.credited.Insert(p.UID)
-				byOwner[m.Owner] = append(byOwner[m.Owner][:i], byOwner[m.Owner][i+1:]...)
-				delete(t.moves, uid)
-				if site := siteOf(p); site != m.Finding.To {
-					t.misplaced[m.Owner] = misplaced{until: now.Add(MisplacedHold),
-						why: fmt.Sprintf("pod %s, evicted toward site %s, was replaced by pod %s in site %q", m.Pod.Name, m.Finding.To, p.Name, site)}
-				}
-				landed = append(landed, m)
+	// Replacements in a move's target site end that move first; then the
+	// remaining moves take any replacement, oldest move first.
+	ended := sets.New[types.UID]()
+	order := slices.SortedFunc(maps.Values(t.moves), func(a, b *Move) int {
+		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.UID, b.UID))
+	})
+	for _, inTarget := range []bool{true, false} {
+		for _, m := range order {
+			if ended.Has(m.UID) || present.Has(m.UID) {
 				continue
 			}
+			i := t.replacement(byOwner[m.Owner], m.At, m.Finding.To, inTarget, siteOf)
+			if i < 0 {
+				continue
+			}
+			p := byOwner[m.Owner][i]
+			t.credited.Insert(p.UID)
+			byOwner[m.Owner] = append(byOwner[m.Owner][:i], byOwner[m.Owner][i+1:]...)
+			delete(t.moves, m.UID)
+			ended.Insert(m.UID)
+			if site := siteOf(p); site != m.Finding.To {
+				t.misplaced[m.Owner] = misplaced{until: now.Add(MisplacedHold),
+					why: fmt.Sprintf("pod %s, evicted toward site %s, was replaced by pod %s in site %q", m.Pod.Name, m.Finding.To, p.Name, site)}
+			}
+			landed = append(landed, m)
+		}
+	}
+	for _, m := range order {
+		if ended.Has(m.UID) {
+			continue
 		}
 		if now.Sub(m.At) > MoveTimeout {
-			delete(t.moves, uid)
+			delete(t.moves, m.UID)
 			t.misplaced[m.Owner] = misplaced{until: now.Add(MisplacedHold),
 				why: fmt.Sprintf("pod %s, evicted toward site %s, had no bound replacement within %v", m.Pod.Name, m.Finding.To, MoveTimeout)}
 			continue
@@ -256,23 +275,19 @@ func (t *Tracker) Settle(w *simulate.World, now time.Time) (inFlight, landed []*
 // (HoldReturned), or "".
 func (t *Tracker) Misplaced(owner types.UID) string { return t.misplaced[owner].why }
 
-// replacement is the index of a pod created after at, one in site to if
-// any, or -1.
-func (t *Tracker) replacement(pods []*v1.Pod, at time.Time, to string, siteOf func(*v1.Pod) string) int {
-	first := -1
+// replacement is the index of a pod created after at, in site to when
+// inTarget, or -1.
+func (t *Tracker) replacement(pods []*v1.Pod, at time.Time, to string, inTarget bool, siteOf func(*v1.Pod) string) int {
 	for i, p := range pods {
 		// Creation timestamps have a resolution of one second.
 		if p.CreationTimestamp.Time.Before(at.Truncate(time.Second)) {
 			continue
 		}
-		if siteOf(p) == to {
+		if !inTarget || siteOf(p) == to {
 			return i
 		}
-		if first < 0 {
-			first = i
-		}
 	}
-	return first
+	return -1
 }
 
 // Moving reports whether an eviction of pod is in flight.
