@@ -253,6 +253,9 @@ type RTTFit struct {
 	nb             *neighbours
 	reach          float64
 	sites, sources int
+	// maxKm is the longest distance among the measured pairs: beyond it
+	// the data says nothing, and the bound is the prior's at least.
+	maxKm float64
 }
 
 // rttNeighbourReachKm are the reaches of the neighbour correction that
@@ -600,6 +603,9 @@ func fitOn(sites, sources int, distKm, measured []float64, idx []int, rank int) 
 		f.nSite[k/sources]++
 	}
 	f.Pairs = len(idx)
+	for _, k := range idx {
+		f.maxKm = max(f.maxKm, distKm[k])
+	}
 	if len(idx) < RTTFitMinPairs {
 		return f
 	}
@@ -645,17 +651,24 @@ func fitOn(sites, sources int, distKm, measured []float64, idx []int, rank int) 
 }
 
 // Estimate is the model's RTT (ms) for the pair of site s and source j at
-// distance distKm, and its upper bound (ms).
+// distance distKm, and its upper bound (ms). The bound is never tighter
+// than the distance prior's own (EstimatePriorUpper) where the fit has no
+// evidence: beyond the longest measured distance, and for a site or a
+// source without a single measured pair.
 func (f *RTTFit) Estimate(s, j int, distKm float64) (ms, upper float64) {
+	prior := EstimateBaseMilliseconds + priorSlope*distKm
 	if !f.Fitted {
-		est := EstimateBaseMilliseconds + priorSlope*distKm
-		return est, EstimatePriorUpper(est)
+		return prior, EstimatePriorUpper(prior)
 	}
 	est := f.central(s, j, distKm)
 	if f.reach > 0 {
 		est = max(est+f.nearby(f.nb, f.reach, s, j), 2*distKm/FibreKilometresPerMillisecond)
 	}
-	return est, est + f.upperZ*f.sigmaAt(s, j, distKm)
+	upper = est + f.upperZ*f.sigmaAt(s, j, distKm)
+	if distKm > f.maxKm || f.nSite[s] == 0 || f.nSource[j] == 0 {
+		upper = max(upper, EstimatePriorUpper(prior))
+	}
+	return est, upper
 }
 
 // central is the model's RTT for a pair, never below the speed of light in

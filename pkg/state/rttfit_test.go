@@ -109,6 +109,49 @@ func TestFitRTTTooFewPairsKeepsThePrior(t *testing.T) {
 	}
 }
 
+// TestEstimateBoundWhereTheFitHasNoEvidence: short measurements say
+// nothing about a pair 10,000 km away, nor about a site never measured:
+// there the upper bound is at least the distance prior's own.
+func TestEstimateBoundWhereTheFitHasNoEvidence(t *testing.T) {
+	// Sites 0..5 measured from sources 0 and 1 at 200-700 km; site 6 never
+	// measured; every pair of source 2 unmeasured.
+	const sites, sources = 7, 3
+	dist := make([]float64, sites*sources)
+	measured := make([]float64, sites*sources)
+	for s := range sites {
+		for j := range sources {
+			k := s*sources + j
+			dist[k] = 200 + 100*float64(s) + 10*float64(j)
+			measured[k] = math.NaN()
+			if s < 6 && j < 2 {
+				measured[k] = 9 + 0.018*dist[k]
+			}
+		}
+	}
+	f := FitRTT(RTTInput{Sites: sites, Sources: sources, DistKm: dist, Measured: measured})
+	if !f.Fitted {
+		t.Fatal("not fitted")
+	}
+	priorUpper := func(km float64) float64 { return EstimatePriorUpper(EstimateBaseMilliseconds + priorSlope*km) }
+	for _, tc := range []struct {
+		name string
+		s, j int
+		km   float64
+	}{
+		{"10,000 km, far beyond the measured 700 km", 0, 0, 10000},
+		{"a site never measured, within the measured distances", 6, 0, 500},
+		{"a source never measured", 0, 2, 400},
+	} {
+		if _, upper := f.Estimate(tc.s, tc.j, tc.km); upper < priorUpper(tc.km) {
+			t.Errorf("%s: upper bound %.1f ms, tighter than the prior's %.1f ms", tc.name, upper, priorUpper(tc.km))
+		}
+	}
+	// Where the fit has evidence it may be tighter than the prior.
+	if _, upper := f.Estimate(2, 1, 410); !(upper < priorUpper(410)) {
+		t.Errorf("a measured site and source within the data: upper %.1f ms, no tighter than the prior's %.1f", upper, priorUpper(410))
+	}
+}
+
 // A source whose network is 20 ms slower than its distance says: the fit
 // learns it from the pairs declared and applies it to the one that is not.
 func TestBuildFillsEstimatesFromTheFit(t *testing.T) {
