@@ -300,7 +300,7 @@ func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error
 // not yet shared).
 func (m *Model) compose() *Snapshot {
 	return &Snapshot{World: m.table.world, Generation: m.generation, table: m.table, policies: m.policyIdx, nodes: m.nodeIdx,
-		live: m.liveNow, loadGeneration: m.loadGeneration, acceptLegacy: m.acceptLegacy}
+		live: m.liveNow, loadGeneration: m.loadGeneration, acceptLegacy: m.acceptLegacy, probes: &probeMemo{}}
 }
 
 func (m *Model) latestLive() *Live {

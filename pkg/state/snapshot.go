@@ -43,6 +43,8 @@ type Snapshot struct {
 	loadGeneration uint64
 	// acceptLegacy: NodeSite reads the legacy site label too.
 	acceptLegacy bool
+	// probes memoizes ProbeCandidates.
+	probes *probeMemo
 }
 
 // SiteIndex returns the position of a Site by name.
@@ -164,7 +166,7 @@ type Objects struct {
 // Build makes a snapshot from lists of objects, for one-shot use.
 func Build(in Objects) *Snapshot {
 	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live, nil), policies: buildPolicyIndex(in.Policies),
-		live: in.Live, acceptLegacy: in.AcceptLegacySiteLabel}
+		live: in.Live, acceptLegacy: in.AcceptLegacySiteLabel, probes: &probeMemo{}}
 	s.World = s.table.world
 	if in.Nodes != nil {
 		s.nodes = buildNodeIndex(in.Nodes, in.AcceptLegacySiteLabel)
