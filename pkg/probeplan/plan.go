@@ -105,7 +105,7 @@ type Input struct {
 	// plausible RTT from one ruled out); NaN for a pair whose RTT is
 	// declared, which is never probed.
 	Central, Upper, Margin []float64
-	Policies       []Policy
+	Policies               []Policy
 	// Probeable marks the sites with nodes (where an exporter runs); nil
 	// for every site.
 	Probeable []bool

@@ -35,7 +35,9 @@ type pairSpec struct {
 	upper   float64
 }
 
-func declared(v float64) pairSpec { return pairSpec{v: v, p: scoring.Declared, central: math.NaN(), upper: math.NaN()} }
+func declared(v float64) pairSpec {
+	return pairSpec{v: v, p: scoring.Declared, central: math.NaN(), upper: math.NaN()}
+}
 func estimated(v, upper float64) pairSpec {
 	return pairSpec{v: v, p: scoring.Estimated | scoring.Fitted, central: v, upper: upper}
 }
