@@ -328,3 +328,78 @@ func TestExplainRebalanceAndNotes(t *testing.T) {
 		t.Errorf("notes %q lack the other scheduler or the gate", notes)
 	}
 }
+
+// An estimated RTT whose central value is within the max RTT but whose
+// upper bound is not excludes its site: the explanation names the pair,
+// says the probe plan measures it, and suggests measuring before
+// loosening; kubectl proxima probes lists it, and never a declared pair.
+func TestExplainNamesTheEstimateThatExcludes(t *testing.T) {
+	w := testWorld(t, 20)
+	loc := placementv1alpha1.GeoLocation{Latitude: "52.52", Longitude: "13.40"}
+	var sites []*placementv1alpha1.Site
+	for _, s := range w.Snap.Sites() {
+		s = s.DeepCopy()
+		s.Spec.Location = loc
+		sites = append(sites, s)
+	}
+	src := w.Snap.Sources()[0].DeepCopy()
+	src.Spec.Location = &loc
+	src.Spec.RTTs = slicesDeleteSite(src.Spec.RTTs, "ber")
+	var nodes []*v1.Node
+	for _, ni := range w.Nodes {
+		nodes = append(nodes, ni.Node())
+	}
+	pending := pod("p", "", "1")
+	w = simulate.NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{euPolicy(20)}, nodes,
+		[]*v1.Pod{pending}, simulate.Settings{})
+
+	e := Explain(w, pending)
+	var ber *SiteVerdict
+	for i := range e.Sites {
+		if e.Sites[i].Site == "ber" {
+			ber = &e.Sites[i]
+		}
+	}
+	if ber == nil || ber.Verdict != "excluded: max RTT" || len(ber.OverBound) != 1 {
+		t.Fatalf("ber: %+v, want excluded by max RTT with one pair over the bound", ber)
+	}
+	if o := ber.OverBound[0]; o.Source != "users" || !o.Estimate || o.Probe != "bound" || o.UpperMilliseconds == nil || !(*o.UpperMilliseconds > 20) {
+		t.Errorf("pair over the bound: %+v, want users, an estimate within 20 ms at its centre, upper bound over it, planned in tier bound", o)
+	}
+	var out bytes.Buffer
+	PrintExplanation(&out, e)
+	if !strings.Contains(out.String(), "users estimated 5.0 ms, upper bound") || !strings.Contains(out.String(), "probe planned") {
+		t.Errorf("table does not name the estimate and the probe:\n%s", out.String())
+	}
+	measure, raise := -1, -1
+	for i, s := range e.Suggestions {
+		switch {
+		case strings.HasPrefix(s, "measure the RTT from users (estimated 5.0 ms") && strings.Contains(s, "planned for probing") && strings.Contains(s, "admits site ber"):
+			measure = i
+		case strings.HasPrefix(s, "raise latency.maxRTTMilliseconds"):
+			raise = i
+		}
+	}
+	if measure < 0 || raise < 0 || measure > raise {
+		t.Errorf("want measuring suggested before raising the bound:\n%s", strings.Join(e.Suggestions, "\n"))
+	}
+
+	l := Probes(w)
+	var pairs []string
+	for _, p := range l.Pairs {
+		pairs = append(pairs, p.Source+"->"+p.Site+" "+p.Tier)
+	}
+	if diff := cmp.Diff([]string{"users->ber bound"}, pairs); diff != "" {
+		t.Errorf("probes (-want,+got):\n%s", diff)
+	}
+}
+
+func slicesDeleteSite(rtts []placementv1alpha1.SiteRTT, site string) []placementv1alpha1.SiteRTT {
+	var out []placementv1alpha1.SiteRTT
+	for _, r := range rtts {
+		if r.Site != site {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -43,6 +43,7 @@ import (
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/pkg/probeplan"
 	"github.com/proxima-sched/proxima/pkg/schedconfig"
 	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
@@ -68,6 +69,9 @@ type Options struct {
 	// Prometheus is the address to read live telemetry from, with the
 	// scheduler's default queries unless SchedulerConfig has its own.
 	Prometheus string
+	// ProbeBudget is proxima-controller's probe budget (its flags of the
+	// same names).
+	ProbeBudget probeplan.Budget
 
 	flags *pflag.FlagSet
 }
@@ -102,8 +106,9 @@ read as the scheduler reads it (--scheduler-config, --prometheus).`,
 	cmd.PersistentFlags().StringVar(&o.SchedulerName, "scheduler-name", "proxima-scheduler", "The profile of --scheduler-config to read.")
 	cmd.PersistentFlags().StringVar(&o.Prometheus, "prometheus", "",
 		"Read live telemetry from this Prometheus (the scheduler's queries from --scheduler-config, else its defaults). Without it, the address in --scheduler-config is read, which may be reachable only from the cluster; without either, declared values only.")
+	AddProbeBudgetFlags(cmd.PersistentFlags(), &o.ProbeBudget)
 	o.flags = cmd.PersistentFlags()
-	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand())
+	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand(), o.probesCommand())
 	return cmd
 }
 
@@ -182,7 +187,7 @@ func (o *Options) settings(ctx context.Context) (simulate.Settings, error) {
 		tel.Address = o.Prometheus
 	}
 	s := simulate.Settings{GPUs: state.NewGPUResources(gpus), AcceptLegacySiteLabel: legacy, MinCandidateNodes: minCandidates,
-		SchedulerName: o.SchedulerName}
+		SchedulerName: o.SchedulerName, ProbeBudget: o.ProbeBudget}
 	if tel != nil {
 		c, err := telemetry.New(telemetry.ConfigFromArgs(tel), nil)
 		if err != nil {
@@ -350,6 +355,40 @@ func (o *Options) sitesCommand() *cobra.Command {
 	}
 }
 
+func (o *Options) probesCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "probes",
+		Short: "The RTT pairs proxima-controller asks the fleet's blackbox exporters to measure this round, and why",
+		Long: `probes lists the (source, site) RTT pairs Proxima plans to measure, within
+the probe budget (--probe-pairs, --probe-pairs-per-site, --probe-refresh-pairs,
+as proxima-controller's flags): first the pairs whose upper bound decides a
+policy's max RTT at a site its other rules allow, then those whose
+uncertainty could change a policy's closest site, then a rotating refresh of
+the rest. Declared pairs are never probed (docs/rtt.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			w, _, err := o.world(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return o.print(Probes(w), func(out io.Writer, v any) { PrintProbes(out, v.(*ProbeList)) })
+		},
+	}
+}
+
+// AddProbeBudgetFlags adds the probe budget's flags, with
+// probeplan.DefaultBudget's values as defaults: proxima-controller and
+// kubectl proxima share them.
+func AddProbeBudgetFlags(fs *pflag.FlagSet, b *probeplan.Budget) {
+	d := probeplan.DefaultBudget
+	fs.IntVar(&b.Pairs, "probe-pairs", d.Pairs, "The most RTT pairs probed per round, fleet-wide.")
+	fs.IntVar(&b.PerSite, "probe-pairs-per-site", d.PerSite, "The most RTT pairs probed per round from one site.")
+	fs.IntVar(&b.Refresh, "probe-refresh-pairs", d.Refresh, "The most of them per round from the refresh tier (pairs no decision needs now).")
+}
+
 func (o *Options) print(v any, table func(io.Writer, any)) error {
 	return Print(o.Out, o.Output, v, table)
 }
@@ -502,7 +541,7 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 				lat, cost, load, total = f2(s.Score.Latency), f2(s.Score.Cost), f2(s.Score.Load), f2(s.Score.Total)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Site, rank, ms(s.LatencyMilliseconds), money(s.HourlyCost),
-				lat, cost, load, total, s.Free.CPU, s.Free.Memory, s.Verdict)
+				lat, cost, load, total, s.Free.CPU, s.Free.Memory, s.Verdict+overBoundNote(s.OverBound))
 		}
 		_ = tw.Flush()
 	}

@@ -22,6 +22,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
@@ -33,6 +34,7 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
+	"github.com/proxima-sched/proxima/pkg/probeplan"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
@@ -148,6 +150,90 @@ type SiteVerdict struct {
 	HourlyCost           *float64                      `json:"hourlyCost,omitempty"`
 	Score                *placementv1alpha1.ScoreTerms `json:"score,omitempty"`
 	Free                 FreeCapacity                  `json:"free"`
+	// OverBound are, for a site the max RTT rule excluded, the RTTs that
+	// fail it as the rule judges them (an estimate at its upper bound by
+	// default), with whether the probe plan measures them.
+	OverBound []PairOverBound `json:"overBound,omitempty"`
+}
+
+// PairOverBound is one RTT that fails a policy's max RTT at a site.
+type PairOverBound struct {
+	Source          string   `json:"source"`
+	RTTMilliseconds *float64 `json:"rttMilliseconds,omitempty"`
+	// UpperMilliseconds is an estimate's upper bound, which the rule
+	// judges it by under latency.estimates Conservative.
+	UpperMilliseconds *float64 `json:"upperMilliseconds,omitempty"`
+	Provenance        string   `json:"provenance"`
+	// Estimate: the RTT is estimated, so a measurement may admit the site.
+	Estimate bool `json:"estimate,omitempty"`
+	// Probe is the probe plan's tier for the pair when it is probed this
+	// round ("bound", "ranking", "refresh"), "deferred" when the budget
+	// leaves it for a later round; empty when the plan does not want it.
+	Probe string `json:"probe,omitempty"`
+}
+
+// overBound lists the RTTs from the policy's sources to site s that fail
+// its max RTT as the rule judges them, with the probe plan's word on each
+// (none when plan is nil).
+func overBound(w *simulate.World, pp *state.PodPlan, s int, plan *probeplan.Plan) []PairOverBound {
+	r := &pp.Rules
+	if r.MaxRTT <= 0 {
+		return nil
+	}
+	world := w.Snap.World
+	var out []PairOverBound
+	for _, j := range r.Sources {
+		v, prov := world.RTTAt(s, j)
+		judged := v
+		if prov.IsEstimate() {
+			switch r.EstimatedRTT {
+			case scoring.EstimatesConservative:
+				judged = world.RTTUpperAt(s, j)
+			case scoring.EstimatesReject:
+				judged = math.Inf(1)
+			}
+		}
+		if judged <= r.MaxRTT && judged < scoring.UnknownRTT {
+			continue
+		}
+		o := PairOverBound{Source: world.SourceNames[j], RTTMilliseconds: state.Finite(v), Provenance: world.RTTNote(s, j),
+			Estimate: prov.IsEstimate()}
+		if prov.IsEstimate() {
+			o.UpperMilliseconds = state.Finite(world.RTTUpperAt(s, j))
+		}
+		if plan == nil {
+			// what-if: nobody reads it
+		} else if p, ok := plan.Find(s, j); ok {
+			o.Probe = p.Tier.String()
+		} else if _, ok := w.Snap.ProbeCandidates().Lookup(s, j); ok {
+			o.Probe = "deferred"
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// overBoundNote says which estimated RTTs excluded a site, for the table.
+func overBoundNote(pairs []PairOverBound) string {
+	var parts []string
+	for _, p := range pairs {
+		if !p.Estimate {
+			return ""
+		}
+		part := fmt.Sprintf("%s estimated %s ms, upper bound %s ms", p.Source, ms(p.RTTMilliseconds), ms(p.UpperMilliseconds))
+		switch p.Probe {
+		case "":
+		case "deferred":
+			part += ", probe deferred by the budget"
+		default:
+			part += ", probe planned"
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // FreeCapacity is unrequested allocatable capacity over a site's ready,
@@ -249,12 +335,13 @@ func Explain(w *simulate.World, pod *v1.Pod) *Explanation {
 	if placeable {
 		e.Now = placementOf(w, pp, choice)
 	}
-	e.Sites, e.Excluded = verdicts(w, pp, alt, choice, placeable)
+	probes := w.Snap.ProbePlan(w.Settings.Probes(), 0)
+	e.Sites, e.Excluded = verdicts(w, pp, alt, choice, placeable, probes)
 	if e.Record != nil && e.State == PodBound {
 		e.WorldChanges = changesSince(w, pp, e.Record, pod.Spec.NodeName)
 	}
 	if e.State == PodPending {
-		e.Suggestions = suggest(w, pp, pod, placeable, choice)
+		e.Suggestions = suggest(w, pp, pod, placeable, choice, probes)
 	}
 	return e
 }
@@ -323,7 +410,8 @@ func placementOf(w *simulate.World, pp *state.PodPlan, c simulate.Choice) *Place
 }
 
 // verdicts judges every site for the pod.
-func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chosen simulate.Choice, placeable bool) ([]SiteVerdict, []RuleCount) {
+func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chosen simulate.Choice, placeable bool,
+	probes *probeplan.Plan) ([]SiteVerdict, []RuleCount) {
 	ws := &w.Snap.World.Sites
 	var out []SiteVerdict
 	site := func(i int) SiteVerdict {
@@ -363,6 +451,9 @@ func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chose
 		if r := pp.Plan.SiteReason(i); r != scoring.Feasible {
 			v := site(i)
 			v.Verdict = "excluded: " + r.String()
+			if r == scoring.ReasonMaxRTT {
+				v.OverBound = overBound(w, pp, i, probes)
+			}
 			out = append(out, v)
 		}
 	}
@@ -385,7 +476,7 @@ func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chose
 
 // suggest finds the smallest changes that would let a pending pod schedule:
 // room in the best feasible site, or relaxing one hard rule.
-func suggest(w *simulate.World, pp *state.PodPlan, pod *v1.Pod, placeable bool, c simulate.Choice) []string {
+func suggest(w *simulate.World, pp *state.PodPlan, pod *v1.Pod, placeable bool, c simulate.Choice, probes *probeplan.Plan) []string {
 	ws := &w.Snap.World.Sites
 	if placeable {
 		return []string{fmt.Sprintf("site %s has room now (node %s): the scheduler places the pod at its next attempt", ws.Names[c.Site], c.Node)}
@@ -456,6 +547,11 @@ func suggest(w *simulate.World, pp *state.PodPlan, pod *v1.Pod, placeable bool, 
 			if pp.Plan.SiteFeasible(i) || !siteHasCandidate(w, &plan, pp, pod, i) {
 				continue
 			}
+			if r.reason == scoring.ReasonMaxRTT {
+				if m := measureFirst(w, pp, i, probes); m != "" {
+					out = append(out, m)
+				}
+			}
 			out = append(out, fmt.Sprintf("%s: admits site %s, which has room", r.say(&plan, i), ws.Names[i]))
 			break
 		}
@@ -467,6 +563,33 @@ func suggest(w *simulate.World, pp *state.PodPlan, pod *v1.Pod, placeable bool, 
 		out = append(out, "no single change to the policy's hard rules admits a site with room")
 	}
 	return out
+}
+
+// measureFirst suggests measuring before loosening: when only estimated
+// RTTs exclude site i, measurements within the bound admit it.
+func measureFirst(w *simulate.World, pp *state.PodPlan, i int, probes *probeplan.Plan) string {
+	pairs := overBound(w, pp, i, probes)
+	if len(pairs) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, p := range pairs {
+		if !p.Estimate {
+			return ""
+		}
+		part := fmt.Sprintf("%s (estimated %s ms, upper bound %s ms", p.Source, ms(p.RTTMilliseconds), ms(p.UpperMilliseconds))
+		switch p.Probe {
+		case "":
+			part += ")"
+		case "deferred":
+			part += "; wanted by the probe plan, deferred by its budget)"
+		default:
+			part += "; planned for probing)"
+		}
+		parts = append(parts, part)
+	}
+	return fmt.Sprintf("measure the RTT from %s to site %s before loosening the SLO: within %s ms it admits site %s, which has room",
+		strings.Join(parts, ", "), w.Snap.World.Sites.Names[i], strconv.FormatFloat(pp.Rules.MaxRTT, 'f', -1, 64), w.Snap.World.Sites.Names[i])
 }
 
 // siteHasCandidate reports whether site i has a node with room for the pod

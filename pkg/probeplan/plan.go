@@ -443,6 +443,17 @@ type Plan struct {
 	Wanted, Deferred [NumTiers]int
 }
 
+// Find returns the planned pair (site s, source j); false when it is not
+// planned this round.
+func (p *Plan) Find(s, j int) (Pair, bool) {
+	for _, pr := range p.Pairs {
+		if pr.Site == s && pr.Source == j {
+			return pr, true
+		}
+	}
+	return Pair{}, false
+}
+
 // Plan takes the round's pairs within the budget: bound and ranking pairs
 // best first, then up to b.Refresh refresh pairs, rotating through them
 // from round to round. A budget field of 0 or less leaves that count

@@ -43,6 +43,7 @@ import (
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
+	"github.com/proxima-sched/proxima/pkg/probeplan"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
@@ -60,6 +61,17 @@ type Settings struct {
 	MinCandidateNodes int
 	// SchedulerName is the profile the simulated pods name.
 	SchedulerName string
+	// ProbeBudget is proxima-controller's probe budget (its --probe-*
+	// flags); zero for probeplan.DefaultBudget.
+	ProbeBudget probeplan.Budget
+}
+
+// Probes is the probe budget the settings say.
+func (s *Settings) Probes() probeplan.Budget {
+	if s.ProbeBudget == (probeplan.Budget{}) {
+		return probeplan.DefaultBudget
+	}
+	return s.ProbeBudget
 }
 
 // World is the cluster as one set of lists: the snapshot the scheduler
