@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -46,6 +47,8 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controller/manager"
+	"github.com/proxima-sched/proxima/pkg/controller/probes"
+	"github.com/proxima-sched/proxima/pkg/controller/serving"
 	"github.com/proxima-sched/proxima/pkg/controller/status"
 	"github.com/proxima-sched/proxima/pkg/version"
 )
@@ -69,18 +72,42 @@ func main() {
 	flag.DurationVar(&opts.RebalanceInterval, "rebalance-interval", 10*time.Second, "time between the rebalancer's rounds")
 	flag.Float64Var(&opts.EvictionsPerMinute, "rebalance-evictions-per-minute", 30, "the most evictions the rebalancer asks for per minute, over all policies")
 	metricsAddr := flag.String("metrics-bind-address", "", "address to serve Prometheus metrics on at /metrics (plain HTTP), e.g. :8080; empty serves none")
+	var serve serving.Options
+	flag.StringVar(&serve.BindAddress, "secure-bind-address", "", "address to serve /metrics and "+probes.Path+" on over TLS to callers the apiserver "+
+		"authenticates and authorizes (a ClusterRole with nonResourceURLs and verb get), e.g. :8443; empty serves neither")
+	flag.StringVar(&serve.CertDir, "tls-cert-dir", "", "directory with tls.crt and tls.key for --secure-bind-address, reloaded when they change; empty or without them, a self-signed certificate")
+	probeOpts := probes.Options{Port: 9115}
+	planProbes := flag.Bool("probes", true, "plan RTT probes and serve them at "+probes.Path+" (needs --secure-bind-address) as Prometheus HTTP service discovery for the fleet's blackbox exporters")
+	flag.DurationVar(&probeOpts.Interval, "probe-interval", 30*time.Second, "time between probe plans (rounds)")
+	flag.StringVar(&probeOpts.Namespace, "probe-exporter-namespace", "", "namespace of the blackbox exporter pods; empty: every namespace")
+	exporterSelector := flag.String("probe-exporter-selector", "app.kubernetes.io/name=proxima-rtt-exporter", "label selector of the blackbox exporter pods (one per node, placed by the site label)")
+	flag.IntVar(&probeOpts.Port, "probe-exporter-port", probeOpts.Port, "the exporter pods' port")
+	tcpModule := flag.String("probe-tcp-module", probes.DefaultModules[placementv1alpha1.ProbeTCP], "the exporters' module for TrafficSources with probe.module TCP")
+	icmpModule := flag.String("probe-icmp-module", probes.DefaultModules[placementv1alpha1.ProbeICMP], "the exporters' module for TrafficSources with probe.module ICMP")
+	probeOpts.Budget.AddFlags(flag.CommandLine)
 	flag.Parse()
+	if *planProbes && serve.BindAddress != "" {
+		sel, err := labels.Parse(*exporterSelector)
+		if err != nil {
+			klog.ErrorS(err, "--probe-exporter-selector")
+			os.Exit(2)
+		}
+		probeOpts.Selector = sel
+		probeOpts.Modules = probes.Modules{placementv1alpha1.ProbeTCP: *tcpModule, placementv1alpha1.ProbeICMP: *icmpModule}
+		opts.Probes = probes.NewServer(probeOpts)
+	}
 	opts.SchedulerNames = strings.Split(*schedulerNames, ",")
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName, *metricsAddr, opts); err != nil {
+	if err := run(ctx, *kubeconfig, *leaderElect, *leaseNamespace, *leaseName, *metricsAddr, serve, opts); err != nil {
 		klog.ErrorS(err, "proxima-controller failed")
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName, metricsAddr string, opts manager.Options) error {
+func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespace, leaseName, metricsAddr string, serve serving.Options,
+	opts manager.Options) error {
 	logger := klog.FromContext(ctx)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -106,6 +133,15 @@ func run(ctx context.Context, kubeconfig string, leaderElect bool, leaseNamespac
 			}
 		}()
 		defer srv.Close()
+	}
+	if serve.BindAddress != "" {
+		handlers := map[string]http.Handler{"/metrics": legacyregistry.Handler()}
+		if opts.Probes != nil {
+			handlers[probes.Path] = opts.Probes
+		}
+		if _, err := serving.Serve(ctx, cfg, serve, handlers); err != nil {
+			return fmt.Errorf("secure serving: %w", err)
+		}
 	}
 	runController := func(ctx context.Context) {
 		if err := manager.Run(ctx, cfg, opts); err != nil && ctx.Err() == nil {

@@ -106,7 +106,7 @@ read as the scheduler reads it (--scheduler-config, --prometheus).`,
 	cmd.PersistentFlags().StringVar(&o.SchedulerName, "scheduler-name", "proxima-scheduler", "The profile of --scheduler-config to read.")
 	cmd.PersistentFlags().StringVar(&o.Prometheus, "prometheus", "",
 		"Read live telemetry from this Prometheus (the scheduler's queries from --scheduler-config, else its defaults). Without it, the address in --scheduler-config is read, which may be reachable only from the cluster; without either, declared values only.")
-	AddProbeBudgetFlags(cmd.PersistentFlags(), &o.ProbeBudget)
+	o.ProbeBudget.AddFlags(cmd.PersistentFlags())
 	o.flags = cmd.PersistentFlags()
 	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand(), o.probesCommand())
 	return cmd
@@ -377,16 +377,6 @@ the rest. Declared pairs are never probed (docs/rtt.md).`,
 			return o.print(Probes(w), func(out io.Writer, v any) { PrintProbes(out, v.(*ProbeList)) })
 		},
 	}
-}
-
-// AddProbeBudgetFlags adds the probe budget's flags, with
-// probeplan.DefaultBudget's values as defaults: proxima-controller and
-// kubectl proxima share them.
-func AddProbeBudgetFlags(fs *pflag.FlagSet, b *probeplan.Budget) {
-	d := probeplan.DefaultBudget
-	fs.IntVar(&b.Pairs, "probe-pairs", d.Pairs, "The most RTT pairs probed per round, fleet-wide.")
-	fs.IntVar(&b.PerSite, "probe-pairs-per-site", d.PerSite, "The most RTT pairs probed per round from one site.")
-	fs.IntVar(&b.Refresh, "probe-refresh-pairs", d.Refresh, "The most of them per round from the refresh tier (pairs no decision needs now).")
 }
 
 func (o *Options) print(v any, table func(io.Writer, any)) error {

@@ -123,6 +123,21 @@ type Budget struct {
 // about 67 probes a second fleet-wide and at most 64 per site.
 var DefaultBudget = Budget{Pairs: 2000, PerSite: 64, Refresh: 200}
 
+// FlagSet is the part of a flag set (package flag's or pflag's) that
+// AddFlags uses.
+type FlagSet interface {
+	IntVar(p *int, name string, value int, usage string)
+}
+
+// AddFlags adds the budget's flags, with DefaultBudget's values as
+// defaults: proxima-controller and kubectl proxima share them.
+func (b *Budget) AddFlags(fs FlagSet) {
+	d := DefaultBudget
+	fs.IntVar(&b.Pairs, "probe-pairs", d.Pairs, "The most RTT pairs probed per round, fleet-wide.")
+	fs.IntVar(&b.PerSite, "probe-pairs-per-site", d.PerSite, "The most RTT pairs probed per round from one site.")
+	fs.IntVar(&b.Refresh, "probe-refresh-pairs", d.Refresh, "The most of them per round from the refresh tier (pairs no decision needs now).")
+}
+
 // Pair is one planned (or candidate) pair.
 type Pair struct {
 	Site, Source int

@@ -45,6 +45,49 @@ type TrafficSourceSpec struct {
 	// +listMapKey=site
 	// +kubebuilder:validation:MaxItems=2000
 	RTTs []SiteRTT `json:"rtts,omitempty"`
+
+	// probe names the endpoints that stand for this source's clients, which
+	// the fleet's blackbox exporters probe from the sites proxima-controller
+	// plans (docs/rtt.md). Without it no pair of this source is probed.
+	// +optional
+	Probe *SourceProbe `json:"probe,omitempty"`
+}
+
+// ProbeModule is how an endpoint is probed.
+// +kubebuilder:validation:Enum=TCP;ICMP
+type ProbeModule string
+
+// Probe modules.
+const (
+	// ProbeTCP times one TCP handshake to host:port (one round trip).
+	ProbeTCP ProbeModule = "TCP"
+	// ProbeICMP times an ICMP echo to the host (the exporter needs
+	// NET_RAW).
+	ProbeICMP ProbeModule = "ICMP"
+)
+
+// SourceProbe is how to measure round-trip times to a source's clients.
+// +kubebuilder:validation:XValidation:rule="self.module != 'TCP' || self.targets.all(t, t.matches(':[0-9]{1,5}$'))",message="TCP probe targets need a port: host:port"
+// +kubebuilder:validation:XValidation:rule="self.module != 'ICMP' || self.targets.all(t, !t.matches(':[0-9]{1,5}$'))",message="ICMP probe targets are hosts without a port"
+type SourceProbe struct {
+	// targets are hosts (ICMP) or host:port (TCP) in or near the source's
+	// clients: an anycast front door, a store's router, a regional
+	// resolver. An IP address avoids timing a DNS lookup. Each planned
+	// (source, site) pair probes every target; the pair's RTT is the
+	// largest.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=261
+	// +kubebuilder:validation:items:Pattern=`^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)(:[0-9]{1,5})?$`
+	Targets []string `json:"targets"`
+
+	// module is how each target is probed: TCP (one handshake; the
+	// default) or ICMP (echo).
+	// +optional
+	// +kubebuilder:default=TCP
+	Module ProbeModule `json:"module,omitempty"`
 }
 
 // SiteRTT is a measured round-trip time to one site.

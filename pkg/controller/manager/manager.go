@@ -40,6 +40,7 @@ import (
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controller/policygate"
+	"github.com/proxima-sched/proxima/pkg/controller/probes"
 	"github.com/proxima-sched/proxima/pkg/controller/rebalance"
 	"github.com/proxima-sched/proxima/pkg/controller/status"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
@@ -69,6 +70,10 @@ type Options struct {
 	RebalanceInterval time.Duration
 	// EvictionsPerMinute is the rebalancer's global rate limit.
 	EvictionsPerMinute float64
+	// Probes, when set, plans the RTT probes on the world model and
+	// serves them (its handler is served by every replica; it plans only
+	// here, under the Lease).
+	Probes *probes.Server
 }
 
 // Run runs the controllers until ctx ends (or the status controller fails),
@@ -195,6 +200,22 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if rb != nil {
 		wg.Go(func() { rb.Run(ctx) })
 	}
-	logger.Info("Controllers started", "rebalancer", opts.Rebalance, "telemetry", collector != nil)
+	if opts.Probes != nil {
+		ns, sel := opts.Probes.Exporters()
+		exporters := coreinformers.NewSharedInformerFactoryWithOptions(core, 0, coreinformers.WithNamespace(ns),
+			coreinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
+		pods := exporters.Core().V1().Pods()
+		pods.Informer()
+		exporters.Start(ctx.Done())
+		factories = append(factories, exporters)
+		nodes := coreFactory.Core().V1().Nodes().Lister()
+		wg.Go(func() {
+			if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced, c.Model().HasSynced) {
+				return
+			}
+			opts.Probes.Run(ctx, c.Model(), pods.Lister(), nodes)
+		})
+	}
+	logger.Info("Controllers started", "rebalancer", opts.Rebalance, "telemetry", collector != nil, "probes", opts.Probes != nil)
 	return c.Run(ctx)
 }
