@@ -38,6 +38,7 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/demo"
+	"github.com/proxima-sched/proxima/pkg/probeplan"
 )
 
 func main() {
@@ -55,6 +56,9 @@ func main() {
 	timeout := fs.Duration("settle-timeout", 3*time.Minute, "how long to wait for one scheduler's pods to be bound or reported unschedulable")
 	hold := fs.Bool("hold", false, "after proxima-scheduler's run, write an admin kubeconfig to OUT/kubeconfig and wait for Enter, to look with kubectl proxima")
 	scene := fs.String("scene", "", "empty: the comparison above; outage: the site outage and recovery scene (see above)")
+	probeBudget := fs.Int("probe-budget", 0, "with --declared-fraction below 1: instead of the comparison, place the scenario round after round with "+
+		"the scheduler's own model, each round measuring the pairs the previous round's probe plan asked for, at most this many per round (see above)")
+	probeRounds := fs.Int("probe-rounds", 5, "rounds of probing (--probe-budget)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: proxima-demo [flags]
 
@@ -81,6 +85,16 @@ here 60: at full size eu-api fills exactly the EU sites within its SLO, and
 the pods of the site that goes down have nowhere to go), --settle-timeout,
 --scheduler-config and --out apply; the others do not.
 
+With --probe-budget B (and --declared-fraction below 1) it shows how
+placement converges when Proxima plans its own probes, without a control
+plane: the scenario's pods are placed with the scheduler's own world model
+and choice (pkg/simulate), round after round; each round measures, at their
+measured RTT, the pairs the previous round's probe plan asked for within
+the budget, and nothing else. It prints per round and per class with
+traffic sources the mean measured RTT divided by a placement with every
+measured pair declared, the pods left Pending that that placement placed,
+and SLO violations on measured RTT, and writes OUT/probing-rounds.png.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -91,6 +105,18 @@ Flags:
 	defer cancel()
 	knowledge := knowledge{declared: *declared, seed: *seed, citiesSeed: *citiesSeed, estimates: *estimates}
 	var err error
+	switch {
+	case *probeBudget > 0 && *scene == "":
+		err = runProbing(*scenario, *sites, *nodes, *pods, knowledge, *probeBudget, *probeRounds, *out)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "proxima-demo:", err)
+			os.Exit(1)
+		}
+		return
+	case *probeBudget < 0:
+		fmt.Fprintln(os.Stderr, "proxima-demo: --probe-budget must not be negative")
+		os.Exit(2)
+	}
 	switch *scene {
 	case "":
 		err = run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout, *hold)
@@ -184,6 +210,47 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k kno
 		fmt.Println("chart:", f)
 	}
 	fmt.Printf("done in %s\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// runProbing simulates probing rounds (--probe-budget).
+func runProbing(scenarioPath string, sites, nodes, pods int, k knowledge, budget, rounds int, out string) error {
+	sc, err := loadScenario(scenarioPath, sites, nodes, pods)
+	if err != nil {
+		return err
+	}
+	m, err := demo.LoadMeasurements()
+	if err != nil {
+		return err
+	}
+	if err := sc.Validate(m); err != nil {
+		return err
+	}
+	if k.citiesSeed != 0 {
+		sc.RedrawCities(m, k.citiesSeed)
+	}
+	if !(k.declared >= 0 && k.declared < 1) {
+		return fmt.Errorf("--probe-budget needs --declared-fraction below 1 (there is nothing to probe otherwise)")
+	}
+	if rounds < 1 {
+		return fmt.Errorf("--probe-rounds %d: want at least 1", rounds)
+	}
+	sc.SetDeclared(k.declared, k.seed)
+	b := probeplan.DefaultBudget
+	b.Pairs = budget
+	p, err := demo.SimulateProbing(sc, m, b, rounds)
+	if err != nil {
+		return err
+	}
+	p.Print(os.Stdout)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	chart, err := p.WriteChart(out)
+	if err != nil {
+		return err
+	}
+	fmt.Println("chart:", chart)
 	return nil
 }
 

@@ -45,8 +45,19 @@ type Blackbox struct {
 }
 
 // StartBlackbox runs blackbox_exporter with the given configuration (its
-// modules) until the test ends.
+// modules) on a free loopback port until the test ends.
 func StartBlackbox(tb testing.TB, config []byte) *Blackbox {
+	tb.Helper()
+	port, err := controlplane.FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return StartBlackboxAt(tb, config, fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+// StartBlackboxAt runs blackbox_exporter with the given configuration on
+// addr until the test ends.
+func StartBlackboxAt(tb testing.TB, config []byte, addr string) *Blackbox {
 	tb.Helper()
 	bin, err := controlplane.BinDir()
 	if err != nil {
@@ -60,11 +71,7 @@ func StartBlackbox(tb testing.TB, config []byte) *Blackbox {
 	if err := os.WriteFile(filepath.Join(dir, "blackbox.yml"), config, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	port, err := controlplane.FreePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b := &Blackbox{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	b := &Blackbox{Addr: addr}
 	cmd := exec.Command(path, "--config.file="+filepath.Join(dir, "blackbox.yml"), "--web.listen-address="+b.Addr, "--log.level=warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	proc, err := controlplane.StartProcess(cmd)

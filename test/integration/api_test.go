@@ -127,6 +127,7 @@ metadata: {name: ts}
 spec:
   location: {latitude: "48.85", longitude: "2.35"}
   rtts: [{site: s, milliseconds: 9}]
+  probe: {targets: ["198.51.100.7:443", "[2001:db8::7]:443", "front.example.net:443"]}
 `
 	validPolicy = `
 apiVersion: placement.proxima.dev/v1alpha1
@@ -180,6 +181,11 @@ func TestAdmissionValidation(t *testing.T) {
 		{"duplicate RTT site", validSource, `spec.rtts=[{site: s, milliseconds: 3}, {site: s, milliseconds: 4}]`, []string{"spec.rtts[1]", "Duplicate"}},
 		{"no location and no rtts", validSource, "spec.location=~;spec.rtts=~", []string{"spec", "needs a location"}},
 		{"zero demand", validSource, "spec.demand=0", []string{"spec.demand"}},
+		{"TCP probe target without a port", validSource, "spec.probe={targets: [front.example.net]}", []string{"spec.probe", "TCP probe targets need a port"}},
+		{"ICMP probe target with a port", validSource, `spec.probe={targets: ["192.0.2.1:443"], module: ICMP}`, []string{"spec.probe", "ICMP probe targets are hosts without a port"}},
+		{"probe target not a host", validSource, `spec.probe={targets: ["http://front/"]}`, []string{"spec.probe.targets[0]"}},
+		{"unknown probe module", validSource, `spec.probe={targets: ["a:1"], module: UDP}`, []string{"spec.probe.module", "Unsupported value"}},
+		{"no probe targets", validSource, "spec.probe={targets: []}", []string{"spec.probe.targets"}},
 		{"too many rtts", validSource, "spec.rtts=" + many(2001, "{site: s%d, milliseconds: 1}"), []string{"spec.rtts", "2000"}},
 		// PlacementPolicy
 		{"empty allow list", validPolicy, "spec.residency.allowed={}", []string{"spec.residency.allowed", "at least one country or jurisdiction"}},
