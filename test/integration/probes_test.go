@@ -202,9 +202,9 @@ func TestShippedProbeChain(t *testing.T) {
 	for from, to := range map[string]string{
 		"https://proxima-controller.proxima-system.svc:8443/probes/targets": sdURL,
 		"/var/run/secrets/kubernetes.io/serviceaccount/token":               tokenFile,
-		"scrape_interval: 30s":                                              "scrape_interval: 1s",
-		"scrape_timeout: 10s":                                               "scrape_timeout: 1s",
-		"refresh_interval: 30s":                                             "refresh_interval: 1s",
+		"scrape_interval: 30s":  "scrape_interval: 1s",
+		"scrape_timeout: 10s":   "scrape_timeout: 1s",
+		"refresh_interval: 30s": "refresh_interval: 1s",
 	} {
 		if !strings.Contains(job, from) {
 			t.Fatalf("scrape-job.yml has no %q any more: update this test", from)
