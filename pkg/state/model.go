@@ -51,6 +51,9 @@ const (
 	// RTT, price or health signal changed; a change of node load alone
 	// publishes the same table with the new telemetry.
 	partLive part = "live"
+	// partFit is a finished RTT fit: the site table is rebuilt from the
+	// same objects and telemetry with it.
+	partFit part = "fit"
 )
 
 // NodeSettle is how long a node event waits before the site-to-nodes index
@@ -104,6 +107,11 @@ type Model struct {
 	generation     uint64
 	subscribers    []func(klog.Logger, *Snapshot)
 
+	// fitter fits the RTT model beside the worker once the first
+	// snapshot is out (until then the worker fits, so the first snapshot
+	// has the fit).
+	fitter *fitter
+
 	current atomic.Pointer[Snapshot]
 	// synced is set once WaitForCacheSync has published a complete world.
 	synced atomic.Bool
@@ -125,9 +133,10 @@ func NewModel(inf Informers, opts Options) (*Model, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[part](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[part]{Name: "proxima-world"}),
-		table:     buildSiteTable(nil, nil, nil, nil),
+		table:     buildSiteTable(nil, nil, nil, nil, nil),
 		policyIdx: buildPolicyIndex(nil),
 	}
+	m.fitter = &fitter{fit: FitRTT, done: func() { m.enqueue(partFit) }}
 	m.current.Store(m.compose())
 	for _, reg := range []func() error{
 		func() error { return handleSites(inf.Sites, m.enqueue) },
@@ -254,7 +263,7 @@ func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error
 			return nil, nil, err
 		}
 		m.liveNow = m.latestLive()
-		m.table = buildSiteTable(sites, sources, m.liveNow, m.table)
+		m.table = buildSiteTable(sites, sources, m.liveNow, m.table, m.backgroundFit())
 	case partLive:
 		live := m.latestLive()
 		if live == m.liveNow {
@@ -262,9 +271,14 @@ func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error
 		}
 		if t := m.table.live; !sameSiteSignals(t, live) {
 			sites, sources := m.table.sites, m.table.sources
-			m.table = buildSiteTable(sites, sources, live, m.table)
+			m.table = buildSiteTable(sites, sources, live, m.table, m.backgroundFit())
 		}
 		m.liveNow = live
+	case partFit:
+		if !m.table.fitPending {
+			return nil, nil, nil
+		}
+		m.table = buildSiteTable(m.table.sites, m.table.sources, m.table.live, m.table, m.fitter)
 	case partPolicies:
 		policies, err := m.policies.List(labels.Everything())
 		if err != nil {
@@ -294,6 +308,15 @@ func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error
 	s := m.compose()
 	m.current.Store(s)
 	return s, slices.Clone(m.subscribers), nil
+}
+
+// backgroundFit is the fitter once the first snapshot is out; nil (fit in
+// the worker) before.
+func (m *Model) backgroundFit() *fitter {
+	if !m.synced.Load() {
+		return nil
+	}
+	return m.fitter
 }
 
 // compose makes a snapshot of the current parts; m.mu must be held (or m

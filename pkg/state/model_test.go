@@ -26,8 +26,10 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
@@ -35,6 +37,7 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned/fake"
 	placementinformers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
+	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
 // The Model publishes one snapshot per changed part, keeps the parts a
@@ -208,5 +211,109 @@ func TestModelLegacySiteLabel(t *testing.T) {
 	moved, _ := waitFor(t, published, func(s *Snapshot) bool { return len(inSite(s, "lyon")) == 1 })
 	if got := inSite(moved, "paris"); len(got) != 0 {
 		t.Errorf("nodes still in paris: %v", got)
+	}
+}
+
+// The RTT fit runs beside the Model's worker: while a refit is under way a
+// policy change is published at once (the estimates are the previous
+// fit's, and the snapshot says a fit is pending), and once it is done the
+// site table has the same fit a one-shot Build makes from the same
+// objects.
+func TestModelFitsBesideItsWorker(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sites := []*placementv1alpha1.Site{
+		site("paris", placementv1alpha1.TierEdge, "FR", "48.85", "2.35", ""),
+		site("lyon", placementv1alpha1.TierEdge, "FR", "45.76", "4.83", ""),
+		site("berlin", placementv1alpha1.TierEdge, "DE", "52.52", "13.40", ""),
+		site("madrid", placementv1alpha1.TierEdge, "ES", "40.42", "-3.70", ""),
+	}
+	source := func(name, lat, lon string, rtts ...placementv1alpha1.SiteRTT) *placementv1alpha1.TrafficSource {
+		return &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: placementv1alpha1.TrafficSourceSpec{
+			Location: &placementv1alpha1.GeoLocation{Latitude: lat, Longitude: lon}, RTTs: rtts}}
+	}
+	rtt := func(site string, ms int32) placementv1alpha1.SiteRTT { return placementv1alpha1.SiteRTT{Site: site, Milliseconds: ms} }
+	// Seven measured pairs of eight: enough to fit; madrid from brussels
+	// is estimated.
+	brussels := source("brussels", "50.85", "4.35", rtt("paris", 6), rtt("lyon", 11), rtt("berlin", 14))
+	rome := source("rome", "41.90", "12.50", rtt("paris", 24), rtt("lyon", 19), rtt("berlin", 22), rtt("madrid", 31))
+	client := fake.NewSimpleClientset(sites[0], sites[1], sites[2], sites[3], brussels, rome)
+	// The fake clientset drops events sent before an informer watches:
+	// change nothing until the TrafficSource and policy informers do.
+	watching := make(chan string, 8)
+	client.PrependWatchReactor("*", func(action clienttesting.Action) (bool, watch.Interface, error) {
+		watching <- action.GetResource().Resource
+		return false, nil, nil
+	})
+	pf := placementinformers.NewSharedInformerFactory(client, 0)
+	cf := informers.NewSharedInformerFactory(k8sfake.NewSimpleClientset(), 0)
+	p := pf.Placement().V1alpha1()
+	m, err := NewModel(Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
+		Policies: p.PlacementPolicies().Informer(), Nodes: cf.Core().V1().Nodes().Informer()}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}, 8), make(chan struct{})
+	m.fitter.fit = func(in RTTInput) *RTTFit {
+		started <- struct{}{}
+		<-release
+		return FitRTT(in)
+	}
+	published := make(chan *Snapshot, 64)
+	m.OnPublish(func(_ klog.Logger, s *Snapshot) { published <- s })
+	pf.Start(ctx.Done())
+	if err := m.WaitForCacheSync(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	madrid, _ := m.Load().SiteIndex("madrid")
+	j, _ := m.Load().SourceIndex("brussels")
+	if _, prov := m.Load().World.RTTAt(madrid, j); prov&scoring.Fitted == 0 || m.Load().FitPending() {
+		t.Fatalf("first snapshot: brussels-madrid %v, fit pending %v; want a fitted estimate, nothing pending", prov, m.Load().FitPending())
+	}
+	drain(published)
+	go m.Run(ctx)
+	for seen := map[string]bool{}; !seen["trafficsources"] || !seen["placementpolicies"]; {
+		select {
+		case r := <-watching:
+			seen[r] = true
+		case <-time.After(30 * time.Second):
+			t.Fatalf("informers watching only %v", seen)
+		}
+	}
+
+	// A changed RTT asks for a refit, which the test holds.
+	brussels = brussels.DeepCopy()
+	brussels.Spec.RTTs[0].Milliseconds = 9
+	brussels.Generation, brussels.ResourceVersion = 2, "2" // the fake clientset sets neither
+	if _, err := client.PlacementV1alpha1().TrafficSources().Update(ctx, brussels, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		paris, _ := m.Load().SiteIndex("paris")
+		v, pr := m.Load().World.RTTAt(paris, j)
+		t.Fatalf("no refit started after an RTT changed; brussels-paris is %v (%v)", v, pr)
+	}
+	if _, err := client.PlacementV1alpha1().PlacementPolicies("shop").Create(ctx,
+		&placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "eu"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	during, _ := waitFor(t, published, func(s *Snapshot) bool { return s.NumPolicies() == 1 })
+	if !during.FitPending() {
+		t.Error("the snapshot published during the refit does not say a fit is pending")
+	}
+	if v, prov := during.World.RTTAt(madrid, j); prov&scoring.Fitted == 0 || !(v > 0 && v < scoring.UnknownRTT) {
+		t.Errorf("during the refit brussels-madrid is %v (%v): want the previous fit's estimate", v, prov)
+	}
+	close(release)
+	after, _ := waitFor(t, published, func(s *Snapshot) bool { return !s.FitPending() && s.NumPolicies() == 1 })
+	want := Build(Objects{Sites: sites, Sources: []*placementv1alpha1.TrafficSource{brussels, rome}})
+	if diff := cmp.Diff(want.World.RTT, after.World.RTT); diff != "" {
+		t.Errorf("the refitted RTTs differ from a one-shot Build of the same objects (-build,+model):\n%s", diff)
+	}
+	if diff := cmp.Diff(want.World.RTTUpper, after.World.RTTUpper); diff != "" {
+		t.Errorf("upper bounds differ (-build,+model):\n%s", diff)
 	}
 }

@@ -65,9 +65,11 @@ import (
 // median and 90th-percentile errors on the other 40% are about half the
 // prior's (pkg/demo, `proxima-demo --declared-fraction`).
 //
-// The fit runs when the site table is rebuilt and its inputs (declared and
-// live RTTs, locations) changed, never in a scheduling cycle: alternating
-// least squares over the measured pairs, O(folds × iterations × pairs).
+// The fit runs when the site table's inputs (declared and live RTTs,
+// locations) changed, never in a scheduling cycle, and in a Model beside
+// its worker (fitter): alternating least squares over the measured pairs,
+// O(folds × iterations × pairs). Until it is done the snapshot keeps the
+// previous fit's estimates and says so (Snapshot.FitPending).
 // Live RTTs enter the fit rounded to a fixed grid (FitGrid), so that
 // jitter on every telemetry refresh does not refit, and the fit is a
 // function of the current inputs alone, not of the order they arrived in:
@@ -712,8 +714,12 @@ func sameFloat(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN
 // fillEstimates replaces every estimated RTT of w (Provenance Estimated,
 // with both locations known) by the fitted model's estimate, marks it
 // Fitted when the model was fitted, and fills w.RTTUpper. The fit is
-// prev's when the inputs are the same.
-func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFitted) *rttFitted {
+// prev's when the inputs are the same; otherwise f's when it has one for
+// them, or a new one made here when f is nil. When f is making it, the
+// estimates come from prev's fit if the sites and sources are where they
+// were (only RTTs changed), else from the distance prior, and pending is
+// set.
+func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFitted, f *fitter) (r *rttFitted, pending bool) {
 	n, m := len(siteLocs), len(sourceLocs)
 	dist := make([]float64, n*m)
 	measured := make([]float64, n*m)
@@ -732,7 +738,7 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 			}
 		}
 	}
-	r := prev
+	r = prev
 	if !prev.sameInputs(n, m, dist, measured) {
 		in := RTTInput{Sites: n, Sources: m, DistKm: dist, Measured: measured,
 			SiteLat: make([]float64, n), SiteLon: make([]float64, n), SourceLat: make([]float64, m), SourceLon: make([]float64, m)}
@@ -742,7 +748,19 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 		for j, l := range sourceLocs {
 			in.SourceLat[j], in.SourceLon[j] = l.coords()
 		}
-		r = &rttFitted{fit: FitRTT(in), dist: dist, measured: measured, sites: n, sources: m}
+		switch {
+		case f == nil:
+			r = &rttFitted{fit: FitRTT(in), dist: dist, measured: measured, sites: n, sources: m}
+		default:
+			r = f.get(in, dist, measured)
+			if r == nil {
+				pending = true
+				r = prev
+				if prev == nil || prev.sites != n || prev.sources != m || !slices.EqualFunc(prev.dist, dist, sameFloat) {
+					r = &rttFitted{fit: &RTTFit{}, dist: dist, sites: n, sources: m}
+				}
+			}
+		}
 	}
 	w.RTTUpper = make([]float64, n*m)
 	for k := range n * m {
@@ -756,7 +774,7 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 			w.RTTProvenance[k] |= scoring.Fitted
 		}
 	}
-	return r
+	return r, pending
 }
 
 // coords are the location's latitude and longitude, NaN when unknown.

@@ -199,12 +199,12 @@ func TestBuildFillsEstimatesFromTheFit(t *testing.T) {
 
 	// A rebuild with the same declarations reuses the fit; a changed
 	// declaration refits.
-	again := buildSiteTable(sites, sources, nil, snap.table)
+	again := buildSiteTable(sites, sources, nil, snap.table, nil)
 	if again.rtt.fit != snap.table.rtt.fit {
 		t.Error("the same declarations were fitted again")
 	}
 	sources[1].Spec.RTTs[0].Milliseconds++
-	changed := buildSiteTable(sites, sources, nil, snap.table)
+	changed := buildSiteTable(sites, sources, nil, snap.table, nil)
 	if changed.rtt.fit == snap.table.rtt.fit {
 		t.Error("a changed declaration kept the old fit")
 	}
@@ -214,8 +214,8 @@ func TestBuildFillsEstimatesFromTheFit(t *testing.T) {
 	liveAt := func(ms float64) *Live {
 		return &Live{RTT: Signal[SourceSite, float64]{Enabled: true, Fresh: true, Values: map[SourceSite]float64{{Source: "fast", Site: "s0"}: ms}}}
 	}
-	first := buildSiteTable(sites, sources, liveAt(30), changed)
-	jitter := buildSiteTable(sites, sources, liveAt(30.8), first)
+	first := buildSiteTable(sites, sources, liveAt(30), changed, nil)
+	jitter := buildSiteTable(sites, sources, liveAt(30.8), first, nil)
 	if jitter.rtt.fit != first.rtt.fit {
 		t.Error("0.8 ms of live jitter refitted")
 	}
@@ -223,14 +223,14 @@ func TestBuildFillsEstimatesFromTheFit(t *testing.T) {
 	if v, p := jitter.world.RTTAt(0, fast); v != 30.8 || p&scoring.Live == 0 {
 		t.Errorf("live fast→s0 = %v (%v), want the live 30.8", v, p)
 	}
-	if drift := buildSiteTable(sites, sources, liveAt(33), jitter); drift.rtt.fit == jitter.rtt.fit {
+	if drift := buildSiteTable(sites, sources, liveAt(33), jitter, nil); drift.rtt.fit == jitter.rtt.fit {
 		t.Error("3 ms of live drift kept the old fit")
 	}
 
 	// The fit is a function of the current inputs: a process that saw 30
 	// then 30.8 ms and one that started at 30.8 hold the same estimates
 	// and bounds (the scheduler and the rebalancer judge a bound alike).
-	fresh := buildSiteTable(sites, sources, liveAt(30.8), nil)
+	fresh := buildSiteTable(sites, sources, liveAt(30.8), nil, nil)
 	if !slices.Equal(fresh.world.RTT, jitter.world.RTT) || !slices.Equal(fresh.world.RTTUpper, jitter.world.RTTUpper) {
 		t.Error("the same inputs reached by another history gave another fit")
 	}

@@ -39,13 +39,17 @@ type siteTable struct {
 	live        *Live
 	// rtt is the fitted RTT model and the inputs it was fitted to.
 	rtt *rttFitted
+	// fitPending: rtt was fitted to other inputs (or is the prior), and a
+	// fit for these is being made.
+	fitPending bool
 }
 
 // buildSiteTable orders sites and sources by name, so that a snapshot does
 // not depend on the order informers list objects in.
 // prev, if not nil, is the table this one replaces: its RTT fit is reused
-// when the declared and live RTTs it was fitted to have not changed.
-func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, live *Live, prev *siteTable) *siteTable {
+// when the declared and live RTTs it was fitted to have not changed. f,
+// if not nil, makes a new fit in the background (fillEstimates).
+func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource, live *Live, prev *siteTable, f *fitter) *siteTable {
 	sites = slices.SortedFunc(slices.Values(sites), func(a, b *placementv1alpha1.Site) int { return strings.Compare(a.Name, b.Name) })
 	sources = slices.SortedFunc(slices.Values(sources), func(a, b *placementv1alpha1.TrafficSource) int { return strings.Compare(a.Name, b.Name) })
 	w := &scoring.World{}
@@ -136,7 +140,7 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 	if prev != nil {
 		reuse = prev.rtt
 	}
-	t.rtt = fillEstimates(w, locs, srcLocs, reuse)
+	t.rtt, t.fitPending = fillEstimates(w, locs, srcLocs, reuse, f)
 	return t
 }
 

@@ -67,6 +67,13 @@ func (s *Snapshot) Sites() []*placementv1alpha1.Site { return s.table.sites }
 // Callers must not modify them.
 func (s *Snapshot) Sources() []*placementv1alpha1.TrafficSource { return s.table.sources }
 
+// FitPending reports whether the RTT estimates come from a fit made for
+// other inputs (or from the distance prior) while the fit for the current
+// declared and live RTTs is being made beside the Model's worker: the next
+// snapshot has it. Two processes may hold different estimates meanwhile,
+// so the rebalancer does not act on such a snapshot.
+func (s *Snapshot) FitPending() bool { return s.table.fitPending }
+
 // Live is the telemetry the snapshot was built with; nil for none.
 func (s *Snapshot) Live() *Live { return s.live }
 
@@ -165,7 +172,7 @@ type Objects struct {
 
 // Build makes a snapshot from lists of objects, for one-shot use.
 func Build(in Objects) *Snapshot {
-	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live, nil), policies: buildPolicyIndex(in.Policies),
+	s := &Snapshot{table: buildSiteTable(in.Sites, in.Sources, in.Live, nil, nil), policies: buildPolicyIndex(in.Policies),
 		live: in.Live, acceptLegacy: in.AcceptLegacySiteLabel, probes: &probeMemo{}}
 	s.World = s.table.world
 	if in.Nodes != nil {

@@ -316,7 +316,7 @@ func (r *Rebalancer) Round(ctx context.Context) {
 		pr.candidates = append(pr.candidates, candidate{pod: c.pod, Finding: f, settings: c.settings})
 	}
 
-	paused := r.paused(now)
+	paused := r.paused(now, snap)
 	for key, pr := range rounds {
 		if pr.settings.Mode == placementv1alpha1.RebalanceOn && paused == "" {
 			r.move(ctx, key, pr, snap, now)
@@ -387,7 +387,7 @@ func (r *Rebalancer) guards(w *simulate.World, s Settings) Guards {
 func controllerOf(pod *v1.Pod) *metav1.OwnerReference { return metav1.GetControllerOf(pod) }
 
 // paused says why no pod moves now, or "".
-func (r *Rebalancer) paused(now time.Time) string {
+func (r *Rebalancer) paused(now time.Time, snap *state.Snapshot) string {
 	var why []string
 	stale := []string(nil)
 	if r.cfg.TelemetryStale != nil {
@@ -404,6 +404,14 @@ func (r *Rebalancer) paused(now time.Time) string {
 		pausedGauge.WithLabelValues("apiserver").Set(1)
 	} else {
 		pausedGauge.WithLabelValues("apiserver").Set(0)
+	}
+	// While the RTT model is refitted beside the world model's worker, the
+	// scheduler may hold another fit: judge again once it is done.
+	if snap.FitPending() {
+		why = append(why, "the RTT model is being refitted to new measurements")
+		pausedGauge.WithLabelValues("fit").Set(1)
+	} else {
+		pausedGauge.WithLabelValues("fit").Set(0)
 	}
 	if len(why) == 0 {
 		return ""

@@ -76,7 +76,7 @@ var (
 	}
 	pausedOpts = &metrics.GaugeOpts{
 		Namespace: "proxima", Subsystem: "rebalancer", Name: "paused",
-		Help:           "1 while the rebalancer moves nothing because live telemetry is stale (telemetry) or the API server failed its last request (apiserver).",
+		Help:           "1 while the rebalancer moves nothing because live telemetry is stale (telemetry), the API server failed its last request (apiserver), or the RTT model is being refitted (fit).",
 		StabilityLevel: metrics.ALPHA,
 	}
 
@@ -118,7 +118,7 @@ func Metrics() []telemetry.MetricInfo {
 			telemetry.MetricLabel{Name: resultLabel, Values: "`evicted`, `blocked_by_pdb`, `gone`, `error`"}),
 		telemetry.DescribeHistogram(rttGainOpts, ns, pol),
 		telemetry.DescribeHistogram(costGainOpts, ns, pol),
-		telemetry.Describe("gauge", (*metrics.KubeOpts)(pausedOpts), telemetry.MetricLabel{Name: reasonLabel, Values: "`telemetry`, `apiserver`"}),
+		telemetry.Describe("gauge", (*metrics.KubeOpts)(pausedOpts), telemetry.MetricLabel{Name: reasonLabel, Values: "`telemetry`, `apiserver`, `fit`"}),
 		telemetry.Describe("counter", (*metrics.KubeOpts)(roundsOpts)),
 	}
 }
