@@ -34,7 +34,7 @@ type fitter struct {
 	mu      sync.Mutex
 	ready   *rttFitted // the latest finished fit
 	want    *rttFitted // inputs waiting for a fit (fit unset)
-	wantIn RTTInput
+	wantIn  RTTInput
 	running bool
 }
 

@@ -233,7 +233,9 @@ func TestModelFitsBesideItsWorker(t *testing.T) {
 		return &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: placementv1alpha1.TrafficSourceSpec{
 			Location: &placementv1alpha1.GeoLocation{Latitude: lat, Longitude: lon}, RTTs: rtts}}
 	}
-	rtt := func(site string, ms int32) placementv1alpha1.SiteRTT { return placementv1alpha1.SiteRTT{Site: site, Milliseconds: ms} }
+	rtt := func(site string, ms int32) placementv1alpha1.SiteRTT {
+		return placementv1alpha1.SiteRTT{Site: site, Milliseconds: ms}
+	}
 	// Seven measured pairs of eight: enough to fit; madrid from brussels
 	// is estimated.
 	brussels := source("brussels", "50.85", "4.35", rtt("paris", 6), rtt("lyon", 11), rtt("berlin", 14))
