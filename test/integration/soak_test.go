@@ -110,9 +110,12 @@ func TestSoakRebalancer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	// Shutdown waits for the informers, which stop once ctx is cancelled.
+	defer func() {
+		cancel()
+		factory.Shutdown()
+	}()
 	cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
 
 	names := []string{"de", "fr", "nl", "ch", "us"}
