@@ -58,7 +58,8 @@ func main() {
 	scene := fs.String("scene", "", "empty: the comparison above; outage: the site outage and recovery scene (see above)")
 	probeBudget := fs.Int("probe-budget", 0, "with --declared-fraction below 1: instead of the comparison, place the scenario round after round with "+
 		"the scheduler's own model, each round measuring the pairs the previous round's probe plan asked for, at most this many per round (see above)")
-	probeRounds := fs.Int("probe-rounds", 5, "rounds of probing (--probe-budget)")
+	probeRounds := fs.Int("probe-rounds", 3, "rounds of probing (--probe-budget)")
+	probeSimulate := fs.Bool("probe-simulate", false, "with --probe-budget: place with the scheduler's own model in this process (pkg/simulate), without a control plane: seconds instead of minutes")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: proxima-demo [flags]
 
@@ -86,14 +87,17 @@ the pods of the site that goes down have nowhere to go), --settle-timeout,
 --scheduler-config and --out apply; the others do not.
 
 With --probe-budget B (and --declared-fraction below 1) it shows how
-placement converges when Proxima plans its own probes, without a control
-plane: the scenario's pods are placed with the scheduler's own world model
-and choice (pkg/simulate), round after round; each round measures, at their
-measured RTT, the pairs the previous round's probe plan asked for within
-the budget, and nothing else. It prints per round and per class with
-traffic sources the mean measured RTT divided by a placement with every
-measured pair declared, the pods left Pending that that placement placed,
-and SLO violations on measured RTT, and writes OUT/probing-rounds.png.
+placement converges when Proxima plans its own probes: on a real control
+plane, proxima-scheduler reading live RTTs from a real Prometheus places
+the scenario's pods with every measured pair declared, then, with only the
+share declared, round after round (--probe-rounds); after each round the
+probe plan is made as proxima-controller makes it, and an exporter serves,
+as the fleet's probes would, the measured RTT of exactly the pairs it asks
+for (at most B). It prints per round and per class with traffic sources
+the mean measured RTT divided by the all-declared placement's, the pods
+left Pending that that placement placed, and SLO violations on measured
+RTT, and writes OUT/probing-rounds.png. --probe-simulate does the same in
+this process with the scheduler's own model (pkg/simulate), in seconds.
 
 Flags:
 `)
@@ -107,7 +111,7 @@ Flags:
 	var err error
 	switch {
 	case *probeBudget > 0 && *scene == "":
-		err = runProbing(*scenario, *sites, *nodes, *pods, knowledge, *probeBudget, *probeRounds, *out)
+		err = runProbing(ctx, *scenario, *sites, *nodes, *pods, knowledge, *probeBudget, *probeRounds, *probeSimulate, *out, *config, *timeout)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "proxima-demo:", err)
 			os.Exit(1)
@@ -213,8 +217,9 @@ func run(ctx context.Context, scenarioPath string, sites, nodes, pods int, k kno
 	return nil
 }
 
-// runProbing simulates probing rounds (--probe-budget).
-func runProbing(scenarioPath string, sites, nodes, pods int, k knowledge, budget, rounds int, out string) error {
+// runProbing runs probing rounds (--probe-budget).
+func runProbing(ctx context.Context, scenarioPath string, sites, nodes, pods int, k knowledge, budget, rounds int, simulated bool,
+	out, config string, timeout time.Duration) error {
 	sc, err := loadScenario(scenarioPath, sites, nodes, pods)
 	if err != nil {
 		return err
@@ -238,9 +243,21 @@ func runProbing(scenarioPath string, sites, nodes, pods int, k knowledge, budget
 	sc.SetDeclared(k.declared, k.seed)
 	b := probeplan.DefaultBudget
 	b.Pairs = budget
-	p, err := demo.SimulateProbing(sc, m, b, rounds)
+	var p *demo.Probing
+	if simulated {
+		p, err = demo.SimulateProbing(sc, m, b, rounds)
+	} else {
+		p, err = demo.RunProbing(ctx, demo.ProbingOptions{Scenario: sc, SchedulerConfig: config, Budget: b, Rounds: rounds,
+			Progress: os.Stdout, SettleTimeout: timeout})
+	}
 	if err != nil {
 		return err
+	}
+	if simulated {
+		fmt.Println("Placed with the scheduler's own world model and choice in this process (pkg/simulate, --probe-simulate).")
+	} else {
+		fmt.Println()
+		fmt.Println("Placed by proxima-scheduler on a real control plane, reading the probed RTTs from a real Prometheus.")
 	}
 	p.Print(os.Stdout)
 	if err := os.MkdirAll(out, 0o755); err != nil {

@@ -64,7 +64,7 @@ func (p *Probing) Print(w io.Writer) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "RATIO: mean measured RTT ÷ the all-declared placement's (- when either placed none); MISSED: pods Pending that the all-declared placement placed; SLO: pods over their max RTT on measured RTT.")
-	fmt.Fprintln(w, "Placed with the scheduler's own world model and choice (pkg/simulate); each round measures the pairs the previous round's plan asked for.")
+	fmt.Fprintln(w, "Each round measures the pairs the previous round's probe plan asked for, and nothing else.")
 }
 
 // WriteChart draws each class's ratio over the rounds (a round with pods
