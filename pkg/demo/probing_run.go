@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 	schedv1 "k8s.io/kube-scheduler/config/v1"
+	"k8s.io/utils/ptr"
 
 	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
