@@ -22,16 +22,16 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
 	"github.com/proxima-sched/proxima/pkg/scoring"
-	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // syntheticRTTInput is a world of sites and sources at random places in
 // Europe and North America whose RTTs follow the distance prior with a
 // per-city offset and noise; measured of every pair are measured.
-func syntheticRTTInput(sites, sources int, measured float64, seed uint64) state.RTTInput {
+func syntheticRTTInput(sites, sources int, measured float64, seed uint64) rttmodel.RTTInput {
 	r := rand.New(rand.NewPCG(seed, 7))
-	in := state.RTTInput{Sites: sites, Sources: sources,
+	in := rttmodel.RTTInput{Sites: sites, Sources: sources,
 		DistKm: make([]float64, sites*sources), Measured: make([]float64, sites*sources),
 		SiteLat: make([]float64, sites), SiteLon: make([]float64, sites),
 		SourceLat: make([]float64, sources), SourceLon: make([]float64, sources)}
@@ -53,11 +53,11 @@ func syntheticRTTInput(sites, sources int, measured float64, seed uint64) state.
 	for s := range sites {
 		for j := range sources {
 			k := s*sources + j
-			d := state.GreatCircleKilometres(in.SiteLat[s], in.SiteLon[s], in.SourceLat[j], in.SourceLon[j])
+			d := rttmodel.GreatCircleKilometres(in.SiteLat[s], in.SiteLon[s], in.SourceLat[j], in.SourceLon[j])
 			in.DistKm[k] = d
 			in.Measured[k] = math.NaN()
 			if r.Float64() < measured {
-				in.Measured[k] = state.EstimateRTT(in.SiteLat[s], in.SiteLon[s], in.SourceLat[j], in.SourceLon[j])*(1+0.3*r.Float64()) +
+				in.Measured[k] = rttmodel.EstimateRTT(in.SiteLat[s], in.SiteLon[s], in.SourceLat[j], in.SourceLon[j])*(1+0.3*r.Float64()) +
 					siteOff[s] + srcOff[j] + r.NormFloat64()
 			}
 		}
@@ -75,7 +75,7 @@ func BenchmarkRTTFit(b *testing.B) {
 			in := syntheticRTTInput(sz.sites, sz.sources, 0.6, 1)
 			b.ReportAllocs()
 			for b.Loop() {
-				f := state.FitRTT(in)
+				f := rttmodel.FitRTT(in)
 				for k, m := range in.Measured {
 					if math.IsNaN(m) {
 						f.Estimate(k/sz.sources, k%sz.sources, in.DistKm[k])

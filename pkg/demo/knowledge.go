@@ -25,6 +25,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
 
@@ -147,9 +148,9 @@ func EstimatorErrors(sc *Scenario, m *Measurements) []EstimatorError {
 			if _, p := w.RTTAt(si, j); !ok || !p.IsEstimate() {
 				continue // unmeasured, or declared
 			}
-			est := state.EstimateRTT(a.Lat, a.Lon, b.Lat, b.Lon)
+			est := rttmodel.EstimateRTT(a.Lat, a.Lon, b.Lat, b.Lon)
 			prior = append(prior, est)
-			priorUp = append(priorUp, state.EstimatePriorUpper(est))
+			priorUp = append(priorUp, rttmodel.EstimatePriorUpper(est))
 			v, _ := w.RTTAt(si, j)
 			fitted = append(fitted, v)
 			fittedUp = append(fittedUp, w.RTTUpperAt(si, j))

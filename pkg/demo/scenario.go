@@ -35,7 +35,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
-	"github.com/proxima-sched/proxima/pkg/state"
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
 )
 
 //go:embed default-scenario.yaml
@@ -218,7 +218,7 @@ func (m *Measurements) TrueRTT(a, b string) (ms float64, estimated bool) {
 		return v, false
 	}
 	ca, cb := m.Cities[a], m.Cities[b]
-	return state.EstimateRTT(ca.Lat, ca.Lon, cb.Lat, cb.Lon), true
+	return rttmodel.EstimateRTT(ca.Lat, ca.Lon, cb.Lat, cb.Lon), true
 }
 
 // Validate checks that every city is in the measurements and names are unique.

@@ -30,8 +30,8 @@ limitations under the License.
 //     live RTTs or from distance alone, or declared/estimated standing in
 //     for a stale or missing live value) and each estimate's upper bound
 //     (World.RTTUpper), which hard RTT bounds judge by default; see
-//     FitRTT and EstimateRTT. The fit is redone only when the declared or
-//     live RTTs change;
+//     package rttmodel. The fit is redone only when the declared or live
+//     RTTs change, beside the Model's worker (FitPending);
 //   - the live telemetry it was built with (Live), for per-node load.
 //     Every key of a signal that is read has a freshness (Freshness): fresh,
 //     stale, or missing — never read, or absent from the last read — and

@@ -16,7 +16,11 @@ limitations under the License.
 
 package state
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
+)
 
 // fitter fits the RTT model beside a Model's worker rather than inside it:
 // at 64 sources × 2,000 sites a fit takes a second or two, which would
@@ -27,20 +31,20 @@ import "sync"
 // the latest inputs asked for.
 type fitter struct {
 	// fit makes a fit (FitRTT; a test may hold it).
-	fit func(RTTInput) *RTTFit
+	fit func(rttmodel.RTTInput) *rttmodel.RTTFit
 	// done asks the Model to rebuild the site table.
 	done func()
 
 	mu      sync.Mutex
 	ready   *rttFitted // the latest finished fit
 	want    *rttFitted // inputs waiting for a fit (fit unset)
-	wantIn  RTTInput
+	wantIn  rttmodel.RTTInput
 	running bool
 }
 
 // get returns the finished fit for these inputs, or nil once one is being
 // made for them.
-func (f *fitter) get(in RTTInput, dist, measured []float64) *rttFitted {
+func (f *fitter) get(in rttmodel.RTTInput, dist, measured []float64) *rttFitted {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ready.sameInputs(in.Sites, in.Sources, dist, measured) {

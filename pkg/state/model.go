@@ -33,6 +33,8 @@ import (
 	"k8s.io/klog/v2"
 
 	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
+
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
 )
 
 // part is a piece of the world that one kind of change invalidates; it is
@@ -136,7 +138,7 @@ func NewModel(inf Informers, opts Options) (*Model, error) {
 		table:     buildSiteTable(nil, nil, nil, nil, nil),
 		policyIdx: buildPolicyIndex(nil),
 	}
-	m.fitter = &fitter{fit: FitRTT, done: func() { m.enqueue(partFit) }}
+	m.fitter = &fitter{fit: rttmodel.FitRTT, done: func() { m.enqueue(partFit) }}
 	m.current.Store(m.compose())
 	for _, reg := range []func() error{
 		func() error { return handleSites(inf.Sites, m.enqueue) },

@@ -37,6 +37,7 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned/fake"
 	placementinformers "github.com/proxima-sched/proxima/pkg/generated/informers/externalversions"
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
@@ -257,10 +258,10 @@ func TestModelFitsBesideItsWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	started, release := make(chan struct{}, 8), make(chan struct{})
-	m.fitter.fit = func(in RTTInput) *RTTFit {
+	m.fitter.fit = func(in rttmodel.RTTInput) *rttmodel.RTTFit {
 		started <- struct{}{}
 		<-release
-		return FitRTT(in)
+		return rttmodel.FitRTT(in)
 	}
 	published := make(chan *Snapshot, 64)
 	m.OnPublish(func(_ klog.Logger, s *Snapshot) { published <- s })

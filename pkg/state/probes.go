@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/proxima-sched/proxima/pkg/probeplan"
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
@@ -109,7 +110,7 @@ func (t *siteTable) unmeasured() (central, upper, margin []float64) {
 		case p&scoring.Live != 0 && t.rtt != nil && !math.IsNaN(t.rtt.dist[k]):
 			d := t.rtt.dist[k]
 			est, up := t.rtt.fit.Estimate(k/m, k%m, d)
-			central[k], upper[k], margin[k] = est, max(up, EstimatePriorUpper(EstimateBaseMilliseconds+priorSlope*d)), up-est
+			central[k], upper[k], margin[k] = est, max(up, rttmodel.EstimatePriorUpper(rttmodel.Prior(d))), up-est
 		case p&scoring.Live != 0:
 			central[k], upper[k], margin[k] = scoring.UnknownRTT, scoring.UnknownRTT, 0
 		default:

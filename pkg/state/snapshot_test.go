@@ -28,6 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
@@ -220,10 +221,10 @@ func TestLiveOverlay(t *testing.T) {
 
 func TestGreatCircle(t *testing.T) {
 	// New York – London: about 5,570 km.
-	if d := GreatCircleKilometres(40.7128, -74.0060, 51.5074, -0.1278); math.Abs(d-5570) > 10 {
+	if d := rttmodel.GreatCircleKilometres(40.7128, -74.0060, 51.5074, -0.1278); math.Abs(d-5570) > 10 {
 		t.Errorf("New York–London = %.0f km, want ≈5570", d)
 	}
-	if d := GreatCircleKilometres(10, 20, 10, 20); d != 0 {
+	if d := rttmodel.GreatCircleKilometres(10, 20, 10, 20); d != 0 {
 		t.Errorf("distance to self = %v", d)
 	}
 }

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package state
+package rttmodel
 
 import (
 	"math"
@@ -22,8 +22,6 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
-
-	"github.com/proxima-sched/proxima/pkg/scoring"
 )
 
 // The fitted RTT model fills the (source, site) pairs that nobody declared
@@ -65,11 +63,11 @@ import (
 // median and 90th-percentile errors on the other 40% are about half the
 // prior's (pkg/demo, `proxima-demo --declared-fraction`).
 //
-// The fit runs when the site table's inputs (declared and live RTTs,
-// locations) changed, never in a scheduling cycle, and in a Model beside
-// its worker (fitter): alternating least squares over the measured pairs,
-// O(folds × iterations × pairs). Until it is done the snapshot keeps the
-// previous fit's estimates and says so (Snapshot.FitPending).
+// The world model (package state) fits when its declared and live RTTs or
+// locations change, never in a scheduling cycle and not in its worker but
+// beside it: alternating least squares over the measured pairs,
+// O(folds × iterations × pairs). Until it is done a snapshot keeps the
+// previous fit's estimates and says so (state.Snapshot.FitPending).
 // Live RTTs enter the fit rounded to a fixed grid (FitGrid), so that
 // jitter on every telemetry refresh does not refit, and the fit is a
 // function of the current inputs alone, not of the order they arrived in:
@@ -658,7 +656,7 @@ func fitOn(sites, sources int, distKm, measured []float64, idx []int, rank int) 
 // evidence: beyond the longest measured distance, and for a site or a
 // source without a single measured pair.
 func (f *RTTFit) Estimate(s, j int, distKm float64) (ms, upper float64) {
-	prior := EstimateBaseMilliseconds + priorSlope*distKm
+	prior := Prior(distKm)
 	if !f.Fitted {
 		return prior, EstimatePriorUpper(prior)
 	}
@@ -691,96 +689,4 @@ func (f *RTTFit) sigmaAt(s, j int, distKm float64) float64 {
 		sigma *= math.Sqrt(max(1, thinness(float64(f.nSource[j]), float64(f.nSite[s]))/f.typical))
 	}
 	return max(rttSigmaFloor, sigma)
-}
-
-// rttFitted is a fit with the inputs it was made from, so that a rebuild
-// whose inputs did not change reuses it.
-type rttFitted struct {
-	fit            *RTTFit
-	dist, measured []float64
-	sites, sources int
-}
-
-// sameInputs reports whether a fit was made from exactly these inputs
-// (live RTTs already on the grid, FitGrid): then it is the fit they give.
-func (r *rttFitted) sameInputs(sites, sources int, dist, measured []float64) bool {
-	return r != nil && r.sites == sites && r.sources == sources &&
-		slices.EqualFunc(r.dist, dist, sameFloat) && slices.EqualFunc(r.measured, measured, sameFloat)
-}
-
-// sameFloat: equal, or both NaN.
-func sameFloat(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) }
-
-// fillEstimates replaces every estimated RTT of w (Provenance Estimated,
-// with both locations known) by the fitted model's estimate, marks it
-// Fitted when the model was fitted, and fills w.RTTUpper. The fit is
-// prev's when the inputs are the same; otherwise f's when it has one for
-// them, or a new one made here when f is nil. When f is making it, the
-// estimates come from prev's fit if the sites and sources are where they
-// were (only RTTs changed), else from the distance prior, and pending is
-// set.
-func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFitted, f *fitter) (r *rttFitted, pending bool) {
-	n, m := len(siteLocs), len(sourceLocs)
-	dist := make([]float64, n*m)
-	measured := make([]float64, n*m)
-	for s := range n {
-		for j := range m {
-			k := s*m + j
-			dist[k], measured[k] = math.NaN(), math.NaN()
-			if a, b := siteLocs[s], sourceLocs[j]; a.ok && b.ok {
-				dist[k] = GreatCircleKilometres(a.lat, a.lon, b.lat, b.lon)
-			}
-			if !w.RTTProvenance[k].IsEstimate() && w.RTT[k] < scoring.UnknownRTT {
-				measured[k] = w.RTT[k]
-				if w.RTTProvenance[k]&scoring.Live != 0 {
-					measured[k] = FitGrid(measured[k])
-				}
-			}
-		}
-	}
-	r = prev
-	if !prev.sameInputs(n, m, dist, measured) {
-		in := RTTInput{Sites: n, Sources: m, DistKm: dist, Measured: measured,
-			SiteLat: make([]float64, n), SiteLon: make([]float64, n), SourceLat: make([]float64, m), SourceLon: make([]float64, m)}
-		for s, l := range siteLocs {
-			in.SiteLat[s], in.SiteLon[s] = l.coords()
-		}
-		for j, l := range sourceLocs {
-			in.SourceLat[j], in.SourceLon[j] = l.coords()
-		}
-		switch {
-		case f == nil:
-			r = &rttFitted{fit: FitRTT(in), dist: dist, measured: measured, sites: n, sources: m}
-		default:
-			r = f.get(in, dist, measured)
-			if r == nil {
-				pending = true
-				r = prev
-				if prev == nil || prev.sites != n || prev.sources != m || !slices.EqualFunc(prev.dist, dist, sameFloat) {
-					r = &rttFitted{fit: &RTTFit{}, dist: dist, sites: n, sources: m}
-				}
-			}
-		}
-	}
-	w.RTTUpper = make([]float64, n*m)
-	for k := range n * m {
-		w.RTTUpper[k] = w.RTT[k]
-		if !w.RTTProvenance[k].IsEstimate() || math.IsNaN(dist[k]) {
-			continue
-		}
-		est, upper := r.fit.Estimate(k/m, k%m, dist[k])
-		w.RTT[k], w.RTTUpper[k] = est, upper
-		if r.fit.Fitted {
-			w.RTTProvenance[k] |= scoring.Fitted
-		}
-	}
-	return r, pending
-}
-
-// coords are the location's latitude and longitude, NaN when unknown.
-func (l latLon) coords() (lat, lon float64) {
-	if !l.ok {
-		return math.NaN(), math.NaN()
-	}
-	return l.lat, l.lon
 }

@@ -14,7 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package state
+// Package rttmodel estimates the round-trip times nobody measured: the
+// distance prior (EstimateRTT) and the model fitted to the measured ones
+// (FitRTT), each with an upper bound. It is pure math over flat slices,
+// like package scoring; package state composes it into the world model.
+package rttmodel
 
 import "math"
 
@@ -46,18 +50,15 @@ func GreatCircleKilometres(lat1, lon1, lat2, lon2 float64) float64 {
 	return 2 * earthRadiusKilometres * math.Asin(math.Sqrt(min(h, 1)))
 }
 
+// Prior is the distance estimate of the RTT in milliseconds over a
+// great-circle distance of distKm (the formula above).
+func Prior(distKm float64) float64 {
+	return EstimateBaseMilliseconds + 2*distKm*EstimateRouteInflation/FibreKilometresPerMillisecond
+}
+
 // EstimateRTT is the distance estimate of the RTT in milliseconds between
 // two points given in decimal degrees (see the formula above).
 func EstimateRTT(lat1, lon1, lat2, lon2 float64) float64 {
-	d := GreatCircleKilometres(lat1, lon1, lat2, lon2)
-	return EstimateBaseMilliseconds + 2*d*EstimateRouteInflation/FibreKilometresPerMillisecond
+	return Prior(GreatCircleKilometres(lat1, lon1, lat2, lon2))
 }
 
-// estimateBetween is EstimateRTT for parsed locations; ok is false when
-// either location is unknown.
-func estimateBetween(a, b latLon) (ms float64, ok bool) {
-	if !a.ok || !b.ok {
-		return 0, false
-	}
-	return EstimateRTT(a.lat, a.lon, b.lat, b.lon), true
-}
