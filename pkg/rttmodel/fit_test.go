@@ -20,8 +20,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
-
 )
 
 // synthetic is a world whose RTTs follow the model exactly, plus noise:
@@ -145,4 +143,3 @@ func TestEstimateBoundWhereTheFitHasNoEvidence(t *testing.T) {
 		t.Errorf("a measured site and source within the data: upper %.1f ms, no tighter than the prior's %.1f", upper, priorUpper(410))
 	}
 }
-

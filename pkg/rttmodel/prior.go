@@ -61,4 +61,3 @@ func Prior(distKm float64) float64 {
 func EstimateRTT(lat1, lon1, lat2, lon2 float64) float64 {
 	return Prior(GreatCircleKilometres(lat1, lon1, lat2, lon2))
 }
-
