@@ -18,13 +18,16 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,6 +35,51 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
+
+// Sample is one series of an instant query's answer.
+type Sample struct {
+	Metric map[string]string
+	Value  float64
+}
+
+// Query answers an instant query.
+func (p *Prometheus) Query(ctx context.Context, query string) ([]Sample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/api/v1/query?query="+url.QueryEscape(query), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("query %s: %w", query, err)
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("query %s: %s", query, body.Error)
+	}
+	out := make([]Sample, 0, len(body.Data.Result))
+	for _, r := range body.Data.Result {
+		s, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: value %q: %w", query, s, err)
+		}
+		out = append(out, Sample{Metric: r.Metric, Value: v})
+	}
+	return out, nil
+}
 
 // Prometheus is a real Prometheus server (bin/prometheus, built by `make
 // tools`) scraping and evaluating rules every second. It can be stopped and

@@ -18,14 +18,10 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -209,33 +205,12 @@ func RunProbing(ctx context.Context, opts ProbingOptions) (*Probing, error) {
 		// Prometheus holds exactly the served pairs, and the scheduler has
 		// read them.
 		if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-			n, err := promCount(prom.URL, "proxima_rtt_seconds")
-			return err == nil && n == served, nil
+			series, err := prom.Query(ctx, "proxima_rtt_seconds")
+			return err == nil && len(series) == served, nil
 		}); err != nil {
 			return nil, fmt.Errorf("Prometheus never held the %d probed pairs: %w", served, err)
 		}
 		time.Sleep(3 * time.Second)
 	}
 	return out, nil
-}
-
-// promCount is the number of series of an instant query.
-func promCount(prom, query string) (int, error) {
-	resp, err := http.Get(prom + "/api/v1/query?query=" + url.QueryEscape("count("+query+") or vector(0)"))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data.Result) == 0 {
-		return 0, fmt.Errorf("no answer to %s: %v", query, err)
-	}
-	s, _ := body.Data.Result[0].Value[1].(string)
-	return strconv.Atoi(s)
 }

@@ -20,11 +20,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,28 +72,15 @@ func shippedRTTRules(t *testing.T) []byte {
 	return out
 }
 
-// promValue is the value of an instant query's single series, NaN-free;
-// ok is false when the query has no series.
-func promValue(t *testing.T, prom, query string) (float64, bool) {
+// promValue is the value of an instant query's single series; ok is
+// false when the query has no series (or more than one).
+func promValue(t *testing.T, prom *harness.Prometheus, query string) (float64, bool) {
 	t.Helper()
-	resp, err := http.Get(prom + "/api/v1/query?query=" + url.QueryEscape(query))
-	if err != nil {
+	series, err := prom.Query(context.Background(), query)
+	if err != nil || len(series) != 1 {
 		return 0, false
 	}
-	defer resp.Body.Close()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data.Result) != 1 {
-		return 0, false
-	}
-	s, _ := body.Data.Result[0].Value[1].(string)
-	v, err := strconv.ParseFloat(s, 64)
-	return v, err == nil
+	return series[0].Value, true
 }
 
 // TestBlackboxRTT measures RTT the way users do: a real blackbox_exporter
@@ -146,7 +130,7 @@ func TestBlackboxRTT(t *testing.T) {
 		var last float64
 		query := fmt.Sprintf(`proxima_rtt_seconds{source="users",site=%q}`, site)
 		if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-			v, ok := promValue(t, prom.URL, query)
+			v, ok := promValue(t, prom, query)
 			last = 1000 * v
 			return ok && pred(last), nil
 		}); err != nil {

@@ -24,7 +24,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -62,17 +61,11 @@ func rttProbes(t *testing.T, name string) []byte {
 
 // promDump is what Prometheus holds for the queries, for a failure's
 // message.
-func promDump(prom string, queries ...string) string {
+func promDump(prom *harness.Prometheus, queries ...string) string {
 	var b strings.Builder
 	for _, q := range queries {
-		resp, err := http.Get(prom + "/api/v1/query?query=" + url.QueryEscape(q))
-		if err != nil {
-			fmt.Fprintf(&b, "%s: %v\n", q, err)
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		fmt.Fprintf(&b, "%s: %s\n", q, body)
+		series, err := prom.Query(context.Background(), q)
+		fmt.Fprintf(&b, "%s: %v %v\n", q, series, err)
 	}
 	return b.String()
 }
@@ -275,10 +268,10 @@ func TestShippedProbeChain(t *testing.T) {
 	for _, site := range []string{"a", "b"} {
 		query := fmt.Sprintf(`proxima_rtt_seconds{source="users",site=%q}`, site)
 		if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-			v, ok := promValue(t, prom.URL, query)
+			v, ok := promValue(t, prom, query)
 			return ok && v >= 0 && v < 0.02, nil
 		}); err != nil {
-			t.Fatalf("%s never measured within 20 ms: %v\n%s", query, err, promDump(prom.URL, "up", "probe_success", "probe_duration_seconds",
+			t.Fatalf("%s never measured within 20 ms: %v\n%s", query, err, promDump(prom, "up", "probe_success", "probe_duration_seconds",
 				"probe_dns_lookup_time_seconds", "proxima_probe_rtt_seconds"))
 		}
 	}
@@ -293,7 +286,7 @@ func TestShippedProbeChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-		_, ok := promValue(t, prom.URL, `proxima_rtt_seconds{source="users",site="a"}`)
+		_, ok := promValue(t, prom, `proxima_rtt_seconds{source="users",site="a"}`)
 		return !ok, nil
 	}); err != nil {
 		t.Fatalf("site a's RTT still recorded after its exporter went: %v", err)
