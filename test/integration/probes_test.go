@@ -119,6 +119,26 @@ func TestShippedProbeChain(t *testing.T) {
 	bounded := latencyPolicy("users")
 	bounded.Latency.MaxRTTMilliseconds = ptr.To[int32](20)
 	e.policy("bounded", bounded)
+	// The ICMP module too, where this process (and so the exporters it
+	// starts) may open raw sockets: a source whose clients answer pings.
+	modulesOf := map[string]string{"users": "tcp_connect_rtt"}
+	targetOf := map[string]string{"users": target}
+	if c, err := net.ListenPacket("ip4:icmp", "127.0.0.1"); err == nil {
+		_ = c.Close()
+		modulesOf["pingers"], targetOf["pingers"] = "icmp_rtt", "127.0.0.1"
+		if _, err := e.pc.PlacementV1alpha1().TrafficSources().Create(ctx, &placementv1alpha1.TrafficSource{
+			ObjectMeta: metav1.ObjectMeta{Name: "pingers"},
+			Spec: placementv1alpha1.TrafficSourceSpec{Location: &placementv1alpha1.GeoLocation{Latitude: "0.1", Longitude: "0.1"},
+				Probe: &placementv1alpha1.SourceProbe{Targets: []string{"127.0.0.1"}, Module: placementv1alpha1.ProbeICMP}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pinged := latencyPolicy("pingers")
+		pinged.Latency.MaxRTTMilliseconds = ptr.To[int32](20)
+		e.policy("pinged", pinged)
+	} else {
+		t.Logf("no raw ICMP socket here (%v): the icmp_rtt module is not exercised", err)
+	}
 	monitoring := createNamespace(t, e.cp.Client, "monitoring")
 	exporterPods := map[string]*v1.Pod{}
 	for site, ip := range ips {
@@ -249,15 +269,15 @@ func TestShippedProbeChain(t *testing.T) {
 			return false, nil
 		}
 		groups = nil
-		return json.Unmarshal(body, &groups) == nil && len(groups) == 2, nil
+		return json.Unmarshal(body, &groups) == nil && len(groups) == 2*len(modulesOf), nil
 	}); err != nil {
 		t.Fatalf("targets for Prometheus: %v (last %+v)", err, groups)
 	}
 	for _, g := range groups {
-		site := g.Labels["site"]
-		if want := net.JoinHostPort(ips[site], strconv.Itoa(port)); g.Labels["source"] != "users" || len(g.Targets) != 1 || g.Targets[0] != want ||
-			g.Labels["__param_target"] != target || g.Labels["__param_module"] != "tcp_connect_rtt" || g.Labels["proxima_probe_tier"] != "bound" {
-			t.Errorf("target group %+v: want users at site %s probed by %s with tcp_connect_rtt, tier bound", g, site, want)
+		site, src := g.Labels["site"], g.Labels["source"]
+		if want := net.JoinHostPort(ips[site], strconv.Itoa(port)); modulesOf[src] == "" || len(g.Targets) != 1 || g.Targets[0] != want ||
+			g.Labels["__param_target"] != targetOf[src] || g.Labels["__param_module"] != modulesOf[src] || g.Labels["proxima_probe_tier"] != "bound" {
+			t.Errorf("target group %+v: want %s at site %s probed by %s with %s, tier bound", g, src, site, want, modulesOf[src])
 		}
 	}
 
@@ -265,14 +285,25 @@ func TestShippedProbeChain(t *testing.T) {
 	// it is placed.
 	harness.StartScheduler(t, e.cp, cfg)
 	pending := e.pod("waits-for-probes", "bounded", "10m")
-	for _, site := range []string{"a", "b"} {
-		query := fmt.Sprintf(`proxima_rtt_seconds{source="users",site=%q}`, site)
-		if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-			v, ok := promValue(t, prom, query)
-			return ok && v >= 0 && v < 0.02, nil
-		}); err != nil {
-			t.Fatalf("%s never measured within 20 ms: %v\n%s", query, err, promDump(prom, "up", "probe_success", "probe_duration_seconds",
-				"probe_dns_lookup_time_seconds", "proxima_probe_rtt_seconds"))
+	for src := range modulesOf {
+		for _, site := range []string{"a", "b"} {
+			query := fmt.Sprintf(`proxima_rtt_seconds{source=%q,site=%q}`, src, site)
+			if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+				v, ok := promValue(t, prom, query)
+				return ok && v >= 0 && v < 0.02, nil
+			}); err != nil {
+				t.Fatalf("%s never measured within 20 ms: %v\n%s", query, err, promDump(prom, "up", "probe_success", "probe_duration_seconds",
+					"probe_dns_lookup_time_seconds", "probe_icmp_duration_seconds", "proxima_probe_rtt_seconds"))
+			}
+		}
+	}
+	if _, ok := modulesOf["pingers"]; ok {
+		// The ICMP rule takes the echo's rtt phase.
+		if series, err := prom.Query(ctx, `proxima_probe_rtt_seconds{source="pingers",phase="rtt"}`); err != nil || len(series) != 2 {
+			t.Errorf("pingers' RTTs not from the rtt phase of the ICMP probes: %v, %v", series, err)
+		}
+		if site := e.siteOfPod(e.pod("pinged", "pinged", "10m")); site != "a" && site != "b" {
+			t.Errorf("pinged pod placed in %q", site)
 		}
 	}
 	if site := e.siteOfPod(pending); site != "a" && site != "b" {
