@@ -57,27 +57,28 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	cd hack/tools/blackbox && $(GO) mod tidy
 	cd hack/tools/kube-next && $(GO) mod tidy
 	cd bench/peers && $(GO) mod tidy
+	cd hack/image && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack docs/reference)" || \
 		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack docs/reference; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
 
 IMAGE_REPO ?= ghcr.io/proxima-sched/proxima
 IMAGE ?= $(IMAGE_REPO):$(VERSION)
-# The commit's time: file times in the image, so that the same commit
-# builds the same image (BuildKit's rewrite-timestamp).
+IMAGE_DIR ?= out/image
+# The commit's time: every time in the image, so that the same commit
+# builds the same image.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .PHONY: image
-image: ## Build the container image IMAGE reproducibly from the Dockerfile (needs Docker with BuildKit).
-	docker buildx build --build-arg VERSION=$(VERSION) --build-arg KUBERNETES_VERSION=$(KUBERNETES_VERSION) \
-		--build-arg SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
-		--output type=docker,name=$(IMAGE),rewrite-timestamp=true .
+image: ## Build the image IMAGE for linux/amd64 and linux/arm64 without Docker (hack/image): an OCI layout, an archive and an SBOM in IMAGE_DIR.
+	cd hack/image && $(GO) run . -repo ../.. -out $(abspath $(IMAGE_DIR)) -image $(IMAGE) -version $(VERSION) \
+		-kubernetes-version $(KUBERNETES_VERSION) -source-date-epoch $(SOURCE_DATE_EPOCH)
 
 RELEASE_DIR ?= out/release
 
 .PHONY: release
-release: ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install.yaml, crds.yaml, the Helm chart, SHA256SUMS.
-	./hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REPO)
+release: image ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install.yaml, crds.yaml, the Helm chart, the image archive and its SBOM, SHA256SUMS.
+	IMAGE_DIR=$(abspath $(IMAGE_DIR)) ./hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REPO)
 
 .PHONY: lint
 lint: ## go vet (including the schedperf-tagged end-to-end benchmark and the soak-tagged soak), gofmt and license headers.
@@ -85,6 +86,7 @@ lint: ## go vet (including the schedperf-tagged end-to-end benchmark and the soa
 	$(GO) vet -tags schedperf ./bench/e2e/
 	$(GO) vet -tags soak ./test/integration/
 	cd bench/peers && $(GO) vet ./... && $(GO) vet -tags schedperf ./e2e/
+	cd hack/image && $(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	@out=$$(for f in $$(git ls-files '*.go'); do head -20 "$$f" | grep -q 'Copyright The Proxima Authors' || echo "$$f"; done); \
 		test -z "$$out" || { echo "license header (hack/boilerplate.go.txt) missing:"; echo "$$out"; exit 1; }
@@ -94,6 +96,7 @@ test: tools ## Run unit and integration tests, and each benchmark once (builds t
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/...
 	cd bench/peers && $(GO) test -count=1 ./...
+	cd hack/image && $(GO) test -count=1 ./...
 
 .PHONY: test-race
 test-race: tools ## Run the unit and integration tests under the race detector (slow; not part of make test).

@@ -6,7 +6,9 @@
 #   proxima-X.Y.Z.tgz  the Helm chart, version X.Y.Z (VERSION without its v),
 #                  appVersion VERSION, image defaults IMAGE_REPO:VERSION;
 #                  push it as an OCI artefact with helm push;
-#   SHA256SUMS     of the three.
+#   proxima-image.tar, sbom.spdx.json  the image archive and SBOM that
+#                  `make image` wrote in $IMAGE_DIR, when it is set;
+#   SHA256SUMS     of them all.
 # Renders with the kubectl and helm that hack/tools.sh builds from the pinned
 # modules ($PROXIMA_BIN_DIR overrides where they are).
 #
@@ -30,7 +32,7 @@ else
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-rm -f "$out"/install.yaml "$out"/crds.yaml "$out"/proxima-*.tgz "$out"/SHA256SUMS
+rm -f "$out"/install.yaml "$out"/crds.yaml "$out"/proxima-*.tgz "$out"/proxima-image.tar "$out"/sbom.spdx.json "$out"/SHA256SUMS
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -55,6 +57,11 @@ sed -i -e "s#^  repository: .*#  repository: $repo#" -e "s#^  tag: .*#  tag: $ve
 grep -q "^  tag: $version\$" "$work/proxima/values.yaml" || { echo "release: could not set the chart's image tag" >&2; exit 1; }
 "$bin/helm" package "$work/proxima" --version "$chart_version" --app-version "$version" -d "$out" >/dev/null
 
-(cd "$out" && sha256sum install.yaml crds.yaml "proxima-$chart_version.tgz" >SHA256SUMS)
+sums=(install.yaml crds.yaml "proxima-$chart_version.tgz")
+if [[ -n ${IMAGE_DIR:-} ]]; then
+	cp "$IMAGE_DIR/proxima-image.tar" "$IMAGE_DIR/sbom.spdx.json" "$out/"
+	sums+=(proxima-image.tar sbom.spdx.json)
+fi
+(cd "$out" && sha256sum "${sums[@]}" >SHA256SUMS)
 echo "release $version in $out:"
 ls -1 "$out"

@@ -1,0 +1,242 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"archive/tar"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+)
+
+// TestImage builds the image twice from this tree and opens what it wrote
+// with go-containerregistry: the same digest both times; both platforms;
+// the entrypoint, the commands and the user the install manifests run;
+// the scheduler for this machine's architecture, taken out of its layer,
+// runs --version and says the Kubernetes version it was stamped with; the arm64 one is a static aarch64 ELF; the
+// archive holds the layout; the SBOM lists the Kubernetes modules.
+func TestImage(t *testing.T) {
+	o := Options{Repo: filepath.Join("..", ".."), Image: "registry.example.com/proxima:v0.0.0-test", Version: "v0.0.0-test",
+		KubernetesVersion: "v1.36.0", SourceDateEpoch: 1_790_000_000,
+		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}}
+	o.Out = t.TempDir()
+	first, err := Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Out = t.TempDir()
+	second, err := Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Digest != second.Digest {
+		t.Errorf("two builds of one tree: %s and %s, want one digest", first.Digest, second.Digest)
+	}
+
+	// What the install runs: its commands, as its user.
+	commands := map[string]bool{}
+	users := map[string]bool{}
+	for _, f := range []string{"scheduler.yaml", "controller.yaml"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "manifests", "install", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`command: \[(/[^\]]+)\]`).FindAllStringSubmatch(string(data), -1) {
+			commands[strings.TrimPrefix(m[1], "/")] = true
+		}
+		for _, m := range regexp.MustCompile(`runAsUser: (\d+)`).FindAllStringSubmatch(string(data), -1) {
+			users[m[1]] = true
+		}
+	}
+	if len(commands) != 2 || len(users) != 1 {
+		t.Fatalf("install manifests run %v as %v: want two commands and one user", commands, users)
+	}
+
+	lp, err := layout.FromPath(first.Layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outerManifest, err := outer.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outerManifest.Manifests) != 1 || outerManifest.Manifests[0].Annotations["io.containerd.image.name"] != o.Image {
+		t.Fatalf("index.json: %+v, want one index named %s", outerManifest.Manifests, o.Image)
+	}
+	idx, err := outer.ImageIndex(outerManifest.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := idx.Digest(); d != first.Digest {
+		t.Errorf("layout's index %s, Build said %s", d, first.Digest)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var platforms []string
+	for _, desc := range im.Manifests {
+		platforms = append(platforms, desc.Platform.String())
+		img, err := idx.Image(desc.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _, _ := strings.Cut(cfg.Config.User, ":")
+		if !slices.Equal(cfg.Config.Entrypoint, []string{"/proxima-scheduler"}) || !users[uid] || cfg.Architecture != desc.Platform.Architecture {
+			t.Errorf("%s: entrypoint %v, user %s, architecture %s; want /proxima-scheduler as the manifests' user %v", desc.Platform, cfg.Config.Entrypoint,
+				cfg.Config.User, cfg.Architecture, users)
+		}
+		dir := t.TempDir()
+		files := extract(t, img, dir)
+		for cmd := range commands {
+			if mode, ok := files[cmd]; !ok || mode&0o111 == 0 {
+				t.Errorf("%s: /%s missing or not executable (%v)", desc.Platform, cmd, mode)
+			}
+		}
+		if _, ok := files["etc/passwd"]; !ok {
+			t.Errorf("%s: no /etc/passwd for user %s", desc.Platform, cfg.Config.User)
+		}
+		bin := filepath.Join(dir, "proxima-scheduler")
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatalf("%s: %v", desc.Platform, err)
+		}
+		want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[desc.Platform.Architecture]
+		static := !slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP })
+		if f.Machine != want || !static {
+			t.Errorf("%s: proxima-scheduler is a %v ELF, static %v; want %v, static", desc.Platform, f.Machine, static, want)
+		}
+		f.Close()
+		if desc.Platform.Architecture == runtime.GOARCH {
+			// kube-scheduler's --version: the Kubernetes version stamped in.
+			out, err := exec.Command(bin, "--version").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), o.KubernetesVersion) {
+				t.Errorf("%s: proxima-scheduler --version: %q, %v; want %s", desc.Platform, out, err, o.KubernetesVersion)
+			}
+		}
+	}
+	slices.Sort(platforms)
+	if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("platforms %v", platforms)
+	}
+
+	// The archive is the layout.
+	a, err := os.Open(first.Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	names := map[string]bool{}
+	tr := tar.NewReader(a)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[h.Name] = true
+	}
+	if !names["oci-layout"] || !names["index.json"] || !names["blobs/sha256/"+first.Digest.Hex] {
+		t.Errorf("archive lacks oci-layout, index.json or the index blob: %d entries", len(names))
+	}
+
+	var sbom struct {
+		SPDXVersion string `json:"spdxVersion"`
+		Packages    []struct {
+			Name string `json:"name"`
+		} `json:"packages"`
+	}
+	data, err := os.ReadFile(first.SBOM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &sbom); err != nil {
+		t.Fatal(err)
+	}
+	if sbom.SPDXVersion != "SPDX-2.3" || !slices.ContainsFunc(sbom.Packages, func(p struct {
+		Name string `json:"name"`
+	}) bool {
+		return p.Name == "k8s.io/kubernetes"
+	}) {
+		t.Errorf("SBOM %s with %d packages, want SPDX-2.3 listing k8s.io/kubernetes", sbom.SPDXVersion, len(sbom.Packages))
+	}
+}
+
+// extract writes an image's files to dir and returns their modes by name.
+func extract(t *testing.T, img v1.Image, dir string) map[string]os.FileMode {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]os.FileMode{}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Typeflag != tar.TypeReg {
+				continue
+			}
+			path := filepath.Join(dir, filepath.FromSlash(h.Name))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, data, os.FileMode(h.Mode)&0o777); err != nil {
+				t.Fatal(err)
+			}
+			out[h.Name] = os.FileMode(h.Mode)
+		}
+		rc.Close()
+	}
+	return out
+}
