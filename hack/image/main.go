@@ -83,7 +83,7 @@ type Options struct {
 // Result is what Build wrote.
 type Result struct {
 	Layout, Archive, SBOM string
-	Digest               v1.Hash
+	Digest                v1.Hash
 }
 
 func main() {
@@ -198,7 +198,7 @@ func Build(o Options) (*Result, error) {
 	if err := lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{
 		// containerd (ctr import, kind load, k3s) names the image by this;
 		// OCI tools by the tag.
-		"io.containerd.image.name":         o.Image,
+		"io.containerd.image.name":          o.Image,
 		"org.opencontainers.image.ref.name": tag,
 	})); err != nil {
 		return nil, err
