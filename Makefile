@@ -4,7 +4,9 @@ include hack/versions.env
 GO ?= go
 BIN := $(CURDIR)/bin
 PKG := github.com/proxima-sched/proxima
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# A tagged commit builds as its tag; any other as the release it leads to
+# (PROXIMA_VERSION, hack/versions.env) marked dev with its commit.
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || echo $(PROXIMA_VERSION)-dev.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown))
 LDFLAGS := -X $(PKG)/pkg/version.Version=$(VERSION) \
 	-X k8s.io/component-base/version.gitVersion=$(KUBERNETES_VERSION) \
 	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBERNETES_VERSION)
@@ -43,12 +45,14 @@ tools: ## Build etcd, kube-apiserver and kube-controller-manager (pinned and nex
 	./hack/tools.sh
 
 .PHONY: generate
-generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients, args code and docs/reference.
+generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients, args code, docs/reference, and PROXIMA_VERSION in the chart and install.
 	./hack/update-replace.sh
 	./hack/update-codegen.sh
+	./hack/update-version.sh
 
 .PHONY: verify
 verify: generate ## Regenerate everything and fail if the tree changed.
+	./hack/update-version.sh --verify
 	$(GO) mod tidy
 	cd hack/tools && $(GO) mod tidy
 	cd hack/tools/prometheus && $(GO) mod tidy
