@@ -81,8 +81,8 @@ image: ## Build the image IMAGE for linux/amd64 and linux/arm64 without Docker (
 RELEASE_DIR ?= out/release
 
 .PHONY: release
-release: image ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install.yaml, crds.yaml, the Helm chart, the image archive and its SBOM, SHA256SUMS.
-	IMAGE_DIR=$(abspath $(IMAGE_DIR)) ./hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REPO)
+release: image ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install.yaml, crds.yaml, the Helm chart, the image archive and its SBOM, kubectl-proxima's archives and krew manifest, SHA256SUMS.
+	IMAGE_DIR=$(abspath $(IMAGE_DIR)) CLI=1 SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) ./hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REPO)
 
 .PHONY: lint
 lint: ## go vet (including the schedperf-tagged end-to-end benchmark and the soak-tagged soak), gofmt and license headers.

@@ -8,6 +8,9 @@
 #                  push it as an OCI artefact with helm push;
 #   proxima-image.tar, sbom.spdx.json  the image archive and SBOM that
 #                  `make image` wrote in $IMAGE_DIR, when it is set;
+#   kubectl-proxima_VERSION_OS_ARCH.tar.gz, their checksums and the filled
+#                  krew manifest proxima.yaml (hack/krew/archives.sh), when
+#                  CLI=1;
 #   SHA256SUMS     of them all.
 # Renders with the kubectl and helm that hack/tools.sh builds from the pinned
 # modules ($PROXIMA_BIN_DIR overrides where they are).
@@ -32,7 +35,8 @@ else
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-rm -f "$out"/install.yaml "$out"/crds.yaml "$out"/proxima-*.tgz "$out"/proxima-image.tar "$out"/sbom.spdx.json "$out"/SHA256SUMS
+rm -f "$out"/install.yaml "$out"/crds.yaml "$out"/proxima-*.tgz "$out"/proxima-image.tar "$out"/sbom.spdx.json "$out"/SHA256SUMS \
+	"$out"/kubectl-proxima_* "$out"/proxima.yaml
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -61,6 +65,13 @@ sums=(install.yaml crds.yaml "proxima-$chart_version.tgz")
 if [[ -n ${IMAGE_DIR:-} ]]; then
 	cp "$IMAGE_DIR/proxima-image.tar" "$IMAGE_DIR/sbom.spdx.json" "$out/"
 	sums+=(proxima-image.tar sbom.spdx.json)
+fi
+if [[ ${CLI:-} == 1 ]]; then
+	./hack/krew/archives.sh "$version" "$out" >/dev/null
+	for f in "$out"/kubectl-proxima_"$version"_*.tar.gz; do
+		sums+=("$(basename "$f")")
+	done
+	sums+=(proxima.yaml)
 fi
 (cd "$out" && sha256sum "${sums[@]}" >SHA256SUMS)
 echo "release $version in $out:"

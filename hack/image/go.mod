@@ -2,7 +2,8 @@
 // linux/amd64 and linux/arm64 from the Go build, without a Docker engine,
 // with go-containerregistry. A module of its own, so that its dependencies
 // never move Proxima's. It imports nothing from Proxima's module; it runs
-// `go build` in it.
+// `go build` in it. Its tests check the image and the kubectl-proxima
+// archives hack/krew/archives.sh builds (make release).
 module github.com/proxima-sched/proxima/hack/image
 
 go 1.26.0

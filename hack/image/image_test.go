@@ -18,7 +18,11 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -239,4 +243,115 @@ func extract(t *testing.T, img v1.Image, dir string) map[string]os.FileMode {
 		rc.Close()
 	}
 	return out
+}
+
+// TestCLIArchives runs hack/krew/archives.sh (make release) for the Linux
+// platforms, twice: the same bytes both times; each archive holds exactly
+// LICENSE and a stripped kubectl-proxima of its platform, owned by 0, dated
+// the commit's time; the amd64 one says the release's version; the sums
+// file and the filled krew manifest carry the archives' sha256 and URLs,
+// and no platform that was not built.
+func TestCLIArchives(t *testing.T) {
+	const tag = "v0.0.0-test"
+	build := func() string {
+		out := t.TempDir()
+		c := exec.Command(filepath.Join("..", "krew", "archives.sh"), tag, out)
+		c.Env = append(os.Environ(), "PLATFORMS=linux/amd64 linux/arm64", "SOURCE_DATE_EPOCH=1790000000")
+		if log, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("archives.sh: %v\n%s", err, log)
+		}
+		return out
+	}
+	first, second := build(), build()
+	sums := func(dir string) string {
+		data, err := os.ReadFile(filepath.Join(dir, "kubectl-proxima_"+tag+"_checksums.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	if sums(first) != sums(second) {
+		t.Errorf("two builds differ:\n%s\n%s", sums(first), sums(second))
+	}
+	manifest, err := os.ReadFile(filepath.Join(first, "proxima.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(manifest), "{{") || strings.Contains(string(manifest), "darwin") {
+		t.Errorf("krew manifest not filled in, or lists a platform not built:\n%s", manifest)
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		name := "kubectl-proxima_" + tag + "_linux_" + arch + ".tar.gz"
+		data, err := os.ReadFile(filepath.Join(first, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256Hex(data)
+		if !strings.Contains(sums(first), sum+"  "+name) {
+			t.Errorf("%s: sha256 %s not in the sums file", name, sum)
+		}
+		url := "https://github.com/proxima-sched/proxima/releases/download/" + tag + "/" + name
+		if !regexp.MustCompile(regexp.QuoteMeta("uri: "+url) + `\s+sha256: ` + sum).Match(manifest) {
+			t.Errorf("krew manifest lacks %s with sha256 %s", url, sum)
+		}
+		dir := t.TempDir()
+		names := untar(t, data, dir)
+		if !slices.Equal(names, []string{"LICENSE", "kubectl-proxima"}) {
+			t.Errorf("%s holds %v, want LICENSE and kubectl-proxima", name, names)
+		}
+		bin := filepath.Join(dir, "kubectl-proxima")
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[arch]
+		if f.Machine != want || f.Section(".symtab") != nil {
+			t.Errorf("%s: a %v ELF, symbol table %v; want %v, stripped", name, f.Machine, f.Section(".symtab") != nil, want)
+		}
+		f.Close()
+		if arch == runtime.GOARCH {
+			out, err := exec.Command(bin, "--version").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), tag) {
+				t.Errorf("kubectl-proxima --version: %q, %v; want %s", out, err, tag)
+			}
+		}
+	}
+}
+
+func sha256Hex(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
+// untar writes a gzipped tar's files to dir and returns their names in
+// archive order, checking owner and time.
+func untar(t *testing.T, data []byte, dir string) []string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Uid != 0 || h.Gid != 0 || h.ModTime.Unix() != 1790000000 {
+			t.Errorf("%s: owner %d:%d, time %v; want 0:0 and the commit's time", h.Name, h.Uid, h.Gid, h.ModTime)
+		}
+		names = append(names, h.Name)
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, h.Name), b, os.FileMode(h.Mode)&0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return names
 }
