@@ -95,6 +95,8 @@ func main() {
 		probeOpts.Selector = sel
 		probeOpts.Modules = probes.Modules{placementv1alpha1.ProbeTCP: *tcpModule, placementv1alpha1.ProbeICMP: *icmpModule}
 		opts.Probes = probes.NewServer(probeOpts)
+	} else if *planProbes {
+		klog.InfoS("Not planning RTT probes: they are served at " + probes.Path + " on --secure-bind-address, which is empty")
 	}
 	opts.SchedulerNames = strings.Split(*schedulerNames, ",")
 
