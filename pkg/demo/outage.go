@@ -207,24 +207,15 @@ func RunOutage(ctx context.Context, opts OutageOptions) (*OutageReport, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	exp, err := controlplane.StartExporter()
+	say("==> starting Prometheus (from bin/), scraping proxima_site_up for %d sites every second", len(sc.Sites))
+	exp, prom, stop, err := startTelemetry(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer exp.Close()
+	defer stop()
 	for _, s := range sc.Sites {
 		exp.Up.WithLabelValues(s.Name).Set(1)
 	}
-	say("==> starting Prometheus (from bin/), scraping proxima_site_up for %d sites every second", len(sc.Sites))
-	promDir := filepath.Join(dir, "prometheus")
-	if err := os.MkdirAll(promDir, 0o755); err != nil {
-		return nil, err
-	}
-	prom, err := controlplane.StartPrometheus(promDir, exp.ScrapeConfig("proxima-demo"), nil)
-	if err != nil {
-		return nil, err
-	}
-	defer prom.Stop()
 	cfg := filepath.Join(dir, "outage-scheduler-config.yaml")
 	if err := schedconfig.Rewrite(opts.SchedulerConfig, cfg, func(c *schedv1.KubeSchedulerConfiguration) error {
 		c.Profiles = append(c.Profiles, schedv1.KubeSchedulerProfile{SchedulerName: ptr.To(DefaultScheduler)})
@@ -600,4 +591,24 @@ func (o *outageScene) rebalancing(ctx context.Context, pc versioned.Interface, m
 		}
 	}
 	return fmt.Sprintf("  rebalancer: %d due, %d waiting, %d moving%s", candidates, waiting, moving, message)
+}
+
+// startTelemetry serves the demo's controllable series and starts a
+// Prometheus scraping them every second, in dir; stop stops both.
+func startTelemetry(dir string) (*controlplane.Exporter, *controlplane.Prometheus, func(), error) {
+	exp, err := controlplane.StartExporter()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	promDir := filepath.Join(dir, "prometheus")
+	if err := os.MkdirAll(promDir, 0o755); err != nil {
+		_ = exp.Close()
+		return nil, nil, nil, err
+	}
+	prom, err := controlplane.StartPrometheus(promDir, exp.ScrapeConfig("proxima-demo"), nil)
+	if err != nil {
+		_ = exp.Close()
+		return nil, nil, nil, err
+	}
+	return exp, prom, func() { prom.Stop(); _ = exp.Close() }, nil
 }

@@ -82,21 +82,12 @@ func RunProbing(ctx context.Context, opts ProbingOptions) (*Probing, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	exp, err := controlplane.StartExporter()
-	if err != nil {
-		return nil, err
-	}
-	defer exp.Close()
 	say("==> starting Prometheus (from bin/), scraping proxima_rtt_seconds every second")
-	promDir := filepath.Join(dir, "prometheus")
-	if err := os.MkdirAll(promDir, 0o755); err != nil {
-		return nil, err
-	}
-	prom, err := controlplane.StartPrometheus(promDir, exp.ScrapeConfig("proxima-demo"), nil)
+	exp, prom, stop, err := startTelemetry(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer prom.Stop()
+	defer stop()
 	cfg := filepath.Join(dir, "probing-scheduler-config.yaml")
 	if err := schedconfig.Rewrite(opts.SchedulerConfig, cfg, func(c *schedv1.KubeSchedulerConfiguration) error {
 		return schedconfig.EditEdgePlacementArgs(c, ProximaScheduler, func(args *configv1.EdgePlacementArgs) {
