@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/component-base/metrics/legacyregistry"
 	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"k8s.io/utils/ptr"
 
@@ -193,15 +194,44 @@ func RunProbing(ctx context.Context, opts ProbingOptions) (*Probing, error) {
 		if r == opts.Rounds {
 			break
 		}
-		// Prometheus holds exactly the served pairs, and the scheduler has
-		// read them.
+		// Prometheus holds exactly the served pairs; then the scheduler
+		// (in this process) has read them, and read again a refresh later,
+		// so its world model was rebuilt from the first of those reads.
 		if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 			series, err := prom.Query(ctx, "proxima_rtt_seconds")
 			return err == nil && len(series) == served, nil
 		}); err != nil {
 			return nil, fmt.Errorf("Prometheus never held the %d probed pairs: %w", served, err)
 		}
-		time.Sleep(3 * time.Second)
+		held := float64(time.Now().UnixNano()) / 1e9
+		if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+			last, ok := lastRTTRead()
+			return ok && last > held+float64(args.Telemetry.RefreshSeconds), nil
+		}); err != nil {
+			return nil, fmt.Errorf("proxima-scheduler did not read the probed pairs: %w", err)
+		}
 	}
 	return out, nil
+}
+
+// lastRTTRead is when the scheduler running in this process last read the
+// RTT signal (proxima_telemetry_last_success_timestamp_seconds).
+func lastRTTRead() (float64, bool) {
+	families, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		return 0, false
+	}
+	for _, f := range families {
+		if f.GetName() != "proxima_telemetry_last_success_timestamp_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "signal" && l.GetValue() == "rtt" {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
 }
