@@ -79,7 +79,8 @@ func main() {
 	probeOpts := probes.Options{Port: 9115}
 	planProbes := flag.Bool("probes", true, "plan RTT probes and serve them at "+probes.Path+" (needs --secure-bind-address) as Prometheus HTTP service discovery for the fleet's blackbox exporters")
 	flag.DurationVar(&probeOpts.Interval, "probe-interval", 30*time.Second, "time between probe plans (rounds)")
-	flag.StringVar(&probeOpts.Namespace, "probe-exporter-namespace", "", "namespace of the blackbox exporter pods; empty: every namespace")
+	flag.StringVar(&probeOpts.Namespace, "probe-exporter-namespace", "monitoring", "namespace of the blackbox exporter pods: only pods there are trusted "+
+		"to measure (a pod elsewhere with their labels could report a site faster than it is and loosen a max RTT)")
 	exporterSelector := flag.String("probe-exporter-selector", "app.kubernetes.io/name=proxima-rtt-exporter", "label selector of the blackbox exporter pods (one per node, placed by the site label)")
 	flag.IntVar(&probeOpts.Port, "probe-exporter-port", probeOpts.Port, "the exporter pods' port")
 	tcpModule := flag.String("probe-tcp-module", probes.DefaultModules[placementv1alpha1.ProbeTCP], "the exporters' module for TrafficSources with probe.module TCP")
@@ -90,6 +91,10 @@ func main() {
 		sel, err := labels.Parse(*exporterSelector)
 		if err != nil {
 			klog.ErrorS(err, "--probe-exporter-selector")
+			os.Exit(2)
+		}
+		if probeOpts.Namespace == "" {
+			klog.ErrorS(nil, "--probe-exporter-namespace must name the exporters' namespace: a pod in any other could measure RTTs for its site")
 			os.Exit(2)
 		}
 		probeOpts.Selector = sel

@@ -28,7 +28,7 @@ limitations under the License.
 //   - oci/: the multi-platform image as an OCI image layout, named -image
 //     (crane push oci/ REF; skopeo copy oci:oci REF);
 //   - proxima-image.tar: the same layout as one archive (kind load
-//     image-archive, k3s ctr images import, docker load on Docker 25+);
+//     image-archive, k3s ctr images import);
 //   - sbom.spdx.json: the modules in the binaries (SPDX 2.3);
 //   - image.digest: the digest of the image index.
 package main

@@ -155,6 +155,18 @@ func TestShippedProbeChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A pod with the exporters' label outside their namespace is never
+	// given a pair to measure: it could report its site faster than it is.
+	rogue := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "not-an-exporter", Namespace: e.ns,
+		Labels: map[string]string{"app.kubernetes.io/name": "proxima-rtt-exporter"}},
+		Spec: v1.PodSpec{NodeName: "a-1", Containers: []v1.Container{{Name: "c", Image: "example.com/c"}}}}
+	if rogue, err = e.cp.Client.CoreV1().Pods(e.ns).Create(ctx, rogue, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rogue.Status = v1.PodStatus{Phase: v1.PodRunning, PodIP: "127.0.0.3", Conditions: []v1.PodCondition{{Type: v1.PodReady, Status: v1.ConditionTrue}}}
+	if _, err := e.cp.Client.CoreV1().Pods(e.ns).UpdateStatus(ctx, rogue, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Prometheus's identity: a ServiceAccount the shipped ClusterRole is
 	// bound to, and one it is not.
@@ -274,6 +286,9 @@ func TestShippedProbeChain(t *testing.T) {
 		t.Fatalf("targets for Prometheus: %v (last %+v)", err, groups)
 	}
 	for _, g := range groups {
+		if strings.HasPrefix(g.Targets[0], "127.0.0.3:") {
+			t.Errorf("a pair is measured by the pod outside the exporters' namespace: %+v", g)
+		}
 		site, src := g.Labels["site"], g.Labels["source"]
 		if want := net.JoinHostPort(ips[site], strconv.Itoa(port)); modulesOf[src] == "" || len(g.Targets) != 1 || g.Targets[0] != want ||
 			g.Labels["__param_target"] != targetOf[src] || g.Labels["__param_module"] != modulesOf[src] || g.Labels["proxima_probe_tier"] != "bound" {

@@ -43,8 +43,8 @@ type Options struct {
 	Interval time.Duration
 	// Budget of each round.
 	Budget probeplan.Budget
-	// Exporter pods: in Namespace ("" for all), selected by Selector, with
-	// metrics on Port.
+	// Exporter pods: in Namespace (only pods there are trusted to
+	// measure), selected by Selector, with metrics on Port.
 	Namespace string
 	Selector  labels.Selector
 	Port      int
@@ -79,7 +79,7 @@ func NewServer(opts Options) *Server {
 	return &Server{opts: opts}
 }
 
-// Exporters say which pods are the exporters: namespace ("" for all) and
+// Exporters say which pods are the exporters: namespace and
 // selector.
 func (s *Server) Exporters() (namespace string, selector labels.Selector) {
 	return s.opts.Namespace, s.opts.Selector
