@@ -100,6 +100,13 @@ func fillEstimates(w *scoring.World, siteLocs, sourceLocs []latLon, prev *rttFit
 			continue
 		}
 		est, upper := r.fit.Estimate(k/m, k%m, dist[k])
+		if pending && r.measured != nil && !math.IsNaN(r.measured[k]) {
+			// The fit in use saw this pair measured, and the measurement is
+			// gone (a series vanished) while the refit without it runs: its
+			// own bound for the pair is in-sample, so no tighter than the
+			// distance prior's until the refit is done.
+			upper = max(upper, rttmodel.EstimatePriorUpper(rttmodel.Prior(dist[k])))
+		}
 		w.RTT[k], w.RTTUpper[k] = est, upper
 		if r.fit.Fitted {
 			w.RTTProvenance[k] |= scoring.Fitted

@@ -112,6 +112,24 @@ func TestBuildFillsEstimatesFromTheFit(t *testing.T) {
 	if !slices.Equal(fresh.world.RTT, jitter.world.RTT) || !slices.Equal(fresh.world.RTTUpper, jitter.world.RTTUpper) {
 		t.Error("the same inputs reached by another history gave another fit")
 	}
+	// A series of a pair nobody declared vanishes while its refit runs
+	// beside the Model's worker: the fit in use saw the pair measured, so
+	// its bound for the pair is never tighter than the distance prior's
+	// until the refit is done.
+	s2 := jitter.siteIndex["s2"]
+	measured := buildSiteTable(sites, sources, &Live{RTT: Signal[SourceSite, float64]{Enabled: true, Fresh: true,
+		Values: map[SourceSite]float64{{Source: "fast", Site: "s2"}: 9}}}, jitter, nil)
+	gone := &Live{RTT: Signal[SourceSite, float64]{Enabled: true, Fresh: true, Values: map[SourceSite]float64{}}}
+	pending := buildSiteTable(sites, sources, gone, measured, &fitter{fit: rttmodel.FitRTT, done: func() {}})
+	if !pending.fitPending || pending.rtt != measured.rtt {
+		t.Fatalf("pending %v, reusing the previous fit %v: want both", pending.fitPending, pending.rtt == measured.rtt)
+	}
+	k := int(s2)*len(sources) + fast
+	prior := rttmodel.EstimatePriorUpper(rttmodel.Prior(measured.rtt.dist[k]))
+	if v, p := pending.world.RTTAt(int(s2), fast); !p.IsEstimate() || pending.world.RTTUpperAt(int(s2), fast) < prior {
+		t.Errorf("fast→s2 after its series vanished, refit pending: %v (%v), upper %v; want an estimate bounded no tighter than the prior's %v",
+			v, p, pending.world.RTTUpperAt(int(s2), fast), prior)
+	}
 	for _, ms := range []float64{0.4, 7.6, 19.4, 20.6, 30, 30.8, 151, 900} {
 		if g := rttmodel.FitGrid(ms); math.Abs(g-ms) > max(0.5, 0.025*ms) || rttmodel.FitGrid(g) != g {
 			t.Errorf("FitGrid(%v) = %v: off by more than half a step, or not a fixed point", ms, g)
