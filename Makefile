@@ -45,7 +45,7 @@ tools: ## Build etcd, kube-apiserver and kube-controller-manager (pinned and nex
 	./hack/tools.sh
 
 .PHONY: generate
-generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients, args code, docs/reference, and PROXIMA_VERSION in the chart and install.
+generate: ## Regenerate go.mod replaces, deepcopy, CRDs, RBAC, clients, args code, docs/reference, the monitoring package (hack/monitoring), and PROXIMA_VERSION in the chart and install.
 	./hack/update-replace.sh
 	./hack/update-codegen.sh
 	./hack/update-version.sh
@@ -62,6 +62,7 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	cd hack/tools/kube-next && $(GO) mod tidy
 	cd bench/peers && $(GO) mod tidy
 	cd hack/image && $(GO) mod tidy
+	cd hack/monitoring && $(GO) mod tidy
 	@git diff --exit-code || { echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack docs/reference)" || \
 		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack docs/reference; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
@@ -91,6 +92,7 @@ lint: ## go vet (including the schedperf-tagged end-to-end benchmark and the soa
 	$(GO) vet -tags soak ./test/integration/
 	cd bench/peers && $(GO) vet ./... && $(GO) vet -tags schedperf ./e2e/
 	cd hack/image && $(GO) vet ./...
+	cd hack/monitoring && $(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	@out=$$(for f in $$(git ls-files '*.go'); do head -20 "$$f" | grep -q 'Copyright The Proxima Authors' || echo "$$f"; done); \
 		test -z "$$out" || { echo "license header (hack/boilerplate.go.txt) missing:"; echo "$$out"; exit 1; }
@@ -101,6 +103,7 @@ test: tools ## Run unit and integration tests, and each benchmark once (builds t
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/...
 	cd bench/peers && $(GO) test -count=1 ./...
 	cd hack/image && $(GO) test -count=1 ./...
+	cd hack/monitoring && $(GO) test -count=1 ./...
 
 .PHONY: test-race
 test-race: tools ## Run the unit and integration tests under the race detector (slow; not part of make test).

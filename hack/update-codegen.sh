@@ -36,6 +36,7 @@ mkdir -p "$chart/files/crds"
 cp manifests/crds/placement.proxima.dev_*.yaml "$chart/files/crds/"
 cp manifests/install/rbac/generated/scheduler/role.yaml "$chart/files/rbac-scheduler.yaml"
 cp manifests/install/rbac/generated/controller/role.yaml "$chart/files/rbac-controller.yaml"
+cp manifests/install/rbac/app-teams.yaml "$chart/files/rbac-app-teams.yaml"
 
 echo "codegen: the telemetry overlay's scheduler configuration (manifests/examples/telemetry)"
 # The install's configuration with a telemetry section appended to
@@ -82,3 +83,7 @@ bin/crd-ref-docs --config hack/crd-ref-docs.yaml --renderer markdown --log-level
 bin/crd-ref-docs --config hack/crd-ref-docs.yaml --renderer markdown --log-level ERROR \
 	--source-path apis/config/v1 --output-path docs/reference/config.md
 go run ./hack/metricsdoc docs/reference/metrics.md
+
+echo "codegen: monitoring package (hack/monitoring)"
+# shellcheck source=versions.env
+(source hack/versions.env && cd hack/monitoring && go run . -repo ../.. -version "$PROXIMA_VERSION")

@@ -74,8 +74,20 @@ kube-scheduler's own metrics cover EdgePlacement too, among them:
 | --- | --- | --- |
 | ` + "`scheduler_plugin_execution_duration_seconds`" + ` | ` + "`plugin`, `extension_point`, `status`" + ` | ` + "`plugin=\"EdgePlacement\"`" + `: time per extension point (sampled) |
 | ` + "`scheduler_schedule_attempts_total`" + ` | ` + "`result`, `profile`" + ` | ` + "`profile=\"proxima-scheduler\"`" + `: scheduled, unschedulable and error attempts |
+| ` + "`scheduler_scheduling_attempt_duration_seconds`" + ` | ` + "`result`, `profile`" + ` | ` + "`profile=\"proxima-scheduler\"`" + `: one attempt, scheduling algorithm and binding |
 | ` + "`scheduler_pending_pods`" + ` | ` + "`queue`" + ` | pods waiting in the scheduler's queues (all profiles) |
 | ` + "`scheduler_unschedulable_pods`" + ` | ` + "`plugin`, `profile`" + ` | ` + "`plugin=\"EdgePlacement\"`" + `: pods EdgePlacement last rejected |
+
+Both components report leader election as client-go does:
+
+| metric | labels | for Proxima |
+| --- | --- | --- |
+| ` + "`leader_election_master_status`" + ` | ` + "`name`" + ` | 1 on the replica that holds the Lease, 0 on a standby; ` + "`name`" + ` is ` + "`kube-scheduler`" + ` in proxima-scheduler (kube-scheduler's own) and the Lease's name (` + "`--leader-elect-name`" + `, ` + "`proxima-controller`" + `) in proxima-controller |
+
+The [monitoring package](../monitoring.md)'s alerts and dashboard read
+only the metrics on this page; it tells the two components apart by the
+` + "`job`" + ` label of their Services, ` + "`proxima-scheduler-metrics`" + ` and
+` + "`proxima-controller`" + `.
 `)
 	if err := os.WriteFile(os.Args[1], []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -45,6 +45,13 @@ import (
 // applyYAML creates every object in a multi-document YAML stream.
 func applyYAML(t *testing.T, cp *controlplane.ControlPlane, data []byte) ([]*unstructured.Unstructured, error) {
 	t.Helper()
+	return applyYAMLWith(t, cp, data, metav1.CreateOptions{})
+}
+
+// applyYAMLWith is applyYAML with create options (FieldValidation: Strict
+// refuses unknown and duplicate fields).
+func applyYAMLWith(t *testing.T, cp *controlplane.ControlPlane, data []byte, opts metav1.CreateOptions) ([]*unstructured.Unstructured, error) {
+	t.Helper()
 	dyn, err := dynamic.NewForConfig(cp.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +83,7 @@ func applyYAML(t *testing.T, cp *controlplane.ControlPlane, data []byte) ([]*uns
 			}
 			ri = dyn.Resource(m.Resource).Namespace(ns)
 		}
-		created, err := ri.Create(context.Background(), obj, metav1.CreateOptions{})
+		created, err := ri.Create(context.Background(), obj, opts)
 		if err != nil {
 			return out, err
 		}

@@ -188,10 +188,11 @@ func installedOn(t *testing.T, opts controlplane.Options, rendered []byte) (cp *
 	return cp, configPath, kubeconfig, buildBinary(t, "cmd/proxima-scheduler", dir)
 }
 
-// process is a running scheduler binary and its log.
+// process is a running scheduler binary, its log and its secure port.
 type process struct {
-	cmd *exec.Cmd
-	log string
+	cmd  *exec.Cmd
+	log  string
+	port int
 }
 
 func (p *process) logText(t *testing.T) string {
@@ -220,7 +221,7 @@ func startScheduler(t *testing.T, bin, configPath, kubeconfig, name string) *pro
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, log: logFile.Name()}
+	p := &process{cmd: cmd, log: logFile.Name(), port: port}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()

@@ -176,10 +176,10 @@ func TestShippedProbeChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rbac := strings.ReplaceAll(string(rttProbes(t, "prometheus-rbac.yaml")), "{kind: ServiceAccount, name: prometheus-k8s, namespace: monitoring}",
-		fmt.Sprintf("{kind: ServiceAccount, name: prometheus, namespace: %s}", monitoring))
+	rbac := strings.ReplaceAll(string(mustRead(t, filepath.Join("..", "..", "manifests", "monitoring", "prometheus-rbac.yaml"))),
+		"name: prometheus-k8s\n  namespace: monitoring", fmt.Sprintf("name: prometheus\n  namespace: %s", monitoring))
 	if !strings.Contains(rbac, monitoring) {
-		t.Fatal("prometheus-rbac.yaml no longer binds prometheus-k8s in monitoring: update this test")
+		t.Fatal("manifests/monitoring/prometheus-rbac.yaml no longer binds prometheus-k8s in monitoring: update this test")
 	}
 	if _, err := applyYAML(t, e.cp, []byte(rbac)); err != nil {
 		t.Fatal(err)

@@ -125,8 +125,9 @@ func grepLines(text, substr string) string {
 
 // startController runs the proxima-controller binary as the install's
 // Deployment does: a token of its own ServiceAccount and the scheduler's
-// configuration from the rendered ConfigMap, with more flags.
-func startController(t *testing.T, cp *controlplane.ControlPlane, rendered []byte, flags ...string) {
+// configuration from the rendered ConfigMap, with more flags. It returns the
+// running command.
+func startController(t *testing.T, cp *controlplane.ControlPlane, rendered []byte, flags ...string) *exec.Cmd {
 	t.Helper()
 	ctx := context.Background()
 	var config string
@@ -169,6 +170,7 @@ func startController(t *testing.T, cp *controlplane.ControlPlane, rendered []byt
 			t.Logf("proxima-controller log:\n%s", lastLines(log.String(), 40))
 		}
 	})
+	return cmd
 }
 
 type lockedWriter struct {
