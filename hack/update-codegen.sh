@@ -83,6 +83,7 @@ bin/crd-ref-docs --config hack/crd-ref-docs.yaml --renderer markdown --log-level
 bin/crd-ref-docs --config hack/crd-ref-docs.yaml --renderer markdown --log-level ERROR \
 	--source-path apis/config/v1 --output-path docs/reference/config.md
 go run ./hack/metricsdoc docs/reference/metrics.md
+go run ./hack/reflinks docs/reference/api.md docs/reference/config.md
 
 echo "codegen: monitoring package (hack/monitoring)"
 # shellcheck source=versions.env

@@ -148,6 +148,8 @@ type SiteAlternative struct {
 	// Score of the site's best node: its latency and cost terms and the
 	// load term of its least-loaded node with room (0 when none has room).
 	Score ScoreTerms `json:"score"`
-	// Lost says why the pod did not go there: "lower score" or "no room".
+	// Lost says why the pod did not go there: "lower score", "no room", "no
+	// node meets the hardware rule", or "scored no lower; the other score
+	// plugins or the candidate narrowing chose".
 	Lost string `json:"lost"`
 }
