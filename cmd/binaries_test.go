@@ -20,6 +20,7 @@ package cmd
 
 import (
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,4 +89,28 @@ func importChain(imports map[string][]string, from, to string) []string {
 		}
 	}
 	return nil
+}
+
+// TestVersionsAgree builds the three shipped binaries with the version
+// stamps the Makefile sets and checks that each reports the same release.
+func TestVersionsAgree(t *testing.T) {
+	const release, kube = "v9.8.7", "v1.36.99"
+	ldflags := "-X github.com/proxima-sched/proxima/pkg/version.Version=" + release +
+		" -X k8s.io/component-base/version.gitVersion=" + kube
+	dir := t.TempDir()
+	for name, args := range map[string][]string{
+		"proxima-scheduler":  {"--version"},
+		"proxima-controller": {"--version"},
+		"kubectl-proxima":    {"version"},
+	} {
+		bin := filepath.Join(dir, name)
+		if out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", bin, "./"+name).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", name, err, out)
+		}
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		want := name + " " + release + " (Kubernetes " + kube + ")\n"
+		if err != nil || string(out) != want {
+			t.Errorf("%s %s: %q, %v; want %q", name, strings.Join(args, " "), out, err, want)
+		}
+	}
 }

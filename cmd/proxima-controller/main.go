@@ -87,7 +87,12 @@ func main() {
 	tcpModule := flag.String("probe-tcp-module", probes.DefaultModules[placementv1alpha1.ProbeTCP], "the exporters' module for TrafficSources with probe.module TCP")
 	icmpModule := flag.String("probe-icmp-module", probes.DefaultModules[placementv1alpha1.ProbeICMP], "the exporters' module for TrafficSources with probe.module ICMP")
 	probeOpts.Budget.AddFlags(flag.CommandLine)
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("proxima-controller"))
+		return
+	}
 	if *planProbes && serve.BindAddress != "" {
 		sel, err := labels.Parse(*exporterSelector)
 		if err != nil {

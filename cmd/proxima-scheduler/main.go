@@ -20,7 +20,9 @@ limitations under the License.
 package main
 
 import (
+	"fmt"
 	"os"
+	"slices"
 
 	"k8s.io/component-base/cli"
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // REST client metrics
@@ -28,9 +30,16 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
 	"github.com/proxima-sched/proxima/pkg/registry"
+	"github.com/proxima-sched/proxima/pkg/version"
 )
 
 func main() {
+	// --version names Proxima's release and the kube-scheduler it is built
+	// on (kube-scheduler's own flag would name only the latter).
+	if slices.Contains(os.Args[1:], "--version") || slices.Contains(os.Args[1:], "--version=true") {
+		fmt.Println(version.String("proxima-scheduler"))
+		return
+	}
 	command := app.NewSchedulerCommand(registry.Options()...)
 	command.Use = "proxima-scheduler"
 	os.Exit(cli.Run(command))

@@ -43,7 +43,7 @@ import (
 // with go-containerregistry: the same digest both times; both platforms;
 // the entrypoint, the commands and the user the install manifests run;
 // the scheduler for this machine's architecture, taken out of its layer,
-// runs --version and says the Kubernetes version it was stamped with; the arm64 one is a static aarch64 ELF; the
+// runs --version and says the release and Kubernetes versions it was stamped with; the arm64 one is a static aarch64 ELF; the
 // archive holds the layout; the SBOM lists the Kubernetes modules.
 func TestImage(t *testing.T) {
 	o := Options{Repo: filepath.Join("..", ".."), Image: "registry.example.com/proxima:v0.0.0-test", Version: "v0.0.0-test",
@@ -146,10 +146,11 @@ func TestImage(t *testing.T) {
 		}
 		f.Close()
 		if desc.Platform.Architecture == runtime.GOARCH {
-			// kube-scheduler's --version: the Kubernetes version stamped in.
+			// --version: the release and the Kubernetes version stamped in.
 			out, err := exec.Command(bin, "--version").CombinedOutput()
-			if err != nil || !strings.Contains(string(out), o.KubernetesVersion) {
-				t.Errorf("%s: proxima-scheduler --version: %q, %v; want %s", desc.Platform, out, err, o.KubernetesVersion)
+			want := "proxima-scheduler " + o.Version + " (Kubernetes " + o.KubernetesVersion + ")"
+			if err != nil || strings.TrimSpace(string(out)) != want {
+				t.Errorf("%s: proxima-scheduler --version: %q, %v; want %s", desc.Platform, out, err, want)
 			}
 		}
 	}

@@ -19,8 +19,21 @@ limitations under the License.
 //	go build -ldflags "-X github.com/proxima-sched/proxima/pkg/version.Version=v0.1.0"
 package version
 
+import (
+	"fmt"
+
+	kubeversion "k8s.io/component-base/version"
+)
+
 // Version is Proxima's release version; "dev" in builds without ldflags.
 var Version = "dev"
 
 // Commit is the source commit of the build, when known.
 var Commit = "unknown"
+
+// String is how a component reports its version: its name, Proxima's
+// release and the Kubernetes release its scheduler framework and client
+// come from (stamped at link time, as kube-scheduler's own).
+func String(component string) string {
+	return fmt.Sprintf("%s %s (Kubernetes %s)", component, Version, kubeversion.Get().GitVersion)
+}
