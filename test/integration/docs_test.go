@@ -69,7 +69,7 @@ import (
 
 // docFiles are the documents whose commands run, in the order a reader
 // follows them.
-var docFiles = []string{"docs/compatibility.md", "docs/release.md", "docs/install.md", "README.md", "docs/troubleshooting.md", "docs/admission.md", "docs/rebalancer.md"}
+var docFiles = []string{"docs/compatibility.md", "docs/quickstart.md", "docs/release.md", "docs/install.md", "README.md", "docs/troubleshooting.md", "docs/admission.md", "docs/rebalancer.md"}
 
 var stages = []string{"install", "use", "upgrade", "uninstall"}
 
