@@ -108,7 +108,7 @@ read as the scheduler reads it (--scheduler-config, --prometheus).`,
 		"Read live telemetry from this Prometheus (the scheduler's queries from --scheduler-config, else its defaults). Without it, the address in --scheduler-config is read, which may be reachable only from the cluster; without either, declared values only.")
 	o.ProbeBudget.AddFlags(cmd.PersistentFlags())
 	o.flags = cmd.PersistentFlags()
-	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand(), o.probesCommand(), &cobra.Command{
+	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand(), o.probesCommand(), o.generateCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the plugin's version",
 		Args:  cobra.NoArgs,

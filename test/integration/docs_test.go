@@ -312,7 +312,14 @@ func newDocsEnv(t *testing.T, bin string) *docsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "KUBECONFIG="+kubeconfig, "HOME="+dir, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+	// kubectl proxima, built from this checkout, on the PATH as a plugin.
+	plugins := filepath.Join(dir, "plugins")
+	if err := os.MkdirAll(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	buildBinary(t, "cmd/kubectl-proxima", plugins)
+	env := append(os.Environ(), "KUBECONFIG="+kubeconfig, "HOME="+dir,
+		"PATH="+bin+string(os.PathListSeparator)+plugins+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"HELM_CACHE_HOME="+filepath.Join(dir, "helm-cache"), "HELM_CONFIG_HOME="+filepath.Join(dir, "helm-config"),
 		"HELM_DATA_HOME="+filepath.Join(dir, "helm-data"))
 	return &docsEnv{t: t, cp: cp, env: env, root: abs}
