@@ -287,10 +287,11 @@ func list(v string) []string {
 	return out
 }
 
-// GenerateSites reads a site inventory (name is the file's name in errors)
-// and returns its Sites, or every error in it.
-func GenerateSites(in io.Reader, name string) ([]any, error) {
-	recs, lines, err := rows(in, name, siteColumns)
+// generate reads an inventory of one kind: build makes each row's object
+// (its name already checked), which is then checked against the CRD.
+func generate(in io.Reader, name string, cols columns, kind string,
+	build func(line int, r map[string]string, e *rowErrors) runtime.Object) ([]any, error) {
+	recs, lines, err := rows(in, name, cols)
 	if err != nil {
 		return nil, err
 	}
@@ -298,17 +299,24 @@ func GenerateSites(in io.Reader, name string) ([]any, error) {
 	seen := map[string]int{}
 	var out []any
 	for i, r := range recs {
-		line := lines[i]
-		e.name(line, seen, r["name"])
-		tier := placementv1alpha1.SiteTier(r["tier"])
+		e.name(lines[i], seen, r["name"])
+		obj := build(lines[i], r, e)
+		e.schema(lines[i], obj, kind)
+		out = append(out, obj)
+	}
+	return out, e.err()
+}
+
+// GenerateSites reads a site inventory (name is the file's name in errors)
+// and returns its Sites, or every error in it.
+func GenerateSites(in io.Reader, name string) ([]any, error) {
+	return generate(in, name, siteColumns, "Site", func(line int, r map[string]string, e *rowErrors) runtime.Object {
 		site := &placementv1alpha1.Site{
 			TypeMeta:   metav1.TypeMeta{APIVersion: placementv1alpha1.SchemeGroupVersion.String(), Kind: "Site"},
 			ObjectMeta: metav1.ObjectMeta{Name: r["name"]},
-			Spec: placementv1alpha1.SiteSpec{Tier: tier, Country: r["country"], Jurisdictions: list(r["jurisdictions"]),
-				Location: placementv1alpha1.GeoLocation{
-					Latitude:  r["latitude"],
-					Longitude: r["longitude"],
-				}},
+			Spec: placementv1alpha1.SiteSpec{Tier: placementv1alpha1.SiteTier(r["tier"]), Country: r["country"],
+				Jurisdictions: list(r["jurisdictions"]),
+				Location:      placementv1alpha1.GeoLocation{Latitude: r["latitude"], Longitude: r["longitude"]}},
 		}
 		p := placementv1alpha1.SitePricing{
 			CPUCoreHour:   e.quantity(line, "cpuCoreHour", r["cpuCoreHour"]),
@@ -319,32 +327,19 @@ func GenerateSites(in io.Reader, name string) ([]any, error) {
 		if p != (placementv1alpha1.SitePricing{}) {
 			site.Spec.Pricing = &p
 		}
-		e.schema(line, site, "Site")
-		out = append(out, site)
-	}
-	return out, e.err()
+		return site
+	})
 }
 
 // GenerateSources reads a traffic-source inventory and returns its
 // TrafficSources, or every error in it.
 func GenerateSources(in io.Reader, name string) ([]any, error) {
-	recs, lines, err := rows(in, name, sourceColumns)
-	if err != nil {
-		return nil, err
-	}
-	e := &rowErrors{file: name}
-	seen := map[string]int{}
-	var out []any
-	for i, r := range recs {
-		line := lines[i]
-		e.name(line, seen, r["name"])
+	return generate(in, name, sourceColumns, "TrafficSource", func(line int, r map[string]string, e *rowErrors) runtime.Object {
 		src := &placementv1alpha1.TrafficSource{
 			TypeMeta:   metav1.TypeMeta{APIVersion: placementv1alpha1.SchemeGroupVersion.String(), Kind: "TrafficSource"},
 			ObjectMeta: metav1.ObjectMeta{Name: r["name"]},
-			Spec: placementv1alpha1.TrafficSourceSpec{Location: &placementv1alpha1.GeoLocation{
-				Latitude:  r["latitude"],
-				Longitude: r["longitude"],
-			}},
+			Spec: placementv1alpha1.TrafficSourceSpec{
+				Location: &placementv1alpha1.GeoLocation{Latitude: r["latitude"], Longitude: r["longitude"]}},
 		}
 		if v := r["demand"]; v != "" {
 			d, err := strconv.ParseInt(v, 10, 32)
@@ -354,19 +349,10 @@ func GenerateSources(in io.Reader, name string) ([]any, error) {
 			src.Spec.Demand = ptr.To(int32(d))
 		}
 		if targets := list(r["probeTargets"]); len(targets) > 0 {
-			src.Spec.Probe = &placementv1alpha1.SourceProbe{Targets: targets}
-			switch m := placementv1alpha1.ProbeModule(r["probeModule"]); m {
-			case "":
-			case placementv1alpha1.ProbeTCP, placementv1alpha1.ProbeICMP:
-				src.Spec.Probe.Module = m
-			default:
-				e.add(line, "probeModule", "%q is not TCP or ICMP", r["probeModule"])
-			}
+			src.Spec.Probe = &placementv1alpha1.SourceProbe{Targets: targets, Module: placementv1alpha1.ProbeModule(r["probeModule"])}
 		} else if r["probeModule"] != "" {
 			e.add(line, "probeModule", "set without probeTargets")
 		}
-		e.schema(line, src, "TrafficSource")
-		out = append(out, src)
-	}
-	return out, e.err()
+		return src
+	})
 }

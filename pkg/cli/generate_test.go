@@ -89,7 +89,7 @@ func TestGenerateRefuses(t *testing.T) {
 		"module without targets": {sources: true, csv: "name,latitude,longitude,probeModule\nc,1,2,TCP\n",
 			want: []string{"x.csv:2: column probeModule: set without probeTargets"}},
 		"module": {sources: true, csv: "name,latitude,longitude,probeTargets,probeModule\nc,1,2,h:443,UDP\n",
-			want: []string{`x.csv:2: column probeModule: "UDP"`}},
+			want: []string{`x.csv:2: spec.probe.module: Unsupported value: "UDP"`}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			gen := GenerateSites
