@@ -67,23 +67,25 @@ verify: generate ## Regenerate everything and fail if the tree changed.
 	@test -z "$$(git status --porcelain --untracked-files=all -- apis pkg/generated manifests go.mod go.sum hack docs/reference)" || \
 		{ git status --porcelain -- apis pkg/generated manifests go.mod go.sum hack docs/reference; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
 
-IMAGE_REPO ?= ghcr.io/proxima-sched/proxima
-IMAGE ?= $(IMAGE_REPO):$(VERSION)
+# The images are IMAGE_REGISTRY/proxima-scheduler:IMAGE_TAG and
+# IMAGE_REGISTRY/proxima-controller:IMAGE_TAG.
+IMAGE_REGISTRY ?= ghcr.io/proxima-sched
+IMAGE_TAG ?= $(VERSION)
 IMAGE_DIR ?= out/image
 # The commit's time: every time in the image, so that the same commit
 # builds the same image.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .PHONY: image
-image: ## Build the image IMAGE for linux/amd64 and linux/arm64 without Docker (hack/image): an OCI layout, an archive and an SBOM in IMAGE_DIR.
-	cd hack/image && $(GO) run . -repo ../.. -out $(abspath $(IMAGE_DIR)) -image $(IMAGE) -version $(VERSION) \
+image: ## Build the proxima-scheduler and proxima-controller images for linux/amd64 and linux/arm64 without Docker (hack/image): per image an OCI layout, an archive and an SBOM in IMAGE_DIR.
+	cd hack/image && $(GO) run . -repo ../.. -out $(abspath $(IMAGE_DIR)) -registry $(IMAGE_REGISTRY) -tag $(IMAGE_TAG) -version $(VERSION) \
 		-kubernetes-version $(KUBERNETES_VERSION) -source-date-epoch $(SOURCE_DATE_EPOCH)
 
 RELEASE_DIR ?= out/release
 
 .PHONY: release
-release: image ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install.yaml, crds.yaml, the Helm chart, the image archive and its SBOM, kubectl-proxima's archives and krew manifest, SHA256SUMS.
-	IMAGE_DIR=$(abspath $(IMAGE_DIR)) CLI=1 SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) ./hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REPO)
+release: image ## Release artefacts for VERSION (a tag vX.Y.Z) in RELEASE_DIR: install.yaml, crds.yaml, the Helm chart, both image archives and their SBOMs, kubectl-proxima's archives and krew manifest, SHA256SUMS.
+	IMAGE_DIR=$(abspath $(IMAGE_DIR)) CLI=1 SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) ./hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REGISTRY)
 
 .PHONY: lint
 lint: ## go vet (including the schedperf-tagged end-to-end benchmark and the soak-tagged soak), gofmt and license headers.
@@ -102,7 +104,7 @@ test: tools ## Run unit and integration tests, and each benchmark once (builds t
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x ./bench/...
 	cd bench/peers && $(GO) test -count=1 ./...
-	cd hack/image && $(GO) test -count=1 ./...
+	cd hack/image && $(GO) test -count=1 -timeout 30m ./...
 	cd hack/monitoring && $(GO) test -count=1 ./...
 
 .PHONY: test-race

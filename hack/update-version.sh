@@ -19,10 +19,10 @@ fi
 chart=manifests/charts/proxima
 sed -i -E -e "s/^version: .*/version: ${v#v}/" -e "s/^appVersion: .*/appVersion: \"$v\"/" "$chart/Chart.yaml"
 sed -i -E "s/^  tag: .*/  tag: $v/" "$chart/values.yaml"
-sed -i -E "s#(image: ghcr.io/proxima-sched/proxima):[^ ]+#\1:$v#" manifests/install/scheduler.yaml manifests/install/controller.yaml
+sed -i -E "s#(image: ghcr.io/proxima-sched/proxima-(scheduler|controller)):[^ ]+#\1:$v#" manifests/install/scheduler.yaml manifests/install/controller.yaml
 sed -i -E "s/^(    newTag: ).*/\1$v/" manifests/install/kustomization.yaml
 if [[ ${1:-} == --verify ]]; then
-	bad=$(grep -noP '(proxima[:-]v?|ref=|newTag: |image\.tag=|charts/proxima --version |VERSION=|releases/download/)v?\d+\.\d+\.\d+(?![-\w.])' README.md docs/*.md |
+	bad=$(grep -noP '(proxima(-scheduler|-controller)?[:-]v?|ref=|newTag: |image\.tag=|charts/proxima --version |VERSION=|IMAGE_TAG=|releases/download/)v?\d+\.\d+\.\d+(?![-\w.])' README.md docs/*.md |
 		grep -vP "(?<![\d.])v?${v#v}\$" || true)
 	if [[ -n $bad ]]; then
 		echo "these name a Proxima version other than $v (hack/versions.env PROXIMA_VERSION):" >&2

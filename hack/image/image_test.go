@@ -39,14 +39,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
-// TestImage builds the image twice from this tree and opens what it wrote
-// with go-containerregistry: the same digest both times; both platforms;
-// the entrypoint, the commands and the user the install manifests run;
-// the scheduler for this machine's architecture, taken out of its layer,
-// runs --version and says the release and Kubernetes versions it was stamped with; the arm64 one is a static aarch64 ELF; the
-// archive holds the layout; the SBOM lists the Kubernetes modules.
+// TestImage builds the images twice from this tree and opens what it
+// wrote with go-containerregistry: the same digests both times; one image
+// per component the install runs, each for both platforms, with that
+// component as its entrypoint (and no other binary) as the install's user;
+// each binary for this machine's architecture, taken out of its layer,
+// runs --version and says the release and Kubernetes versions it was
+// stamped with; the arm64 ones are static aarch64 ELFs; each archive holds
+// its layout; each SBOM lists the Kubernetes modules.
 func TestImage(t *testing.T) {
-	o := Options{Repo: filepath.Join("..", ".."), Image: "registry.example.com/proxima:v0.0.0-test", Version: "v0.0.0-test",
+	o := Options{Repo: filepath.Join("..", ".."), Registry: "registry.example.com/proxima", Tag: "v0.0.0-test", Version: "v0.0.0-test",
 		KubernetesVersion: "v1.36.0", SourceDateEpoch: 1_790_000_000,
 		Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}}
 	o.Out = t.TempDir()
@@ -59,30 +61,51 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Digest != second.Digest {
-		t.Errorf("two builds of one tree: %s and %s, want one digest", first.Digest, second.Digest)
+	if len(first) != 2 || len(second) != 2 {
+		t.Fatalf("%d and %d images, want 2", len(first), len(second))
+	}
+	for i := range first {
+		if first[i].Digest != second[i].Digest {
+			t.Errorf("%s: two builds of one tree: %s and %s, want one digest", first[i].Command, first[i].Digest, second[i].Digest)
+		}
 	}
 
-	// What the install runs: its commands, as its user.
-	commands := map[string]bool{}
+	// What the install runs: per Deployment, its image's name, its
+	// command, and the user.
+	images := map[string]string{} // command → the image name's last element
 	users := map[string]bool{}
 	for _, f := range []string{"scheduler.yaml", "controller.yaml"} {
 		data, err := os.ReadFile(filepath.Join("..", "..", "manifests", "install", f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range regexp.MustCompile(`command: \[(/[^\]]+)\]`).FindAllStringSubmatch(string(data), -1) {
-			commands[strings.TrimPrefix(m[1], "/")] = true
+		img := regexp.MustCompile(`image: \S+/([a-z-]+):\S+`).FindStringSubmatch(string(data))
+		cmd := regexp.MustCompile(`command: \[/([^\]]+)\]`).FindStringSubmatch(string(data))
+		if img == nil || cmd == nil {
+			t.Fatalf("%s: no image or command", f)
 		}
+		images[cmd[1]] = img[1]
 		for _, m := range regexp.MustCompile(`runAsUser: (\d+)`).FindAllStringSubmatch(string(data), -1) {
 			users[m[1]] = true
 		}
 	}
-	if len(commands) != 2 || len(users) != 1 {
-		t.Fatalf("install manifests run %v as %v: want two commands and one user", commands, users)
+	if len(images) != 2 || len(users) != 1 {
+		t.Fatalf("install manifests run %v as %v: want two commands and one user", images, users)
 	}
+	for _, r := range first {
+		if images[r.Command] != r.Command {
+			t.Errorf("the install runs /%s from image %q, want the image %s", r.Command, images[r.Command], r.Command)
+		}
+		if want := o.Registry + "/" + r.Command + ":" + o.Tag; r.Ref != want {
+			t.Errorf("image %s, want %s", r.Ref, want)
+		}
+		checkImage(t, o, r, users)
+	}
+}
 
-	lp, err := layout.FromPath(first.Layout)
+// checkImage opens one component's layout, archive and SBOM.
+func checkImage(t *testing.T, o Options, r Result, users map[string]bool) {
+	lp, err := layout.FromPath(r.Layout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,15 +117,15 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(outerManifest.Manifests) != 1 || outerManifest.Manifests[0].Annotations["io.containerd.image.name"] != o.Image {
-		t.Fatalf("index.json: %+v, want one index named %s", outerManifest.Manifests, o.Image)
+	if len(outerManifest.Manifests) != 1 || outerManifest.Manifests[0].Annotations["io.containerd.image.name"] != r.Ref {
+		t.Fatalf("%s: index.json: %+v, want one index named %s", r.Command, outerManifest.Manifests, r.Ref)
 	}
 	idx, err := outer.ImageIndex(outerManifest.Manifests[0].Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := idx.Digest(); d != first.Digest {
-		t.Errorf("layout's index %s, Build said %s", d, first.Digest)
+	if d, _ := idx.Digest(); d != r.Digest {
+		t.Errorf("%s: layout's index %s, Build said %s", r.Command, d, r.Digest)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -120,47 +143,51 @@ func TestImage(t *testing.T) {
 			t.Fatal(err)
 		}
 		uid, _, _ := strings.Cut(cfg.Config.User, ":")
-		if !slices.Equal(cfg.Config.Entrypoint, []string{"/proxima-scheduler"}) || !users[uid] || cfg.Architecture != desc.Platform.Architecture {
-			t.Errorf("%s: entrypoint %v, user %s, architecture %s; want /proxima-scheduler as the manifests' user %v", desc.Platform, cfg.Config.Entrypoint,
-				cfg.Config.User, cfg.Architecture, users)
+		if !slices.Equal(cfg.Config.Entrypoint, []string{"/" + r.Command}) || !users[uid] || cfg.Architecture != desc.Platform.Architecture {
+			t.Errorf("%s %s: entrypoint %v, user %s, architecture %s; want /%s as the manifests' user %v", r.Command, desc.Platform,
+				cfg.Config.Entrypoint, cfg.Config.User, cfg.Architecture, r.Command, users)
 		}
 		dir := t.TempDir()
 		files := extract(t, img, dir)
-		for cmd := range commands {
-			if mode, ok := files[cmd]; !ok || mode&0o111 == 0 {
-				t.Errorf("%s: /%s missing or not executable (%v)", desc.Platform, cmd, mode)
+		for _, cmd := range Commands {
+			mode, ok := files[cmd]
+			switch {
+			case cmd == r.Command && (!ok || mode&0o111 == 0):
+				t.Errorf("%s %s: /%s missing or not executable (%v)", r.Command, desc.Platform, cmd, mode)
+			case cmd != r.Command && ok:
+				t.Errorf("%s %s: holds /%s too", r.Command, desc.Platform, cmd)
 			}
 		}
 		if _, ok := files["etc/passwd"]; !ok {
-			t.Errorf("%s: no /etc/passwd for user %s", desc.Platform, cfg.Config.User)
+			t.Errorf("%s %s: no /etc/passwd for user %s", r.Command, desc.Platform, cfg.Config.User)
 		}
-		bin := filepath.Join(dir, "proxima-scheduler")
+		bin := filepath.Join(dir, r.Command)
 		f, err := elf.Open(bin)
 		if err != nil {
-			t.Fatalf("%s: %v", desc.Platform, err)
+			t.Fatalf("%s %s: %v", r.Command, desc.Platform, err)
 		}
 		want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[desc.Platform.Architecture]
 		static := !slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP })
 		if f.Machine != want || !static {
-			t.Errorf("%s: proxima-scheduler is a %v ELF, static %v; want %v, static", desc.Platform, f.Machine, static, want)
+			t.Errorf("%s %s: a %v ELF, static %v; want %v, static", r.Command, desc.Platform, f.Machine, static, want)
 		}
 		f.Close()
 		if desc.Platform.Architecture == runtime.GOARCH {
 			// --version: the release and the Kubernetes version stamped in.
 			out, err := exec.Command(bin, "--version").CombinedOutput()
-			want := "proxima-scheduler " + o.Version + " (Kubernetes " + o.KubernetesVersion + ")"
+			want := r.Command + " " + o.Version + " (Kubernetes " + o.KubernetesVersion + ")"
 			if err != nil || strings.TrimSpace(string(out)) != want {
-				t.Errorf("%s: proxima-scheduler --version: %q, %v; want %s", desc.Platform, out, err, want)
+				t.Errorf("%s %s: --version: %q, %v; want %s", r.Command, desc.Platform, out, err, want)
 			}
 		}
 	}
 	slices.Sort(platforms)
 	if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
-		t.Errorf("platforms %v", platforms)
+		t.Errorf("%s: platforms %v", r.Command, platforms)
 	}
 
 	// The archive is the layout.
-	a, err := os.Open(first.Archive)
+	a, err := os.Open(r.Archive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +204,8 @@ func TestImage(t *testing.T) {
 		}
 		names[h.Name] = true
 	}
-	if !names["oci-layout"] || !names["index.json"] || !names["blobs/sha256/"+first.Digest.Hex] {
-		t.Errorf("archive lacks oci-layout, index.json or the index blob: %d entries", len(names))
+	if !names["oci-layout"] || !names["index.json"] || !names["blobs/sha256/"+r.Digest.Hex] {
+		t.Errorf("%s: archive lacks oci-layout, index.json or the index blob: %d entries", r.Command, len(names))
 	}
 
 	var sbom struct {
@@ -187,7 +214,7 @@ func TestImage(t *testing.T) {
 			Name string `json:"name"`
 		} `json:"packages"`
 	}
-	data, err := os.ReadFile(first.SBOM)
+	data, err := os.ReadFile(r.SBOM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +226,7 @@ func TestImage(t *testing.T) {
 	}) bool {
 		return p.Name == "k8s.io/kubernetes"
 	}) {
-		t.Errorf("SBOM %s with %d packages, want SPDX-2.3 listing k8s.io/kubernetes", sbom.SPDXVersion, len(sbom.Packages))
+		t.Errorf("%s: SBOM %s with %d packages, want SPDX-2.3 listing k8s.io/kubernetes", r.Command, sbom.SPDXVersion, len(sbom.Packages))
 	}
 }
 

@@ -14,23 +14,24 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command image builds Proxima's container image without a Docker engine:
-// proxima-scheduler and proxima-controller, built static (-trimpath, no
-// VCS stamping, CGO off) for each platform, on a base layer of its own
-// (the nonroot user 65532 and its home, /tmp; nothing else: the binaries
-// need no libc, the cluster's CA comes with the ServiceAccount and a
-// Prometheus CA with the telemetry args),
-// with /proxima-scheduler as the entrypoint and 65532:65532 as the user.
-// File times and the image's creation time are the commit's
+// Command image builds Proxima's container images without a Docker engine:
+// one image per component, proxima-scheduler and proxima-controller, each
+// its binary built static (-trimpath, no VCS stamping, CGO off) for each
+// platform, on a base layer of its own (the nonroot user 65532 and its
+// home, /tmp; nothing else: the binaries need no libc, the cluster's CA
+// comes with the ServiceAccount and a Prometheus CA with the telemetry
+// args), with the binary as the entrypoint and 65532:65532 as the user.
+// File times and the images' creation time are the commit's
 // (-source-date-epoch), so one commit builds one digest. It writes, in
-// -out:
+// -out, for each component NAME:
 //
-//   - oci/: the multi-platform image as an OCI image layout, named -image
-//     (crane push oci/ REF; skopeo copy oci:oci REF);
-//   - proxima-image.tar: the same layout as one archive (kind load
-//     image-archive, k3s ctr images import);
-//   - sbom.spdx.json: the modules in the binaries (SPDX 2.3);
-//   - image.digest: the digest of the image index.
+//   - NAME/oci/: the multi-platform image as an OCI image layout, named
+//     REGISTRY/NAME:TAG (crane push NAME/oci REF; skopeo copy oci:NAME/oci REF);
+//   - NAME.tar: the same layout as one archive (kind load image-archive,
+//     k3s ctr images import);
+//   - NAME.spdx.json: the modules in the binary (SPDX 2.3);
+//
+// and images.digest, each image's reference and digest.
 package main
 
 import (
@@ -60,30 +61,30 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Commands are the binaries in the image, the first its entrypoint.
+// Commands are the components, one image each.
 var Commands = []string{"proxima-scheduler", "proxima-controller"}
 
-// User is the image's user and group: distroless's nonroot.
+// User is the images' user and group: distroless's nonroot.
 const User = "65532:65532"
 
 // Options say what to build.
 type Options struct {
 	// Repo is Proxima's module root; Out the directory written.
 	Repo, Out string
-	// Image is the reference the image is named by (REPO:TAG).
-	Image string
+	// Registry and Tag name the images: REGISTRY/COMPONENT:TAG.
+	Registry, Tag string
 	// Version and KubernetesVersion are stamped into the binaries.
 	Version, KubernetesVersion string
-	// SourceDateEpoch is the commit's time: every time in the image.
+	// SourceDateEpoch is the commit's time: every time in the images.
 	SourceDateEpoch int64
 	// Platforms are os/arch pairs.
 	Platforms []v1.Platform
 }
 
-// Result is what Build wrote.
+// Result is what Build wrote for one component's image.
 type Result struct {
-	Layout, Archive, SBOM string
-	Digest                v1.Hash
+	Command, Ref, Layout, Archive, SBOM string
+	Digest                              v1.Hash
 }
 
 func main() {
@@ -91,7 +92,8 @@ func main() {
 	platforms := flag.String("platforms", "linux/amd64,linux/arm64", "comma-separated os/arch")
 	flag.StringVar(&o.Repo, "repo", "../..", "Proxima's module root")
 	flag.StringVar(&o.Out, "out", "out/image", "output directory")
-	flag.StringVar(&o.Image, "image", "ghcr.io/proxima-sched/proxima:dev", "the image's name")
+	flag.StringVar(&o.Registry, "registry", "ghcr.io/proxima-sched", "the images' registry and path: REGISTRY/proxima-scheduler:TAG")
+	flag.StringVar(&o.Tag, "tag", "dev", "the images' tag")
 	flag.StringVar(&o.Version, "version", "dev", "Proxima's version")
 	flag.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "the Kubernetes version stamped into the binaries")
 	flag.Int64Var(&o.SourceDateEpoch, "source-date-epoch", 0, "every time in the image, in seconds since 1970 (the commit's time)")
@@ -104,16 +106,19 @@ func main() {
 		}
 		o.Platforms = append(o.Platforms, *pl)
 	}
-	r, err := Build(o)
+	rs, err := Build(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("%s@%s\n  layout  %s\n  archive %s\n  sbom    %s\n", o.Image, r.Digest, r.Layout, r.Archive, r.SBOM)
+	for _, r := range rs {
+		fmt.Printf("%s@%s\n  layout  %s\n  archive %s\n  sbom    %s\n", r.Ref, r.Digest, r.Layout, r.Archive, r.SBOM)
+	}
 }
 
-// Build builds the binaries and the image and writes them to o.Out.
-func Build(o Options) (*Result, error) {
+// Build builds the binaries and one image per component and writes them
+// to o.Out.
+func Build(o Options) ([]Result, error) {
 	if len(o.Platforms) == 0 {
 		return nil, errors.New("no platform")
 	}
@@ -127,13 +132,16 @@ func Build(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	var sbomBinaries []string
-	for _, p := range o.Platforms {
-		dir := filepath.Join(work, p.OS+"-"+p.Architecture)
-		var files []file
-		for _, cmd := range Commands {
-			bin := filepath.Join(dir, cmd)
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, err
+	}
+	var out []Result
+	var digests strings.Builder
+	for _, cmd := range Commands {
+		idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+		var binaries []string
+		for _, p := range o.Platforms {
+			bin := filepath.Join(work, p.OS+"-"+p.Architecture, cmd)
 			if err := goBuild(o, p, cmd, bin); err != nil {
 				return nil, err
 			}
@@ -141,82 +149,86 @@ func Build(o Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			files = append(files, file{name: cmd, mode: 0o755, data: data})
-			sbomBinaries = append(sbomBinaries, bin)
+			binaries = append(binaries, bin)
+			img, err := image(o, p, cmd, base, file{name: cmd, mode: 0o755, data: data}, created)
+			if err != nil {
+				return nil, err
+			}
+			pl := p
+			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &pl}})
 		}
-		bins, err := layer(files, created)
+		digest, err := idx.Digest()
 		if err != nil {
 			return nil, err
 		}
-		img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1),
-			mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "proxima: nonroot user 65532, /tmp"}},
-			mutate.Addendum{Layer: bins, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "proxima: " + strings.Join(Commands, ", ")}})
+		r := Result{Command: cmd, Ref: o.Registry + "/" + cmd + ":" + o.Tag, Layout: filepath.Join(o.Out, cmd, "oci"),
+			Archive: filepath.Join(o.Out, cmd+".tar"), SBOM: filepath.Join(o.Out, cmd+".spdx.json"), Digest: digest}
+		if err := os.RemoveAll(r.Layout); err != nil {
+			return nil, err
+		}
+		lp, err := layout.Write(r.Layout, empty.Index)
 		if err != nil {
 			return nil, err
 		}
-		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-		cfg, err := img.ConfigFile()
+		if err := lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{
+			// containerd (ctr import, kind load, k3s) names the image by
+			// this; OCI tools by the tag.
+			"io.containerd.image.name":          r.Ref,
+			"org.opencontainers.image.ref.name": o.Tag,
+		})); err != nil {
+			return nil, err
+		}
+		if err := archive(r.Layout, r.Archive, created); err != nil {
+			return nil, err
+		}
+		sbom, err := spdx(o, cmd, digest, binaries, created)
 		if err != nil {
 			return nil, err
 		}
-		cfg = cfg.DeepCopy()
-		cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
-		cfg.Created = v1.Time{Time: created}
-		cfg.Config.Entrypoint = []string{"/" + Commands[0]}
-		cfg.Config.User = User
-		cfg.Config.WorkingDir = "/"
-		cfg.Config.Env = []string{"PATH=/"}
-		cfg.Config.Labels = map[string]string{
-			"org.opencontainers.image.title":   "proxima",
-			"org.opencontainers.image.version": o.Version,
-			"org.opencontainers.image.source":  "https://github.com/proxima-sched/proxima",
-			"org.opencontainers.image.created": created.Format(time.RFC3339),
-		}
-		if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		if err := os.WriteFile(r.SBOM, sbom, 0o644); err != nil {
 			return nil, err
 		}
-		pl := p
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &pl}})
+		fmt.Fprintf(&digests, "%s@%s\n", r.Ref, digest)
+		out = append(out, r)
 	}
-	digest, err := idx.Digest()
+	if err := os.WriteFile(filepath.Join(o.Out, "images.digest"), []byte(digests.String()), 0o644); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// image is one platform's image of one component: the base layer and the
+// binary's, the binary its entrypoint.
+func image(o Options, p v1.Platform, cmd string, base v1.Layer, bin file, created time.Time) (v1.Image, error) {
+	bins, err := layer([]file{bin}, created)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return nil, err
-	}
-	r := &Result{Layout: filepath.Join(o.Out, "oci"), Archive: filepath.Join(o.Out, "proxima-image.tar"),
-		SBOM: filepath.Join(o.Out, "sbom.spdx.json"), Digest: digest}
-	if err := os.RemoveAll(r.Layout); err != nil {
-		return nil, err
-	}
-	lp, err := layout.Write(r.Layout, empty.Index)
+	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1),
+		mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "proxima: nonroot user 65532, /tmp"}},
+		mutate.Addendum{Layer: bins, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "proxima: " + cmd}})
 	if err != nil {
 		return nil, err
 	}
-	tag := o.Image[strings.LastIndex(o.Image, ":")+1:]
-	if err := lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{
-		// containerd (ctr import, kind load, k3s) names the image by this;
-		// OCI tools by the tag.
-		"io.containerd.image.name":          o.Image,
-		"org.opencontainers.image.ref.name": tag,
-	})); err != nil {
-		return nil, err
-	}
-	if err := archive(r.Layout, r.Archive, created); err != nil {
-		return nil, err
-	}
-	sbom, err := spdx(o, digest, sbomBinaries, created)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(r.SBOM, sbom, 0o644); err != nil {
-		return nil, err
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+	cfg.Created = v1.Time{Time: created}
+	cfg.Config.Entrypoint = []string{"/" + cmd}
+	cfg.Config.User = User
+	cfg.Config.WorkingDir = "/"
+	cfg.Config.Env = []string{"PATH=/"}
+	cfg.Config.Labels = map[string]string{
+		"org.opencontainers.image.title":   cmd,
+		"org.opencontainers.image.version": o.Version,
+		"org.opencontainers.image.source":  "https://github.com/proxima-sched/proxima",
+		"org.opencontainers.image.created": created.Format(time.RFC3339),
 	}
-	if err := os.WriteFile(filepath.Join(o.Out, "image.digest"), []byte(digest.String()+"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return mutate.ConfigFile(img, cfg)
 }
 
 // goBuild builds one command for one platform, as reproducibly as Go
@@ -343,8 +355,9 @@ func archive(dir, out string, t time.Time) error {
 	return f.Close()
 }
 
-// spdx is an SPDX 2.3 document of the Go modules in the binaries.
-func spdx(o Options, digest v1.Hash, binaries []string, t time.Time) ([]byte, error) {
+// spdx is an SPDX 2.3 document of the Go modules in one component's
+// binaries.
+func spdx(o Options, name string, digest v1.Hash, binaries []string, t time.Time) ([]byte, error) {
 	type ref struct {
 		Category string `json:"referenceCategory"`
 		Type     string `json:"referenceType"`
@@ -367,8 +380,8 @@ func spdx(o Options, digest v1.Hash, binaries []string, t time.Time) ([]byte, er
 		h := sha256.Sum256([]byte(s))
 		return "SPDXRef-Package-" + hex.EncodeToString(h[:8])
 	}
-	root := pkg{Name: "proxima", SPDXID: "SPDXRef-Package-proxima", Version: o.Version, DownloadLocation: "https://github.com/proxima-sched/proxima",
-		ExternalRefs: []ref{{"PACKAGE-MANAGER", "purl", "pkg:oci/proxima@" + digest.String()}}}
+	root := pkg{Name: name, SPDXID: "SPDXRef-Package-" + name, Version: o.Version, DownloadLocation: "https://github.com/proxima-sched/proxima",
+		ExternalRefs: []ref{{"PACKAGE-MANAGER", "purl", "pkg:oci/" + name + "@" + digest.String()}}}
 	pkgs := map[string]pkg{}
 	var goVersion string
 	for _, b := range binaries {
@@ -393,8 +406,8 @@ func spdx(o Options, digest v1.Hash, binaries []string, t time.Time) ([]byte, er
 	slices.Sort(keys)
 	doc := map[string]any{
 		"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
-		"name":              "proxima " + o.Version,
-		"documentNamespace": "https://github.com/proxima-sched/proxima/spdx/" + o.Version + "/" + digest.Hex,
+		"name":              name + " " + o.Version,
+		"documentNamespace": "https://github.com/proxima-sched/proxima/spdx/" + name + "/" + o.Version + "/" + digest.Hex,
 		"creationInfo":      map[string]any{"created": t.Format(time.RFC3339), "creators": []string{"Tool: proxima hack/image", "Tool: " + goVersion}},
 		"documentDescribes": []string{root.SPDXID},
 	}

@@ -19,6 +19,7 @@ package integration
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,41 +36,43 @@ import (
 )
 
 // TestRelease runs make release's script and checks its artefacts: the
-// rendered install is the tree's with the release's image, crds.yaml holds
-// exactly the generated CRDs, the packaged chart carries the release's
-// version and image and renders what the tree's chart renders with that
-// image, and SHA256SUMS matches.
+// rendered install is the tree's with the release's images (one per
+// component), crds.yaml holds exactly the generated CRDs, the packaged
+// chart carries the release's version and images and renders what the
+// tree's chart renders with them, and SHA256SUMS matches.
 func TestRelease(t *testing.T) {
 	bin, err := controlplane.BinDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	const version, repo = "v0.3.0-rc.1", "registry.example.com/proxima"
-	image := repo + ":" + version
-	cmd := exec.Command("./hack/release.sh", version, out, repo)
+	const version, registry = "v0.3.0-rc.1", "registry.example.com/edge"
+	// Each Deployment runs its own image.
+	wantImages := map[string]string{"proxima-scheduler": registry + "/proxima-scheduler:" + version,
+		"proxima-controller": registry + "/proxima-controller:" + version}
+	cmd := exec.Command("./hack/release.sh", version, out, registry)
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), controlplane.BinDirEnv+"="+bin)
 	if log, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("hack/release.sh: %v\n%s", err, log)
 	}
 
-	images := func(objs []unstructured.Unstructured) []string {
-		var out []string
+	images := func(objs []unstructured.Unstructured) map[string]string {
+		out := map[string]string{}
 		for _, u := range objs {
 			if u.GetKind() != "Deployment" {
 				continue
 			}
 			cs, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
 			for _, c := range cs {
-				out = append(out, c.(map[string]any)["image"].(string))
+				out[u.GetName()] = c.(map[string]any)["image"].(string)
 			}
 		}
 		return out
 	}
 	install := objects(t, mustRead(t, filepath.Join(out, "install.yaml")))
-	if got := images(install); len(got) != 2 || got[0] != image || got[1] != image {
-		t.Errorf("install.yaml images = %v, want both %s", got, image)
+	if got := images(install); !maps.Equal(got, wantImages) {
+		t.Errorf("install.yaml images = %v, want %v", got, wantImages)
 	}
 	var keys, want []string
 	for _, u := range install {
@@ -121,10 +124,10 @@ func TestRelease(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helm template of the packaged chart: %v", err)
 	}
-	if got := images(objects(t, rendered)); len(got) != 2 || got[0] != image || got[1] != image {
-		t.Errorf("the packaged chart's default images = %v, want both %s", got, image)
+	if got := images(objects(t, rendered)); !maps.Equal(got, wantImages) {
+		t.Errorf("the packaged chart's default images = %v, want %v", got, wantImages)
 	}
-	fromTree, err := renderChartValues(map[string]any{"image": map[string]any{"repository": repo, "tag": version}})
+	fromTree, err := renderChartValues(map[string]any{"image": map[string]any{"registry": registry, "tag": version}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +141,7 @@ func TestRelease(t *testing.T) {
 		return out
 	}
 	if diff := cmp.Diff(strip(objects(t, fromTree)), strip(objects(t, rendered))); diff != "" {
-		t.Errorf("the packaged chart renders differently from the tree's with image %s (-tree,+packaged):\n%s", image, diff)
+		t.Errorf("the packaged chart renders differently from the tree's with images %v (-tree,+packaged):\n%s", wantImages, diff)
 	}
 
 	sums := string(mustRead(t, filepath.Join(out, "SHA256SUMS")))
