@@ -158,6 +158,7 @@ func TestChartReachesEveryFlag(t *testing.T) {
 		"metrics-bind-address":     ":8080 in the pod, plain HTTP; the Service serves /metrics over TLS on 8443",
 		"secure-bind-address":      ":8443, the port of Service proxima-controller",
 		"vmodule":                  "per-file verbosity: controller.extraArgs",
+		"version":                  "prints the version and exits",
 	}
 	for _, f := range []string{"add_dir_header", "alsologtostderr", "alsologtostderrthreshold", "legacy_stderr_threshold_behavior", "log_backtrace_at", "log_dir", "log_file", "log_file_max_size",
 		"logtostderr", "one_output", "skip_headers", "skip_log_headers", "stderrthreshold"} {
