@@ -327,8 +327,23 @@ func measure(root string, bins map[string]string, nodes, perSite, pods, pending 
 	}); err != nil {
 		return nil, fmt.Errorf("waiting for the scheduler to place %d pods and the rebalancer to judge 3 rounds: %w (logs in %s)", pending, err, work)
 	}
-	// Let both settle: status written, the RTT fit done.
-	time.Sleep(20 * time.Second)
+	// Let both settle: every policy's status written for its generation,
+	// and no RTT fit pending in the controller.
+	if err := wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := pc.PlacementV1alpha1().PlacementPolicies(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, p := range list.Items {
+			if p.Status.ObservedGeneration != p.Generation {
+				return false, nil
+			}
+		}
+		// Absent or 0: not paused for a fit.
+		return metric(metricsPort, `proxima_rebalancer_paused{reason="fit"} `) != 1, nil
+	}); err != nil {
+		return nil, fmt.Errorf("waiting for policy status and the RTT fit: %w (logs in %s)", err, work)
+	}
 	r := &result{sites: sites}
 	if r.sched, err = procMemory(sched.Process.Pid); err != nil {
 		return nil, err
@@ -340,20 +355,24 @@ func measure(root string, bins map[string]string, nodes, perSite, pods, pending 
 }
 
 // rounds reads proxima_rebalancer_rounds_total from the controller.
-func rounds(port int) int {
+func rounds(port int) int { return int(metric(port, "proxima_rebalancer_rounds_total ")) }
+
+// metric reads the sample whose line starts with prefix (name, labels and
+// a space) from the controller's /metrics; -1 when it cannot.
+func metric(port int, prefix string) float64 {
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	if err != nil {
-		return 0
+		return -1
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "proxima_rebalancer_rounds_total "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 			f, _ := strconv.ParseFloat(v, 64)
-			return int(f)
+			return f
 		}
 	}
-	return 0
+	return -1
 }
 
 // parallel runs do(0..n-1) on 32 workers and returns the first error.
