@@ -210,21 +210,32 @@ func TestChooseNarrowsAsPreFilter(t *testing.T) {
 }
 
 // TestExplainSaysWhatChanged: the record says users was 12 ms from ber and
-// 3 of 3 sites were feasible; the world now says 10 ms and 2 of 3.
+// 3 of 3 sites were feasible; the world now says 10 ms and 2 of 3. A
+// version 1 record listed every source; a version 2 record keeps the
+// heaviest and counts them all (here 2, where the policy now has 1).
 func TestExplainSaysWhatChanged(t *testing.T) {
-	bound := pod("a", "ber-0", "1")
-	rec := placementv1alpha1.PlacementRecord{Version: 1, Policy: "eu", Node: "ber-0", Site: "ber", Tier: "Edge", Country: "DE",
-		RTTs:       []placementv1alpha1.SourceRTT{{Source: "users", Milliseconds: ptr.To(12.0), Provenance: "declared", Live: "notRead"}},
-		HourlyCost: ptr.To(0.05), CostProvenance: "declared", CostLive: "notRead", FeasibleSites: 3, TotalSites: 3}
-	doc, err := json.Marshal(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bound.Annotations = map[string]string{placementv1alpha1.PlacementRecordAnnotation: string(doc)}
-	e := Explain(testWorld(t, 0, bound), bound)
-	want := []string{"RTT from users was 12.0 ms, now 10.0 ms", "3 of 3 sites met the hard rules, now 2 of 3"}
-	if diff := cmp.Diff(want, e.WorldChanges); diff != "" {
-		t.Errorf("world changes (-want,+got):\n%s", diff)
+	for _, tc := range []struct {
+		version, sourceCount int
+		want                 []string
+	}{
+		{1, 0, []string{"RTT from users was 12.0 ms, now 10.0 ms", "3 of 3 sites met the hard rules, now 2 of 3"}},
+		{2, 1, []string{"RTT from users was 12.0 ms, now 10.0 ms", "3 of 3 sites met the hard rules, now 2 of 3"}},
+		{2, 2, []string{"the policy has 1 latency source(s), it had 2", "RTT from users was 12.0 ms, now 10.0 ms", "3 of 3 sites met the hard rules, now 2 of 3"}},
+	} {
+		bound := pod("a", "ber-0", "1")
+		rec := placementv1alpha1.PlacementRecord{Version: tc.version, Policy: "eu", Node: "ber-0", Site: "ber", Tier: "Edge", Country: "DE",
+			SourceCount: tc.sourceCount,
+			RTTs:        []placementv1alpha1.SourceRTT{{Source: "users", Milliseconds: ptr.To(12.0), Provenance: "declared", Live: "notRead"}},
+			HourlyCost:  ptr.To(0.05), CostProvenance: "declared", CostLive: "notRead", FeasibleSites: 3, TotalSites: 3}
+		doc, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound.Annotations = map[string]string{placementv1alpha1.PlacementRecordAnnotation: string(doc)}
+		e := Explain(testWorld(t, 0, bound), bound)
+		if diff := cmp.Diff(tc.want, e.WorldChanges); diff != "" {
+			t.Errorf("version %d, %d sources: world changes (-want,+got):\n%s", tc.version, tc.sourceCount, diff)
+		}
 	}
 }
 

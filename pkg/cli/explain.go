@@ -406,7 +406,7 @@ func volumesOf(w *simulate.World) func(*v1.Pod, string) string {
 
 func placementOf(w *simulate.World, pp *state.PodPlan, c simulate.Choice) *Placement {
 	rec := pp.Record(w.Snap, c.Node, c.Site, c.Load, nil)
-	return &Placement{Site: rec.Site, Node: c.Node, Score: rec.Score, RTTs: rec.RTTs, Cost: rec.HourlyCost}
+	return &Placement{Site: rec.Site, Node: c.Node, Score: rec.Score, RTTs: pp.SourceRTTs(c.Site), Cost: state.Finite(pp.Plan.SiteCost(c.Site))}
 }
 
 // verdicts judges every site for the pod.
@@ -633,16 +633,24 @@ func changesSince(w *simulate.World, pp *state.PodPlan, rec *placementv1alpha1.P
 	if now.Site != rec.Site {
 		return []string{fmt.Sprintf("node %s is in site %s now (it was in %s)", node, now.Site, rec.Site)}
 	}
-	was := map[string]placementv1alpha1.SourceRTT{}
-	for _, r := range rec.RTTs {
-		was[r.Source] = r
+	// The record keeps the RTTs of the sources that weighed most at
+	// binding (every source in version 1): those are compared with the
+	// same RTTs now, wherever they rank now.
+	sources := rec.SourceCount
+	if rec.Version < 2 {
+		sources = len(rec.RTTs)
 	}
-	for _, r := range now.RTTs {
-		old, ok := was[r.Source]
-		switch {
-		case !ok:
-			out = append(out, fmt.Sprintf("the policy now counts the RTT from %s", r.Source))
-		case ms(old.Milliseconds) != ms(r.Milliseconds) || old.Provenance != r.Provenance:
+	if sources != now.SourceCount {
+		out = append(out, fmt.Sprintf("the policy has %d latency source(s), it had %d", now.SourceCount, sources))
+	}
+	for _, old := range rec.RTTs {
+		j, ok := w.Snap.SourceIndex(old.Source)
+		if !ok {
+			out = append(out, fmt.Sprintf("TrafficSource %s no longer exists", old.Source))
+			continue
+		}
+		r := state.RecordedRTT(w.Snap.World, site, j)
+		if ms(old.Milliseconds) != ms(r.Milliseconds) || old.Provenance != r.Provenance {
 			out = append(out, fmt.Sprintf("RTT from %s was %s, now %s", r.Source, state.DescribeRTT(old), state.DescribeRTT(r)))
 		}
 	}

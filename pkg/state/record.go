@@ -43,16 +43,15 @@ func (p *PodPlan) Record(snap *Snapshot, node string, i int, load float64, alt A
 		Site: w.Sites.Names[i], Tier: w.Sites.Tier[i].String(), Country: scoring.CountryCode(w.Sites.Country[i]),
 		FeasibleSites: pl.NumFeasible(), TotalSites: w.Sites.Len(), WorldGeneration: snap.Generation,
 	}
-	for _, j := range p.Rules.Sources {
-		if j < 0 || j >= w.NumSources() {
-			continue
-		}
-		rec.RTTs = append(rec.RTTs, SourceRTTOf(w, i, j))
+	rec.SourceCount = len(p.Rules.Sources)
+	var heaviest [placementv1alpha1.MaxRecordedRTTs]int
+	for _, j := range heaviestSources(&p.Rules, w, i, heaviest[:0]) {
+		rec.RTTs = append(rec.RTTs, RecordedRTT(w, i, j))
 	}
 	if len(p.Rules.Sources) > 0 {
-		rec.LatencyMilliseconds = Finite(pl.SiteLatency(i))
+		rec.LatencyMilliseconds = rounded(Finite(pl.SiteLatency(i)), 100)
 	}
-	rec.HourlyCost = Finite(pl.SiteCost(i))
+	rec.HourlyCost = rounded(Finite(pl.SiteCost(i)), 1e6)
 	rec.CostProvenance, rec.CostLive = priceProvenance(w.Sites.PriceProvenance[i])
 	rec.Score = terms(pl.SiteTerms(i, load))
 	for _, r := range pl.Ranked() {
@@ -65,10 +64,90 @@ func (p *PodPlan) Record(snap *Snapshot, node string, i int, load float64, alt A
 		} else if alt.Lost == "" {
 			alt.Lost = LostOtherPlugins
 		}
+		alt.LatencyMilliseconds, alt.HourlyCost = rounded(alt.LatencyMilliseconds, 100), rounded(alt.HourlyCost, 1e6)
+		alt.Score = roundedTerms(alt.Score)
 		rec.RunnerUp = &alt
 		break
 	}
+	rec.Score = roundedTerms(rec.Score)
 	return rec
+}
+
+// heaviestSources appends to out the (at most cap(out)) sources of the
+// policy that weigh most in its latency objective at site i, the heaviest
+// first: an unknown RTT, then by weight times RTT (WeightedMean) or by RTT
+// (WorstCase); ties keep the policy's order. Sources the World does not
+// have are skipped.
+func heaviestSources(rules *scoring.Policy, w *scoring.World, i int, out []int) []int {
+	weight := func(k int) float64 {
+		v, _ := w.RTTAt(i, rules.Sources[k])
+		if Finite(v) == nil {
+			return math.Inf(1)
+		}
+		if rules.Objective == scoring.WeightedMean && k < len(rules.Weights) {
+			return rules.Weights[k] * v
+		}
+		return v
+	}
+	// Insertion into a list of at most cap(out): O(sources × cap).
+	var ws [placementv1alpha1.MaxRecordedRTTs]float64
+	for k, j := range rules.Sources {
+		if j < 0 || j >= w.NumSources() {
+			continue
+		}
+		x, n := weight(k), len(out)
+		pos := n
+		for pos > 0 && x > ws[pos-1] {
+			pos--
+		}
+		if pos == cap(out) || pos >= len(ws) {
+			continue
+		}
+		if n < cap(out) {
+			out = append(out, 0)
+			n++
+		}
+		copy(out[pos+1:n], out[pos:n-1])
+		copy(ws[pos+1:n], ws[pos:n-1])
+		out[pos], ws[pos] = j, x
+	}
+	return out
+}
+
+// SourceRTTs are the RTTs from every one of the policy's sources to site i
+// of the plan's World, in the policy's order: what `kubectl proxima`
+// computes on demand where the record keeps only the heaviest.
+func (p *PodPlan) SourceRTTs(i int) []placementv1alpha1.SourceRTT {
+	var out []placementv1alpha1.SourceRTT
+	for _, j := range p.Rules.Sources {
+		if j >= 0 && j < p.world.NumSources() {
+			out = append(out, SourceRTTOf(p.world, i, j))
+		}
+	}
+	return out
+}
+
+// RecordedRTT is SourceRTTOf as a PlacementRecord keeps it: milliseconds
+// to the hundredth.
+func RecordedRTT(w *scoring.World, i, j int) placementv1alpha1.SourceRTT {
+	r := SourceRTTOf(w, i, j)
+	r.Milliseconds, r.UpperMilliseconds = rounded(r.Milliseconds, 100), rounded(r.UpperMilliseconds, 100)
+	return r
+}
+
+// rounded is v rounded to 1/per (per 100: hundredths): the record keeps
+// the digits explanations print, not float noise.
+func rounded(v *float64, per float64) *float64 {
+	if v == nil {
+		return nil
+	}
+	x := math.Round(*v*per) / per
+	return &x
+}
+
+func roundedTerms(t placementv1alpha1.ScoreTerms) placementv1alpha1.ScoreTerms {
+	r := func(v float64) float64 { return math.Round(v*1e4) / 1e4 }
+	return placementv1alpha1.ScoreTerms{Latency: r(t.Latency), Cost: r(t.Cost), Load: r(t.Load), Total: r(t.Total)}
 }
 
 // Why an alternative site lost.
@@ -227,6 +306,8 @@ func DescribeCost(cost *float64, provenance, live string) string {
 // Sentence is the record as the one-line PlacementAnnotation: "PlacementPolicy
 // eu-api placed the pod on n1 in site pop-paris (Regional, FR); RTT
 // shoppers-paris 4.0 ms; cost 0.0400/h; 3 of 6 sites met the hard rules".
+// It names the RTTs the record keeps and how many sources it leaves out
+// ("RTT a 4.0 ms, b 9.0 ms, c 2.0 ms and 61 more source(s)").
 func Sentence(rec *placementv1alpha1.PlacementRecord) string {
 	var b strings.Builder
 	if rec.Site == "" {
@@ -240,6 +321,9 @@ func Sentence(rec *placementv1alpha1.PlacementRecord) string {
 					b.WriteString(",")
 				}
 				fmt.Fprintf(&b, " %s %s", r.Source, DescribeRTT(r))
+			}
+			if more := rec.SourceCount - len(rec.RTTs); more > 0 {
+				fmt.Fprintf(&b, " and %d more source(s)", more)
 			}
 		}
 		if rec.HourlyCost != nil {

@@ -18,8 +18,18 @@ package v1alpha1
 
 // PlacementRecordVersion is the version of the PlacementRecord schema that
 // this package writes. Fields are only added within a version; a change
-// that removes or redefines a field gets a new version.
-const PlacementRecordVersion = 1
+// that removes or redefines a field gets a new version. Version 2 keeps in
+// RTTs only the sources that weigh most at the site (MaxRecordedRTTs) and
+// counts the policy's sources in SourceCount; version 1 listed every
+// source.
+const PlacementRecordVersion = 2
+
+// MaxRecordedRTTs is how many RTTs a PlacementRecord keeps: those of the
+// sources that weigh most in the latency objective at the pod's site. The
+// record rides on every pod and every pod watcher receives it, so its size
+// must not grow with the policy's sources; `kubectl proxima explain`
+// computes the others from the world model on demand.
+const MaxRecordedRTTs = 3
 
 // Provenance of a value in a PlacementRecord: where the value the scheduler
 // used came from.
@@ -68,7 +78,11 @@ type PlacementRecord struct {
 	Site    string `json:"site"`
 	Tier    string `json:"tier"`
 	Country string `json:"country"`
-	// RTTs to each of the policy's latency sources, in the policy's order.
+	// SourceCount is how many latency sources the policy has.
+	SourceCount int `json:"sourceCount,omitempty"`
+	// RTTs to the (at most MaxRecordedRTTs) sources that weigh most in the
+	// latency objective at the site, the heaviest first: an unknown RTT,
+	// then by weight times RTT (weighted mean) or by RTT (worst case).
 	RTTs []SourceRTT `json:"rtts,omitempty"`
 	// LatencyMilliseconds is the policy's latency objective at the site
 	// (weighted mean or worst case over RTTs); absent without sources or
