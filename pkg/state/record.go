@@ -306,8 +306,9 @@ func DescribeCost(cost *float64, provenance, live string) string {
 // Sentence is the record as the one-line PlacementAnnotation: "PlacementPolicy
 // eu-api placed the pod on n1 in site pop-paris (Regional, FR); RTT
 // shoppers-paris 4.0 ms; cost 0.0400/h; 3 of 6 sites met the hard rules".
-// It names the RTTs the record keeps and how many sources it leaves out
-// ("RTT a 4.0 ms, b 9.0 ms, c 2.0 ms and 61 more source(s)").
+// It names the heaviest RTT the record keeps and counts the other sources
+// ("RTT a 40.0 ms and 63 more source(s)"): the record has the next
+// heaviest, `kubectl proxima explain` every one.
 func Sentence(rec *placementv1alpha1.PlacementRecord) string {
 	var b strings.Builder
 	if rec.Site == "" {
@@ -315,14 +316,9 @@ func Sentence(rec *placementv1alpha1.PlacementRecord) string {
 	} else {
 		fmt.Fprintf(&b, "PlacementPolicy %s placed the pod on %s in site %s (%s, %s)", rec.Policy, rec.Node, rec.Site, rec.Tier, rec.Country)
 		if len(rec.RTTs) > 0 {
-			b.WriteString("; RTT")
-			for i, r := range rec.RTTs {
-				if i > 0 {
-					b.WriteString(",")
-				}
-				fmt.Fprintf(&b, " %s %s", r.Source, DescribeRTT(r))
-			}
-			if more := rec.SourceCount - len(rec.RTTs); more > 0 {
+			r := rec.RTTs[0]
+			fmt.Fprintf(&b, "; RTT %s %s", r.Source, DescribeRTT(r))
+			if more := max(rec.SourceCount, len(rec.RTTs)) - 1; more > 0 {
 				fmt.Fprintf(&b, " and %d more source(s)", more)
 			}
 		}
