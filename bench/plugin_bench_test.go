@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	fwk "k8s.io/kube-scheduler/framework"
@@ -73,9 +74,15 @@ func zoneName(r, z int) string { return fmt.Sprintf("r%d-z%d", r, z) }
 // to Kubernetes 1.34, on the same nodes and an equivalent topology, with the
 // same sub-benchmark names (nodes=N) and metrics.
 //
+// Each iteration schedules a pod with requests of its own (w.pods), so
+// that EdgePlacement plans it afresh, as for a pod of a new workload;
+// EdgePlacement-PreFilter-Replica schedules one pod over and over, as for
+// the replicas of one Deployment, whose plan on one world snapshot is
+// shared (state.PlanCache).
+//
 // Each size has its own control plane, built by the first of that size's
-// sub-benchmarks that runs (none, if -bench selects neither) before b.Loop
-// starts timing, and stopped after both.
+// sub-benchmarks that runs (none, if -bench selects none) before b.Loop
+// starts timing, and stopped after them.
 func BenchmarkPlugins(b *testing.B) {
 	schedmetrics.Register()
 	for _, n := range []int{1000, 5000, 10000} {
@@ -93,11 +100,13 @@ func BenchmarkPlugins(b *testing.B) {
 
 		b.Run(fmt.Sprintf("EdgePlacement/nodes=%d", n), func(b *testing.B) {
 			w := world(b)
-			ctx, fw, pod := w.ctx, w.fw, w.pod
+			ctx, fw := w.ctx, w.fw
 			candidates := make([]fwk.NodeInfo, 0, n)
-			var scored int
+			var scored, i int
 			b.ReportAllocs()
 			for b.Loop() {
+				pod := w.pods[i%len(w.pods)]
+				i++
 				state := framework.NewCycleState()
 				res, status, _ := fw.RunPreFilterPlugins(ctx, state, pod)
 				if !status.IsSuccess() {
@@ -132,6 +141,19 @@ func BenchmarkPlugins(b *testing.B) {
 
 		b.Run(fmt.Sprintf("EdgePlacement-PreFilter/nodes=%d", n), func(b *testing.B) {
 			w := world(b)
+			var i int
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, status, _ := w.fw.RunPreFilterPlugins(w.ctx, framework.NewCycleState(), w.pods[i%len(w.pods)]); !status.IsSuccess() {
+					b.Fatalf("PreFilter: %v", status)
+				}
+				i++
+			}
+			reportPerNode(b, n)
+		})
+
+		b.Run(fmt.Sprintf("EdgePlacement-PreFilter-Replica/nodes=%d", n), func(b *testing.B) {
+			w := world(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, status, _ := w.fw.RunPreFilterPlugins(w.ctx, framework.NewCycleState(), w.pod); !status.IsSuccess() {
@@ -157,8 +179,11 @@ type pluginWorld struct {
 	cancel   context.CancelFunc
 	snapshot *cache.Snapshot
 	fw       framework.Framework
-	// pod is the pod scheduled, with the EU-residency latency-led policy.
-	pod *v1.Pod
+	// pod is the pod scheduled, with the EU-residency latency-led policy;
+	// pods are copies with memory requests of their own, more than a
+	// PlanCache keeps, so that each is planned afresh.
+	pod  *v1.Pod
+	pods []*v1.Pod
 	// ready is set once everything above is.
 	ready bool
 }
@@ -212,6 +237,13 @@ func (w *pluginWorld) build(b *testing.B, n int) {
 		return status.IsSuccess() && res.NodeNames.Len() >= 100, nil
 	}); err != nil {
 		b.Fatalf("EdgePlacement never saw the nodes: %v", err)
+	}
+	for i := range 1024 {
+		p := w.pod.DeepCopy()
+		p.Name = fmt.Sprintf("api-%d", i)
+		p.UID = types.UID(p.Name)
+		p.Spec.Containers[0].Resources.Requests[v1.ResourceMemory] = *resource.NewQuantity(512<<20+int64(i), resource.BinarySI)
+		w.pods = append(w.pods, p)
 	}
 	w.ready = true
 }

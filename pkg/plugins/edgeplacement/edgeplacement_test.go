@@ -136,7 +136,7 @@ func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.L
 		t.Fatal(err)
 	}
 	pl := &EdgePlacement{handle: fh, model: model, nodes: cf.Core().V1().Nodes().Lister(), minCandidates: 100,
-		gpus: state.NewGPUResources(configv1.DefaultGPUResources)}
+		plans: state.NewPlanCache(state.NewGPUResources(configv1.DefaultGPUResources))}
 	pl.waiting = newWaitingPods(model, nil, pl.worthRetrying)
 	return pl
 }

@@ -78,14 +78,15 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	return result, status
 }
 
-// evaluate plans the pod against snap (state.PlanPod): the verdict PreFilter
+// evaluate plans the pod against snap (state.PlanPod, shared by pods of one
+// policy and requests on one snapshot: state.PlanCache): the verdict PreFilter
 // acts on, and the one a waiting pod is judged by again when the world
 // changes (retry.go). Skip for a pod without a policy; a status that
 // rejects the pod (fail closed) when its policy is missing or invalid, it
 // names an unknown TrafficSource, it requests nothing under a cost cap, or
 // no site meets its hard rules.
 func (pl *EdgePlacement) evaluate(snap *state.Snapshot, pod *v1.Pod) (*preFilterState, *fwk.Status) {
-	pp, err := snap.PlanPod(pod, pl.gpus)
+	pp, err := pl.plans.PlanPod(snap, pod)
 	if err != nil {
 		if state.Unresolvable(err) {
 			return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, err.Error())

@@ -63,8 +63,10 @@ type EdgePlacement struct {
 	waiting       *waitingPods
 	minCandidates int
 	placedEvents  bool
-	acceptLegacy  bool               // NodeSite reads the legacy site label too
-	gpus          state.GPUResources // the extended resources priced as GPUs
+	acceptLegacy  bool // NodeSite reads the legacy site label too
+	// plans plans pods with the extended resources priced as GPUs,
+	// sharing one evaluation among the replicas of a workload.
+	plans *state.PlanCache
 }
 
 var (
@@ -101,7 +103,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 	}
 	pl := &EdgePlacement{handle: h, model: model, nodes: h.SharedInformerFactory().Core().V1().Nodes().Lister(),
 		minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents, acceptLegacy: args.AcceptLegacySiteLabel,
-		gpus: state.NewGPUResources(args.GPUResources)}
+		plans: state.NewPlanCache(state.NewGPUResources(args.GPUResources))}
 	pl.waiting = newWaitingPods(model, h.Activate, pl.worthRetrying)
 	go pl.waiting.run(ctx)
 	// Forget pods that are deleted or bound by anyone while waiting.
