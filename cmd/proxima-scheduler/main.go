@@ -25,8 +25,9 @@ import (
 	"slices"
 
 	"k8s.io/component-base/cli"
-	_ "k8s.io/component-base/metrics/prometheus/clientgo" // REST client metrics
-	_ "k8s.io/component-base/metrics/prometheus/version"  // build version metric
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"  // REST client metrics
+	_ "k8s.io/component-base/metrics/prometheus/version"   // build version metric
+	_ "k8s.io/component-base/metrics/prometheus/workqueue" // the world model's rebuild queue
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 
 	"github.com/proxima-sched/proxima/pkg/registry"

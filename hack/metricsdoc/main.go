@@ -84,6 +84,16 @@ Both components report leader election as client-go does:
 | --- | --- | --- |
 | ` + "`leader_election_master_status`" + ` | ` + "`name`" + ` | 1 on the replica that holds the Lease, 0 on a standby; ` + "`name`" + ` is ` + "`kube-scheduler`" + ` in proxima-scheduler (kube-scheduler's own) and the Lease's name (` + "`--leader-elect-name`" + `, ` + "`proxima-controller`" + `) in proxima-controller |
 
+Both components report their work queues as client-go does
+(` + "`workqueue_depth`" + `, ` + "`workqueue_adds_total`" + `, ` + "`workqueue_queue_duration_seconds`" + `,
+` + "`workqueue_work_duration_seconds`" + `, ` + "`workqueue_unfinished_work_seconds`" + `,
+` + "`workqueue_longest_running_processor_seconds`" + `, ` + "`workqueue_retries_total`" + `; label ` + "`name`" + `):
+
+| ` + "`name`" + ` | component | one item of work |
+| --- | --- | --- |
+| ` + "`proxima-world`" + ` | both | rebuilding one part of the world model (the site table, the policy index, the site-to-nodes index, live telemetry, a finished RTT fit) and publishing a snapshot. A node that joins, leaves or changes site waits 100 ms (` + "`state.NodeSettle`" + `) before it enters the queue; other node updates (readiness, heartbeats) never do. So the time from a node event to a published snapshot is 100 ms plus ` + "`workqueue_queue_duration_seconds`" + ` plus ` + "`workqueue_work_duration_seconds`" + `, and the rate of ` + "`workqueue_work_duration_seconds_sum`" + ` is the share of a core the model's rebuilds take |
+| ` + "`proxima-status`" + ` | proxima-controller | one pass over every Site, TrafficSource and PlacementPolicy, writing the statuses that changed (any change to them, to a Node, to a pod it counts, or a published snapshot queues the one key) |
+
 The [monitoring package](../monitoring.md)'s alerts and dashboard read
 only the metrics on this page; it tells the two components apart by the
 ` + "`job`" + ` label of their Services, ` + "`proxima-scheduler-metrics`" + ` and

@@ -72,6 +72,12 @@ func printDir(dir string, w io.Writer) error {
 // scheduler can land after scheduler_perf resets the metrics.)
 const baselineProfile = "Default"
 
+// ceilingProfile is the profile with no filter or score plugin: only queue
+// sort and the default binder (config/ceiling.yaml). Its throughput is what
+// the apiserver and the binding path allow on the machine; the other
+// profiles are reported as fractions of it when a pair runs it.
+const ceilingProfile = "Ceiling"
+
 var reportedPlugins = []struct {
 	name, profile string
 	points        []string
@@ -212,8 +218,11 @@ func (rep *report) addResidency(data []byte) error {
 
 // baseline is the run of the baseline profile with the same variant on the
 // same workload, or nil.
-func (rep *report) baseline(r *run) *run {
-	want := baselineProfile
+func (rep *report) baseline(r *run) *run { return rep.profile(r, baselineProfile) }
+
+// profile is the run of profile (with r's variant) on r's workload.
+func (rep *report) profile(r *run, profile string) *run {
+	want := profile
 	if v := r.variant(); v != "" {
 		want += "_" + v
 	}

@@ -144,20 +144,30 @@ func (rep *report) ratio(r *run) float64 {
 	return value(r.throughput, "Average") / b.throughput["Average"]
 }
 
+// ofCeiling is r's average throughput over the ceiling profile's in the
+// same pair, or NaN if the pair has none.
+func (rep *report) ofCeiling(r *run) float64 {
+	c := rep.profile(r, ceilingProfile)
+	if c == nil || c == r || !(value(c.throughput, "Average") > 0) {
+		return math.NaN()
+	}
+	return value(r.throughput, "Average") / c.throughput["Average"]
+}
+
 // summary is one test case on one workload over all pairs.
 type summary struct {
 	workload, testCase string
 	// throughput is the average throughput, attemptP50 the median attempt
 	// duration of scheduled pods, ratio the throughput over the baseline's
-	// in the same pair.
-	throughput, attemptP50, ratio spread
+	// in the same pair, ofCeiling over the ceiling profile's.
+	throughput, attemptP50, ratio, ofCeiling spread
 }
 
 // summarize aggregates the pairs per workload and test case, in the order
 // they first appear.
 func summarize(pairs []*report) []summary {
 	type key struct{ workload, testCase string }
-	type sample struct{ throughput, attemptP50, ratio []float64 }
+	type sample struct{ throughput, attemptP50, ratio, ofCeiling []float64 }
 	var order []key
 	samples := map[key]*sample{}
 	for _, p := range pairs {
@@ -172,13 +182,14 @@ func summarize(pairs []*report) []summary {
 			s.throughput = append(s.throughput, value(r.throughput, "Average"))
 			s.attemptP50 = append(s.attemptP50, value(r.attempt, "Perc50"))
 			s.ratio = append(s.ratio, p.ratio(r))
+			s.ofCeiling = append(s.ofCeiling, p.ofCeiling(r))
 		}
 	}
 	out := make([]summary, 0, len(order))
 	for _, k := range order {
 		s := samples[k]
 		out = append(out, summary{workload: k.workload, testCase: k.testCase,
-			throughput: spreadOf(s.throughput), attemptP50: spreadOf(s.attemptP50), ratio: spreadOf(s.ratio)})
+			throughput: spreadOf(s.throughput), attemptP50: spreadOf(s.attemptP50), ratio: spreadOf(s.ratio), ofCeiling: spreadOf(s.ofCeiling)})
 	}
 	return out
 }
@@ -205,9 +216,21 @@ func writePairs(w io.Writer, pairs []*report) error {
 		if n == 1 {
 			unit = "pair"
 		}
+		ceiling := false
+		for _, s := range sums {
+			ceiling = ceiling || s.workload == wl && s.ofCeiling.n > 0
+		}
+		// cell is the "of Ceiling" cell, when a pair ran the ceiling.
+		cell := func(x string) string {
+			if !ceiling {
+				return ""
+			}
+			return " " + x + " |"
+		}
 		p.printf("#### %s, %d %s\n\n", wl, n, unit)
-		p.printf("| Pair | Test case | Throughput avg (pods/s) | vs %s | Attempt p50 (ms) | EU-resident outside the EU | Pods batched | Load before | Run (s) |\n", baselineProfile)
-		p.printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		p.printf("| Pair | Test case | Throughput avg (pods/s) | vs %s |%s Attempt p50 (ms) | EU-resident outside the EU | Pods batched | Load before | Run (s) |\n",
+			baselineProfile, cell("of "+ceilingProfile))
+		p.printf("|---:|---|---:|---:|%s---:|---:|---:|---:|---:|\n", cell("---:")[min(1, len(cell("---:"))):])
 		for i, pair := range pairs {
 			for _, r := range pair.runs {
 				if r.workload != wl {
@@ -222,13 +245,15 @@ func writePairs(w io.Writer, pairs []*report) error {
 					res = fmt.Sprintf("%d of %d", r.residency.Outside, r.residency.Placed)
 					batched = fmt.Sprintf("%.0f", r.residency.BatchedPods)
 				}
-				p.printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, r.testCase,
-					num(value(r.throughput, "Average")), times(pair.ratio(r)), num(value(r.attempt, "Perc50")), res, batched, load, secs)
+				p.printf("| %d | %s | %s | %s |%s %s | %s | %s | %s | %s |\n", i+1, r.testCase,
+					num(value(r.throughput, "Average")), times(pair.ratio(r)), cell(times(pair.ofCeiling(r))),
+					num(value(r.attempt, "Perc50")), res, batched, load, secs)
 			}
 		}
 		p.printf("\n")
-		p.printf("| Test case | Throughput median (pods/s) | range | vs %s median | range | Attempt p50 median (ms) | range |\n", baselineProfile)
-		p.printf("|---|---:|---:|---:|---:|---:|---:|\n")
+		p.printf("| Test case | Throughput median (pods/s) | range | vs %s median | range |%s Attempt p50 median (ms) | range |\n",
+			baselineProfile, cell("of "+ceilingProfile+" median |"+" range"))
+		p.printf("|---|---:|---:|---:|---:|%s---:|---:|\n", cell("---:|---:")[min(1, len(cell("---:|---:"))):])
 		for _, s := range sums {
 			if s.workload != wl {
 				continue
@@ -237,9 +262,13 @@ func writePairs(w io.Writer, pairs []*report) error {
 			if s.ratio.n > 0 {
 				ratioRange = fmt.Sprintf("%.2f–%.2f×", s.ratio.min, s.ratio.max)
 			}
-			p.printf("| %s | %s | %s | %s | %s | %s | %s |\n", s.testCase,
+			ceilingRange := "—"
+			if s.ofCeiling.n > 0 {
+				ceilingRange = fmt.Sprintf("%.2f–%.2f×", s.ofCeiling.min, s.ofCeiling.max)
+			}
+			p.printf("| %s | %s | %s | %s | %s |%s %s | %s |\n", s.testCase,
 				num(s.throughput.median), s.throughput.numRange(), times(s.ratio.median), ratioRange,
-				num(s.attemptP50.median), s.attemptP50.numRange())
+				cell(times(s.ofCeiling.median)+" | "+ceilingRange), num(s.attemptP50.median), s.attemptP50.numRange())
 		}
 		p.printf("\n")
 	}

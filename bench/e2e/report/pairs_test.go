@@ -215,3 +215,53 @@ func TestPairsReport(t *testing.T) {
 		}
 	}
 }
+
+// TestCeilingColumn: with a Ceiling run in the pairs, each profile is also
+// given as a fraction of the ceiling's throughput in its own pair, and
+// the tables stay well-formed (one cell per column); without one, the
+// column is absent.
+func TestCeilingColumn(t *testing.T) {
+	const wl = "20000Nodes_2000Sites"
+	pairs := []*report{
+		pair(wl, testRun{"Default", 100, 50}, testRun{"Proxima", 160, 30}, testRun{"Ceiling", 200, 20}),
+		pair(wl, testRun{"Ceiling", 250, 20}, testRun{"Proxima", 200, 30}, testRun{"Default", 100, 50}),
+	}
+	s := summarize(pairs)
+	for _, sum := range s {
+		if sum.testCase == "Proxima" && (sum.ofCeiling.median != 0.8 || sum.ofCeiling.n != 2) {
+			t.Errorf("Proxima of Ceiling: %+v, want a median of 0.8 over 2 pairs", sum.ofCeiling)
+		}
+		if sum.testCase == "Ceiling" && sum.ofCeiling.n != 0 {
+			t.Errorf("the ceiling was compared with itself: %+v", sum.ofCeiling)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		pairs   []*report
+		ceiling bool
+	}{{"with a ceiling", pairs, true}, {"without", []*report{pair(wl, testRun{"Default", 100, 50}, testRun{"Proxima", 160, 30})}, false}} {
+		var buf bytes.Buffer
+		if err := writePairs(&buf, tc.pairs); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if got := strings.Contains(out, "of Ceiling"); got != tc.ceiling {
+			t.Errorf("%s: an \"of Ceiling\" column is %v, want %v:\n%s", tc.name, got, tc.ceiling, out)
+		}
+		if tc.ceiling && !strings.Contains(out, "| 0.80× |") {
+			t.Errorf("%s: Proxima's 0.80× of the ceiling is missing:\n%s", tc.name, out)
+		}
+		// Every row of a table has as many cells as its header.
+		cells := 0
+		for line := range strings.SplitSeq(out, "\n") {
+			switch {
+			case !strings.HasPrefix(line, "|"):
+				cells = 0
+			case cells == 0:
+				cells = strings.Count(line, "|")
+			case strings.Count(line, "|") != cells:
+				t.Errorf("%s: %q has %d cells, its header %d", tc.name, line, strings.Count(line, "|")-1, cells-1)
+			}
+		}
+	}
+}
