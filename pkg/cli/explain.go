@@ -316,7 +316,7 @@ func Explain(w *simulate.World, pod *v1.Pod) *Explanation {
 	} else {
 		e.State = PodPending
 	}
-	pp, err := w.Snap.PlanPod(pod, w.Settings.GPUs)
+	pp, err := w.PlanPod(pod)
 	if err != nil {
 		e.Error = err.Error()
 		if policy, ok := pod.Labels[placementv1alpha1.PolicyLabel]; ok {

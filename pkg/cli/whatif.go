@@ -122,7 +122,7 @@ func Simulate(w *simulate.World, policy *placementv1alpha1.PlacementPolicy, repl
 		ObjectMeta: metav1.ObjectMeta{Namespace: policy.Namespace, Name: "what-if", Labels: map[string]string{placementv1alpha1.PolicyLabel: policy.Name}},
 		Spec:       v1.PodSpec{SchedulerName: sim.Settings.SchedulerName, Containers: []v1.Container{{Name: "c", Resources: v1.ResourceRequirements{Requests: requests}}}},
 	}
-	pp, err := sim.Snap.PlanPod(pod, sim.Settings.GPUs)
+	pp, err := sim.PlanPod(pod)
 	if err != nil || pp == nil {
 		if err == nil {
 			err = fmt.Errorf("no policy resolves for the simulated pods")

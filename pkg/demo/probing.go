@@ -133,7 +133,7 @@ func simulateRound(sc *Scenario, m *Measurements, rtts map[state.SourceSite]floa
 			p := pod(c, next[ci], "", "")
 			next[ci]++
 			pl := Placement{Class: c.Name}
-			pp, err := w.Snap.PlanPod(p, settings.GPUs)
+			pp, err := w.PlanPod(p)
 			if err != nil {
 				return nil, fmt.Errorf("class %s: %w", c.Name, err)
 			}

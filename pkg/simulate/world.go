@@ -95,6 +95,9 @@ type World struct {
 	sites   []*placementv1alpha1.Site
 	sources []*placementv1alpha1.TrafficSource
 	nodes   []*v1.Node
+	// plans are the pods' plans on Snap, one per policy and requests
+	// (PlanPod); made with Settings.GPUs as New found them.
+	plans *state.PlanCache
 }
 
 // Lister lists what a World is built from.
@@ -162,7 +165,7 @@ func NewWorld(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.Traf
 // the nodes and pods it places among. WithPolicy needs a World from
 // NewWorld.
 func New(snap *state.Snapshot, nodes []*v1.Node, pods []*v1.Pod, settings Settings) *World {
-	w := &World{Snap: snap, Settings: settings, Pods: pods, nodes: nodes}
+	w := &World{Snap: snap, Settings: settings, Pods: pods, nodes: nodes, plans: state.NewPlanCache(settings.GPUs)}
 	w.Nodes = make(map[string]*framework.NodeInfo, len(nodes))
 	for _, n := range nodes {
 		ni := framework.NewNodeInfo()
@@ -188,7 +191,7 @@ func (w *World) WithPolicy(policy *placementv1alpha1.PlacementPolicy) *World {
 	})
 	policies = append(policies, policy)
 	out := *w
-	out.Policies = policies
+	out.Policies, out.plans = policies, state.NewPlanCache(w.Settings.GPUs)
 	out.Snap = state.Build(state.Objects{Sites: w.sites, Sources: w.sources, Policies: policies, Nodes: w.nodes, Live: w.Settings.Live,
 		AcceptLegacySiteLabel: w.Settings.AcceptLegacySiteLabel})
 	return &out
@@ -203,6 +206,16 @@ func (w *World) Clone() *World {
 		out.Nodes[name] = ni.SnapshotConcrete()
 	}
 	return &out
+}
+
+// PlanPod is Snap.PlanPod with the World's GPU resources, the pods of one
+// policy and requests sharing one evaluation (state.PlanCache): a
+// rebalancer round judges every replica of a Deployment on one plan.
+func (w *World) PlanPod(pod *v1.Pod) (*state.PodPlan, error) {
+	if w.plans == nil { // a World not made by New
+		return w.Snap.PlanPod(pod, w.Settings.GPUs)
+	}
+	return w.plans.PlanPod(w.Snap, pod)
 }
 
 // Without is the world with pod's requests taken off its node (to ask

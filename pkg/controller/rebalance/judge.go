@@ -134,7 +134,7 @@ func Judge(w *simulate.World, pod *v1.Pod, th Thresholds, g Guards) (Finding, bo
 		return Finding{}, false
 	}
 	node := ni.Node()
-	pp, err := w.Snap.PlanPod(pod, w.Settings.GPUs)
+	pp, err := w.PlanPod(pod)
 	if err != nil || pp == nil {
 		return Finding{}, false
 	}
