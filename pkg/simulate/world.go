@@ -298,14 +298,14 @@ func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 		}
 		return pp.NodeFit(w.Snap, ni)
 	}
-	names, narrowed := pp.Narrow(w.Snap, minCandidates, false, fits)
+	names, narrowed := pp.Narrow(w.Snap, minCandidates, false, fits, nil)
 	best, ok := w.best(pp, pod, names)
 	if !ok && narrowed {
 		// The scheduler's PostFilter widens a narrowed attempt that found
 		// no node (a filter narrowing does not model rejected every
 		// candidate); its next attempt takes every
 		// feasible site's nodes.
-		names, _ = pp.Narrow(w.Snap, minCandidates, true, fits)
+		names, _ = pp.Narrow(w.Snap, minCandidates, true, fits, nil)
 		best, ok = w.best(pp, pod, names)
 	}
 	return best, ok

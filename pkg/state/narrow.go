@@ -44,7 +44,42 @@ import "k8s.io/apimachinery/pkg/util/sets"
 // feasible sites, or a site whose nodes only lack room (preemption could
 // make it there). No candidate at all means the feasible sites have no
 // nodes (NoNodesMessage).
-func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, fit func(name string) NodeFit) (names sets.Set[string], narrowed bool) {
+//
+// memo (nil for none) spares the walk over sites known to have no room:
+// when the replicas of a workload fill the best sites, each later replica
+// would otherwise look at every full node ranked above the first with
+// room. A site memo.NoRoom names is passed over as a site with no usable
+// node (so the result is narrowed, and a failed attempt widens); a site
+// whose every node the walk found NodeFull is told to memo.FoundNoRoom. If
+// nothing usable is found with sites passed over, the walk is made again
+// without the memo, so that the memo can never leave a pod without
+// candidates.
+func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, fit func(name string) NodeFit, memo RoomMemo) (names sets.Set[string], narrowed bool) {
+	if memo == nil || wide {
+		names, narrowed, _, _ = p.narrow(snap, minCandidates, wide, fit, nil)
+		return names, narrowed
+	}
+	names, narrowed, passed, found := p.narrow(snap, minCandidates, wide, fit, memo)
+	if passed && !found {
+		names, narrowed, _, _ = p.narrow(snap, minCandidates, wide, fit, nil)
+	}
+	return names, narrowed
+}
+
+// RoomMemo remembers, across the narrowings of pods of one plan, which
+// feasible sites had no node with room for their requests (Narrow).
+type RoomMemo interface {
+	// NoRoom reports whether no node of site i has room for the pod's
+	// requests, as far as the memo knows.
+	NoRoom(site int) bool
+	// FoundNoRoom tells that the walk found every node of site i
+	// NodeFull.
+	FoundNoRoom(site int)
+}
+
+// narrow is Narrow's walk; passed reports whether memo made it pass over a
+// site without looking at its nodes, found whether it found a usable node.
+func (p *PodPlan) narrow(snap *Snapshot, minCandidates int, wide bool, fit func(name string) NodeFit, memo RoomMemo) (names sets.Set[string], narrowed, passed, found bool) {
 	names = make(sets.Set[string], 2*minCandidates)
 	full := make([]string, 0, 2*minCandidates) // unusable nodes
 	have := 0
@@ -53,9 +88,15 @@ func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, fit func(
 	skipped := false
 	ranked := p.Plan.Ranked()
 	for r, site := range ranked {
+		if memo != nil && memo.NoRoom(int(site)) {
+			skipped, passed = true, true
+			continue
+		}
 		start, usable, short, whole := len(full), 0, false, have == 0 || wide
+		allFull := memo != nil
 		for _, name := range snap.NodesIn(int(site)) {
 			f := fit(name)
+			allFull = allFull && f == NodeFull
 			if f == NodeUnknown {
 				continue
 			}
@@ -78,6 +119,9 @@ func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, fit func(
 			// Its nodes stay in full for the fallback. Preemption could
 			// still make room there: a failed attempt widens (narrowed).
 			skipped = skipped || short
+			if allFull && len(full) > start {
+				memo.FoundNoRoom(int(site))
+			}
 			continue
 		}
 		names.Insert(full[start:]...)
@@ -91,5 +135,5 @@ func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, fit func(
 		// the usual filters say why and preemption can act.
 		names.Insert(full...)
 	}
-	return names, narrowed || skipped && have > 0
+	return names, narrowed || skipped && have > 0, passed, have > 0
 }

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 )
@@ -44,6 +45,9 @@ type PlanCache struct {
 	snap  *Snapshot
 	plans map[planKey]*PodPlan
 }
+
+// evaluations numbers the plans PlanCache makes (PodPlan.Shared).
+var evaluations atomic.Uint64
 
 type planKey struct {
 	policy   *ResolvedPolicy
@@ -75,6 +79,7 @@ func (c *PlanCache) PlanPod(snap *Snapshot, pod *v1.Pod) (*PodPlan, error) {
 			return nil, err
 		}
 		if shared {
+			p.shared = evaluations.Add(1)
 			c.mu.Lock()
 			if c.snap == snap {
 				if len(c.plans) >= maxCachedPlans {

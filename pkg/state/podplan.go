@@ -46,7 +46,14 @@ type PodPlan struct {
 
 	world *scoring.World
 	need  need
+	// shared identifies the evaluation a PlanCache shares (Shared).
+	shared uint64
 }
+
+// Shared identifies the evaluation of the plan's policy that the pods
+// given it by one PlanCache share (one snapshot, policy and requests); 0
+// for a plan of its own.
+func (p *PodPlan) Shared() uint64 { return p.shared }
 
 // need is the pod's requests as NodeHasRoom compares them, read once.
 type need struct {

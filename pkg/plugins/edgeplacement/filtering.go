@@ -106,7 +106,8 @@ func (pl *EdgePlacement) evaluate(snap *state.Snapshot, pod *v1.Pod) (*preFilter
 // narrow keeps the nodes of the best-ranked feasible sites that hold
 // minCandidates nodes the pod can use (state.PodPlan.Narrow and NodeFit,
 // shared with kubectl proxima), reading the nodes from the
-// framework's node snapshot; every feasible site's nodes once a narrowed
+// framework's node snapshot and passing over the sites the replicas of the
+// pod's workload found full (roomMemo); every feasible site's nodes once a narrowed
 // attempt of the pod has failed (PostFilter). A pod whose feasible sites
 // have no nodes is refused with that reason.
 func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*fwk.PreFilterResult, *fwk.Status) {
@@ -117,7 +118,7 @@ func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*fwk.PreFilterR
 			return state.NodeUnknown // not in this cycle's node snapshot yet
 		}
 		return s.pod.NodeFit(s.snap, ni)
-	})
+	}, pl.room.forPlan(s.snap, s.pod, infos))
 	if len(names) == 0 {
 		return nil, fwk.NewStatus(fwk.UnschedulableAndUnresolvable, s.pod.NoNodesMessage(s.snap))
 	}

@@ -67,6 +67,8 @@ type EdgePlacement struct {
 	// plans plans pods with the extended resources priced as GPUs,
 	// sharing one evaluation among the replicas of a workload.
 	plans *state.PlanCache
+	// room spares narrowing the sites replicas have filled.
+	room *roomMemo
 }
 
 var (
@@ -103,7 +105,7 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 	}
 	pl := &EdgePlacement{handle: h, model: model, nodes: h.SharedInformerFactory().Core().V1().Nodes().Lister(),
 		minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents, acceptLegacy: args.AcceptLegacySiteLabel,
-		plans: state.NewPlanCache(state.NewGPUResources(args.GPUResources))}
+		plans: state.NewPlanCache(state.NewGPUResources(args.GPUResources)), room: newRoomMemo()}
 	pl.waiting = newWaitingPods(model, h.Activate, pl.worthRetrying)
 	go pl.waiting.run(ctx)
 	// Forget pods that are deleted or bound by anyone while waiting.
