@@ -35,7 +35,7 @@ type mapMemo struct {
 	found  []int
 }
 
-func (m *mapMemo) NoRoom(site int) bool  { return m.noRoom.Has(site) }
+func (m *mapMemo) NoRoom(site int) bool { return m.noRoom.Has(site) }
 func (m *mapMemo) FoundNoRoom(site int) { m.found = append(m.found, site) }
 
 // TestNarrowPassesOverFullSites: sites a, b and c rank in that order, two
