@@ -81,7 +81,7 @@ func mkPolicy(name string, prio int32, sel map[string]string, spec placementv1al
 //	zrh   CH       0.01   3       5
 //
 // live, when set, is the telemetry the model reads (call
-// pl.model.LiveChanged and waitForGeneration after changing it).
+// publishLive to change it).
 func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.Live], policies ...*placementv1alpha1.PlacementPolicy) *EdgePlacement {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
@@ -141,14 +141,18 @@ func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.L
 	return pl
 }
 
-// waitForGeneration waits until the model publishes a snapshot newer than gen.
-func waitForGeneration(t *testing.T, m *state.Model, gen uint64) {
+// publishLive stores l as the live telemetry and waits until the model
+// publishes a snapshot with it: not merely a newer one, since the model's
+// own first rebuilds (the informers' initial events) may come first.
+func publishLive(t *testing.T, m *state.Model, live *atomic.Pointer[state.Live], l *state.Live) {
 	t.Helper()
+	live.Store(l)
+	m.LiveChanged()
 	err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return m.Load().Generation > gen, nil
+		return m.Load().Live() == l, nil
 	})
 	if err != nil {
-		t.Fatalf("the world model published nothing after generation %d", gen)
+		t.Fatal("the world model never published the live telemetry")
 	}
 }
 
@@ -582,12 +586,7 @@ func TestFilterLiveNodeLoad(t *testing.T) {
 	var live atomic.Pointer[state.Live]
 	pl := testPlugin(t, nodes, &live, mkPolicy("hot", 0, nil, hot), mkPolicy("strict", 0, nil, strict))
 	_, ctx := ktesting.NewTestContext(t)
-	rebuild := func(load state.Signal[string, float64]) {
-		live.Store(&state.Live{NodeLoad: load})
-		gen := pl.model.Load().Generation
-		pl.model.LiveChanged()
-		waitForGeneration(t, pl.model, gen)
-	}
+	rebuild := func(load state.Signal[string, float64]) { publishLive(t, pl.model, &live, &state.Live{NodeLoad: load}) }
 	filter := func(policy string) map[string]fwk.Code {
 		cs := framework.NewCycleState()
 		pod := st.MakePod().Namespace(ns).Name("p").Label(placementv1alpha1.PolicyLabel, policy).Obj()
@@ -729,11 +728,8 @@ func TestBindJudgesTheCurrentWorld(t *testing.T) {
 		t.Errorf("Bind to a node not in the cache: %v, want Unschedulable", status)
 	}
 	// ber goes down between PreFilter and Bind.
-	live.Store(&state.Live{Health: state.Signal[string, bool]{Enabled: true, Fresh: true,
+	publishLive(t, pl.model, &live, &state.Live{Health: state.Signal[string, bool]{Enabled: true, Fresh: true,
 		Values: map[string]bool{"ber": false, "par": true, "zrh": true}}})
-	gen := pl.model.Load().Generation
-	pl.model.LiveChanged()
-	waitForGeneration(t, pl.model, gen)
 	status := pl.Bind(ctx, cs, pod, "ber-1")
 	if status.Code() != fwk.Unschedulable || !strings.Contains(status.Message(), ErrReasonUnhealthy) {
 		t.Errorf("Bind after ber went down: %v, want Unschedulable naming %q", status, ErrReasonUnhealthy)

@@ -114,12 +114,7 @@ func TestWaitingPodsRetryOnlyWhatCanPass(t *testing.T) {
 			Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj()
 		pl.PreFilter(ctx, framework.NewCycleState(), pod, nodes)
 	}
-	publish := func(l *state.Live) {
-		live.Store(l)
-		gen := pl.model.Load().Generation
-		pl.model.LiveChanged()
-		waitForGeneration(t, pl.model, gen)
-	}
+	publish := func(l *state.Live) { publishLive(t, pl.model, &live, l) }
 	waitFor := func(want []string) {
 		t.Helper()
 		var got []string
