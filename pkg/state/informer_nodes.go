@@ -21,21 +21,31 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// handleNodes queues the site-to-nodes index, after NodeSettle, when a node
-// joins, leaves or changes site (NodeSite: its site label, or with
+// handleNodes tells changed (the Model's nodeChanged) the name of a node
+// that joins, leaves or changes site (NodeSite: its site label, or with
 // acceptLegacy its legacy site label too). Other node updates (status
-// heartbeats, most of a fleet's events) change nothing in the index.
-func handleNodes(inf cache.SharedIndexInformer, acceptLegacy bool, enqueueAfter func(part)) error {
+// heartbeats, readiness, most of a fleet's events) change nothing in the
+// index and are not passed on.
+func handleNodes(inf cache.SharedIndexInformer, acceptLegacy bool, changed func(name string)) error {
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { enqueueAfter(partNodes) },
+		AddFunc: func(obj any) {
+			if n, ok := obj.(*v1.Node); ok {
+				changed(n.Name)
+			}
+		},
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*v1.Node)
 			n, ok2 := newObj.(*v1.Node)
-			if !ok1 || !ok2 || !sameSite(o.Labels, n.Labels, acceptLegacy) {
-				enqueueAfter(partNodes)
+			if ok1 && ok2 && !sameSite(o.Labels, n.Labels, acceptLegacy) {
+				changed(n.Name)
 			}
 		},
-		DeleteFunc: func(any) { enqueueAfter(partNodes) },
+		DeleteFunc: func(obj any) {
+			// A node is cluster-scoped: its key is its name.
+			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+				changed(key)
+			}
+		},
 	})
 	return err
 }

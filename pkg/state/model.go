@@ -103,7 +103,12 @@ type Model struct {
 	table     *siteTable
 	policyIdx *policyIndex
 	nodeIdx   *nodeIndex
-	liveNow   *Live // the telemetry of the current snapshot
+	// siteOfNode is the site nodeIdx lists each node in, by name; with
+	// nodeChanges it lets a node event update the index from that node
+	// alone.
+	siteOfNode  map[string]string
+	nodeChanges nodeChanges
+	liveNow     *Live // the telemetry of the current snapshot
 	// loadGeneration counts the changes of live node load.
 	loadGeneration uint64
 	generation     uint64
@@ -138,13 +143,14 @@ func NewModel(inf Informers, opts Options) (*Model, error) {
 		table:     buildSiteTable(nil, nil, nil, nil, nil),
 		policyIdx: buildPolicyIndex(nil),
 	}
+	m.nodeChanges.everything() // the first index lists every node
 	m.fitter = &fitter{fit: rttmodel.FitRTT, done: func() { m.enqueue(partFit) }}
 	m.current.Store(m.compose())
 	for _, reg := range []func() error{
 		func() error { return handleSites(inf.Sites, m.enqueue) },
 		func() error { return handleSources(inf.Sources, m.enqueue) },
 		func() error { return handlePolicies(inf.Policies, m.enqueue) },
-		func() error { return handleNodes(inf.Nodes, m.acceptLegacy, m.enqueueAfter) },
+		func() error { return handleNodes(inf.Nodes, m.acceptLegacy, m.nodeChanged) },
 	} {
 		if err := reg(); err != nil {
 			return nil, err
@@ -169,7 +175,12 @@ func (m *Model) LiveChanged() { m.enqueue(partLive) }
 
 func (m *Model) enqueue(p part) { m.queue.Add(p) }
 
-func (m *Model) enqueueAfter(p part) { m.queue.AddAfter(p, NodeSettle) }
+// nodeChanged notes that the named node joined, left or changed site, and
+// queues the site-to-nodes index after NodeSettle.
+func (m *Model) nodeChanged(name string) {
+	m.nodeChanges.add(name)
+	m.queue.AddAfter(partNodes, NodeSettle)
+}
 
 // WaitForCacheSync waits at most timeout for the Site, TrafficSource and
 // PlacementPolicy informers' initial lists, then builds and publishes the
@@ -291,15 +302,9 @@ func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error
 		if !m.nodesSynced() {
 			return nil, nil, errNodesNotListed
 		}
-		nodes, err := m.nodes.List(labels.Everything())
-		if err != nil {
-			return nil, nil, err
-		}
-		idx := buildNodeIndex(nodes, m.acceptLegacy)
-		if idx.equal(m.nodeIdx) {
+		if !m.updateNodeIndex() {
 			return nil, nil, nil // the informer's initial adds, or a node that came back: nothing moved
 		}
-		m.nodeIdx = idx
 	default:
 		return nil, nil, fmt.Errorf("unknown part %q", p)
 	}
@@ -310,6 +315,53 @@ func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error
 	s := m.compose()
 	m.current.Store(s)
 	return s, slices.Clone(m.subscribers), nil
+}
+
+// updateNodeIndex brings nodeIdx up to date with the node informer and
+// reports whether it changed; m.mu must be held. It reads only the nodes
+// that changed since the last update (nodeChanges), so node churn costs
+// the sites it touches, not the fleet; the first update, and one after a
+// burst of more than maxNodeChanges nodes, lists every node.
+func (m *Model) updateNodeIndex() bool {
+	names, all := m.nodeChanges.take()
+	if all || m.siteOfNode == nil {
+		nodes, err := m.nodes.List(labels.Everything())
+		if err != nil { // a lister does not fail; if it did, list again next time
+			m.nodeChanges.everything()
+			return false
+		}
+		idx := buildNodeIndex(nodes, m.acceptLegacy)
+		unchanged := idx.equal(m.nodeIdx)
+		if !unchanged || m.siteOfNode == nil {
+			m.siteOfNode = idx.siteOf()
+		}
+		if !unchanged {
+			m.nodeIdx = idx
+		}
+		return !unchanged
+	}
+	var moves []nodeMove
+	for _, name := range names {
+		from, had := m.siteOfNode[name]
+		to, has := "", false
+		if n, err := m.nodes.Get(name); err == nil { // else: deleted
+			to, has = NodeSite(n.Labels, m.acceptLegacy)
+		}
+		if had == has && from == to {
+			continue
+		}
+		moves = append(moves, nodeMove{name: name, from: from, to: to, had: had, has: has})
+		if has {
+			m.siteOfNode[name] = to
+		} else {
+			delete(m.siteOfNode, name)
+		}
+	}
+	if len(moves) == 0 {
+		return false
+	}
+	m.nodeIdx = m.nodeIdx.apply(moves)
+	return true
 }
 
 // backgroundFit is the fitter once the first snapshot is out; nil (fit in
