@@ -53,7 +53,9 @@ limitations under the License.
 //     rate-limited workqueue, whose single worker rebuilds that part and
 //     publishes a new Snapshot with an atomic pointer. Node events are
 //     delayed by NodeSettle so that a fleet joining costs one rebuild, not
-//     one per node. A reader calls Model.Load once per decision (one
+//     one per node, and the node index is updated from the nodes that
+//     joined, left or changed site alone, sharing the sites they did not
+//     touch (readiness and heartbeats are no input of it). A reader calls Model.Load once per decision (one
 //     scheduling cycle, one reconcile) and reads everything from that one
 //     Snapshot, so no decision mixes two moments of the world; nothing on
 //     the read path takes a lock or allocates.

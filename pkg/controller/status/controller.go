@@ -49,6 +49,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -88,6 +89,11 @@ const worldKey = "world"
 
 // DefaultSchedulerName is the profile name of the shipped configuration.
 const DefaultSchedulerName = "proxima-scheduler"
+
+// statusSettle is how long a pod or node event waits before the status
+// is reconciled, so that a burst of them costs one reconcile: the most a
+// Site's node counts or a policy's pod counts lag behind.
+const statusSettle = time.Second
 
 // maxSitesWithoutNodes bounds status.sitesWithoutNodes (the CRD's MaxItems).
 const maxSitesWithoutNodes = 16
@@ -144,23 +150,50 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 		UpdateFunc: func(any, any) { c.queue.Add(worldKey) },
 		DeleteFunc: func(any) { c.queue.Add(worldKey) },
 	}
+	// Pods and nodes change by the thousand while a fleet schedules or
+	// heartbeats, and each reconcile reads every object: their events
+	// reconcile once per statusSettle, however many arrive.
+	settle := func() { c.queue.AddAfter(worldKey, statusSettle) }
 	// A pod's status changes often (conditions, container states); only
 	// what countPods reads is worth a reconcile.
-	podEvents := enqueue
-	podEvents.UpdateFunc = func(oldObj, newObj any) {
-		o, ok1 := oldObj.(*v1.Pod)
-		n, ok2 := newObj.(*v1.Pod)
-		if !ok1 || !ok2 || !equality.Semantic.DeepEqual(o.Labels, n.Labels) || o.Spec.SchedulerName != n.Spec.SchedulerName ||
-			o.Spec.NodeName != n.Spec.NodeName || o.Status.Phase != n.Status.Phase {
-			c.queue.Add(worldKey)
-		}
+	podEvents := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { settle() },
+		DeleteFunc: func(any) { settle() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*v1.Pod)
+			n, ok2 := newObj.(*v1.Pod)
+			if !ok1 || !ok2 || !equality.Semantic.DeepEqual(o.Labels, n.Labels) || o.Spec.SchedulerName != n.Spec.SchedulerName ||
+				o.Spec.NodeName != n.Spec.NodeName || o.Status.Phase != n.Status.Phase {
+				settle()
+			}
+		},
 	}
 	if _, err := core.Core().V1().Pods().Informer().AddEventHandler(podEvents); err != nil {
 		return nil, err
 	}
+	// A node's status changes with every heartbeat the kubelet writes: at
+	// fleet scale many a second, and none changes a Site's status. Only
+	// what updateSite reads (the node's labels, readiness and allocatable)
+	// is worth a reconcile, so the work follows what changed, not the
+	// fleet's size.
+	nodeEvents := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { settle() },
+		DeleteFunc: func(any) { settle() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*v1.Node)
+			n, ok2 := newObj.(*v1.Node)
+			if !ok1 || !ok2 || !maps.Equal(o.Labels, n.Labels) || nodeutil.IsNodeReady(o) != nodeutil.IsNodeReady(n) ||
+				!apiequality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) {
+				settle()
+			}
+		},
+	}
+	if _, err := core.Core().V1().Nodes().Informer().AddEventHandler(nodeEvents); err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, core.Core().V1().Nodes().Informer().HasSynced)
 	for _, inf := range []cache.SharedIndexInformer{
 		p.Sites().Informer(), p.TrafficSources().Informer(), p.PlacementPolicies().Informer(),
-		core.Core().V1().Nodes().Informer(),
 	} {
 		if _, err := inf.AddEventHandler(enqueue); err != nil {
 			return nil, err
