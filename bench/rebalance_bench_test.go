@@ -80,10 +80,14 @@ func rebalanceWorld(sites, nodesPerSite, sources, pods int) (*simulate.World, []
 // then judge every pod of an opted-in policy (plan, current site, where the
 // scheduler would place it now). Reported per pod judged.
 func BenchmarkRebalanceJudge(b *testing.B) {
-	for _, size := range []struct{ sites, nodesPerSite, sources, pods int }{
+	sizes := []struct{ sites, nodesPerSite, sources, pods int }{
 		{50, 10, 8, 1000},
 		{500, 10, 16, 5000},
-	} {
+	}
+	if *fleet {
+		sizes = append(sizes, struct{ sites, nodesPerSite, sources, pods int }{10000, 5, 16, 50000})
+	}
+	for _, size := range sizes {
 		b.Run(fmt.Sprintf("%d nodes, %d sites, %d sources, %d pods", size.sites*size.nodesPerSite, size.sites, size.sources, size.pods), func(b *testing.B) {
 			built, pods := rebalanceWorld(size.sites, size.nodesPerSite, size.sources, size.pods)
 			nodes := nodesOf(built)

@@ -70,7 +70,11 @@ func syntheticRTTInput(sites, sources int, measured float64, seed uint64) rttmod
 // choice of rank and neighbour reach, the final fit, and the estimates of
 // every unmeasured pair.
 func BenchmarkRTTFit(b *testing.B) {
-	for _, sz := range []struct{ sites, sources int }{{29, 12}, {200, 16}, {2000, 64}} {
+	sizes := []struct{ sites, sources int }{{29, 12}, {200, 16}, {2000, 64}}
+	if *fleet {
+		sizes = append(sizes, struct{ sites, sources int }{10000, 64})
+	}
+	for _, sz := range sizes {
 		b.Run(fmt.Sprintf("sites=%d/sources=%d", sz.sites, sz.sources), func(b *testing.B) {
 			in := syntheticRTTInput(sz.sites, sz.sources, 0.6, 1)
 			b.ReportAllocs()

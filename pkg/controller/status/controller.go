@@ -171,6 +171,8 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 	if _, err := core.Core().V1().Pods().Informer().AddEventHandler(podEvents); err != nil {
 		return nil, err
 	}
+	// Counting pods before their list is in would write matchedPods: 0.
+	c.synced = append(c.synced, core.Core().V1().Pods().Informer().HasSynced)
 	// A node's status changes with every heartbeat the kubelet writes: at
 	// fleet scale many a second, and none changes a Site's status. Only
 	// what updateSite reads (the node's labels, readiness and allocatable)
