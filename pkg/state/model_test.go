@@ -179,23 +179,7 @@ func TestModelLegacySiteLabel(t *testing.T) {
 	)
 	node := st.MakeNode().Name("n1").Label(placementv1alpha1.LegacySiteLabel, "paris").Obj()
 	core := k8sfake.NewSimpleClientset(node)
-	pf := placementinformers.NewSharedInformerFactory(client, 0)
-	cf := informers.NewSharedInformerFactory(core, 0)
-	p := pf.Placement().V1alpha1()
-	m, err := NewModel(Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
-		Policies: p.PlacementPolicies().Informer(), Nodes: cf.Core().V1().Nodes().Informer()}, Options{AcceptLegacySiteLabel: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	published := make(chan *Snapshot, 16)
-	m.OnPublish(func(_ klog.Logger, s *Snapshot) { published <- s })
-	pf.Start(ctx.Done())
-	cf.Start(ctx.Done())
-	cf.WaitForCacheSync(ctx.Done())
-	if err := m.WaitForCacheSync(ctx, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	go m.Run(ctx)
+	m, published := runModel(ctx, t, client, core, Options{AcceptLegacySiteLabel: true}, 16)
 	inSite := func(s *Snapshot, name string) []string {
 		i, _ := s.SiteIndex(name)
 		return s.NodesIn(i)

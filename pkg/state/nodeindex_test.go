@@ -82,6 +82,31 @@ func TestNodeIndexApply(t *testing.T) {
 	}
 }
 
+// runModel runs a Model over informers of the two clientsets, both started
+// and synced, and returns it with a channel of the snapshots it publishes
+// from then on (buffer deep; the Model blocks when it is full).
+func runModel(ctx context.Context, tb testing.TB, client *fake.Clientset, core *k8sfake.Clientset, opts Options, buffer int) (*Model, chan *Snapshot) {
+	tb.Helper()
+	pf := placementinformers.NewSharedInformerFactory(client, 0)
+	cf := informers.NewSharedInformerFactory(core, 0)
+	p := pf.Placement().V1alpha1()
+	m, err := NewModel(Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
+		Policies: p.PlacementPolicies().Informer(), Nodes: cf.Core().V1().Nodes().Informer()}, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	published := make(chan *Snapshot, buffer)
+	m.OnPublish(func(_ klog.Logger, s *Snapshot) { published <- s })
+	pf.Start(ctx.Done())
+	cf.Start(ctx.Done())
+	cf.WaitForCacheSync(ctx.Done())
+	if err := m.WaitForCacheSync(ctx, time.Minute); err != nil {
+		tb.Fatal(err)
+	}
+	go m.Run(ctx)
+	return m, published
+}
+
 func moved(moves []nodeMove, name string) bool {
 	for _, m := range moves {
 		if m.name == name {
@@ -128,23 +153,7 @@ func TestModelNodeChurn(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			pf := placementinformers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
-			cf := informers.NewSharedInformerFactory(core, 0)
-			p := pf.Placement().V1alpha1()
-			m, err := NewModel(Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
-				Policies: p.PlacementPolicies().Informer(), Nodes: cf.Core().V1().Nodes().Informer()}, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			published := make(chan *Snapshot, 1024)
-			m.OnPublish(func(_ klog.Logger, s *Snapshot) { published <- s })
-			pf.Start(ctx.Done())
-			cf.Start(ctx.Done())
-			cf.WaitForCacheSync(ctx.Done())
-			if err := m.WaitForCacheSync(ctx, 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			go m.Run(ctx)
+			m, published := runModel(ctx, t, fake.NewSimpleClientset(), core, Options{}, 1024)
 			converged := func() *Snapshot {
 				t.Helper()
 				list, err := core.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
@@ -178,6 +187,7 @@ func TestModelNodeChurn(t *testing.T) {
 						continue
 					}
 					n := list.Items[rng.IntN(len(list.Items))].DeepCopy()
+					var err error
 					switch op {
 					case 1:
 						err = core.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{})
@@ -266,23 +276,7 @@ func BenchmarkNodeEventToSnapshot(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	pf := placementinformers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0)
-	cf := informers.NewSharedInformerFactory(core, 0)
-	p := pf.Placement().V1alpha1()
-	m, err := NewModel(Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
-		Policies: p.PlacementPolicies().Informer(), Nodes: cf.Core().V1().Nodes().Informer()}, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	published := make(chan *Snapshot, 16)
-	m.OnPublish(func(_ klog.Logger, s *Snapshot) { published <- s })
-	pf.Start(ctx.Done())
-	cf.Start(ctx.Done())
-	cf.WaitForCacheSync(ctx.Done())
-	if err := m.WaitForCacheSync(ctx, time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	go m.Run(ctx)
+	_, published := runModel(ctx, b, fake.NewSimpleClientset(), core, Options{}, 16)
 	i := 0
 	for b.Loop() {
 		name := fmt.Sprintf("joined-%d", i)
