@@ -19,6 +19,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -93,8 +94,7 @@ func TestWorkFollowsSites(t *testing.T) {
 	if site := e.siteOfPod(e.pod("first", "fast", "100m")); site != siteName(0) {
 		t.Fatalf("first pod landed in %s, want %s (10 ms, the best site with nodes)", site, siteName(0))
 	}
-	time.Sleep(2 * time.Second) // the settles of the pod's binding pass
-	adds := queueAdds(t)
+	adds := waitQuiet(t) // the passes the pod's creation and binding queued have run
 	versions := siteVersions(t, e)
 
 	// Every node heartbeats, as kubelets do; then one node goes NotReady.
@@ -124,8 +124,7 @@ func TestWorkFollowsSites(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("%s never counted its NotReady node: %v", flapped, err)
 	}
-	time.Sleep(2 * time.Second) // anything else the events queued has run
-	after := queueAdds(t)
+	after := waitQuiet(t) // anything else the events queued has run
 	// One settle of the status queue for the flap (a heartbeat that raced
 	// the flap's settle may add one more), none of the world models'.
 	if got := after["proxima-status"] - adds["proxima-status"]; got > 2 {
@@ -222,6 +221,23 @@ func queueAdds(t *testing.T) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// waitQuiet waits until no work queue has taken an add for longer than
+// the status controller's settle (the longest any event waits before its
+// add), and returns the adds then.
+func waitQuiet(t *testing.T) map[string]float64 {
+	t.Helper()
+	last := queueAdds(t)
+	if err := wait.PollUntilContextTimeout(context.Background(), 2*time.Second, waitTimeout, false, func(context.Context) (bool, error) {
+		now := queueAdds(t)
+		quiet := maps.Equal(now, last)
+		last = now
+		return quiet, nil
+	}); err != nil {
+		t.Fatalf("the work queues never went quiet: %v", err)
+	}
+	return last
 }
 
 func siteVersions(t *testing.T, e *env) map[string]string {
