@@ -302,7 +302,11 @@ func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error
 		if !m.nodesSynced() {
 			return nil, nil, errNodesNotListed
 		}
-		if !m.updateNodeIndex() {
+		changed, err := m.updateNodeIndex()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !changed {
 			return nil, nil, nil // the informer's initial adds, or a node that came back: nothing moved
 		}
 	default:
@@ -318,17 +322,18 @@ func (m *Model) update(p part) (*Snapshot, []func(klog.Logger, *Snapshot), error
 }
 
 // updateNodeIndex brings nodeIdx up to date with the node informer and
-// reports whether it changed; m.mu must be held. It reads only the nodes
+// reports whether it changed; m.mu must be held. On an error it lists
+// every node next time (the worker retries the part). It reads only the nodes
 // that changed since the last update (nodeChanges), so node churn costs
 // the sites it touches, not the fleet; the first update, and one after a
 // burst of more than maxNodeChanges nodes, lists every node.
-func (m *Model) updateNodeIndex() bool {
+func (m *Model) updateNodeIndex() (bool, error) {
 	names, all := m.nodeChanges.take()
 	if all || m.siteOfNode == nil {
 		nodes, err := m.nodes.List(labels.Everything())
-		if err != nil { // a lister does not fail; if it did, list again next time
+		if err != nil {
 			m.nodeChanges.everything()
-			return false
+			return false, err
 		}
 		idx := buildNodeIndex(nodes, m.acceptLegacy)
 		unchanged := idx.equal(m.nodeIdx)
@@ -338,7 +343,7 @@ func (m *Model) updateNodeIndex() bool {
 		if !unchanged {
 			m.nodeIdx = idx
 		}
-		return !unchanged
+		return !unchanged, nil
 	}
 	var moves []nodeMove
 	for _, name := range names {
@@ -358,10 +363,10 @@ func (m *Model) updateNodeIndex() bool {
 		}
 	}
 	if len(moves) == 0 {
-		return false
+		return false, nil
 	}
 	m.nodeIdx = m.nodeIdx.apply(moves)
-	return true
+	return true, nil
 }
 
 // backgroundFit is the fitter once the first snapshot is out; nil (fit in
