@@ -33,25 +33,33 @@ import (
 	"github.com/proxima-sched/proxima/pkg/simulate"
 )
 
-// rebalanceWorld is sites sites of nodesPerSite 32-CPU nodes, sources
-// sources with an RTT to every site, one latency-led policy over all
-// sources, and pods of it bound at random nodes.
-func rebalanceWorld(sites, nodesPerSite, sources, pods int) (*simulate.World, []*v1.Pod) {
+// fleetObjects are a world's objects: sites sites of nodesPerSite 32-CPU
+// nodes, sources sources with an RTT to every site, one latency-led policy
+// over all sources (namespace bench, name p), and pods of it bound at
+// random nodes.
+type fleetObjects struct {
+	sites   []*placementv1alpha1.Site
+	sources []*placementv1alpha1.TrafficSource
+	policy  *placementv1alpha1.PlacementPolicy
+	nodes   []*v1.Node
+	pods    []*v1.Pod
+}
+
+func makeFleet(sites, nodesPerSite, sources, pods int) fleetObjects {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var siteObjs []*placementv1alpha1.Site
-	var nodes []*v1.Node
+	var f fleetObjects
 	for s := range sites {
 		name := fmt.Sprintf("site-%d", s)
-		siteObjs = append(siteObjs, &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: placementv1alpha1.SiteSpec{
+		f.sites = append(f.sites, &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: placementv1alpha1.SiteSpec{
 			Tier: placementv1alpha1.TierEdge, Country: "FR",
-			Pricing: &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse("0.05"))}}})
+			Location: placementv1alpha1.GeoLocation{Latitude: fmt.Sprintf("%.3f", 43+rng.Float64()*7), Longitude: fmt.Sprintf("%.3f", -4+rng.Float64()*12)},
+			Pricing:  &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse("0.05"))}}})
 		for n := range nodesPerSite {
-			nodes = append(nodes, st.MakeNode().Name(fmt.Sprintf("%s-%d", name, n)).Label(placementv1alpha1.SiteLabel, name).
+			f.nodes = append(f.nodes, st.MakeNode().Name(fmt.Sprintf("%s-%d", name, n)).Label(placementv1alpha1.SiteLabel, name).
 				Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "32", v1.ResourceMemory: "128Gi", v1.ResourcePods: "110"}).Obj())
 		}
 	}
-	var srcObjs []*placementv1alpha1.TrafficSource
-	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "bench"}, Spec: placementv1alpha1.PlacementPolicySpec{
+	f.policy = &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "bench"}, Spec: placementv1alpha1.PlacementPolicySpec{
 		Latency: &placementv1alpha1.LatencyPolicy{}, Weights: &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
 		Rebalance: &placementv1alpha1.RebalancePolicy{Mode: placementv1alpha1.RebalanceOn}}}
 	for j := range sources {
@@ -59,19 +67,24 @@ func rebalanceWorld(sites, nodesPerSite, sources, pods int) (*simulate.World, []
 		for s := range sites {
 			src.Spec.RTTs = append(src.Spec.RTTs, placementv1alpha1.SiteRTT{Site: fmt.Sprintf("site-%d", s), Milliseconds: 1 + rng.Int32N(150)})
 		}
-		srcObjs = append(srcObjs, src)
-		policy.Spec.Latency.Sources = append(policy.Spec.Latency.Sources, placementv1alpha1.SourceWeight{Name: src.Name})
+		f.sources = append(f.sources, src)
+		f.policy.Spec.Latency.Sources = append(f.policy.Spec.Latency.Sources, placementv1alpha1.SourceWeight{Name: src.Name})
 	}
-	var podObjs []*v1.Pod
 	for i := range pods {
 		p := st.MakePod().Namespace("bench").Name(fmt.Sprintf("pod-%d", i)).UID(fmt.Sprintf("pod-%d", i)).
 			Label(placementv1alpha1.PolicyLabel, "p").Req(map[v1.ResourceName]string{v1.ResourceCPU: "100m"}).
-			Node(nodes[rng.IntN(len(nodes))].Name).Obj()
+			Node(f.nodes[rng.IntN(len(f.nodes))].Name).Obj()
 		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: types.UID("rs"), Controller: ptr.To(true)}}
-		podObjs = append(podObjs, p)
+		f.pods = append(f.pods, p)
 	}
-	w := simulate.NewWorld(siteObjs, srcObjs, []*placementv1alpha1.PlacementPolicy{policy}, nodes, podObjs, simulate.Settings{})
-	return w, podObjs
+	return f
+}
+
+// rebalanceWorld is makeFleet's world, and its pods.
+func rebalanceWorld(sites, nodesPerSite, sources, pods int) (*simulate.World, []*v1.Pod) {
+	f := makeFleet(sites, nodesPerSite, sources, pods)
+	w := simulate.NewWorld(f.sites, f.sources, []*placementv1alpha1.PlacementPolicy{f.policy}, f.nodes, f.pods, simulate.Settings{})
+	return w, f.pods
 }
 
 // BenchmarkRebalanceJudge is the rebalancer's work per round: build the

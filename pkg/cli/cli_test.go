@@ -19,6 +19,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -163,7 +165,7 @@ func TestSimulate(t *testing.T) {
 func TestJSONIsStable(t *testing.T) {
 	w := testWorld(t, 0)
 	var buf bytes.Buffer
-	if err := Print(&buf, "json", Sites(w), nil); err != nil {
+	if err := Print(&buf, "json", Sites(w, nil), nil); err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
@@ -413,4 +415,60 @@ func slicesDeleteSite(rtts []placementv1alpha1.SiteRTT, site string) []placement
 		}
 	}
 	return out
+}
+
+// TestSitesFilter: `sites NAME...` and `--selector` list only their sites,
+// count pods only there, and a name no Site has is an error even when the
+// selector would leave that site out anyway.
+func TestSitesFilter(t *testing.T) {
+	w := testWorld(t, 0, pod("a", "ber-0", "500m"), pod("b", "par-0", "500m"))
+	for _, s := range w.Snap.Sites() {
+		s.Labels = map[string]string{"eu": strconv.FormatBool(s.Spec.Country != "CH")}
+	}
+	for _, tc := range []struct {
+		names    []string
+		selector string
+		want     []string
+		missing  []string
+		wantErr  bool
+	}{
+		{want: []string{"ber", "par", "zrh"}},
+		{names: []string{"zrh", "par"}, want: []string{"par", "zrh"}},
+		{selector: "eu=true", want: []string{"ber", "par"}},
+		{names: []string{"ber", "zrh"}, selector: "eu=true", want: []string{"ber"}},
+		{names: []string{"ber", "lon"}, want: []string{"ber"}, missing: []string{"lon"}},
+		{selector: "eu in (", wantErr: true},
+	} {
+		t.Run(fmt.Sprintf("%v %q", tc.names, tc.selector), func(t *testing.T) {
+			keep, err := siteFilter(tc.names, tc.selector)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("error %v, want an error: %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			l := Sites(w, keep)
+			got := []string{}
+			pods := 0
+			for _, s := range l.Sites {
+				got = append(got, s.Site)
+				pods += s.Pods["shop/eu"]
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("sites (-want,+got):\n%s", diff)
+			}
+			wantPods := 0
+			for _, s := range tc.want {
+				if s != "zrh" {
+					wantPods++
+				}
+			}
+			if pods != wantPods {
+				t.Errorf("%d pods counted, want %d (those on the listed sites)", pods, wantPods)
+			}
+			if diff := cmp.Diff(tc.missing, missingSites(tc.names, w)); diff != "" {
+				t.Errorf("missing (-want,+got):\n%s", diff)
+			}
+		})
+	}
 }

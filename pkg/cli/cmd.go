@@ -33,10 +33,14 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/proxima-sched/proxima/apis/config"
@@ -72,6 +76,8 @@ type Options struct {
 	// ProbeBudget is proxima-controller's probe budget (its flags of the
 	// same names).
 	ProbeBudget probeplan.Budget
+	// ChunkSize is how many objects each list request asks for.
+	ChunkSize int64
 
 	flags *pflag.FlagSet
 }
@@ -106,6 +112,8 @@ read as the scheduler reads it (--scheduler-config, --prometheus).`,
 	cmd.PersistentFlags().StringVar(&o.SchedulerName, "scheduler-name", "proxima-scheduler", "The profile of --scheduler-config to read.")
 	cmd.PersistentFlags().StringVar(&o.Prometheus, "prometheus", "",
 		"Read live telemetry from this Prometheus (the scheduler's queries from --scheduler-config, else its defaults). Without it, the address in --scheduler-config is read, which may be reachable only from the cluster; without either, declared values only.")
+	cmd.PersistentFlags().Int64Var(&o.ChunkSize, "chunk-size", simulate.DefaultChunkSize,
+		"List the cluster's objects in pages of this many, as kubectl's --chunk-size.")
 	o.ProbeBudget.AddFlags(cmd.PersistentFlags())
 	o.flags = cmd.PersistentFlags()
 	cmd.AddCommand(o.explainCommand(), o.whatIfCommand(), o.sitesCommand(), o.probesCommand(), o.generateCommand(), &cobra.Command{
@@ -135,7 +143,19 @@ func (o *Options) clients() (kubernetes.Interface, versioned.Interface, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	// A fleet's pods and nodes come in hundreds of pages: client-go's
+	// default of 5 requests a second would spend most of a command
+	// waiting on itself. The apiserver's priority and fairness still
+	// guards the apiserver.
+	if cfg.QPS == 0 && cfg.Burst == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
+	// Nodes and pods in protobuf, as Kubernetes' own components read them:
+	// a fleet's are most of what is listed. Custom resources are JSON only.
+	kcfg := rest.CopyConfig(cfg)
+	kcfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	kcfg.ContentType = runtime.ContentTypeProtobuf
+	kube, err := kubernetes.NewForConfig(kcfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,7 +175,10 @@ func (o *Options) world(ctx context.Context) (*simulate.World, kubernetes.Interf
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := simulate.Lister{Kube: kube, Placement: pc}.Load(ctx, settings)
+	if o.ChunkSize < 0 {
+		return nil, nil, fmt.Errorf("--chunk-size must not be negative, not %d", o.ChunkSize)
+	}
+	w, err := simulate.Lister{Kube: kube, Placement: pc, ChunkSize: o.ChunkSize}.Load(ctx, settings)
 	return w, kube, err
 }
 
@@ -343,21 +366,65 @@ func parseRequests(in map[string]string) (v1.ResourceList, error) {
 }
 
 func (o *Options) sitesCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "sites",
+	var selector string
+	cmd := &cobra.Command{
+		Use:   "sites [NAME...]",
 		Short: "Sites with tier, country, nodes, free capacity, health, telemetry freshness and pods per policy",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long: `sites lists every Site, or the named ones, or those whose labels match
+--selector, with tier, country, nodes, free capacity, health, telemetry
+freshness and bound pods per policy. The cluster is listed in pages of
+--chunk-size objects, as kubectl lists.`,
+		RunE: func(cmd *cobra.Command, names []string) error {
 			if err := o.validate(); err != nil {
+				return err
+			}
+			keep, err := siteFilter(names, selector)
+			if err != nil {
 				return err
 			}
 			w, _, err := o.world(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return o.print(Sites(w), func(out io.Writer, v any) { PrintSites(out, v.(*SiteList)) })
+			if missing := missingSites(names, w); len(missing) > 0 {
+				return fmt.Errorf("no Site named %s", strings.Join(missing, ", "))
+			}
+			return o.print(Sites(w, keep), func(out io.Writer, v any) { PrintSites(out, v.(*SiteList)) })
 		},
 	}
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "Only the Sites whose labels match this selector (e.g. -l region=eu-west).")
+	return cmd
+}
+
+// siteFilter keeps the named sites (any when names is empty) whose labels
+// match selector.
+func siteFilter(names []string, selector string) (func(*placementv1alpha1.Site) bool, error) {
+	if len(names) == 0 && selector == "" {
+		return nil, nil
+	}
+	sel, err := labels.Parse(selector)
+	if err != nil {
+		return nil, fmt.Errorf("--selector: %w", err)
+	}
+	named := sets.New(names...)
+	return func(s *placementv1alpha1.Site) bool {
+		return (named.Len() == 0 || named.Has(s.Name)) && sel.Matches(labels.Set(s.Labels))
+	}, nil
+}
+
+// missingSites are the names no Site of the world has.
+func missingSites(names []string, w *simulate.World) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	have := sets.New(w.Snap.World.Sites.Names...)
+	var missing []string
+	for _, n := range names {
+		if !have.Has(n) {
+			missing = append(missing, n)
+		}
+	}
+	return missing
 }
 
 func (o *Options) probesCommand() *cobra.Command {

@@ -59,10 +59,15 @@ type SiteStatus struct {
 	Pods map[string]int `json:"pods"`
 }
 
-// Sites lists every site of the world.
-func Sites(w *simulate.World) *SiteList {
+// Sites lists the sites of the world that keep selects, every site when
+// keep is nil, in the world's site order.
+func Sites(w *simulate.World, keep func(*placementv1alpha1.Site) bool) *SiteList {
 	ws := &w.Snap.World.Sites
-	out := &SiteList{Version: OutputVersion, World: summary(w)}
+	out := &SiteList{Version: OutputVersion, World: summary(w), Sites: []SiteStatus{}}
+	kept := make([]bool, ws.Len())
+	for i, site := range w.Snap.Sites() {
+		kept[i] = keep == nil || keep(site)
+	}
 	bySite := map[string]map[string]int{}
 	for _, pod := range w.Pods {
 		ni := w.Nodes[pod.Spec.NodeName]
@@ -70,7 +75,7 @@ func Sites(w *simulate.World) *SiteList {
 			continue
 		}
 		i, ok := w.Snap.SiteOfNode(ni.Node())
-		if !ok {
+		if !ok || !kept[i] {
 			continue
 		}
 		key := ""
@@ -88,6 +93,9 @@ func Sites(w *simulate.World) *SiteList {
 	}
 	m := w.Snap.World.NumSources()
 	for i, site := range w.Snap.Sites() {
+		if !kept[i] {
+			continue
+		}
 		s := SiteStatus{Site: ws.Names[i], Tier: ws.Tier[i].String(), Country: scoring.CountryCode(ws.Country[i]),
 			Jurisdictions: slices.Clone(site.Spec.Jurisdictions), Free: freeOf(w.SiteFree(i)), Health: "healthy",
 			Pods: bySite[ws.Names[i]]}

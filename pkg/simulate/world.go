@@ -32,8 +32,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
@@ -104,51 +106,92 @@ type World struct {
 type Lister struct {
 	Kube      kubernetes.Interface
 	Placement versioned.Interface
+	// ChunkSize is how many objects each list request asks for
+	// (DefaultChunkSize when 0; kubectl's --chunk-size): a fleet's pods
+	// and nodes come in pages the apiserver serves from its watch cache,
+	// not as one response of every object.
+	ChunkSize int64
 }
 
-// Load lists Sites, TrafficSources, PlacementPolicies, Nodes and Pods once
-// and builds the World.
+// DefaultChunkSize is kubectl's default --chunk-size.
+const DefaultChunkSize = 500
+
+// Load lists Sites, TrafficSources, PlacementPolicies, Nodes and Pods once,
+// each in pages of ChunkSize, and builds the World.
 func (l Lister) Load(ctx context.Context, settings Settings) (*World, error) {
-	sites, err := l.Placement.PlacementV1alpha1().Sites().List(ctx, metav1.ListOptions{})
+	pc := l.Placement.PlacementV1alpha1()
+	sites, err := listAll[placementv1alpha1.Site](ctx, l.ChunkSize, "Sites", func(o metav1.ListOptions) (runtime.Object, error) {
+		return pc.Sites().List(ctx, o)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing Sites: %w", err)
+		return nil, err
 	}
-	sources, err := l.Placement.PlacementV1alpha1().TrafficSources().List(ctx, metav1.ListOptions{})
+	sources, err := listAll[placementv1alpha1.TrafficSource](ctx, l.ChunkSize, "TrafficSources", func(o metav1.ListOptions) (runtime.Object, error) {
+		return pc.TrafficSources().List(ctx, o)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing TrafficSources: %w", err)
+		return nil, err
 	}
-	policies, err := l.Placement.PlacementV1alpha1().PlacementPolicies("").List(ctx, metav1.ListOptions{})
+	policies, err := listAll[placementv1alpha1.PlacementPolicy](ctx, l.ChunkSize, "PlacementPolicies", func(o metav1.ListOptions) (runtime.Object, error) {
+		return pc.PlacementPolicies("").List(ctx, o)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing PlacementPolicies: %w", err)
+		return nil, err
 	}
-	nodes, err := l.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	core := l.Kube.CoreV1()
+	nodes, err := listAll[v1.Node](ctx, l.ChunkSize, "Nodes", func(o metav1.ListOptions) (runtime.Object, error) {
+		return core.Nodes().List(ctx, o)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing Nodes: %w", err)
+		return nil, err
 	}
-	pods, err := l.Kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	pods, err := listAll[v1.Pod](ctx, l.ChunkSize, "Pods", func(o metav1.ListOptions) (runtime.Object, error) {
+		return core.Pods("").List(ctx, o)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing Pods: %w", err)
+		return nil, err
 	}
-	w := NewWorld(ptrs(sites.Items), ptrs(sources.Items), ptrs(policies.Items), ptrs(nodes.Items), ptrs(pods.Items), settings)
+	w := NewWorld(sites, sources, policies, nodes, pods, settings)
 	// What only the rebalancer's verdict reads: a caller who may not list
 	// it gets a verdict that assumes the worst (such pods never move).
-	if jobs, err := l.Kube.BatchV1().Jobs("").List(ctx, metav1.ListOptions{}); err == nil {
-		w.Jobs = ptrs(jobs.Items)
+	if jobs, err := listAll[batchv1.Job](ctx, l.ChunkSize, "Jobs", func(o metav1.ListOptions) (runtime.Object, error) {
+		return l.Kube.BatchV1().Jobs("").List(ctx, o)
+	}); err == nil {
+		w.Jobs = jobs
 	}
-	claims, err1 := l.Kube.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
-	volumes, err2 := l.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	claims, err1 := listAll[v1.PersistentVolumeClaim](ctx, l.ChunkSize, "PersistentVolumeClaims", func(o metav1.ListOptions) (runtime.Object, error) {
+		return core.PersistentVolumeClaims("").List(ctx, o)
+	})
+	volumes, err2 := listAll[v1.PersistentVolume](ctx, l.ChunkSize, "PersistentVolumes", func(o metav1.ListOptions) (runtime.Object, error) {
+		return core.PersistentVolumes().List(ctx, o)
+	})
 	if err1 == nil && err2 == nil {
-		w.Claims, w.Volumes = ptrs(claims.Items), ptrs(volumes.Items)
+		w.Claims, w.Volumes = claims, volumes
 	}
 	return w, nil
 }
 
-func ptrs[T any](items []T) []*T {
-	out := make([]*T, len(items))
-	for i := range items {
-		out[i] = &items[i]
+// listAll lists every object of one kind in pages of chunk (client-go's
+// pager: an expired continue token falls back to one full list).
+func listAll[T any](ctx context.Context, chunk int64, what string, list func(metav1.ListOptions) (runtime.Object, error)) ([]*T, error) {
+	p := pager.New(pager.SimplePageFunc(list))
+	p.PageSize = chunk
+	if chunk <= 0 {
+		p.PageSize = DefaultChunkSize
 	}
-	return out
+	var out []*T
+	err := p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+		t, ok := any(obj).(*T)
+		if !ok {
+			return fmt.Errorf("listing %s: got a %T", what, obj)
+		}
+		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // NewWorld builds a World from lists.
