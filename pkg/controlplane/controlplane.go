@@ -59,6 +59,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -218,6 +219,10 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	return &ControlPlane{Config: cfg, Client: client, env: env, certDir: certDir, version: opts.KubernetesVersion}, nil
 }
+
+// EtcdURL is etcd's client URL, which also serves etcd's own metrics
+// (/metrics).
+func (c *ControlPlane) EtcdURL() *url.URL { return c.env.ControlPlane.Etcd.URL }
 
 // Stop stops kube-apiserver and etcd and removes their data.
 func (c *ControlPlane) Stop() error {

@@ -17,6 +17,7 @@ limitations under the License.
 package state
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -331,4 +332,14 @@ func Sentence(rec *placementv1alpha1.PlacementRecord) string {
 		b.WriteString("; " + n)
 	}
 	return b.String()
+}
+
+// Annotations are the placement annotations the scheduler writes on the
+// Binding for a record: the one-line Sentence and the JSON document.
+func Annotations(rec *placementv1alpha1.PlacementRecord) map[string]string {
+	a := map[string]string{placementv1alpha1.PlacementAnnotation: Sentence(rec)}
+	if doc, err := json.Marshal(rec); err == nil {
+		a[placementv1alpha1.PlacementRecordAnnotation] = string(doc)
+	}
+	return a
 }

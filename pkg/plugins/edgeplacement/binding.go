@@ -101,7 +101,7 @@ func (pl *EdgePlacement) Bind(ctx context.Context, cs fwk.CycleState, pod *v1.Po
 	}
 	r := getReserveState(cs)
 	rec := explainBinding(s, r, nodeName, node, pl.model.Load())
-	binding.Annotations = annotations(&rec)
+	binding.Annotations = state.Annotations(&rec)
 	if r != nil {
 		r.record = &rec
 	}

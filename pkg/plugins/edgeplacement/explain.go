@@ -17,7 +17,6 @@ limitations under the License.
 package edgeplacement
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -132,14 +131,4 @@ func explainBinding(s *preFilterState, r *reserveState, nodeName string, node *v
 		}
 	}
 	return rec
-}
-
-// annotations are the placement annotations for a record: the one-liner and
-// the JSON document.
-func annotations(rec *placementv1alpha1.PlacementRecord) map[string]string {
-	a := map[string]string{placementv1alpha1.PlacementAnnotation: state.Sentence(rec)}
-	if doc, err := json.Marshal(rec); err == nil {
-		a[placementv1alpha1.PlacementRecordAnnotation] = string(doc)
-	}
-	return a
 }

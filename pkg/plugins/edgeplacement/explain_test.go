@@ -112,7 +112,7 @@ func TestExplanationCornerCases(t *testing.T) {
 				current = state.Build(state.Objects{Sites: sites[1:], Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy}})
 			}
 			rec := explainBinding(s, r, tc.scoredOn.Name, tc.boundTo, current)
-			got := annotations(&rec)
+			got := state.Annotations(&rec)
 			sentence := got[placementv1alpha1.PlacementAnnotation]
 			for _, w := range tc.want {
 				if !strings.Contains(sentence, w) {
@@ -177,7 +177,7 @@ func benchmarkPlacementRecord(b *testing.B, numSources int) {
 	for b.Loop() {
 		r := reserveFor(s, infos, best)
 		rec := explainBinding(s, r, best, node.Node(), snap)
-		a := annotations(&rec)
+		a := state.Annotations(&rec)
 		b.ReportMetric(float64(len(a[placementv1alpha1.PlacementAnnotation])+len(a[placementv1alpha1.PlacementRecordAnnotation])), "bytes/pod")
 	}
 }
