@@ -361,7 +361,7 @@ func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string]) (Ch
 		Choice
 		raw scoring.NodeScore
 	}
-	var cands []candidate
+	cands := make([]candidate, 0, len(names))
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	ports := hasHostPorts(pod)
 	for name := range names {
