@@ -33,8 +33,13 @@ import (
 	"github.com/proxima-sched/proxima/pkg/simulate"
 )
 
+// maxDeclaredRTTs is how many RTTs a TrafficSource may declare (the CRD's
+// limit).
+const maxDeclaredRTTs = 2000
+
 // fleetObjects are a world's objects: sites sites of nodesPerSite 32-CPU
-// nodes, sources sources with an RTT to every site, one latency-led policy
+// nodes, sources sources with an RTT to every site (to a random 1,000 of
+// them, and a location, beyond maxDeclaredRTTs sites), one latency-led policy
 // over all sources (namespace bench, name p), and pods of it bound at
 // random nodes.
 type fleetObjects struct {
@@ -64,8 +69,17 @@ func makeFleet(sites, nodesPerSite, sources, pods int) fleetObjects {
 		Rebalance: &placementv1alpha1.RebalancePolicy{Mode: placementv1alpha1.RebalanceOn}}}
 	for j := range sources {
 		src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("src-%d", j)}}
-		for s := range sites {
-			src.Spec.RTTs = append(src.Spec.RTTs, placementv1alpha1.SiteRTT{Site: fmt.Sprintf("site-%d", s), Milliseconds: 1 + rng.Int32N(150)})
+		if sites <= maxDeclaredRTTs {
+			for s := range sites {
+				src.Spec.RTTs = append(src.Spec.RTTs, placementv1alpha1.SiteRTT{Site: fmt.Sprintf("site-%d", s), Milliseconds: 1 + rng.Int32N(150)})
+			}
+		} else {
+			// More sites than a TrafficSource may declare: RTTs to a
+			// random 1,000, the rest estimated from the locations.
+			src.Spec.Location = &placementv1alpha1.GeoLocation{Latitude: fmt.Sprintf("%.3f", 43+rng.Float64()*7), Longitude: fmt.Sprintf("%.3f", -4+rng.Float64()*12)}
+			for _, s := range rng.Perm(sites)[:1000] {
+				src.Spec.RTTs = append(src.Spec.RTTs, placementv1alpha1.SiteRTT{Site: fmt.Sprintf("site-%d", s), Milliseconds: 1 + rng.Int32N(150)})
+			}
 		}
 		f.sources = append(f.sources, src)
 		f.policy.Spec.Latency.Sources = append(f.policy.Spec.Latency.Sources, placementv1alpha1.SourceWeight{Name: src.Name})

@@ -380,7 +380,7 @@ func TestExplainNamesTheEstimateThatExcludes(t *testing.T) {
 		t.Errorf("pair over the bound: %+v, want users, an estimate within 20 ms at its centre, upper bound over it, planned in tier bound", o)
 	}
 	var out bytes.Buffer
-	PrintExplanation(&out, e)
+	PrintExplanation(&out, e, 0)
 	if !strings.Contains(out.String(), "users estimated 5.0 ms, upper bound") || !strings.Contains(out.String(), "probe planned") {
 		t.Errorf("table does not name the estimate and the probe:\n%s", out.String())
 	}
@@ -470,5 +470,52 @@ func TestSitesFilter(t *testing.T) {
 				t.Errorf("missing (-want,+got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestExplainTableTop: at fleet size the table shows the best-ranked
+// sites and the pod's own wherever it ranks, counts the rest, and each hard
+// rule names only as many excluded sites; 0 shows everything.
+func TestExplainTableTop(t *testing.T) {
+	e := &Explanation{Namespace: "shop", Pod: "p", Policy: "eu", State: PodBound, Node: "n", Site: "s-25"}
+	for i := 30; i >= 1; i-- { // not in rank order
+		e.Sites = append(e.Sites, SiteVerdict{Site: fmt.Sprintf("s-%02d", i), Rank: i, Verdict: "lower score"})
+	}
+	e.Sites = append(e.Sites, SiteVerdict{Site: "x", Verdict: "excluded: residency"})
+	var excluded []string
+	for i := range 12 {
+		excluded = append(excluded, fmt.Sprintf("x-%d", i))
+	}
+	e.Excluded = []RuleCount{{Rule: "residency", Count: 12, Sites: excluded}}
+	for _, tc := range []struct {
+		top          int
+		rows         []string
+		more         string
+		excludedText string
+	}{
+		{5, []string{"s-01", "s-02", "s-03", "s-04", "s-05", "s-25"}, "... and 24 more site(s)", "x-0, x-1, x-2, x-3, x-4 and 7 more"},
+		{0, nil, "", strings.Join(excluded, ", ")},
+	} {
+		var out bytes.Buffer
+		PrintExplanation(&out, e, tc.top)
+		var rows []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[0], "s-") {
+				rows = append(rows, f[0])
+			}
+		}
+		if tc.rows == nil {
+			if len(rows) != 30 {
+				t.Errorf("top 0: %d rows, want all 30:\n%s", len(rows), out.String())
+			}
+		} else if diff := cmp.Diff(tc.rows, rows); diff != "" {
+			t.Errorf("top %d rows (-want,+got):\n%s", tc.top, diff)
+		}
+		if tc.more != "" && !strings.Contains(out.String(), tc.more) || tc.more == "" && strings.Contains(out.String(), "more site(s)") {
+			t.Errorf("top %d: want %q counted:\n%s", tc.top, tc.more, out.String())
+		}
+		if !strings.Contains(out.String(), "12 site(s): residency ("+tc.excludedText+")") {
+			t.Errorf("top %d: exclusions not %q:\n%s", tc.top, tc.excludedText, out.String())
+		}
 	}
 }

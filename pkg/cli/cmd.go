@@ -17,10 +17,12 @@ limitations under the License.
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -148,7 +150,7 @@ func (o *Options) clients() (kubernetes.Interface, versioned.Interface, error) {
 	// waiting on itself. The apiserver's priority and fairness still
 	// guards the apiserver.
 	if cfg.QPS == 0 && cfg.Burst == 0 {
-		cfg.QPS, cfg.Burst = 50, 100
+		cfg.QPS, cfg.Burst = 100, 200
 	}
 	// Nodes and pods in protobuf, as Kubernetes' own components read them:
 	// a fleet's are most of what is listed. Custom resources are JSON only.
@@ -231,8 +233,12 @@ func (o *Options) settings(ctx context.Context) (simulate.Settings, error) {
 	return s, nil
 }
 
+// DefaultExplainSites is how many sites `explain`'s table shows.
+const DefaultExplainSites = 20
+
 func (o *Options) explainCommand() *cobra.Command {
-	return &cobra.Command{
+	top := DefaultExplainSites
+	cmd := &cobra.Command{
 		Use:   "explain pod NAME",
 		Short: "Why a pod is where it is, or why it is pending",
 		Long: `For a bound pod: its site, RTT per source with provenance, cost, the scheduler's
@@ -261,9 +267,15 @@ and their free capacity, and the smallest changes that would let it schedule.`,
 			if err != nil {
 				return err
 			}
-			return o.print(Explain(w, pod), func(out io.Writer, v any) { PrintExplanation(out, v.(*Explanation)) })
+			if top < 0 {
+				return fmt.Errorf("--sites must not be negative, not %d", top)
+			}
+			return o.print(Explain(w, pod), func(out io.Writer, v any) { PrintExplanation(out, v.(*Explanation), top) })
 		},
 	}
+	cmd.Flags().IntVar(&top, "sites", DefaultExplainSites,
+		"How many of the best-ranked sites the table shows (the pod's own site always), and how many names each hard rule's exclusions list; 0 for all. -o json and yaml always have every site.")
+	return cmd
 }
 
 func podName(args []string) (string, error) {
@@ -494,7 +506,11 @@ func money(v *float64) string {
 func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
 // PrintExplanation writes an Explanation for people.
-func PrintExplanation(out io.Writer, e *Explanation) {
+//
+// The table shows the top best-ranked sites and the pod's own, each hard
+// rule's exclusions name top sites, and what is left out is counted; top
+// 0 shows everything.
+func PrintExplanation(out io.Writer, e *Explanation, top int) {
 	fmt.Fprintf(out, "Pod %s/%s", e.Namespace, e.Pod)
 	if e.Policy != "" {
 		fmt.Fprintf(out, " (PlacementPolicy %s)", e.Policy)
@@ -579,7 +595,11 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 			if i == 0 {
 				sep = ""
 			}
-			fmt.Fprintf(out, "%s %d site(s): %s (%s)", sep, x.Count, x.Rule, strings.Join(x.Sites, ", "))
+			names := strings.Join(x.Sites, ", ")
+			if top > 0 && len(x.Sites) > top {
+				names = fmt.Sprintf("%s and %d more", strings.Join(x.Sites[:top], ", "), len(x.Sites)-top)
+			}
+			fmt.Fprintf(out, "%s %d site(s): %s (%s)", sep, x.Count, x.Rule, names)
 		}
 		fmt.Fprintln(out)
 	}
@@ -590,6 +610,7 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 	if len(sites) == 0 {
 		sites = e.Sites
 	}
+	sites, more := topSites(sites, top, e.Site)
 	if len(sites) > 0 {
 		fmt.Fprintln(out)
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -606,6 +627,9 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 				lat, cost, load, total, s.Free.CPU, s.Free.Memory, s.Verdict+overBoundNote(s.OverBound))
 		}
 		_ = tw.Flush()
+		if more > 0 {
+			fmt.Fprintf(out, "... and %d more site(s): --sites 0 lists every one, -o json has them all\n", more)
+		}
 	}
 	if len(e.Suggestions) > 0 {
 		fmt.Fprintln(out, "\nSmallest changes that would let it schedule:")
@@ -613,6 +637,33 @@ func PrintExplanation(out io.Writer, e *Explanation) {
 			fmt.Fprintf(out, "  - %s\n", s)
 		}
 	}
+}
+
+// topSites keeps the top best-ranked of sites (ranked sites first, in rank
+// order, then the others as they come) and the one named own wherever it
+// ranks, in rank order; and how many it left out. top 0 keeps all.
+func topSites(sites []SiteVerdict, top int, own string) ([]SiteVerdict, int) {
+	if top <= 0 || len(sites) <= top {
+		return sites, 0
+	}
+	sorted := slices.Clone(sites)
+	slices.SortStableFunc(sorted, func(a, b SiteVerdict) int {
+		ra, rb := a.Rank, b.Rank
+		if ra == 0 {
+			ra = math.MaxInt
+		}
+		if rb == 0 {
+			rb = math.MaxInt
+		}
+		return cmp.Compare(ra, rb)
+	})
+	kept := sorted[:top:top]
+	if own != "" && !slices.ContainsFunc(kept, func(s SiteVerdict) bool { return s.Site == own }) {
+		if i := slices.IndexFunc(sorted, func(s SiteVerdict) bool { return s.Site == own }); i >= 0 {
+			kept = append(kept, sorted[i])
+		}
+	}
+	return kept, len(sites) - len(kept)
 }
 
 // PrintWhatIf writes a WhatIf for people.
