@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -252,6 +253,21 @@ func TestKubectlProxima(t *testing.T) {
 	}
 	if perPolicy[e.ns+"/eu-latency"] != 40 || perPolicy[e.ns+"/eu-mixed"] != replicas {
 		t.Errorf("sites counts pods per policy %v", perPolicy)
+	}
+	// Listed in pages of three objects (every kind takes several pages),
+	// two sites by name: the same counts for those sites.
+	var paged cli.SiteList
+	if err := json.Unmarshal(runCLI(t, e, "sites", "ber", "par", "--chunk-size", "3", "-o", "json"), &paged); err != nil {
+		t.Fatal(err)
+	}
+	var named []cli.SiteStatus
+	for _, s := range sites.Sites {
+		if s.Site == "ber" || s.Site == "par" {
+			named = append(named, s)
+		}
+	}
+	if diff := cmp.Diff(named, paged.Sites); diff != "" || len(paged.Sites) != 2 {
+		t.Errorf("sites ber par in pages of 3 (-one page, +pages):\n%s", diff)
 	}
 }
 
