@@ -259,26 +259,12 @@ func (w *pluginWorld) stop() error {
 	return w.cp.Stop()
 }
 
-// createNodes creates the nodes in the apiserver, 32 at a time.
+// createNodes creates the nodes in the apiserver, 64 at a time.
 func createNodes(b *testing.B, ctx context.Context, cp *controlplane.ControlPlane, nodes []*v1.Node) {
-	sem := make(chan struct{}, 32)
-	errs := make(chan error, len(nodes))
-	for _, n := range nodes {
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem }()
-			if _, err := cp.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	for range cap(sem) {
-		sem <- struct{}{}
-	}
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	parallel(b, len(nodes), func(i int) error {
+		_, err := cp.Client.CoreV1().Nodes().Create(ctx, nodes[i], metav1.CreateOptions{})
+		return err
+	})
 }
 
 func makeNodes(n int) []*v1.Node {
