@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -31,6 +30,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/proxima-sched/proxima/pkg/cli"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
@@ -128,21 +128,15 @@ func createFleet(b *testing.B, cp *controlplane.ControlPlane, f fleetObjects) {
 
 // parallel runs do(0..n-1), 64 at a time, and fails b on the first error.
 func parallel(b *testing.B, n int, do func(i int) error) {
-	var next atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var first error
 	var once sync.Once
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				if err := do(i); err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	workqueue.ParallelizeUntil(ctx, 64, n, func(i int) {
+		if err := do(i); err != nil {
+			once.Do(func() { first = err; cancel() })
+		}
+	})
 	if first != nil {
 		b.Fatal(first)
 	}

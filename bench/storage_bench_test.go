@@ -17,15 +17,14 @@ limitations under the License.
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -125,22 +124,20 @@ func recordAnnotations(b *testing.B, f fleetObjects) map[string]string {
 // etcdInUse reads etcd_mvcc_db_total_size_in_use_in_bytes from etcd's own
 // metrics.
 func etcdInUse(b *testing.B, cp *controlplane.ControlPlane) float64 {
+	const name = "etcd_mvcc_db_total_size_in_use_in_bytes"
 	resp, err := http.Get(cp.EtcdURL().JoinPath("metrics").String())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "etcd_mvcc_db_total_size_in_use_in_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || math.IsNaN(f) {
-				b.Fatalf("etcd's size in use %q: %v", v, err)
-			}
-			return f
-		}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		b.Fatalf("etcd's metrics: %v", err)
 	}
-	b.Fatalf("etcd's metrics have no etcd_mvcc_db_total_size_in_use_in_bytes (%v)", sc.Err())
-	return 0
+	f := families[name]
+	if f == nil || len(f.GetMetric()) != 1 {
+		b.Fatalf("etcd's metrics have no single %s", name)
+	}
+	return f.GetMetric()[0].GetGauge().GetValue()
 }
