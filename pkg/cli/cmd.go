@@ -242,7 +242,8 @@ func (o *Options) explainCommand() *cobra.Command {
 		Use:   "explain pod NAME",
 		Short: "Why a pod is where it is, or why it is pending",
 		Long: `For a bound pod: its site, RTT per source with provenance, cost, the scheduler's
-placement record, and every other site with its score terms and why it lost.
+placement record, and the other sites with their score terms and why they lost
+(the --sites best-ranked in the table; -o json and yaml have every one).
 For a pending pod: how many sites each hard rule excluded, the feasible sites
 and their free capacity, and the smallest changes that would let it schedule.`,
 		Example: "  kubectl proxima explain pod checkout-api-0 -n shop\n  kubectl proxima explain pod/checkout-api-0 -o json",
