@@ -111,7 +111,7 @@ func BenchmarkPodStorage(b *testing.B) {
 // f's first pod on its best site's first node.
 func recordAnnotations(b *testing.B, f fleetObjects) map[string]string {
 	w, _ := rebalanceWorld(50, 10, len(f.sources), 0)
-	pp, err := w.Snap.PlanPod(f.pods[0], state.GPUResources{})
+	pp, err := w.Snap.PlanPod(f.pods[0], state.GPUResources{}, w)
 	if err != nil || pp == nil {
 		b.Fatalf("planning the pod: %v", err)
 	}

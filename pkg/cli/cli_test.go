@@ -200,7 +200,7 @@ func TestChooseNarrowsAsPreFilter(t *testing.T) {
 		policy.Spec.Weights.Load = ptr.To[int32](3)
 		w = w.WithPolicy(policy)
 		p := pod("p", "", "500m")
-		pp, err := w.Snap.PlanPod(p, w.Settings.GPUs)
+		pp, err := w.Snap.PlanPod(p, w.Settings.GPUs, w)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +275,7 @@ func TestChooseWidensAsPostFilter(t *testing.T) {
 	policy := euPolicy(0)
 	policy.Spec.Telemetry = &placementv1alpha1.TelemetryPolicy{MaxNodeUtilizationPercent: ptr.To[int32](80)}
 	w = w.WithPolicy(policy)
-	pp, err := w.Snap.PlanPod(p, w.Settings.GPUs)
+	pp, err := w.Snap.PlanPod(p, w.Settings.GPUs, w)
 	if err != nil {
 		t.Fatal(err)
 	}

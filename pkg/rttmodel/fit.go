@@ -671,6 +671,21 @@ func (f *RTTFit) Estimate(s, j int, distKm float64) (ms, upper float64) {
 	return est, upper
 }
 
+// EstimateSites is the model's RTT (ms) between sites s and t at distance
+// distKm, and its upper bound. The model is fitted to (source, site)
+// pairs: between two sites it reads the distance curve and both sites'
+// offsets, and since no pair of sites is in its held-out errors, the bound
+// is never tighter than the distance prior's own (EstimatePriorUpper).
+func (f *RTTFit) EstimateSites(s, t int, distKm float64) (ms, upper float64) {
+	prior := Prior(distKm)
+	if !f.Fitted || s < 0 || t < 0 || s >= len(f.SiteOffset) || t >= len(f.SiteOffset) {
+		return prior, EstimatePriorUpper(prior)
+	}
+	est := max(f.line.at(distKm)+f.SiteOffset[s]+f.SiteOffset[t], 2*distKm/FibreKilometresPerMillisecond)
+	upper = max(est+f.upperZ*max(rttSigmaFloor, f.sigma.at(distKm)), EstimatePriorUpper(prior))
+	return est, upper
+}
+
 // central is the model's RTT for a pair, never below the speed of light in
 // fibre over the great circle.
 func (f *RTTFit) central(s, j int, distKm float64) float64 {

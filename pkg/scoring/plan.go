@@ -54,8 +54,13 @@ type Policy struct {
 	Objective
 	// MaxRTT in milliseconds; 0 means no bound.
 	MaxRTT float64
-	// EstimatedRTT is how MaxRTT judges an estimated RTT.
+	// EstimatedRTT is how MaxRTT and the dependencies' bounds judge an
+	// estimated RTT.
 	EstimatedRTT EstimateRule
+	// Dependencies are what the pod calls, each with its RTT from every
+	// site; they join the latency objective next to Sources (one
+	// weighting rule: a weighted mean over both, or the worst of both).
+	Dependencies []Dependency
 	// MaxHourly cost of one pod; 0 means no cap.
 	MaxHourly float64
 	// The pod's requests: CPU cores, memory GiB, GPUs.
@@ -70,6 +75,53 @@ type Policy struct {
 	// Sites.HealthStale, NodeLoad.Stale) infeasible instead of using the
 	// declared one.
 	RejectStaleRTT, RejectStalePrice, RejectStaleHealth, RejectStaleLoad bool
+}
+
+// Dependency is something a pod calls, as the core scores it: the RTT
+// from every site to it (the world model weighs the RTTs to the sites
+// where its pods run by how many run at each), its weight in the latency
+// objective and its hard bound.
+type Dependency struct {
+	// Weight in the latency objective (non-negative).
+	Weight float64
+	// MaxRTT in milliseconds; 0 means no bound.
+	MaxRTT float64
+	// RTT from each site in milliseconds, one entry per site; UnknownRTT
+	// where nothing is known.
+	RTT []float64
+	// Upper is the upper bound of each RTT (the value itself where every
+	// pair it is made of is declared or live); nil means none, and a
+	// conservative bound rejects every estimate.
+	Upper []float64
+	// Provenance per site: the bits of every pair the RTT is made of,
+	// so an RTT with any estimated pair is Estimated and one with any
+	// stale stand-in is Stale.
+	Provenance []Provenance
+}
+
+// Judged is the RTT from site s as a hard bound judges it under rule:
+// an estimate at its upper bound (EstimatesConservative) or as +Inf
+// (EstimatesReject); +Inf when unknown.
+func (d *Dependency) Judged(s int, rule EstimateRule) float64 {
+	v := d.RTT[s]
+	if !(v >= 0) || v >= UnknownRTT {
+		return math.Inf(1)
+	}
+	if d.Provenance[s].IsEstimate() {
+		switch rule {
+		case EstimatesReject:
+			return math.Inf(1)
+		case EstimatesConservative:
+			if len(d.Upper) != len(d.RTT) {
+				return math.Inf(1)
+			}
+			if u := d.Upper[s]; u >= 0 && u < UnknownRTT {
+				return max(u, v)
+			}
+			return math.Inf(1)
+		}
+	}
+	return v
 }
 
 // EstimateRule is how a hard RTT bound (Policy.MaxRTT) judges an RTT that
@@ -102,11 +154,12 @@ const (
 	ReasonUnhealthy
 	ReasonStale
 	ReasonMaxRTT
+	ReasonDependencyRTT
 	ReasonMaxCost
 	NumReasons
 )
 
-var reasonText = [NumReasons]string{"feasible", "residency", "tier", "site unhealthy", "stale or missing telemetry", "max RTT", "max cost"}
+var reasonText = [NumReasons]string{"feasible", "residency", "tier", "site unhealthy", "stale or missing telemetry", "max RTT", "dependency RTT", "max cost"}
 
 func (r Reason) String() string {
 	if r < NumReasons {
@@ -130,7 +183,7 @@ const MaxScore = 100
 //	site(s)     = wLat·latTerm(s) + wCost·costTerm(s)
 //
 // where L(s) is the weighted mean (or worst case) RTT over the policy's
-// sources and C(s) the pod's hourly cost at s. Among the nodes a scheduler
+// sources and dependencies and C(s) the pod's hourly cost at s. Among the nodes a scheduler
 // examines for the pod (its candidates), a node n in feasible site s with
 // utilization u (0..1; requested share when no live value) scores
 //
@@ -183,7 +236,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 
 	pl.latencies(w, p)
 
-	wl, wc, wn := NormalizeWeights(p.WLatency, p.WCost, p.WLoad, len(p.Sources) > 0)
+	wl, wc, wn := NormalizeWeights(p.WLatency, p.WCost, p.WLoad, len(p.Sources) > 0 || len(p.Dependencies) > 0)
 	pl.wLoad, pl.wLat, pl.wCost, pl.wSite = wn, wl, wc, wl+wc
 	pl.maxLoad = p.MaxLoad
 	if !(pl.maxLoad > 0 && pl.maxLoad <= 1) {
@@ -210,6 +263,8 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 			r = ReasonStale
 		case maxRTT > 0 && !(pl.bound[s] <= maxRTT):
 			r = ReasonMaxRTT
+		case pl.DependencyOverBound(s) >= 0:
+			r = ReasonDependencyRTT
 		case maxCost > 0 && !(c <= maxCost):
 			r = ReasonMaxCost
 		}
@@ -265,27 +320,74 @@ func NormalizeWeights(latency, cost, load float64, hasSources bool) (wl, wc, wn 
 // over the sources as the hard bound judges it) for every site.
 // The weighted mean is one matrix-vector product: latency = RTT · weights,
 // with RTT as a [sites × sources] matrix and the policy's weights scattered
-// into a dense vector over all sources.
+// into a dense vector over all sources, plus each dependency's RTT vector
+// with its share of the weights.
 func (pl *Plan) latencies(w *World, p *Policy) {
 	n, m := w.Sites.Len(), w.NumSources()
 	k := min(len(p.Sources), len(p.Weights))
-	if k == 0 || m == 0 || n == 0 {
+	deps := p.Dependencies
+	if (k == 0 || m == 0) && len(deps) == 0 || n == 0 {
 		clear(pl.latency)
 		clear(pl.bound)
 		return
 	}
+	total := 0.0
+	for i := range deps {
+		total += nonNeg(deps[i].Weight)
+	}
+	if k > 0 && m > 0 {
+		total += pl.sourceLatencies(w, p, total)
+	} else {
+		clear(pl.latency)
+		clear(pl.bound)
+	}
+	if len(deps) == 0 {
+		return
+	}
+	usable := total > 0 && !math.IsInf(total, 0)
+	for s := range n {
+		l := pl.latency[s]
+		for i := range deps {
+			d := &deps[i]
+			v := math.Inf(1)
+			if s < len(d.RTT) && s < len(d.Provenance) && d.RTT[s] >= 0 && d.RTT[s] < UnknownRTT {
+				v = d.RTT[s]
+			}
+			switch {
+			case math.IsInf(v, 1):
+				l = v
+			case p.Objective == WorstCase:
+				l = max(l, v)
+			case usable:
+				l += nonNeg(d.Weight) / total * v
+			}
+		}
+		if !usable {
+			l = math.Inf(1)
+		}
+		pl.latency[s] = l
+	}
+}
+
+// sourceLatencies fills pl.latency with the sources' part of the objective
+// (their weights over depTotal plus their own) and pl.bound, for a
+// policy with sources; it returns the sources' total weight.
+func (pl *Plan) sourceLatencies(w *World, p *Policy, depTotal float64) float64 {
+	n, m := w.Sites.Len(), w.NumSources()
+	k := min(len(p.Sources), len(p.Weights))
 	pl.weights = grow(pl.weights, m)
 	clear(pl.weights)
-	total := 0.0
+	srcTotal := 0.0
 	for i := range k {
 		j, wt := p.Sources[i], nonNeg(p.Weights[i])
 		if j < 0 || j >= m {
 			continue
 		}
 		pl.weights[j] += wt
-		total += wt
+		srcTotal += wt
 	}
-	if total > 0 && !math.IsInf(total, 0) {
+	total := srcTotal + depTotal
+	if srcTotal > 0 && !math.IsInf(total, 0) {
 		for j := range pl.weights {
 			pl.weights[j] /= total
 		}
@@ -293,6 +395,8 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 			blas64.General{Rows: n, Cols: m, Stride: m, Data: w.RTT[:n*m]},
 			blas64.Vector{N: m, Inc: 1, Data: pl.weights},
 			0, blas64.Vector{N: n, Inc: 1, Data: pl.latency})
+	} else {
+		clear(pl.latency)
 	}
 	// The hard bound reads the upper bounds in the same pass (every pair's
 	// upper bound is its value unless it is an estimate), and only a policy
@@ -347,13 +451,27 @@ func (pl *Plan) latencies(w *World, p *Policy) {
 			}
 		}
 		pl.bound[s] = bound
-		if !(total > 0) || math.IsInf(total, 0) || !(pl.latency[s] >= 0) {
+		if !(srcTotal > 0) || math.IsInf(total, 0) || !(pl.latency[s] >= 0) {
 			pl.latency[s] = math.Inf(1)
 		}
 		if p.Objective == WorstCase || math.IsInf(worst, 1) {
 			pl.latency[s] = worst
 		}
 	}
+	return srcTotal
+}
+
+// DependencyOverBound is the index of the first of the policy's
+// dependencies whose RTT from site s, as its hard bound judges it
+// (Dependency.Judged), is over that bound; -1 when none is.
+func (pl *Plan) DependencyOverBound(s int) int {
+	for i := range pl.policy.Dependencies {
+		d := &pl.policy.Dependencies[i]
+		if d.MaxRTT > 0 && !(d.Judged(s, pl.policy.EstimatedRTT) <= d.MaxRTT) {
+			return i
+		}
+	}
+	return -1
 }
 
 // anyEstimate reports whether the RTT from any of the policy's sources to
@@ -391,6 +509,17 @@ func (pl *Plan) staleRTT(w *World, s int) bool {
 			}
 		}
 	}
+	return pl.staleDependency(s)
+}
+
+// staleDependency reports whether the RTT from site s to any dependency
+// reads a stand-in for a stale or missing live value.
+func (pl *Plan) staleDependency(s int) bool {
+	for i := range pl.policy.Dependencies {
+		if pl.policy.Dependencies[i].Provenance[s]&Stale != 0 {
+			return true
+		}
+	}
 	return false
 }
 
@@ -413,7 +542,8 @@ func Evidence(p Provenance) bool { return p&(Estimated|Stale) == 0 }
 // SiteBreachProven reports whether site s breaks the hard rule SiteReason
 // names on evidence alone: residency and tier always (the spec says so);
 // site health when its signal is fresh; max RTT when a pair whose RTT is
-// evidence exceeds the bound; max cost when the site's prices are
+// evidence exceeds the bound; a dependency's bound when its RTT is made
+// of evidence alone and exceeds it; max cost when the site's prices are
 // evidence. A site excluded only by estimates, stand-ins or stale
 // telemetry (ReasonStale) is not proven to break anything: the scheduler
 // keeps refusing it for new pods, but a pod running there is not moved
@@ -435,6 +565,13 @@ func (pl *Plan) SiteBreachProven(s int) bool {
 				return true
 			}
 		}
+	case ReasonDependencyRTT:
+		for i := range p.Dependencies {
+			d := &p.Dependencies[i]
+			if v := d.RTT[s]; d.MaxRTT > 0 && Evidence(d.Provenance[s]) && v < UnknownRTT && v > d.MaxRTT {
+				return true
+			}
+		}
 	case ReasonMaxCost:
 		return Evidence(w.Sites.PriceProvenance[s]) && pl.cost[s] > p.MaxHourly && !math.IsInf(pl.cost[s], 1)
 	}
@@ -443,8 +580,8 @@ func (pl *Plan) SiteBreachProven(s int) bool {
 
 // SiteWithoutStandIns reports whether no value site s's soft objective
 // reads stands in for a stale or missing live one (Provenance Stale): the
-// RTTs from the policy's sources when latency is weighted, the prices when
-// cost is. A site whose objective reads a stand-in may look better or
+// RTTs from the policy's sources and to its dependencies when latency is
+// weighted, the prices when cost is. A site whose objective reads a stand-in may look better or
 // worse than it is only because data is missing.
 func (pl *Plan) SiteWithoutStandIns(s int) bool {
 	w, p := pl.world, pl.policy
@@ -456,6 +593,9 @@ func (pl *Plan) SiteWithoutStandIns(s int) bool {
 					return false
 				}
 			}
+		}
+		if pl.staleDependency(s) {
+			return false
 		}
 	}
 	return pl.wCost == 0 || w.Sites.PriceProvenance[s]&Stale == 0

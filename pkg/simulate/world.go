@@ -28,10 +28,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
@@ -100,6 +102,36 @@ type World struct {
 	// plans are the pods' plans on Snap, one per policy and requests
 	// (PlanPod); made with Settings.GPUs as New found them.
 	plans *state.PlanCache
+	// byNamespace indexes Pods for Pods (state.Cluster), made on first use.
+	byNamespace *podsByNamespace
+}
+
+type podsByNamespace struct {
+	once sync.Once
+	pods map[string][]*v1.Pod
+}
+
+// SelectPods are the pods of the namespace that sel matches (state.Cluster:
+// where a policy's dependencies run).
+func (w *World) SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, error) {
+	idx := w.byNamespace
+	if idx == nil {
+		idx = &podsByNamespace{}
+		w.byNamespace = idx
+	}
+	idx.once.Do(func() {
+		idx.pods = map[string][]*v1.Pod{}
+		for _, p := range w.Pods {
+			idx.pods[p.Namespace] = append(idx.pods[p.Namespace], p)
+		}
+	})
+	var out []*v1.Pod
+	for _, p := range idx.pods[namespace] {
+		if sel.Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // Lister lists what a World is built from.
@@ -208,7 +240,8 @@ func NewWorld(sites []*placementv1alpha1.Site, sources []*placementv1alpha1.Traf
 // the nodes and pods it places among. WithPolicy needs a World from
 // NewWorld.
 func New(snap *state.Snapshot, nodes []*v1.Node, pods []*v1.Pod, settings Settings) *World {
-	w := &World{Snap: snap, Settings: settings, Pods: pods, nodes: nodes, plans: state.NewPlanCache(settings.GPUs)}
+	w := &World{Snap: snap, Settings: settings, Pods: pods, nodes: nodes, byNamespace: &podsByNamespace{}}
+	w.plans = state.NewPlanCache(settings.GPUs, w)
 	w.Nodes = make(map[string]*framework.NodeInfo, len(nodes))
 	for _, n := range nodes {
 		ni := framework.NewNodeInfo()
@@ -234,7 +267,7 @@ func (w *World) WithPolicy(policy *placementv1alpha1.PlacementPolicy) *World {
 	})
 	policies = append(policies, policy)
 	out := *w
-	out.Policies, out.plans = policies, state.NewPlanCache(w.Settings.GPUs)
+	out.Policies, out.plans = policies, state.NewPlanCache(w.Settings.GPUs, &out)
 	out.Snap = state.Build(state.Objects{Sites: w.sites, Sources: w.sources, Policies: policies, Nodes: w.nodes, Live: w.Settings.Live,
 		AcceptLegacySiteLabel: w.Settings.AcceptLegacySiteLabel})
 	return &out
@@ -256,7 +289,7 @@ func (w *World) Clone() *World {
 // rebalancer round judges every replica of a Deployment on one plan.
 func (w *World) PlanPod(pod *v1.Pod) (*state.PodPlan, error) {
 	if w.plans == nil { // a World not made by New
-		return w.Snap.PlanPod(pod, w.Settings.GPUs)
+		return w.Snap.PlanPod(pod, w.Settings.GPUs, w)
 	}
 	return w.plans.PlanPod(w.Snap, pod)
 }

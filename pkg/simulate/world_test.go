@@ -52,7 +52,7 @@ func TestChooseAgainAndReserve(t *testing.T) {
 	inFar, other := pod("a", "far-0"), pod("b", "")
 	w := NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{policy}, nodes,
 		[]*v1.Pod{inFar}, Settings{})
-	pp, err := w.Snap.PlanPod(inFar, w.Settings.GPUs)
+	pp, err := w.Snap.PlanPod(inFar, w.Settings.GPUs, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestChooseHonoursHostPorts(t *testing.T) {
 	taken, next := pod("a", "near-0"), pod("b", "")
 	w := NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{policy}, nodes,
 		[]*v1.Pod{taken}, Settings{})
-	pp, err := w.Snap.PlanPod(next, w.Settings.GPUs)
+	pp, err := w.Snap.PlanPod(next, w.Settings.GPUs, w)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestNarrowPassesOverFullSites(t *testing.T) {
 		}
 	}
 	snap := Build(Objects{Sites: sites, Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy}, Nodes: nodes})
-	pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{})
+	pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

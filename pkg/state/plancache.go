@@ -39,7 +39,8 @@ const maxCachedPlans = 256
 // older one is made and not kept. Safe for concurrent use. A cached plan is
 // read-only, as every PodPlan is once made.
 type PlanCache struct {
-	gpus GPUResources
+	gpus    GPUResources
+	cluster Cluster
 
 	mu    sync.Mutex
 	snap  *Snapshot
@@ -52,20 +53,38 @@ var evaluations atomic.Uint64
 type planKey struct {
 	policy   *ResolvedPolicy
 	requests string
+	// dependencies is where the policy's dependencies run
+	// (DependencyPlacement.key), empty for none.
+	dependencies string
 }
 
-// NewPlanCache returns a cache planning with gpus (PlanPod's).
-func NewPlanCache(gpus GPUResources) *PlanCache { return &PlanCache{gpus: gpus} }
+// NewPlanCache returns a cache planning with gpus and finding dependencies
+// in cluster (PlanPod's).
+func NewPlanCache(gpus GPUResources, cluster Cluster) *PlanCache {
+	return &PlanCache{gpus: gpus, cluster: cluster}
+}
 
-// PlanPod is snap.PlanPod(pod, gpus), sharing the evaluation with earlier
-// pods of the same policy and requests on the same snapshot.
+// PlanPod is snap.PlanPod(pod, gpus, cluster), sharing the evaluation with
+// earlier pods of the same policy and requests on the same snapshot whose
+// dependencies ran where this pod's do.
 func (c *PlanCache) PlanPod(snap *Snapshot, pod *v1.Pod) (*PodPlan, error) {
 	policy, err := snap.PolicyFor(pod)
 	if err != nil || policy == nil {
 		return nil, err
 	}
+	placed, err := snap.placeFor(policy, pod, c.cluster)
+	if err != nil {
+		return nil, err
+	}
 	reqs := PodRequests(pod)
 	key := planKey{policy: policy, requests: requestsKey(reqs)}
+	if len(placed) > 0 {
+		var b strings.Builder
+		for i := range placed {
+			placed[i].key(&b)
+		}
+		key.dependencies = b.String()
+	}
 	c.mu.Lock()
 	if c.snap != snap && (c.snap == nil || snap.Generation > c.snap.Generation) {
 		c.snap, c.plans = snap, make(map[planKey]*PodPlan)
@@ -74,7 +93,7 @@ func (c *PlanCache) PlanPod(snap *Snapshot, pod *v1.Pod) (*PodPlan, error) {
 	cached := c.plans[key]
 	c.mu.Unlock()
 	if cached == nil || !shared {
-		p, err := snap.PlanPolicy(policy, reqs, c.gpus)
+		p, err := snap.PlanPolicy(policy, reqs, c.gpus, placed)
 		if err != nil {
 			return nil, err
 		}

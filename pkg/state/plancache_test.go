@@ -59,7 +59,7 @@ func TestPlanCache(t *testing.T) {
 	same := func(a, b *PodPlan) bool { return &a.Plan.Ranked()[0] == &b.Plan.Ranked()[0] }
 	check := func(snap *Snapshot, got *PodPlan, p *v1.Pod) {
 		t.Helper()
-		want, err := snap.PlanPod(p, gpus)
+		want, err := snap.PlanPod(p, gpus, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestPlanCache(t *testing.T) {
 			t.Errorf("cached plan differs from PlanPod's")
 		}
 	}
-	c := NewPlanCache(gpus)
+	c := NewPlanCache(gpus, nil)
 	plan := func(snap *Snapshot, p *v1.Pod) *PodPlan {
 		t.Helper()
 		pp, err := c.PlanPod(snap, p)

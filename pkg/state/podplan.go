@@ -43,6 +43,9 @@ type PodPlan struct {
 	// Admission is what the pod asks of a node besides its policy (empty
 	// for PlanPolicy: no pod).
 	Admission NodeAdmission
+	// Dependencies are where the policy's dependencies ran when the plan
+	// was made, in the policy's order (PlaceDependencies).
+	Dependencies []DependencyPlacement
 
 	world *scoring.World
 	need  need
@@ -129,25 +132,43 @@ func Unresolvable(err error) bool {
 		un *UnknownSourceError
 		ir *InvalidRuleError
 	)
-	return errors.As(err, &nf) || errors.As(err, &rq) || errors.As(err, &hw) || errors.As(err, &nr) || errors.As(err, &un) || errors.As(err, &ir)
+	return errors.As(err, &nf) || errors.As(err, &rq) || errors.As(err, &hw) || errors.As(err, &nr) || errors.As(err, &un) || errors.As(err, &ir) ||
+		errors.Is(err, ErrNoCluster)
 }
 
 // PlanPod resolves the pod's policy (PolicyFor) and evaluates it against the
 // snapshot for the pod's requests; nil, nil for a pod no policy governs.
-// gpus are the extended resources priced as GPUs. The error is one of
+// gpus are the extended resources priced as GPUs; c is where the policy's
+// dependencies run (PlaceDependencies; nil: nowhere known, which only a
+// policy without dependencies can be planned with). The error is one of
 // PolicyNotFoundError, PolicyRequiredError, HardwareRuleError, NoRequestsError, UnevaluableError
-// (wrapping UnknownSourceError when a source does not exist, or
-// InvalidRuleError), or another error from CorePolicy.
-func (s *Snapshot) PlanPod(pod *v1.Pod, gpus GPUResources) (*PodPlan, error) {
+// (wrapping UnknownSourceError when a source does not exist,
+// InvalidRuleError, or ErrNoCluster), or another error from CorePolicy or
+// the Cluster.
+func (s *Snapshot) PlanPod(pod *v1.Pod, gpus GPUResources, c Cluster) (*PodPlan, error) {
 	policy, err := s.PolicyFor(pod)
 	if err != nil || policy == nil {
 		return nil, err
 	}
-	p, err := s.PlanPolicy(policy, PodRequests(pod), gpus)
+	placed, err := s.placeFor(policy, pod, c)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.PlanPolicy(policy, PodRequests(pod), gpus, placed)
 	if p != nil {
 		p.Admission = AdmissionOf(pod)
 	}
 	return p, err
+}
+
+// placeFor is PlaceDependencies with a missing Cluster reported as the
+// policy's (UnevaluableError).
+func (s *Snapshot) placeFor(policy *ResolvedPolicy, pod *v1.Pod, c Cluster) ([]DependencyPlacement, error) {
+	placed, err := s.PlaceDependencies(policy, pod, c)
+	if errors.Is(err, ErrNoCluster) {
+		return nil, &UnevaluableError{Namespace: policy.Namespace, Name: policy.Name, Err: err}
+	}
+	return placed, err
 }
 
 // PodRequests are the pod's effective requests as a policy reads them
@@ -158,8 +179,12 @@ func PodRequests(pod *v1.Pod) v1.ResourceList {
 }
 
 // PlanPolicy evaluates a resolved policy against the snapshot for a pod with
-// the given effective requests (see PlanPod).
-func (s *Snapshot) PlanPolicy(policy *ResolvedPolicy, reqs v1.ResourceList, gpus GPUResources) (*PodPlan, error) {
+// the given effective requests, its dependencies placed as placed says
+// (PlaceDependencies; see PlanPod).
+func (s *Snapshot) PlanPolicy(policy *ResolvedPolicy, reqs v1.ResourceList, gpus GPUResources, placed []DependencyPlacement) (*PodPlan, error) {
+	if len(placed) != len(policy.Spec.Dependencies) {
+		return nil, &UnevaluableError{Namespace: policy.Namespace, Name: policy.Name, Err: ErrNoCluster}
+	}
 	if policy.HardwareErr != nil {
 		return nil, &HardwareRuleError{Namespace: policy.Namespace, Name: policy.Name, Err: policy.HardwareErr}
 	}
@@ -167,7 +192,7 @@ func (s *Snapshot) PlanPolicy(policy *ResolvedPolicy, reqs v1.ResourceList, gpus
 	if policy.Spec.Cost != nil && req == (Requests{}) {
 		return nil, &NoRequestsError{Namespace: policy.Namespace, Name: policy.Name}
 	}
-	p := &PodPlan{Policy: policy, Requests: reqs, world: s.World, need: needOf(reqs)}
+	p := &PodPlan{Policy: policy, Requests: reqs, world: s.World, need: needOf(reqs), Dependencies: placed}
 	if err := s.CorePolicy(&policy.Spec, req, &p.Rules); err != nil {
 		var (
 			unknown *UnknownSourceError
@@ -178,6 +203,7 @@ func (s *Snapshot) PlanPolicy(policy *ResolvedPolicy, reqs v1.ResourceList, gpus
 		}
 		return nil, err
 	}
+	s.dependencyRules(&policy.Spec, placed, &p.Rules)
 	p.Plan.Evaluate(s.World, &p.Rules)
 	return p, nil
 }

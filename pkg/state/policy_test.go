@@ -90,7 +90,7 @@ func TestInvalidRulesFailClosed(t *testing.T) {
 			snap := Build(Objects{Sites: []*placementv1alpha1.Site{site}, Sources: []*placementv1alpha1.TrafficSource{src},
 				Policies: []*placementv1alpha1.PlacementPolicy{policy}})
 			pod := st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj()
-			pp, err := snap.PlanPod(pod, GPUResources{})
+			pp, err := snap.PlanPod(pod, GPUResources{}, nil)
 			if err == nil || pp != nil {
 				t.Fatalf("planned %v, want a failure", pp)
 			}
@@ -130,7 +130,7 @@ func TestBestNodeIn(t *testing.T) {
 			live := &Live{NodeLoad: Signal[string, float64]{Enabled: true, Fresh: true, Values: map[string]float64{"n": tc.load}}}
 			snap := Build(Objects{Sites: []*placementv1alpha1.Site{site}, Policies: []*placementv1alpha1.PlacementPolicy{policy},
 				Nodes: []*v1.Node{node}, Live: live})
-			pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{})
+			pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,6 +43,8 @@ type ResolvedPolicy struct {
 	// the policy's pods unschedulable (fail closed).
 	Hardware    *nodeaffinity.NodeSelector
 	HardwareErr error
+	// dependencies select the pods of each of spec.dependencies.
+	dependencies []labels.Selector
 }
 
 // PolicyNotFoundError is returned for a pod that names, in its
@@ -88,6 +90,7 @@ func buildPolicyIndex(policies []*placementv1alpha1.PlacementPolicy) *policyInde
 			rp.Selector = s
 		}
 		rp.Hardware, rp.HardwareErr = hardwareSelector(p.Spec.Hardware)
+		rp.dependencies = dependencySelectors(p.Spec.Dependencies)
 		idx.byNamespace[p.Namespace] = append(idx.byNamespace[p.Namespace], rp)
 	}
 	for _, list := range idx.byNamespace {

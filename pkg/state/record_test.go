@@ -114,7 +114,7 @@ func TestRecordKeepsTheHeaviestSources(t *testing.T) {
 			policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: long("p"), Namespace: "ns"},
 				Spec: spec(tc.objective, tc.n, tc.nomad)}
 			snap := Build(Objects{Sites: sites, Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy}})
-			pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, policy.Name).Obj(), GPUResources{})
+			pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, policy.Name).Obj(), GPUResources{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

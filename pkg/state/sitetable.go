@@ -39,6 +39,8 @@ type siteTable struct {
 	live        *Live
 	// rtt is the fitted RTT model and the inputs it was fitted to.
 	rtt *rttFitted
+	// links are the RTTs between sites.
+	links siteLinks
 	// fitPending: rtt was fitted to other inputs (or is the prior), and a
 	// fit for these is being made.
 	fitPending bool
@@ -101,6 +103,8 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 		st.Healthy[i] = true
 		locs[i] = parseLocation(&site.Spec.Location)
 	}
+
+	t.links = buildSiteLinks(sites, t.siteIndex, locs)
 
 	m := len(sources)
 	srcLocs := make([]latLon, m)

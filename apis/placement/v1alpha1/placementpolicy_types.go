@@ -76,7 +76,7 @@ const (
 // PlacementPolicySpec says which pods the policy governs, where they may run
 // (hard rules) and where they should run (soft objective).
 // +kubebuilder:validation:XValidation:rule="!has(self.latency) || !has(self.latency.maxRTTMilliseconds) || (has(self.latency.sources) && size(self.latency.sources) > 0)",message="latency.maxRTTMilliseconds needs at least one entry in latency.sources to measure against"
-// +kubebuilder:validation:XValidation:rule="!has(self.weights) || !has(self.weights.latency) || self.weights.latency == 0 || (has(self.latency) && has(self.latency.sources) && size(self.latency.sources) > 0)",message="weights.latency is set but latency.sources is empty: name the sources whose round-trip time should count"
+// +kubebuilder:validation:XValidation:rule="!has(self.weights) || !has(self.weights.latency) || self.weights.latency == 0 || (has(self.latency) && has(self.latency.sources) && size(self.latency.sources) > 0) || (has(self.dependencies) && size(self.dependencies) > 0)",message="weights.latency is set but latency.sources and dependencies are empty: name the sources or dependencies whose round-trip time should count"
 type PlacementPolicySpec struct {
 	// podSelector selects the pods in the policy's namespace that it governs.
 	// A pod labelled placement.proxima.dev/policy: <name> is governed by that
@@ -114,6 +114,20 @@ type PlacementPolicySpec struct {
 	// an optional hard bound.
 	// +optional
 	Latency *LatencyPolicy `json:"latency,omitempty"`
+
+	// dependencies are what the pods call: other pods of the namespace,
+	// selected by label. The round-trip time from a site to a dependency
+	// is the RTT to the sites where the dependency's pods run now,
+	// weighted by how many run at each; it joins the latency objective
+	// next to the sources (see DependencyRef), and a dependency's
+	// maxRTTMilliseconds is a hard rule. A dependency with no running pod
+	// yet counts for nothing until one runs: it never keeps a pod from
+	// being placed.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Dependencies []DependencyRef `json:"dependencies,omitempty"`
 
 	// cost bounds the hourly price of one pod.
 	// +optional
@@ -347,6 +361,45 @@ type SourceWeight struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
 	Weight *int32 `json:"weight,omitempty"`
+}
+
+// DependencyRef is something a policy's pods call, and how much its
+// round-trip time counts. The latency objective has one weighting rule
+// for sources and dependencies: WeightedMean averages the RTT of every
+// source and every placed dependency with their weights (a source's
+// defaults to its demand, a dependency's to 1); WorstCase takes the
+// largest of them.
+type DependencyRef struct {
+	// name identifies the dependency in explanations and the placement
+	// record, e.g. "orders-db".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// podSelector selects the dependency's pods in the policy's namespace.
+	// Only pods bound to a node of a Site count; a pod being scheduled
+	// never counts as its own dependency.
+	// +required
+	PodSelector PodSelector `json:"podSelector"`
+
+	// weight of the dependency in the latency objective, from 1 to 1000;
+	// defaults to 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Weight *int32 `json:"weight,omitempty"`
+
+	// maxRTTMilliseconds is a hard bound: a site is feasible only when its
+	// RTT to the dependency (weighted over the dependency's sites) is at
+	// most this. Estimated site-to-site RTTs are judged as
+	// latency.estimates says (Conservative by default: at their upper
+	// bound). A dependency with no running pod bounds nothing.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxRTTMilliseconds *int32 `json:"maxRTTMilliseconds,omitempty"`
 }
 
 // CostPolicy bounds a pod's hourly price.

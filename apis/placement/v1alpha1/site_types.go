@@ -61,6 +61,17 @@ type SiteSpec struct {
 	// +required
 	Location GeoLocation `json:"location"`
 
+	// rtts are measured round-trip times from this site to other sites,
+	// which dependencies (PlacementPolicy spec.dependencies) are judged
+	// by. A pair may be declared on either of its sites; declared on both,
+	// the larger counts. Live telemetry (proxima_site_rtt_seconds)
+	// overrides them while it is fresh, and pairs nobody declared are
+	// estimated from the sites' locations (docs/rtt.md).
+	// +optional
+	// +listType=map
+	// +listMapKey=site
+	// +kubebuilder:validation:MaxItems=2000
+	RTTs []SiteRTT `json:"rtts,omitempty"`
 	// pricing of capacity at the site. A site without pricing costs nothing
 	// to the cost objective, and a policy with cost.maxHourly accepts it.
 	// +optional

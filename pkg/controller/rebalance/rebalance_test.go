@@ -384,7 +384,7 @@ func TestBetterIsAntisymmetric(t *testing.T) {
 			policy := euPolicy()
 			policy.Spec.Weights = &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1), Cost: ptr.To[int32](1)}
 			w := world{rtt: tc.rtt, policy: policy, prices: tc.price}.build()
-			pp, err := w.Snap.PlanPod(pod("a", "par-0", "1"), w.Settings.GPUs)
+			pp, err := w.Snap.PlanPod(pod("a", "par-0", "1"), w.Settings.GPUs, w)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -136,7 +136,7 @@ func testPlugin(t *testing.T, nodes []fwk.NodeInfo, live *atomic.Pointer[state.L
 		t.Fatal(err)
 	}
 	pl := &EdgePlacement{handle: fh, model: model, nodes: cf.Core().V1().Nodes().Lister(), minCandidates: 100,
-		plans: state.NewPlanCache(state.NewGPUResources(configv1.DefaultGPUResources))}
+		plans: state.NewPlanCache(state.NewGPUResources(configv1.DefaultGPUResources), nil)}
 	pl.waiting = newWaitingPods(model, nil, pl.worthRetrying)
 	return pl
 }
@@ -661,8 +661,17 @@ func TestNodeChangeQueueingHint(t *testing.T) {
 // Each event queues only the pods it can help.
 func TestQueueingHints(t *testing.T) {
 	logger, _ := ktesting.NewTestContext(t)
-	pl := &EdgePlacement{}
-	pod := st.MakePod().Namespace(ns).Name("p").UID("p").Obj()
+	var live atomic.Pointer[state.Live]
+	// The pending pod p is governed by "api", which calls the pods labelled
+	// app=db; q is governed by nothing.
+	pl := testPlugin(t, nil, &live, mkPolicy("api", 0, map[string]string{"app": "api"}, placementv1alpha1.PlacementPolicySpec{
+		Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: placementv1alpha1.PodSelector{
+			MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}}}}))
+	pod := st.MakePod().Namespace(ns).Name("p").UID("p").Label("app", "api").Obj()
+	other := st.MakePod().Namespace(ns).Name("q").UID("q").Obj()
+	db := func(node string) *v1.Pod {
+		return st.MakePod().Namespace(ns).Name("db-0").UID("db-0").Label("app", "db").Node(node).Obj()
+	}
 	inSite := func() *st.NodeWrapper { return st.MakeNode().Name("n").Label(placementv1alpha1.SiteLabel, "frankfurt") }
 	policy := func(namespace string, gen int64) *unstructured.Unstructured {
 		u := &unstructured.Unstructured{}
@@ -697,9 +706,18 @@ func TestQueueingHints(t *testing.T) {
 		{"policy created in another namespace", isSchedulableAfterPolicyChange, nil, policy("other", 1), fwk.QueueSkip},
 		{"policy status written", isSchedulableAfterPolicyChange, policy(ns, 2), policy(ns, 2), fwk.QueueSkip},
 		{"policy deleted", isSchedulableAfterPolicyChange, policy(ns, 2), nil, fwk.Queue},
-		{"the pod's own label", isSchedulableAfterPodChange, pod, st.MakePod().Namespace(ns).Name("p").UID("p").
+		{"the pod's own label", pl.isSchedulableAfterPodChange, pod, st.MakePod().Namespace(ns).Name("p").UID("p").
 			Label(placementv1alpha1.PolicyLabel, "fixed").Obj(), fwk.Queue},
-		{"another pod's label", isSchedulableAfterPodChange, nil, st.MakePod().Namespace(ns).Name("q").UID("q").Obj(), fwk.QueueSkip},
+		{"another pod's label", pl.isSchedulableAfterPodChange, nil, st.MakePod().Namespace(ns).Name("q").UID("q").Obj(), fwk.QueueSkip},
+		{"a dependency's pod bound", pl.isSchedulableAfterPodChange, nil, db("ber-1"), fwk.Queue},
+		{"a dependency's pod deleted", pl.isSchedulableAfterPodChange, db("ber-1"), nil, fwk.Queue},
+		{"a dependency's pod created unbound", pl.isSchedulableAfterPodChange, nil, db(""), fwk.QueueSkip},
+		{"a pod relabelled out of a dependency", pl.isSchedulableAfterPodChange, db("ber-1"),
+			st.MakePod().Namespace(ns).Name("db-0").UID("db-0").Label("app", "cache").Node("ber-1").Obj(), fwk.Queue},
+		{"a pod of another namespace", pl.isSchedulableAfterPodChange, nil,
+			st.MakePod().Namespace("other").Name("db-0").UID("db-x").Label("app", "db").Node("ber-1").Obj(), fwk.QueueSkip},
+		{"a bound pod no dependency selects", pl.isSchedulableAfterPodChange, nil,
+			st.MakePod().Namespace(ns).Name("web").UID("web").Label("app", "web").Node("ber-1").Obj(), fwk.QueueSkip},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.hint(logger, pod, tc.old, tc.new)
@@ -707,6 +725,10 @@ func TestQueueingHints(t *testing.T) {
 				t.Errorf("got %v, %v; want %v", got, err, tc.want)
 			}
 		})
+	}
+	// A pod without a policy has no dependencies to follow.
+	if got, err := pl.isSchedulableAfterPodChange(logger, other, nil, db("ber-1")); err != nil || got != fwk.QueueSkip {
+		t.Errorf("pod without a policy, dependency bound: got %v, %v; want QueueSkip", got, err)
 	}
 }
 

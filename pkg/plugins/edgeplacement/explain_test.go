@@ -100,7 +100,7 @@ func TestExplanationCornerCases(t *testing.T) {
 			snap := state.Build(state.Objects{Sites: sites, Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy},
 				Nodes: []*v1.Node{tc.scoredOn}, Live: tc.live})
 			pod := st.MakePod().Namespace(ns).Name("pod").Label(placementv1alpha1.PolicyLabel, "p").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj()
-			pp, err := snap.PlanPod(pod, state.GPUResources{})
+			pp, err := snap.PlanPod(pod, state.GPUResources{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +165,7 @@ func benchmarkPlacementRecord(b *testing.B, numSources int) {
 	policy := mkPolicy("p", 0, nil, spec)
 	snap := state.Build(state.Objects{Sites: sites, Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy}, Nodes: nodes})
 	pod := st.MakePod().Namespace(ns).Name("pod").Label(placementv1alpha1.PolicyLabel, "p").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj()
-	pp, err := snap.PlanPod(pod, state.GPUResources{})
+	pp, err := snap.PlanPod(pod, state.GPUResources{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -37,6 +37,7 @@ const (
 	ErrReasonUnhealthy  = "node(s) in an unhealthy Site"
 	ErrReasonStale      = "node(s) in a Site with stale or missing telemetry, which the policy rejects"
 	ErrReasonMaxRTT     = "node(s) in a Site over the policy's max RTT"
+	ErrReasonDependency = "node(s) in a Site over a dependency's max RTT"
 	ErrReasonMaxCost    = "node(s) in a Site over the policy's max hourly cost"
 	ErrReasonHardware   = "node(s) didn't match the policy's hardware rule"
 	ErrReasonLoad       = "node(s) over the policy's max CPU utilization"
@@ -46,12 +47,13 @@ const (
 
 // siteReasons maps the core's reason a site is infeasible to Filter's.
 var siteReasons = [scoring.NumReasons]string{
-	scoring.ReasonResidency: ErrReasonResidency,
-	scoring.ReasonTier:      ErrReasonTier,
-	scoring.ReasonUnhealthy: ErrReasonUnhealthy,
-	scoring.ReasonStale:     ErrReasonStale,
-	scoring.ReasonMaxRTT:    ErrReasonMaxRTT,
-	scoring.ReasonMaxCost:   ErrReasonMaxCost,
+	scoring.ReasonResidency:     ErrReasonResidency,
+	scoring.ReasonTier:          ErrReasonTier,
+	scoring.ReasonUnhealthy:     ErrReasonUnhealthy,
+	scoring.ReasonStale:         ErrReasonStale,
+	scoring.ReasonMaxRTT:        ErrReasonMaxRTT,
+	scoring.ReasonDependencyRTT: ErrReasonDependency,
+	scoring.ReasonMaxCost:       ErrReasonMaxCost,
 }
 
 // PreFilter resolves the pod's policy, evaluates it against one snapshot of

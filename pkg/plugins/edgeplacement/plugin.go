@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
+	schedutil "k8s.io/kubernetes/pkg/scheduler/util"
 
 	"github.com/proxima-sched/proxima/apis/config"
 	"github.com/proxima-sched/proxima/apis/config/validation"
@@ -105,7 +106,11 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 	}
 	pl := &EdgePlacement{handle: h, model: model, nodes: h.SharedInformerFactory().Core().V1().Nodes().Lister(),
 		minCandidates: int(args.MinCandidateNodes), placedEvents: args.PlacedEvents, acceptLegacy: args.AcceptLegacySiteLabel,
-		plans: state.NewPlanCache(state.NewGPUResources(args.GPUResources)), room: newRoomMemo()}
+		room: newRoomMemo()}
+	// Dependencies are found in the scheduler's own informers: bound pods
+	// by label, and their nodes.
+	pl.plans = state.NewPlanCache(state.NewGPUResources(args.GPUResources),
+		state.ListerCluster{PodLister: h.SharedInformerFactory().Core().V1().Pods().Lister(), NodeLister: pl.nodes})
 	pl.waiting = newWaitingPods(model, h.Activate, pl.worthRetrying)
 	go pl.waiting.run(ctx)
 	// Forget pods that are deleted or bound by anyone while waiting.
@@ -211,7 +216,10 @@ func getPreFilterState(cs fwk.CycleState) (*preFilterState, error) {
 //     cordoned and has no taint the pod does not tolerate; it meets the
 //     pod's node selector and required node affinity);
 //   - the pending pod's own labels (a corrected placement.proxima.dev/policy
-//     label), tolerations or smaller requests: that pod.
+//     label), tolerations or smaller requests: that pod;
+//   - a bound pod added, deleted or relabelled that one of the pending
+//     pod's dependencies selects: that pod (a dependency moved, so its
+//     RTT from every site changed).
 //
 // The world model may see a change after the scheduler's event for it, and
 // telemetry has no event: the waiting pods are judged again after every
@@ -227,7 +235,8 @@ func (pl *EdgePlacement) EventsToRegister(_ context.Context) ([]fwk.ClusterEvent
 		crd("sites", isSchedulableAfterWorldChange), crd("trafficsources", isSchedulableAfterWorldChange),
 		crd("placementpolicies", isSchedulableAfterPolicyChange),
 		{Event: fwk.ClusterEvent{Resource: fwk.Node, ActionType: fwk.Add | fwk.UpdateNodeLabel | fwk.UpdateNodeTaint}, QueueingHintFn: pl.isSchedulableAfterNodeChange},
-		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.UpdatePodLabel | fwk.UpdatePodToleration | fwk.UpdatePodScaleDown}, QueueingHintFn: isSchedulableAfterPodChange},
+		{Event: fwk.ClusterEvent{Resource: fwk.Pod, ActionType: fwk.Add | fwk.Delete | fwk.UpdatePodLabel | fwk.UpdatePodToleration | fwk.UpdatePodScaleDown},
+			QueueingHintFn: pl.isSchedulableAfterPodChange},
 	}, nil
 }
 
@@ -288,16 +297,28 @@ func (pl *EdgePlacement) isSchedulableAfterNodeChange(logger klog.Logger, pod *v
 	return fwk.Queue, nil
 }
 
-// isSchedulableAfterPodChange queues a pending pod for a change to itself.
-func isSchedulableAfterPodChange(_ klog.Logger, pod *v1.Pod, _, newObj any) (fwk.QueueingHint, error) {
-	changed, ok := newObj.(*v1.Pod)
-	if !ok {
-		return fwk.Queue, fmt.Errorf("want a *v1.Pod, got %T", newObj)
+// isSchedulableAfterPodChange queues a pending pod for a change to itself,
+// and for a bound pod of one of its policy's dependencies that was added,
+// deleted or relabelled.
+func (pl *EdgePlacement) isSchedulableAfterPodChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
+	oldPod, newPod, err := schedutil.As[*v1.Pod](oldObj, newObj)
+	if err != nil {
+		return fwk.Queue, err
 	}
-	if changed.UID != pod.UID {
+	if newPod != nil && newPod.UID == pod.UID {
+		return fwk.Queue, nil
+	}
+	policy, err := pl.model.Load().PolicyFor(pod)
+	if err != nil || policy == nil || len(policy.Spec.Dependencies) == 0 {
 		return fwk.QueueSkip, nil
 	}
-	return fwk.Queue, nil
+	for _, p := range []*v1.Pod{oldPod, newPod} {
+		if p != nil && p.Spec.NodeName != "" && policy.DependsOn(p) {
+			logger.V(5).Info("A dependency's pod moved", "pod", klog.KObj(pod), "dependency", klog.KObj(p))
+			return fwk.Queue, nil
+		}
+	}
+	return fwk.QueueSkip, nil
 }
 
 // World is the world model's current snapshot: what the next scheduling

@@ -46,7 +46,7 @@ func TestRoomMemo(t *testing.T) {
 	snap := state.Build(state.Objects{Sites: sites, Policies: []*placementv1alpha1.PlacementPolicy{policy}, Nodes: nodes})
 	snap.Generation = 1
 	infos := cache.NewSnapshot(nil, nodes).NodeInfos()
-	plans := state.NewPlanCache(state.GPUResources{})
+	plans := state.NewPlanCache(state.GPUResources{}, nil)
 	plan := func(cpu string) *state.PodPlan {
 		pp, err := plans.PlanPod(snap, st.MakePod().Namespace(ns).Name("x").Label(placementv1alpha1.PolicyLabel, "p").
 			Req(map[v1.ResourceName]string{v1.ResourceCPU: cpu}).Obj())
@@ -92,7 +92,7 @@ func TestRoomMemo(t *testing.T) {
 		t.Error("the memo outlived its TTL")
 	}
 	// A plan of its own (no cache): no memo.
-	own, err := snap.PlanPod(st.MakePod().Namespace(ns).Name("y").Label(placementv1alpha1.PolicyLabel, "p").Obj(), state.GPUResources{})
+	own, err := snap.PlanPod(st.MakePod().Namespace(ns).Name("y").Label(placementv1alpha1.PolicyLabel, "p").Obj(), state.GPUResources{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func BenchmarkNarrowFilled(b *testing.B) {
 	snap := state.Build(state.Objects{Sites: sites, Policies: []*placementv1alpha1.PlacementPolicy{policy}, Nodes: nodes})
 	snap.Generation = 1
 	infos := cache.NewSnapshot(pods, nodes).NodeInfos()
-	pp, err := state.NewPlanCache(state.GPUResources{}).PlanPod(snap, st.MakePod().Namespace(ns).Name("r").
+	pp, err := state.NewPlanCache(state.GPUResources{}, nil).PlanPod(snap, st.MakePod().Namespace(ns).Name("r").
 		Label(placementv1alpha1.PolicyLabel, "p").Req(map[v1.ResourceName]string{v1.ResourceCPU: "1"}).Obj())
 	if err != nil {
 		b.Fatal(err)

@@ -69,7 +69,8 @@ type policySignature struct {
 //     narrowing's node admission reads (with kube-scheduler's own signers
 //     and keys, shared with NodeAffinity and TaintToleration).
 //
-// The world (Sites, telemetry, nodes) is not in the signature: a pod is
+// The world (Sites, telemetry, nodes, where the policy's dependencies
+// run) is not in the signature: a pod is
 // signed when it is queued, long before it is scheduled. What keeps a batch
 // from carrying a decision across a world change is that the framework
 // runs the second pod's own PreFilter and then Filter on the hinted node,

@@ -1,0 +1,218 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	corelisters "k8s.io/client-go/listers/core/v1"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+)
+
+// Cluster is where a plan finds the pods a policy's dependencies select
+// and the nodes they run on: the scheduler's and the controller's
+// informers, or the lists `kubectl proxima` read.
+type Cluster interface {
+	// SelectPods are the pods of the namespace that sel matches.
+	SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, error)
+	// Node is the named node, nil when it is not known.
+	Node(name string) *v1.Node
+}
+
+// ListerCluster is a Cluster read from listers.
+type ListerCluster struct {
+	PodLister  corelisters.PodLister
+	NodeLister corelisters.NodeLister
+}
+
+// SelectPods lists the namespace's pods that sel matches.
+func (c ListerCluster) SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, error) {
+	return c.PodLister.Pods(namespace).List(sel)
+}
+
+// Node gets the named node; nil when the lister has none.
+func (c ListerCluster) Node(name string) *v1.Node {
+	n, err := c.NodeLister.Get(name)
+	if err != nil {
+		return nil
+	}
+	return n
+}
+
+// DependencyPlacement is where one of a policy's dependencies runs: its
+// pods bound to a node of a known Site, counted per site.
+type DependencyPlacement struct {
+	// Name is the dependency's name in the policy.
+	Name string
+	// Sites are site indexes, ascending, and Pods the pods running at each.
+	Sites, Pods []int32
+}
+
+// Placed reports whether any of the dependency's pods runs at a site.
+func (d *DependencyPlacement) Placed() bool { return len(d.Sites) > 0 }
+
+// key is the placement in a canonical form: "name:3=2,7=1".
+func (d *DependencyPlacement) key(b *strings.Builder) {
+	b.WriteString(d.Name)
+	b.WriteByte(':')
+	for i, s := range d.Sites {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(int(s)))
+		b.WriteByte('=')
+		b.WriteString(strconv.Itoa(int(d.Pods[i])))
+	}
+	b.WriteByte(';')
+}
+
+// ErrNoCluster: a policy with dependencies is planned without a Cluster to
+// find them in, so its dependency rules cannot be evaluated.
+var ErrNoCluster = errors.New("the policy has dependencies and their pods cannot be listed here")
+
+// dependencySelectors parses the policy's dependency selectors; a selector
+// that does not parse selects nothing (admission validates them).
+func dependencySelectors(deps []placementv1alpha1.DependencyRef) []labels.Selector {
+	if len(deps) == 0 {
+		return nil
+	}
+	out := make([]labels.Selector, len(deps))
+	for i := range deps {
+		s, err := metav1.LabelSelectorAsSelector(deps[i].PodSelector.LabelSelector())
+		if err != nil {
+			s = labels.Nothing()
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// PlaceDependencies finds where each of the policy's dependencies runs:
+// the pods its selector matches in the policy's namespace that are bound
+// to a node of a known Site and neither finished nor being deleted,
+// except pod itself (nil: none). nil for a policy without dependencies.
+func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Cluster) ([]DependencyPlacement, error) {
+	deps := policy.Spec.Dependencies
+	if len(deps) == 0 {
+		return nil, nil
+	}
+	if c == nil {
+		return nil, ErrNoCluster
+	}
+	out := make([]DependencyPlacement, len(deps))
+	var count map[int32]int32
+	for i := range deps {
+		out[i].Name = deps[i].Name
+		pods, err := c.SelectPods(policy.Namespace, policy.dependencies[i])
+		if err != nil {
+			return nil, fmt.Errorf("listing the pods of dependency %q: %w", deps[i].Name, err)
+		}
+		clear(count)
+		for _, p := range pods {
+			if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed ||
+				pod != nil && p.UID == pod.UID {
+				continue
+			}
+			node := c.Node(p.Spec.NodeName)
+			if node == nil {
+				continue
+			}
+			site, ok := s.SiteOfNode(node)
+			if !ok {
+				continue
+			}
+			if count == nil {
+				count = map[int32]int32{}
+			}
+			count[int32(site)]++
+		}
+		d := &out[i]
+		for site := range count {
+			d.Sites = append(d.Sites, site)
+		}
+		slices.Sort(d.Sites)
+		for _, site := range d.Sites {
+			d.Pods = append(d.Pods, count[site])
+		}
+	}
+	return out, nil
+}
+
+// dependencyRules puts the placed dependencies in the core's terms: each
+// one's RTT from every site is the mean of the RTTs to the sites where
+// its pods run (SiteRTT), weighted by the pods at each, with the upper
+// bounds weighted alike and the provenance of every pair combined. A
+// dependency not placed yet is left out: it neither scores nor bounds.
+func (s *Snapshot) dependencyRules(spec *placementv1alpha1.PlacementPolicySpec, placed []DependencyPlacement, out *scoring.Policy) {
+	n := s.World.Sites.Len()
+	for i := range placed {
+		p := &placed[i]
+		if !p.Placed() || i >= len(spec.Dependencies) {
+			continue
+		}
+		ref := &spec.Dependencies[i]
+		d := scoring.Dependency{Weight: 1, RTT: make([]float64, n), Upper: make([]float64, n), Provenance: make([]scoring.Provenance, n)}
+		if ref.Weight != nil {
+			d.Weight = float64(*ref.Weight)
+		}
+		if ref.MaxRTTMilliseconds != nil {
+			d.MaxRTT = float64(*ref.MaxRTTMilliseconds)
+		}
+		var total float64
+		for _, c := range p.Pods {
+			total += float64(c)
+		}
+		for k, t := range p.Sites {
+			share := float64(p.Pods[k]) / total
+			for a := range n {
+				v, u, f := s.SiteRTT(a, int(t))
+				d.Provenance[a] |= f
+				if v >= scoring.UnknownRTT || d.RTT[a] >= scoring.UnknownRTT {
+					d.RTT[a], d.Upper[a] = scoring.UnknownRTT, scoring.UnknownRTT
+					continue
+				}
+				d.RTT[a] += share * v
+				d.Upper[a] += share * u
+			}
+		}
+		out.Dependencies = append(out.Dependencies, d)
+	}
+}
+
+// DependsOn reports whether p is in the policy's namespace and one of its
+// dependencies selects it: p's moves change the policy's plans.
+func (r *ResolvedPolicy) DependsOn(p *v1.Pod) bool {
+	if p.Namespace != r.Namespace {
+		return false
+	}
+	set := labels.Set(p.Labels)
+	for _, sel := range r.dependencies {
+		if sel.Matches(set) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,204 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package state
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	"k8s.io/utils/ptr"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/rttmodel"
+	"github.com/proxima-sched/proxima/pkg/scoring"
+)
+
+// listCluster is a Cluster over fixed lists.
+type listCluster struct {
+	pods  []*v1.Pod
+	nodes map[string]*v1.Node
+}
+
+func (c listCluster) SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, error) {
+	var out []*v1.Pod
+	for _, p := range c.pods {
+		if p.Namespace == namespace && sel.Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (c listCluster) Node(name string) *v1.Node { return c.nodes[name] }
+
+// dependencyWorld: Paris, Frankfurt and New York, with Paris–Frankfurt
+// declared at 9 ms on Paris and 11 ms on Frankfurt (the larger counts), and
+// one node per site.
+func dependencyWorld(policies ...*placementv1alpha1.PlacementPolicy) (*Snapshot, listCluster) {
+	par := site("paris", placementv1alpha1.TierRegional, "FR", "48.8566", "2.3522", "", "EU")
+	par.Spec.RTTs = []placementv1alpha1.SiteRTT{{Site: "frankfurt", Milliseconds: 9}, {Site: "nowhere", Milliseconds: 1}}
+	fra := site("frankfurt", placementv1alpha1.TierCloud, "DE", "50.1109", "8.6821", "", "EU")
+	fra.Spec.RTTs = []placementv1alpha1.SiteRTT{{Site: "paris", Milliseconds: 11}}
+	nyc := site("newyork", placementv1alpha1.TierCloud, "US", "40.7128", "-74.0060", "")
+	c := listCluster{nodes: map[string]*v1.Node{}}
+	var nodes []*v1.Node
+	for _, s := range []string{"paris", "frankfurt", "newyork"} {
+		n := st.MakeNode().Name(s+"-1").Label(placementv1alpha1.SiteLabel, s).Obj()
+		nodes = append(nodes, n)
+		c.nodes[n.Name] = n
+	}
+	snap := Build(Objects{Sites: []*placementv1alpha1.Site{par, fra, nyc}, Policies: policies, Nodes: nodes})
+	return snap, c
+}
+
+func dbPod(name, node string) *v1.Pod {
+	return st.MakePod().Namespace("shop").Name(name).UID(name).Label("app", "db").Node(node).Obj()
+}
+
+func TestSiteRTT(t *testing.T) {
+	snap, _ := dependencyWorld()
+	idx := func(name string) int { i, _ := snap.SiteIndex(name); return i }
+	par, fra, nyc := idx("paris"), idx("frankfurt"), idx("newyork")
+	if v, u, f := snap.SiteRTT(par, fra); v != 11 || u != 11 || f != scoring.Declared {
+		t.Errorf("paris-frankfurt = %v (upper %v, %v), want the larger declaration, 11 ms declared", v, u, f)
+	}
+	if v, _, _ := snap.SiteRTT(fra, par); v != 11 {
+		t.Errorf("frankfurt-paris = %v, want 11 either way", v)
+	}
+	if v, u, f := snap.SiteRTT(par, par); v != 0 || u != 0 || f.IsEstimate() {
+		t.Errorf("within a site = %v (upper %v, %v), want 0", v, u, f)
+	}
+	v, u, f := snap.SiteRTT(par, nyc)
+	prior := rttmodel.EstimateRTT(48.8566, 2.3522, 40.7128, -74.0060)
+	if !f.IsEstimate() || math.Abs(v-prior) > 1e-9 || u != rttmodel.EstimatePriorUpper(prior) {
+		t.Errorf("paris-newyork = %v (upper %v, %v), want the distance prior %v with its bound", v, u, f, prior)
+	}
+}
+
+func TestDependencies(t *testing.T) {
+	db := placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
+		Spec: placementv1alpha1.PlacementPolicySpec{
+			PodSelector:  &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "api"}},
+			Weights:      &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: db, MaxRTTMilliseconds: ptr.To[int32](20)}},
+		}}
+	api := st.MakePod().Namespace("shop").Name("api-0").UID("api-0").Label("app", "api").Obj()
+	snap, c := dependencyWorld(policy)
+	idx := func(name string) int { i, _ := snap.SiteIndex(name); return i }
+
+	t.Run("not placed yet: no bound, no objective", func(t *testing.T) {
+		c := c
+		c.pods = []*v1.Pod{dbPod("db-pending", ""), st.MakePod().Namespace("other").Name("db").Label("app", "db").Node("paris-1").Obj()}
+		pp, err := snap.PlanPod(api, GPUResources{}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pp.Plan.NumFeasible() != 3 || pp.Dependencies[0].Placed() {
+			t.Errorf("feasible %d, placed %v: want every site and the dependency not placed", pp.Plan.NumFeasible(), pp.Dependencies)
+		}
+	})
+
+	t.Run("placed: its sites weighted by pods, the bound on evidence", func(t *testing.T) {
+		c := c
+		finished := dbPod("db-done", "newyork-1")
+		finished.Status.Phase = v1.PodSucceeded
+		deleting := dbPod("db-going", "newyork-1")
+		deleting.DeletionTimestamp = &metav1.Time{}
+		c.pods = []*v1.Pod{dbPod("db-0", "paris-1"), dbPod("db-1", "paris-1"), dbPod("db-2", "frankfurt-1"), finished, deleting,
+			dbPod("db-lost", "gone-1")}
+		pp, err := snap.PlanPod(api, GPUResources{}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := DependencyPlacement{Name: "db", Sites: []int32{int32(idx("frankfurt")), int32(idx("paris"))}, Pods: []int32{1, 2}}
+		if diff := cmp.Diff([]DependencyPlacement{want}, pp.Dependencies); diff != "" {
+			t.Errorf("placement (-want +got):\n%s", diff)
+		}
+		d := pp.Rules.Dependencies[0]
+		// paris: 2/3·0 + 1/3·11; frankfurt: 2/3·11 + 1/3·0
+		if got := d.RTT[idx("paris")]; math.Abs(got-11.0/3) > 1e-9 {
+			t.Errorf("paris: %v, want 11/3", got)
+		}
+		if got := d.RTT[idx("frankfurt")]; math.Abs(got-22.0/3) > 1e-9 {
+			t.Errorf("frankfurt: %v, want 22/3", got)
+		}
+		for _, s := range []string{"paris", "frankfurt"} {
+			if f := d.Provenance[idx(s)]; f.IsEstimate() || pp.Plan.SiteReason(idx(s)) != scoring.Feasible {
+				t.Errorf("%s: %v, %v; want declared and feasible", s, f, pp.Plan.SiteReason(idx(s)))
+			}
+		}
+		ny := idx("newyork")
+		if !d.Provenance[ny].IsEstimate() || pp.Plan.SiteReason(ny) != scoring.ReasonDependencyRTT || pp.Plan.SiteBreachProven(ny) {
+			t.Errorf("newyork: %v, %v, proven %v; want an estimate over the bound, not proven", d.Provenance[ny], pp.Plan.SiteReason(ny), pp.Plan.SiteBreachProven(ny))
+		}
+		if r := pp.Plan.Ranked(); snap.World.Sites.Names[r[0]] != "paris" {
+			t.Errorf("ranked %v, want paris first", r)
+		}
+	})
+
+	t.Run("the pod itself is not its own dependency", func(t *testing.T) {
+		c := c
+		self := dbPod("api-0", "newyork-1")
+		c.pods = []*v1.Pod{self}
+		pp, err := snap.PlanPod(self, GPUResources{}, c)
+		if err != nil || pp != nil {
+			// self has no policy (app=db): nothing to plan
+			t.Fatalf("got %v, %v", pp, err)
+		}
+		labelled := self.DeepCopy()
+		labelled.Labels[placementv1alpha1.PolicyLabel] = "api"
+		pp, err = snap.PlanPod(labelled, GPUResources{}, c)
+		if err != nil || pp.Dependencies[0].Placed() {
+			t.Errorf("got %v, %v; want the dependency not placed", pp.Dependencies, err)
+		}
+	})
+
+	t.Run("without a cluster the policy cannot be evaluated", func(t *testing.T) {
+		_, err := snap.PlanPod(api, GPUResources{}, nil)
+		if !errors.Is(err, ErrNoCluster) || !Unresolvable(err) {
+			t.Errorf("got %v, want ErrNoCluster, unresolvable", err)
+		}
+	})
+
+	t.Run("the plan cache keys on where the dependency runs", func(t *testing.T) {
+		c := c
+		c.pods = []*v1.Pod{dbPod("db-0", "paris-1")}
+		plans := NewPlanCache(GPUResources{}, &c)
+		a, err := plans.PlanPod(snap, api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.pods = []*v1.Pod{dbPod("db-0", "newyork-1")}
+		b, err := plans.PlanPod(snap, api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Shared() == b.Shared() {
+			t.Error("a plan made with the dependency in Paris was reused after it moved to New York")
+		}
+		if r := b.Plan.Ranked(); snap.World.Sites.Names[r[0]] != "newyork" {
+			t.Errorf("after the move: ranked %v, want newyork first", r)
+		}
+	})
+}
