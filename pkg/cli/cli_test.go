@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -518,4 +519,64 @@ func TestExplainTableTop(t *testing.T) {
 			t.Errorf("top %d: exclusions not %q:\n%s", tc.top, tc.excludedText, out.String())
 		}
 	}
+}
+
+// explain shows the RTT to each dependency at every site, names the one
+// whose bound excludes a site, suggests the bound that would admit it,
+// and says when a dependency runs nowhere yet.
+func TestExplainDependencies(t *testing.T) {
+	w := testWorld(t, 0)
+	// ber–par declared at 12 ms; ber and par have no location, so every
+	// pair with zrh is unknown.
+	sites := slices.Clone(w.Snap.Sites())
+	for i, s := range sites {
+		if s.Name == "ber" {
+			s = s.DeepCopy()
+			s.Spec.RTTs = []placementv1alpha1.SiteRTT{{Site: "par", Milliseconds: 12}}
+			sites[i] = s
+		}
+	}
+	policy := euPolicy(0)
+	policy.Spec.Dependencies = []placementv1alpha1.DependencyRef{
+		{Name: "db", MaxRTTMilliseconds: ptr.To[int32](5), PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}},
+		{Name: "cache", PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "cache"}}},
+	}
+	db := st.MakePod().Namespace("shop").Name("db-0").Label("app", "db").Node("ber-0").Obj()
+	pending := pod("api", "", "1")
+	w = simulate.NewWorld(sites, w.Snap.Sources(), []*placementv1alpha1.PlacementPolicy{policy}, nodesOf(w), []*v1.Pod{db, pending}, simulate.Settings{})
+	e := Explain(w, pending)
+	if e.Now == nil || e.Now.Site != "ber" {
+		t.Fatalf("want ber chosen (0 ms to the database), got %+v", e.Now)
+	}
+	want := []placementv1alpha1.DependencyRTT{
+		{Dependency: "db", Sites: 1, Milliseconds: ptr.To(0.0), Provenance: "declared", Live: "notRead"},
+		{Dependency: "cache", Provenance: "unknown", Live: "notRead"},
+	}
+	if diff := cmp.Diff(want, e.Now.Dependencies); diff != "" {
+		t.Errorf("dependencies at the chosen site (-want +got):\n%s", diff)
+	}
+	var par *SiteVerdict
+	for i := range e.Sites {
+		if e.Sites[i].Site == "par" {
+			par = &e.Sites[i]
+		}
+	}
+	if par == nil || par.Verdict != "excluded: dependency RTT" || !strings.Contains(par.DependencyOverBound, "db 12.0 ms, over 5 ms") {
+		t.Errorf("par: %+v, want excluded by db's bound at 12 ms", par)
+	}
+	var out strings.Builder
+	PrintExplanation(&out, e, DefaultExplainSites)
+	for _, s := range []string{"RTT to dependency db (1 site(s)) 0.0 ms", "dependency cache not running yet"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("explanation lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+func nodesOf(w *simulate.World) []*v1.Node {
+	var out []*v1.Node
+	for _, ni := range w.Nodes {
+		out = append(out, ni.Node())
+	}
+	return out
 }

@@ -587,6 +587,13 @@ func PrintExplanation(out io.Writer, e *Explanation, top int) {
 		if len(n.RTTs) == 0 {
 			fmt.Fprint(out, " -")
 		}
+		for _, d := range n.Dependencies {
+			if d.Sites == 0 {
+				fmt.Fprintf(out, "; dependency %s not running yet", d.Dependency)
+				continue
+			}
+			fmt.Fprintf(out, "; RTT to dependency %s (%d site(s)) %s", d.Dependency, d.Sites, state.DescribeRTT(d.AsSourceRTT()))
+		}
 		fmt.Fprintf(out, "; cost %s/h\n", money(n.Cost))
 	}
 	if len(e.Excluded) > 0 {
@@ -625,7 +632,7 @@ func PrintExplanation(out io.Writer, e *Explanation, top int) {
 				lat, cost, load, total = f2(s.Score.Latency), f2(s.Score.Cost), f2(s.Score.Load), f2(s.Score.Total)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Site, rank, ms(s.LatencyMilliseconds), money(s.HourlyCost),
-				lat, cost, load, total, s.Free.CPU, s.Free.Memory, s.Verdict+overBoundNote(s.OverBound))
+				lat, cost, load, total, s.Free.CPU, s.Free.Memory, s.Verdict+overBoundNote(s.OverBound)+dependencyNote(s.DependencyOverBound))
 		}
 		_ = tw.Flush()
 		if more > 0 {
@@ -752,4 +759,13 @@ func PrintSites(out io.Writer, l *SiteList) {
 			s.Free.Pods, s.Health, telemetry, podText)
 	}
 	_ = tw.Flush()
+}
+
+// dependencyNote says which dependency's bound excluded a site, for the
+// table.
+func dependencyNote(over string) string {
+	if over == "" {
+		return ""
+	}
+	return " (" + over + ")"
 }

@@ -130,7 +130,9 @@ type Placement struct {
 	Node  string                        `json:"node"`
 	Score placementv1alpha1.ScoreTerms  `json:"score"`
 	RTTs  []placementv1alpha1.SourceRTT `json:"rtts,omitempty"`
-	Cost  *float64                      `json:"hourlyCost,omitempty"`
+	// Dependencies are the RTTs to the policy's dependencies.
+	Dependencies []placementv1alpha1.DependencyRTT `json:"dependencies,omitempty"`
+	Cost         *float64                          `json:"hourlyCost,omitempty"`
 }
 
 // SiteVerdict is one site for one pod.
@@ -154,6 +156,11 @@ type SiteVerdict struct {
 	// fail it as the rule judges them (an estimate at its upper bound by
 	// default), with whether the probe plan measures them.
 	OverBound []PairOverBound `json:"overBound,omitempty"`
+	// Dependencies are the RTTs from the site to the policy's
+	// dependencies; for a site a dependency's bound excluded, the first
+	// one over it is DependencyOverBound.
+	Dependencies        []placementv1alpha1.DependencyRTT `json:"dependencies,omitempty"`
+	DependencyOverBound string                            `json:"dependencyOverBound,omitempty"`
 }
 
 // PairOverBound is one RTT that fails a policy's max RTT at a site.
@@ -211,6 +218,29 @@ func overBound(w *simulate.World, pp *state.PodPlan, s int, plan *probeplan.Plan
 		out = append(out, o)
 	}
 	return out
+}
+
+// dependencyOverBound names the first dependency whose bound excludes site
+// i, with its RTT as the bound judges it: "orders-db 31.0 ms over 20 ms
+// (estimated (distance prior, upper bound 88.9 ms))".
+func dependencyOverBound(pp *state.PodPlan, i int) string {
+	k := pp.Plan.DependencyOverBound(i)
+	if k < 0 {
+		return ""
+	}
+	// Rules.Dependencies has the placed dependencies only, in order.
+	var placed []placementv1alpha1.DependencyRTT
+	for _, d := range pp.DependencyRTTs(i) {
+		if d.Sites > 0 {
+			placed = append(placed, d)
+		}
+	}
+	if k >= len(placed) {
+		return ""
+	}
+	d := placed[k]
+	return fmt.Sprintf("%s %s, over %s ms", d.Dependency, state.DescribeRTT(d.AsSourceRTT()),
+		strconv.FormatFloat(pp.Rules.Dependencies[k].MaxRTT, 'f', -1, 64))
 }
 
 // overBoundNote says which estimated RTTs excluded a site, for the table.
@@ -406,7 +436,8 @@ func volumesOf(w *simulate.World) func(*v1.Pod, string) string {
 
 func placementOf(w *simulate.World, pp *state.PodPlan, c simulate.Choice) *Placement {
 	rec := pp.Record(w.Snap, c.Node, c.Site, c.Load, nil)
-	return &Placement{Site: rec.Site, Node: c.Node, Score: rec.Score, RTTs: pp.SourceRTTs(c.Site), Cost: state.Finite(pp.Plan.SiteCost(c.Site))}
+	return &Placement{Site: rec.Site, Node: c.Node, Score: rec.Score, RTTs: pp.SourceRTTs(c.Site), Dependencies: pp.DependencyRTTs(c.Site),
+		Cost: state.Finite(pp.Plan.SiteCost(c.Site))}
 }
 
 // verdicts judges every site for the pod.
@@ -417,10 +448,13 @@ func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chose
 	site := func(i int) SiteVerdict {
 		v := SiteVerdict{Site: ws.Names[i], Tier: ws.Tier[i].String(), Country: scoring.CountryCode(ws.Country[i]),
 			HourlyCost: state.Finite(pp.Plan.SiteCost(i)), Free: freeOf(w.SiteFree(i))}
-		if len(pp.Rules.Sources) > 0 {
+		if pp.HasLatency() {
 			v.LatencyMilliseconds = state.Finite(pp.Plan.SiteLatency(i))
+		}
+		if len(pp.Rules.Sources) > 0 {
 			v.WorstRTTMilliseconds = state.Finite(pp.Plan.SiteWorstRTT(i))
 		}
+		v.Dependencies = pp.DependencyRTTs(i)
 		return v
 	}
 	var chosenTotal float64
@@ -451,8 +485,11 @@ func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chose
 		if r := pp.Plan.SiteReason(i); r != scoring.Feasible {
 			v := site(i)
 			v.Verdict = "excluded: " + r.String()
-			if r == scoring.ReasonMaxRTT {
+			switch r {
+			case scoring.ReasonMaxRTT:
 				v.OverBound = overBound(w, pp, i, probes)
+			case scoring.ReasonDependencyRTT:
+				v.DependencyOverBound = dependencyOverBound(pp, i)
 			}
 			out = append(out, v)
 		}
@@ -519,6 +556,14 @@ func suggest(w *simulate.World, pp *state.PodPlan, pod *v1.Pod, placeable bool, 
 				return "declare or measure the RTTs from the policy's sources to the site (latency.estimates rejects estimated ones)"
 			}
 			return fmt.Sprintf("raise latency.maxRTTMilliseconds to %s ms", strconv.FormatFloat(math.Ceil(worst), 'f', 0, 64))
+		}},
+		{scoring.ReasonDependencyRTT, func(p *scoring.Policy) {
+			p.Dependencies = slices.Clone(p.Dependencies)
+			for k := range p.Dependencies {
+				p.Dependencies[k].MaxRTT = 0
+			}
+		}, func(_ *scoring.Plan, i int) string {
+			return "raise the bound of dependency " + dependencyOverBound(pp, i)
 		}},
 		{scoring.ReasonMaxCost, func(p *scoring.Policy) { p.MaxHourly = 0 }, func(pl *scoring.Plan, i int) string {
 			return fmt.Sprintf("raise cost.maxHourly to %s", strconv.FormatFloat(math.Ceil(pl.SiteCost(i)*1e4)/1e4, 'f', -1, 64))

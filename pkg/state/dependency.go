@@ -133,7 +133,7 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 		clear(count)
 		for _, p := range pods {
 			if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed ||
-				pod != nil && p.UID == pod.UID {
+				samePod(p, pod) {
 				continue
 			}
 			node := c.Node(p.Spec.NodeName)
@@ -159,6 +159,18 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 		}
 	}
 	return out, nil
+}
+
+// samePod: b is a, by UID, or by namespace and name when a has no UID
+// (a pod not created yet).
+func samePod(a, b *v1.Pod) bool {
+	switch {
+	case b == nil:
+		return false
+	case b.UID != "":
+		return a.UID == b.UID
+	}
+	return a.Namespace == b.Namespace && a.Name == b.Name
 }
 
 // dependencyRules puts the placed dependencies in the core's terms: each

@@ -17,9 +17,11 @@ limitations under the License.
 package state
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,7 +51,12 @@ func (p *PodPlan) Record(snap *Snapshot, node string, i int, load float64, alt A
 	for _, j := range heaviestSources(&p.Rules, w, i, heaviest[:0]) {
 		rec.RTTs = append(rec.RTTs, RecordedRTT(w, i, j))
 	}
-	if len(p.Rules.Sources) > 0 {
+	rec.DependencyCount = len(p.Dependencies)
+	for _, d := range p.heaviestDependencies(i) {
+		d.Milliseconds, d.UpperMilliseconds = rounded(d.Milliseconds, 100), rounded(d.UpperMilliseconds, 100)
+		rec.Dependencies = append(rec.Dependencies, d)
+	}
+	if p.HasLatency() {
 		rec.LatencyMilliseconds = rounded(Finite(pl.SiteLatency(i)), 100)
 	}
 	rec.HourlyCost = rounded(Finite(pl.SiteCost(i)), 1e6)
@@ -115,6 +122,78 @@ func heaviestSources(rules *scoring.Policy, w *scoring.World, i int, out []int) 
 	return out
 }
 
+// HasLatency reports whether the plan has a latency objective: the policy
+// has sources, or dependencies that run somewhere.
+func (p *PodPlan) HasLatency() bool {
+	return len(p.Rules.Sources) > 0 || len(p.Rules.Dependencies) > 0
+}
+
+// DependencyRTTs are the RTTs from site i to every one of the policy's
+// dependencies, in the policy's order: a dependency not placed has Sites 0
+// and no value.
+func (p *PodPlan) DependencyRTTs(i int) []placementv1alpha1.DependencyRTT {
+	var out []placementv1alpha1.DependencyRTT
+	k := 0
+	for _, d := range p.Dependencies {
+		r := placementv1alpha1.DependencyRTT{Dependency: d.Name, Sites: len(d.Sites), Provenance: placementv1alpha1.ProvenanceUnknown,
+			Live: placementv1alpha1.LiveNotRead}
+		if d.Placed() && k < len(p.Rules.Dependencies) {
+			rd := &p.Rules.Dependencies[k]
+			k++
+			v, prov := rd.RTT[i], rd.Provenance[i]
+			r.Milliseconds = Finite(v)
+			switch {
+			case r.Milliseconds == nil:
+			case prov&scoring.Estimated != 0:
+				r.Provenance = placementv1alpha1.ProvenanceEstimated
+				r.Estimator = placementv1alpha1.EstimatorDistancePrior
+				if prov&scoring.Fitted != 0 {
+					r.Estimator = placementv1alpha1.EstimatorFitted
+				}
+				if up := rd.Upper[i]; up > v {
+					r.UpperMilliseconds = Finite(up)
+				}
+			case prov&scoring.Live != 0 && prov&scoring.Stale == 0:
+				r.Provenance = placementv1alpha1.ProvenanceLive
+			default:
+				r.Provenance = placementv1alpha1.ProvenanceDeclared
+			}
+			r.Live = liveState(prov)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// heaviestDependencies are the (at most MaxRecordedRTTs) dependencies
+// that weigh most in the latency objective at site i, the heaviest first:
+// not placed or unknown, then by weight times RTT (WeightedMean) or by RTT
+// (WorstCase); ties keep the policy's order.
+func (p *PodPlan) heaviestDependencies(i int) []placementv1alpha1.DependencyRTT {
+	all := p.DependencyRTTs(i)
+	weight := func(k int) float64 {
+		r := all[k]
+		if r.Milliseconds == nil {
+			return math.Inf(1)
+		}
+		w := 1.0
+		if ref := p.Policy.Spec.Dependencies; k < len(ref) && ref[k].Weight != nil && p.Rules.Objective == scoring.WeightedMean {
+			w = float64(*ref[k].Weight)
+		}
+		return w * *r.Milliseconds
+	}
+	idx := make([]int, len(all))
+	for k := range idx {
+		idx[k] = k
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(weight(b), weight(a)) })
+	out := make([]placementv1alpha1.DependencyRTT, 0, min(len(idx), placementv1alpha1.MaxRecordedRTTs))
+	for _, k := range idx[:min(len(idx), placementv1alpha1.MaxRecordedRTTs)] {
+		out = append(out, all[k])
+	}
+	return out
+}
+
 // SourceRTTs are the RTTs from every one of the policy's sources to site i
 // of the plan's World, in the policy's order: what `kubectl proxima`
 // computes on demand where the record keeps only the heaviest.
@@ -165,7 +244,7 @@ const (
 func (p *PodPlan) Alternative(i int, alt Alternative) placementv1alpha1.SiteAlternative {
 	pl := &p.Plan
 	a := placementv1alpha1.SiteAlternative{Site: p.worldSiteName(i), HourlyCost: Finite(pl.SiteCost(i))}
-	if len(p.Rules.Sources) > 0 {
+	if p.HasLatency() {
 		a.LatencyMilliseconds = Finite(pl.SiteLatency(i))
 	}
 	load := 1.0
@@ -321,6 +400,20 @@ func Sentence(rec *placementv1alpha1.PlacementRecord) string {
 			fmt.Fprintf(&b, "; RTT %s %s", r.Source, DescribeRTT(r))
 			if more := max(rec.SourceCount, len(rec.RTTs)) - 1; more > 0 {
 				fmt.Fprintf(&b, " and %d more source(s)", more)
+			}
+		}
+		if len(rec.Dependencies) > 0 {
+			d := rec.Dependencies[0]
+			if d.Sites == 0 {
+				fmt.Fprintf(&b, "; dependency %s not running yet", d.Dependency)
+			} else {
+				fmt.Fprintf(&b, "; RTT to dependency %s %s", d.Dependency, DescribeRTT(d.AsSourceRTT()))
+			}
+			switch more := max(rec.DependencyCount, len(rec.Dependencies)) - 1; {
+			case more == 1:
+				b.WriteString(" and 1 more dependency")
+			case more > 1:
+				fmt.Fprintf(&b, " and %d more dependencies", more)
 			}
 		}
 		if rec.HourlyCost != nil {

@@ -497,7 +497,8 @@ type PlacementPolicyStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// feasibleSites is how many sites the hard rules leave (before node
-	// capacity and hardware are considered).
+	// capacity, hardware and the dependencies' bounds, which depend on
+	// where other pods run, are considered).
 	// +optional
 	FeasibleSites int32 `json:"feasibleSites,omitempty"`
 	// sitesWithoutNodes names the feasible sites that no node belongs to

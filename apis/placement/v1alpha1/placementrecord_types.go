@@ -84,9 +84,16 @@ type PlacementRecord struct {
 	// latency objective at the site, the heaviest first: an unknown RTT,
 	// then by weight times RTT (weighted mean) or by RTT (worst case).
 	RTTs []SourceRTT `json:"rtts,omitempty"`
+	// DependencyCount is how many dependencies the policy has.
+	DependencyCount int `json:"dependencyCount,omitempty"`
+	// Dependencies are the RTTs from the site to the (at most
+	// MaxRecordedRTTs) dependencies that weigh most in the latency
+	// objective, ordered as RTTs are; a dependency with no running pod is
+	// listed first with Sites 0.
+	Dependencies []DependencyRTT `json:"dependencies,omitempty"`
 	// LatencyMilliseconds is the policy's latency objective at the site
-	// (weighted mean or worst case over RTTs); absent without sources or
-	// when an RTT is unknown.
+	// (weighted mean or worst case over the RTTs to its sources and
+	// dependencies); absent without either or when an RTT is unknown.
 	LatencyMilliseconds *float64 `json:"latencyMilliseconds,omitempty"`
 	// HourlyCost of the pod's requests at the site's prices; absent when
 	// a price it needs is unknown.
@@ -131,6 +138,34 @@ type SourceRTT struct {
 	// latency.maxRTTMilliseconds judges it by unless the policy's
 	// latency.estimates says otherwise.
 	UpperMilliseconds *float64 `json:"upperMilliseconds,omitempty"`
+}
+
+// DependencyRTT is the RTT from the site to one of the policy's
+// dependencies: the mean of the RTTs to the sites where its pods ran,
+// weighted by the pods at each. Provenance is estimated when any of those
+// RTTs was, live when all were live, else declared.
+//
+// +kubebuilder:object:generate=false
+type DependencyRTT struct {
+	// Dependency is its name in the policy.
+	Dependency string `json:"dependency"`
+	// Sites is how many sites its pods ran at; 0 when none ran anywhere,
+	// and the dependency counted for nothing.
+	Sites int `json:"sites"`
+	// Milliseconds is absent when the RTT is unknown or Sites is 0.
+	Milliseconds *float64 `json:"milliseconds,omitempty"`
+	// Provenance, Live, Estimator and UpperMilliseconds as in SourceRTT.
+	Provenance        string   `json:"provenance"`
+	Live              string   `json:"live"`
+	Estimator         string   `json:"estimator,omitempty"`
+	UpperMilliseconds *float64 `json:"upperMilliseconds,omitempty"`
+}
+
+// AsSourceRTT is the dependency's RTT in SourceRTT's form, named by the
+// dependency.
+func (d DependencyRTT) AsSourceRTT() SourceRTT {
+	return SourceRTT{Source: d.Dependency, Milliseconds: d.Milliseconds, Provenance: d.Provenance, Live: d.Live,
+		Estimator: d.Estimator, UpperMilliseconds: d.UpperMilliseconds}
 }
 
 // Estimators of an estimated RTT in a PlacementRecord.

@@ -1,0 +1,149 @@
+/*
+Copyright The Proxima Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+)
+
+// dependencySites creates Frankfurt, Paris, New York and Amsterdam with one
+// 4-CPU node each, their real locations, and the RTTs between the first
+// three declared (Frankfurt–Amsterdam is left to the estimate).
+func (e *rebalanceEnv) dependencySites() {
+	e.t.Helper()
+	for _, s := range []struct {
+		name, country, lat, lon string
+		rtts                    []placementv1alpha1.SiteRTT
+	}{
+		{"fra", "DE", "50.1109", "8.6821", []placementv1alpha1.SiteRTT{{Site: "par", Milliseconds: 9}, {Site: "nyc", Milliseconds: 85}}},
+		{"par", "FR", "48.8566", "2.3522", []placementv1alpha1.SiteRTT{{Site: "nyc", Milliseconds: 80}}},
+		{"nyc", "US", "40.7128", "-74.0060", nil},
+		{"ams", "NL", "52.3676", "4.9041", nil},
+	} {
+		obj := &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: s.name}, Spec: placementv1alpha1.SiteSpec{
+			Tier: placementv1alpha1.TierRegional, Country: s.country, RTTs: s.rtts,
+			Location: placementv1alpha1.GeoLocation{Latitude: s.lat, Longitude: s.lon}}}
+		if _, err := e.pc.PlacementV1alpha1().Sites().Create(context.Background(), obj, metav1.CreateOptions{}); err != nil {
+			e.t.Fatal(err)
+		}
+		createNode(e.t, e.cp.Client, nodeIn(s.name+"-1", s.name, "4"))
+	}
+}
+
+func onlyIn(countries ...placementv1alpha1.CountryCode) *placementv1alpha1.Residency {
+	return &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: countries}}
+}
+
+func callsDB(maxRTT int32) []placementv1alpha1.DependencyRef {
+	return []placementv1alpha1.DependencyRef{{Name: "db", MaxRTTMilliseconds: ptr.To(maxRTT),
+		PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}}}
+}
+
+// TestDependencyFollowed: an API whose database runs in New York is placed
+// next to it; when the database moves to Frankfurt, the API's declared RTT
+// to it (85 ms) breaks its 50 ms bound, and the rebalancer moves the API
+// after its grace period to where the scheduler places it now: Frankfurt.
+// Its placement record names the dependency and its RTT.
+func TestDependencyFollowed(t *testing.T) {
+	e := newRebalanceEnv(t, false)
+	e.dependencySites()
+	e.policy("db", placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("US"),
+		Rebalance: rebalancing(placementv1alpha1.RebalanceOn, 1, 1, 0)})
+	e.deployment("db", "db", 1, "500m")
+	e.eventually("the database in nyc", time.Minute, func() bool {
+		s := e.placed("db")
+		return len(s) == 1 && allIn(s, "nyc")
+	})
+
+	e.policy("api", placementv1alpha1.PlacementPolicySpec{Dependencies: callsDB(50),
+		Weights:   &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
+		Rebalance: rebalancing(placementv1alpha1.RebalanceOn, 1, 1, 0)})
+	e.deployment("api", "api", 2, "500m")
+	e.eventually("the API next to the database in nyc", time.Minute, func() bool {
+		s := e.placed("api")
+		return len(s) == 2 && allIn(s, "nyc")
+	})
+	pods, err := e.cp.Client.CoreV1().Pods(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=api"})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("listing the API's pods: %v", err)
+	}
+	var rec placementv1alpha1.PlacementRecord
+	if err := json.Unmarshal([]byte(pods.Items[0].Annotations[placementv1alpha1.PlacementRecordAnnotation]), &rec); err != nil {
+		t.Fatalf("placement record: %v", err)
+	}
+	if len(rec.Dependencies) != 1 || rec.Dependencies[0].Dependency != "db" || rec.Dependencies[0].Sites != 1 ||
+		rec.Dependencies[0].Milliseconds == nil || *rec.Dependencies[0].Milliseconds != 0 || rec.DependencyCount != 1 {
+		t.Errorf("record's dependencies = %+v, want db at 0 ms over 1 site", rec.Dependencies)
+	}
+	if s := pods.Items[0].Annotations[placementv1alpha1.PlacementAnnotation]; !strings.Contains(s, "RTT to dependency db 0.0 ms") {
+		t.Errorf("placement annotation %q does not name the dependency's RTT", s)
+	}
+
+	// The database moves to Frankfurt.
+	moved := time.Now()
+	e.setMode("db", func(s *placementv1alpha1.PlacementPolicySpec) { s.Residency = onlyIn("DE") })
+	e.eventually("the database in fra", 2*time.Minute, func() bool {
+		s := e.placed("db")
+		return len(s) == 1 && allIn(s, "fra")
+	})
+	e.eventually("the API following it to fra", 2*time.Minute, func() bool {
+		s := e.placed("api")
+		return len(s) == 2 && allIn(s, "fra")
+	})
+	t.Logf("the API followed its database in %v", time.Since(moved).Round(time.Second))
+}
+
+// TestDependencyBoundOnEstimates: Amsterdam's RTT to a database in
+// Frankfurt is only estimated (about 11 ms, upper bound about 50 ms). A
+// 40 ms bound judged conservatively (the default) fails closed there; the
+// same bound judging estimates at their central value admits it.
+func TestDependencyBoundOnEstimates(t *testing.T) {
+	e := newRebalanceEnv(t, false)
+	e.dependencySites()
+	e.policy("db", placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("DE")})
+	e.deployment("db", "db", 1, "500m")
+	e.eventually("the database in fra", time.Minute, func() bool {
+		s := e.placed("db")
+		return len(s) == 1 && allIn(s, "fra")
+	})
+
+	e.policy("strict", placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("NL"), Dependencies: callsDB(40)})
+	central := placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("NL"), Dependencies: callsDB(40),
+		Latency: &placementv1alpha1.LatencyPolicy{Estimates: placementv1alpha1.EstimatesCentral}}
+	e.policy("central", central)
+	strict := e.pod("strict-0", "strict", "100m")
+	if msg := waitForEvent(t, e.cp.Client, strict, "FailedScheduling"); !strings.Contains(msg, "dependency") {
+		t.Errorf("FailedScheduling says %q, want the dependency's bound named", msg)
+	}
+	lenient := e.pod("central-0", "central", "100m")
+	if site := e.siteOfPod(lenient); site != "ams" {
+		t.Errorf("the pod judging estimates at their central value went to %s, want ams", site)
+	}
+	got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), strict.Name, metav1.GetOptions{})
+	if err != nil || got.Spec.NodeName != "" {
+		t.Errorf("the conservative pod was bound to %q (%v); its only site's RTT to the database is only estimated above the bound", got.Spec.NodeName, err)
+	}
+}
