@@ -64,9 +64,8 @@ type SiteSpec struct {
 	// rtts are measured round-trip times from this site to other sites,
 	// which dependencies (PlacementPolicy spec.dependencies) are judged
 	// by. A pair may be declared on either of its sites; declared on both,
-	// the larger counts. Live telemetry (proxima_site_rtt_seconds)
-	// overrides them while it is fresh, and pairs nobody declared are
-	// estimated from the sites' locations (docs/rtt.md).
+	// the larger counts. Pairs nobody declared are estimated from the
+	// sites' locations (docs/rtt.md).
 	// +optional
 	// +listType=map
 	// +listMapKey=site
