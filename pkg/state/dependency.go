@@ -63,16 +63,21 @@ func (c ListerCluster) Node(name string) *v1.Node {
 }
 
 // DependencyPlacement is where one of a policy's dependencies runs: its
-// pods bound to a node of a known Site, counted per site.
+// pods bound to a node of a known Site, counted per site, and those bound
+// to a node whose site is not known.
 type DependencyPlacement struct {
 	// Name is the dependency's name in the policy.
 	Name string
 	// Sites are site indexes, ascending, and Pods the pods running at each.
 	Sites, Pods []int32
+	// Unlocated counts its pods bound to a node in no known Site, or to a
+	// node not known yet: the RTT to them is unknown, so the RTT to the
+	// dependency is (its bound fails everywhere: fail closed).
+	Unlocated int32
 }
 
-// Placed reports whether any of the dependency's pods runs at a site.
-func (d *DependencyPlacement) Placed() bool { return len(d.Sites) > 0 }
+// Placed reports whether any of the dependency's pods is bound.
+func (d *DependencyPlacement) Placed() bool { return len(d.Sites) > 0 || d.Unlocated > 0 }
 
 // key is the placement in a canonical form: "name:3=2,7=1".
 func (d *DependencyPlacement) key(b *strings.Builder) {
@@ -85,6 +90,10 @@ func (d *DependencyPlacement) key(b *strings.Builder) {
 		b.WriteString(strconv.Itoa(int(s)))
 		b.WriteByte('=')
 		b.WriteString(strconv.Itoa(int(d.Pods[i])))
+	}
+	if d.Unlocated > 0 {
+		b.WriteString(",?=")
+		b.WriteString(strconv.Itoa(int(d.Unlocated)))
 	}
 	b.WriteByte(';')
 }
@@ -112,8 +121,9 @@ func dependencySelectors(deps []placementv1alpha1.DependencyRef) []labels.Select
 
 // PlaceDependencies finds where each of the policy's dependencies runs:
 // the pods its selector matches in the policy's namespace that are bound
-// to a node of a known Site and neither finished nor being deleted,
-// except pod itself (nil: none). nil for a policy without dependencies.
+// and neither finished nor being deleted, except pod itself (nil: none),
+// by the site of their node (Unlocated when it has none the snapshot
+// knows). nil for a policy without dependencies.
 func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Cluster) ([]DependencyPlacement, error) {
 	deps := policy.Spec.Dependencies
 	if len(deps) == 0 {
@@ -136,12 +146,12 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 				samePod(p, pod) {
 				continue
 			}
-			node := c.Node(p.Spec.NodeName)
-			if node == nil {
-				continue
+			site, ok := 0, false
+			if node := c.Node(p.Spec.NodeName); node != nil {
+				site, ok = s.SiteOfNode(node)
 			}
-			site, ok := s.SiteOfNode(node)
 			if !ok {
+				out[i].Unlocated++
 				continue
 			}
 			if count == nil {
@@ -175,7 +185,8 @@ func samePod(a, b *v1.Pod) bool {
 
 // dependencyRules puts the placed dependencies in the core's terms: each
 // one's RTT from every site is the mean of the RTTs to the sites where
-// its pods run (SiteRTT), weighted by the pods at each, with the upper
+// its pods run (SiteRTT, by the table's memoized columns), weighted by
+// the pods at each, with the upper
 // bounds weighted alike and the provenance of every pair combined. A
 // dependency not placed yet is left out: it neither scores nor bounds.
 func (s *Snapshot) dependencyRules(spec *placementv1alpha1.PlacementPolicySpec, placed []DependencyPlacement, out *scoring.Policy) {
@@ -193,21 +204,28 @@ func (s *Snapshot) dependencyRules(spec *placementv1alpha1.PlacementPolicySpec, 
 		if ref.MaxRTTMilliseconds != nil {
 			d.MaxRTT = float64(*ref.MaxRTTMilliseconds)
 		}
+		if p.Unlocated > 0 {
+			for a := range n {
+				d.RTT[a], d.Upper[a], d.Provenance[a] = scoring.UnknownRTT, scoring.UnknownRTT, scoring.Estimated
+			}
+			out.Dependencies = append(out.Dependencies, d)
+			continue
+		}
 		var total float64
 		for _, c := range p.Pods {
 			total += float64(c)
 		}
 		for k, t := range p.Sites {
 			share := float64(p.Pods[k]) / total
-			for a := range n {
-				v, u, f := s.SiteRTT(a, int(t))
-				d.Provenance[a] |= f
+			col := s.siteColumn(t)
+			for a, v := range col.rtt {
+				d.Provenance[a] |= col.prov[a]
 				if v >= scoring.UnknownRTT || d.RTT[a] >= scoring.UnknownRTT {
 					d.RTT[a], d.Upper[a] = scoring.UnknownRTT, scoring.UnknownRTT
 					continue
 				}
 				d.RTT[a] += share * v
-				d.Upper[a] += share * u
+				d.Upper[a] += share * col.upper[a]
 			}
 		}
 		out.Dependencies = append(out.Dependencies, d)

@@ -18,7 +18,9 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,6 +71,14 @@ func dependencyWorld(policies ...*placementv1alpha1.PlacementPolicy) (*Snapshot,
 	}
 	snap := Build(Objects{Sites: []*placementv1alpha1.Site{par, fra, nyc}, Policies: policies, Nodes: nodes})
 	return snap, c
+}
+
+func dependencyNodes() map[string]*v1.Node {
+	out := map[string]*v1.Node{}
+	for _, s := range []string{"paris", "frankfurt", "newyork"} {
+		out[s+"-1"] = st.MakeNode().Name(s+"-1").Label(placementv1alpha1.SiteLabel, s).Obj()
+	}
+	return out
 }
 
 func dbPod(name, node string) *v1.Pod {
@@ -125,8 +135,7 @@ func TestDependencies(t *testing.T) {
 		finished.Status.Phase = v1.PodSucceeded
 		deleting := dbPod("db-going", "newyork-1")
 		deleting.DeletionTimestamp = &metav1.Time{}
-		c.pods = []*v1.Pod{dbPod("db-0", "paris-1"), dbPod("db-1", "paris-1"), dbPod("db-2", "frankfurt-1"), finished, deleting,
-			dbPod("db-lost", "gone-1")}
+		c.pods = []*v1.Pod{dbPod("db-0", "paris-1"), dbPod("db-1", "paris-1"), dbPod("db-2", "frankfurt-1"), finished, deleting}
 		pp, err := snap.PlanPod(api, GPUResources{}, c)
 		if err != nil {
 			t.Fatal(err)
@@ -154,6 +163,30 @@ func TestDependencies(t *testing.T) {
 		}
 		if r := pp.Plan.Ranked(); snap.World.Sites.Names[r[0]] != "paris" {
 			t.Errorf("ranked %v, want paris first", r)
+		}
+	})
+
+	t.Run("a pod on a node in no known site fails the bound closed", func(t *testing.T) {
+		for _, node := range []string{"gone-1", "nowhere-1"} {
+			c := c
+			c.nodes = map[string]*v1.Node{"nowhere-1": st.MakeNode().Name("nowhere-1").Obj()}
+			for k, v := range dependencyNodes() {
+				c.nodes[k] = v
+			}
+			c.pods = []*v1.Pod{dbPod("db-0", "paris-1"), dbPod("db-lost", node)}
+			pp, err := snap.PlanPod(api, GPUResources{}, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pp.Dependencies[0]; got.Unlocated != 1 || !got.Placed() {
+				t.Errorf("%s: placement %+v, want one pod unlocated", node, got)
+			}
+			if n := pp.Plan.NumFeasible(); n != 0 || pp.Plan.ReasonCounts()[scoring.ReasonDependencyRTT] != 3 {
+				t.Errorf("%s: %d feasible sites (%s), want none: the RTT to the dependency is unknown", node, n, pp.Plan.ExcludedSummary())
+			}
+			if r := pp.DependencyRTTs(0)[0]; r.Milliseconds != nil || r.Provenance != placementv1alpha1.ProvenanceUnknown || r.Sites != 2 {
+				t.Errorf("%s: %+v, want unknown over 2 sites", node, r)
+			}
 		}
 	})
 
@@ -201,4 +234,50 @@ func TestDependencies(t *testing.T) {
 			t.Errorf("after the move: ranked %v, want newyork first", r)
 		}
 	})
+}
+
+// BenchmarkPlanDependencies: planning a pod whose policy calls a
+// dependency running at 1 or 8 of 10,000 sites, against the same policy
+// without it; the work grows with the sites times the dependency's sites.
+func BenchmarkPlanDependencies(b *testing.B) {
+	const nSites = 10000
+	sites := make([]*placementv1alpha1.Site, nSites)
+	c := listCluster{nodes: map[string]*v1.Node{}}
+	for i := range sites {
+		name := fmt.Sprintf("site-%05d", i)
+		sites[i] = site(name, placementv1alpha1.TierEdge, "DE", strconv.FormatFloat(35+float64(i%100)/5, 'f', 2, 64),
+			strconv.FormatFloat(-5+float64(i/100)/4, 'f', 2, 64), "")
+		n := st.MakeNode().Name(name+"-1").Label(placementv1alpha1.SiteLabel, name).Obj()
+		c.nodes[n.Name] = n
+	}
+	db := placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}
+	with := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
+		Spec: placementv1alpha1.PlacementPolicySpec{Weights: &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: db, MaxRTTMilliseconds: ptr.To[int32](30)}}}}
+	without := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "plain"},
+		Spec: placementv1alpha1.PlacementPolicySpec{Weights: &placementv1alpha1.ObjectiveWeights{Cost: ptr.To[int32](1)}}}
+	snap := Build(Objects{Sites: sites, Policies: []*placementv1alpha1.PlacementPolicy{with, without}})
+	pod := func(policy string) *v1.Pod {
+		return st.MakePod().Namespace("shop").Name("p").UID("p").Label(placementv1alpha1.PolicyLabel, policy).Obj()
+	}
+	for _, tc := range []struct {
+		name   string
+		policy string
+		at     int
+	}{{"NoDependency", "plain", 0}, {"DependencyAt1Site", "api", 1}, {"DependencyAt8Sites", "api", 8}} {
+		c := c
+		c.pods = nil
+		for k := range tc.at {
+			c.pods = append(c.pods, dbPod(fmt.Sprintf("db-%d", k), fmt.Sprintf("site-%05d-1", k*1237%nSites)))
+		}
+		p := pod(tc.policy)
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := snap.PlanPod(p, GPUResources{}, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -135,29 +135,14 @@ func (p *PodPlan) DependencyRTTs(i int) []placementv1alpha1.DependencyRTT {
 	var out []placementv1alpha1.DependencyRTT
 	k := 0
 	for _, d := range p.Dependencies {
-		r := placementv1alpha1.DependencyRTT{Dependency: d.Name, Sites: len(d.Sites), Provenance: placementv1alpha1.ProvenanceUnknown,
+		r := placementv1alpha1.DependencyRTT{Dependency: d.Name, Sites: len(d.Sites) + min(int(d.Unlocated), 1), Provenance: placementv1alpha1.ProvenanceUnknown,
 			Live: placementv1alpha1.LiveNotRead}
 		if d.Placed() && k < len(p.Rules.Dependencies) {
 			rd := &p.Rules.Dependencies[k]
 			k++
 			v, prov := rd.RTT[i], rd.Provenance[i]
 			r.Milliseconds = Finite(v)
-			switch {
-			case r.Milliseconds == nil:
-			case prov&scoring.Estimated != 0:
-				r.Provenance = placementv1alpha1.ProvenanceEstimated
-				r.Estimator = placementv1alpha1.EstimatorDistancePrior
-				if prov&scoring.Fitted != 0 {
-					r.Estimator = placementv1alpha1.EstimatorFitted
-				}
-				if up := rd.Upper[i]; up > v {
-					r.UpperMilliseconds = Finite(up)
-				}
-			case prov&scoring.Live != 0 && prov&scoring.Stale == 0:
-				r.Provenance = placementv1alpha1.ProvenanceLive
-			default:
-				r.Provenance = placementv1alpha1.ProvenanceDeclared
-			}
+			r.Provenance, r.Estimator, r.UpperMilliseconds = rttProvenance(v, rd.Upper[i], prov)
 			r.Live = liveState(prov)
 		}
 		out = append(out, r)
@@ -279,25 +264,32 @@ func Finite(v float64) *float64 {
 func SourceRTTOf(w *scoring.World, i, j int) placementv1alpha1.SourceRTT {
 	v, prov := w.RTTAt(i, j)
 	r := placementv1alpha1.SourceRTT{Source: w.SourceNames[j], Milliseconds: Finite(v)}
-	switch {
-	case r.Milliseconds == nil:
-		r.Provenance = placementv1alpha1.ProvenanceUnknown
-	case prov&scoring.Live != 0:
-		r.Provenance = placementv1alpha1.ProvenanceLive
-	case prov&scoring.Estimated != 0:
-		r.Provenance = placementv1alpha1.ProvenanceEstimated
-		r.Estimator = placementv1alpha1.EstimatorDistancePrior
-		if prov&scoring.Fitted != 0 {
-			r.Estimator = placementv1alpha1.EstimatorFitted
-		}
-		if up := w.RTTUpperAt(i, j); up > v {
-			r.UpperMilliseconds = Finite(up)
-		}
-	default:
-		r.Provenance = placementv1alpha1.ProvenanceDeclared
-	}
+	r.Provenance, r.Estimator, r.UpperMilliseconds = rttProvenance(v, w.RTTUpperAt(i, j), prov)
 	r.Live = liveState(prov)
 	return r
+}
+
+// rttProvenance is an RTT's provenance as a PlacementRecord shows it:
+// unknown without a value; estimated, with its estimator and its upper
+// bound, when any part of it is; live when it is a fresh live value; else
+// declared.
+func rttProvenance(v, upper float64, prov scoring.Provenance) (provenance, estimator string, up *float64) {
+	switch {
+	case Finite(v) == nil:
+		return placementv1alpha1.ProvenanceUnknown, "", nil
+	case prov&scoring.Estimated != 0:
+		estimator = placementv1alpha1.EstimatorDistancePrior
+		if prov&scoring.Fitted != 0 {
+			estimator = placementv1alpha1.EstimatorFitted
+		}
+		if upper > v {
+			up = Finite(upper)
+		}
+		return placementv1alpha1.ProvenanceEstimated, estimator, up
+	case prov&scoring.Live != 0 && prov&scoring.Stale == 0:
+		return placementv1alpha1.ProvenanceLive, "", nil
+	}
+	return placementv1alpha1.ProvenanceDeclared, "", nil
 }
 
 func liveState(p scoring.Provenance) string {

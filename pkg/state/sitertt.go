@@ -17,6 +17,8 @@ limitations under the License.
 package state
 
 import (
+	"sync"
+
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/rttmodel"
 	"github.com/proxima-sched/proxima/pkg/scoring"
@@ -94,4 +96,54 @@ func (s *Snapshot) SiteRTT(a, b int) (ms, upper float64, prov scoring.Provenance
 		prov |= scoring.Fitted
 	}
 	return ms, upper, prov
+}
+
+// maxColumnPairs bounds the site pairs siteColumns keeps (17 bytes each):
+// 2,000,000 is 200 columns at 10,000 sites. A full cache starts again
+// empty, so that it follows the sites dependencies run at now.
+const maxColumnPairs = 2_000_000
+
+// siteColumns memoizes, for one site table, the RTTs from every site to
+// the sites where dependencies run (SiteRTT for each pair), so that a
+// dependency's RTT from every site is a weighted sum of columns rather
+// than a distance and a model evaluation per site and pod. Safe for
+// concurrent use; a column is read-only once made.
+type siteColumns struct {
+	mu    sync.Mutex
+	cols  map[int32]*siteColumn
+	pairs int
+}
+
+// siteColumn is SiteRTT from every site to one site.
+type siteColumn struct {
+	rtt, upper []float64
+	prov       []scoring.Provenance
+}
+
+// siteColumn returns SiteRTT(a, t) for every site a, made on first use.
+func (s *Snapshot) siteColumn(t int32) *siteColumn {
+	c := s.table.columns
+	c.mu.Lock()
+	col := c.cols[t]
+	c.mu.Unlock()
+	if col != nil {
+		return col
+	}
+	n := s.World.Sites.Len()
+	col = &siteColumn{rtt: make([]float64, n), upper: make([]float64, n), prov: make([]scoring.Provenance, n)}
+	for a := range n {
+		col.rtt[a], col.upper[a], col.prov[a] = s.SiteRTT(a, int(t))
+	}
+	c.mu.Lock()
+	if c.pairs+n > maxColumnPairs {
+		clear(c.cols)
+		c.pairs = 0
+	}
+	if c.cols == nil {
+		c.cols = map[int32]*siteColumn{}
+	}
+	c.cols[t] = col
+	c.pairs += n
+	c.mu.Unlock()
+	return col
 }

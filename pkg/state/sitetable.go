@@ -39,8 +39,9 @@ type siteTable struct {
 	live        *Live
 	// rtt is the fitted RTT model and the inputs it was fitted to.
 	rtt *rttFitted
-	// links are the RTTs between sites.
-	links siteLinks
+	// links are the RTTs between sites, and columns those in use.
+	links   siteLinks
+	columns *siteColumns
 	// fitPending: rtt was fitted to other inputs (or is the prior), and a
 	// fit for these is being made.
 	fitPending bool
@@ -104,7 +105,7 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 		locs[i] = parseLocation(&site.Spec.Location)
 	}
 
-	t.links = buildSiteLinks(sites, t.siteIndex, locs)
+	t.links, t.columns = buildSiteLinks(sites, t.siteIndex, locs), &siteColumns{}
 
 	m := len(sources)
 	srcLocs := make([]latLon, m)

@@ -212,8 +212,14 @@ func TestAdmissionValidation(t *testing.T) {
 		{"too many sources", validPolicy, "spec.latency.sources=" + many(65, "{name: ts%d}"), []string{"spec.latency.sources", "64"}},
 		{"weights out of range", validPolicy, "spec.weights={latency: 150}", []string{"spec.weights.latency"}},
 		{"negative weight", validPolicy, "spec.weights={cost: -1}", []string{"spec.weights.cost"}},
+		{"dependency without a selector", validPolicy, "spec.dependencies=[{name: db}]", []string{"spec.dependencies[0].podSelector"}},
+		{"dependency name not a label", validPolicy, "spec.dependencies=[{name: DB_1, podSelector: {}}]", []string{"spec.dependencies[0].name"}},
+		{"duplicate dependency", validPolicy, "spec.dependencies=[{name: db, podSelector: {}}, {name: db, podSelector: {}}]", []string{"spec.dependencies[1]", "Duplicate"}},
+		{"dependency bound out of range", validPolicy, "spec.dependencies=[{name: db, podSelector: {}, maxRTTMilliseconds: 0}]", []string{"spec.dependencies[0].maxRTTMilliseconds"}},
+		{"dependency weight out of range", validPolicy, "spec.dependencies=[{name: db, podSelector: {}, weight: 1001}]", []string{"spec.dependencies[0].weight"}},
+		{"too many dependencies", validPolicy, "spec.dependencies=" + many(17, "{name: d%d, podSelector: {}}"), []string{"spec.dependencies", "16"}},
 		{"weights sum to zero", validPolicy, "spec.weights={latency: 0, cost: 0, load: 0}", []string{"spec.weights", "must be positive"}},
-		{"latency weight without sources", validPolicy, "spec.latency=~;spec.weights={latency: 50}", []string{"spec", "weights.latency is set but latency.sources is empty"}},
+		{"latency weight without sources", validPolicy, "spec.latency=~;spec.weights={latency: 50}", []string{"spec", "weights.latency is set but latency.sources and dependencies are empty"}},
 		{"zero max hourly", validPolicy, `spec.cost.maxHourly="0"`, []string{"spec.cost.maxHourly", "must be positive"}},
 		{"negative max hourly", validPolicy, `spec.cost.maxHourly="-1"`, []string{"spec.cost.maxHourly"}},
 		{"unknown tier in policy", validPolicy, "spec.tiers=[Space]", []string{"spec.tiers[0]", "Unsupported value"}},
@@ -249,6 +255,9 @@ func TestAdmissionValidation(t *testing.T) {
 		{"rebalance maxMoving 2", validPolicy, `spec.rebalance={mode: "On", maxMoving: 2}`},
 		{"rebalance maxMoving 100%", validPolicy, `spec.rebalance={mode: DryRun, maxMoving: "100%", graceSeconds: 0, dwellSeconds: 0, cooldownSeconds: 0}`},
 		{"rebalance maxMoving 5%", validPolicy, `spec.rebalance={maxMoving: "5%"}`},
+		{"latency weight over dependencies alone", validPolicy,
+			"spec.latency=~;spec.weights={latency: 50};spec.dependencies=[{name: db, podSelector: {matchLabels: {app: db}}, weight: 3, maxRTTMilliseconds: 20}]"},
+		{"site RTTs to other sites", validSite, "spec.rtts=[{site: other, milliseconds: 9}]"},
 	}
 	for i, tc := range accepted {
 		t.Run("accepted "+tc.name, func(t *testing.T) {

@@ -379,8 +379,10 @@ type DependencyRef struct {
 	Name string `json:"name"`
 
 	// podSelector selects the dependency's pods in the policy's namespace.
-	// Only pods bound to a node of a Site count; a pod being scheduled
-	// never counts as its own dependency.
+	// Bound pods count; a pod being scheduled never counts as its own
+	// dependency. One bound to a node in no known Site makes the RTT to
+	// the dependency unknown, which its maxRTTMilliseconds rejects
+	// everywhere (fail closed).
 	// +required
 	PodSelector PodSelector `json:"podSelector"`
 

@@ -149,8 +149,9 @@ type SourceRTT struct {
 type DependencyRTT struct {
 	// Dependency is its name in the policy.
 	Dependency string `json:"dependency"`
-	// Sites is how many sites its pods ran at; 0 when none ran anywhere,
-	// and the dependency counted for nothing.
+	// Sites is how many sites its pods ran at, nodes in no known Site
+	// counting as one (the RTT is then unknown); 0 when none ran
+	// anywhere, and the dependency counted for nothing.
 	Sites int `json:"sites"`
 	// Milliseconds is absent when the RTT is unknown or Sites is 0.
 	Milliseconds *float64 `json:"milliseconds,omitempty"`
