@@ -63,6 +63,9 @@ type Policy struct {
 	Dependencies []Dependency
 	// MaxHourly cost of one pod; 0 means no cap.
 	MaxHourly float64
+	// Spread is the spread rule; it depends on where the workload's other
+	// pods run, so the Plan does not apply it (JudgeSpread does, per pod).
+	Spread Spread
 	// The pod's requests: CPU cores, memory GiB, GPUs.
 	Cores, MemGiB, GPUs float64
 

@@ -359,7 +359,9 @@ func (w *World) Candidate(pp *state.PodPlan, ni *framework.NodeInfo) (site int, 
 
 // Choose is the node the scheduler's EdgePlacement score ranks first for
 // the pod among the nodes PreFilter narrows to (state.PodPlan.Narrow) that
-// pass the filters (Candidate): the best candidate score (the core's
+// pass the filters (Candidate) and whose site the policy's spread rule
+// allows for the pod where its workload runs in this world
+// (state.PodPlan.Spread): the best candidate score (the core's
 // CandidateValue over those nodes, as NormalizeScore computes it), ties
 // broken by node name. false when no node is a candidate.
 func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
@@ -367,29 +369,48 @@ func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 	if minCandidates <= 0 {
 		minCandidates = int(configv1.DefaultMinCandidateNodes)
 	}
+	spread := pp.Spread(w.Snap, pod, w.nodeInfo)
+	excluded := func(node *v1.Node) bool {
+		if spread == nil {
+			return false
+		}
+		site, ok := w.Snap.SiteOfNode(node)
+		return ok && spread.Reason(int32(site)) != scoring.SpreadAllowed
+	}
 	fits := func(name string) state.NodeFit {
 		ni := w.Nodes[name]
 		if ni == nil {
 			return state.NodeUnknown
 		}
+		if excluded(ni.Node()) {
+			return state.NodeExcluded
+		}
 		return pp.NodeFit(w.Snap, ni)
 	}
 	names, narrowed := pp.Narrow(w.Snap, minCandidates, false, fits, nil)
-	best, ok := w.best(pp, pod, names)
+	best, ok := w.best(pp, pod, names, excluded)
 	if !ok && narrowed {
 		// The scheduler's PostFilter widens a narrowed attempt that found
 		// no node (a filter narrowing does not model rejected every
 		// candidate); its next attempt takes every
 		// feasible site's nodes.
 		names, _ = pp.Narrow(w.Snap, minCandidates, true, fits, nil)
-		best, ok = w.best(pp, pod, names)
+		best, ok = w.best(pp, pod, names, excluded)
 	}
 	return best, ok
 }
 
+// nodeInfo is the node of that name as the world accounts it, or nil.
+func (w *World) nodeInfo(name string) fwk.NodeInfo {
+	if ni := w.Nodes[name]; ni != nil {
+		return ni
+	}
+	return nil
+}
+
 // best ranks the candidates among names as EdgePlacement's Score and
 // NormalizeScore do and returns the first, ties broken by node name.
-func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string]) (Choice, bool) {
+func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string], excluded func(*v1.Node) bool) (Choice, bool) {
 	type candidate struct {
 		Choice
 		raw scoring.NodeScore
@@ -400,7 +421,7 @@ func (w *World) best(pp *state.PodPlan, pod *v1.Pod, names sets.Set[string]) (Ch
 	for name := range names {
 		ni := w.Nodes[name]
 		site, ok := w.Candidate(pp, ni)
-		if !ok || ports && !nodeports.Fits(pod, ni) {
+		if !ok || ports && !nodeports.Fits(pod, ni) || excluded(ni.Node()) {
 			continue
 		}
 		load := w.Snap.ScoreLoad(ni, pp.CPUMilli())
@@ -443,12 +464,7 @@ func (w *World) Place(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 // the pod, or why it has none (a state.Alternative).
 func (w *World) BestAlternative(pp *state.PodPlan, pod *v1.Pod) state.Alternative {
 	return func(i int) (float64, string) {
-		return pp.BestNodeIn(w.Snap, i, func(name string) fwk.NodeInfo {
-			if ni := w.Nodes[name]; ni != nil {
-				return ni
-			}
-			return nil
-		})
+		return pp.BestNodeIn(w.Snap, i, w.nodeInfo)
 	}
 }
 

@@ -17,6 +17,8 @@ limitations under the License.
 package simulate
 
 import (
+	"fmt"
+	"maps"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -102,5 +104,74 @@ func TestChooseHonoursHostPorts(t *testing.T) {
 	}
 	if c, ok := w.Choose(pp, next); !ok || c.Node != "far-0" {
 		t.Errorf("Choose = %+v, %v; want far-0 (port 8080 is taken on near-0)", c, ok)
+	}
+}
+
+// TestPlaceSpread: six replicas of one ReplicaSet under spread.minSites 2
+// fill the two best feasible sites 3/3 while the third, best-scoring but
+// excluded by residency, takes none; another workload of the policy is
+// counted on its own; and a replica in the second site would not be moved
+// to the first, which would break the spread.
+func TestPlaceSpread(t *testing.T) {
+	var sites []*placementv1alpha1.Site
+	var nodes []*v1.Node
+	rtts := []placementv1alpha1.SiteRTT{{Site: "de", Milliseconds: 1}, {Site: "near", Milliseconds: 5}, {Site: "mid", Milliseconds: 10}, {Site: "far", Milliseconds: 30}}
+	for _, s := range []struct{ name, country string }{{"de", "DE"}, {"near", "FR"}, {"mid", "FR"}, {"far", "FR"}} {
+		sites = append(sites, &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: s.name},
+			Spec: placementv1alpha1.SiteSpec{Tier: placementv1alpha1.TierEdge, Country: s.country}})
+		nodes = append(nodes, st.MakeNode().Name(s.name+"-0").Label(placementv1alpha1.SiteLabel, s.name).
+			Capacity(map[v1.ResourceName]string{v1.ResourceCPU: "8", v1.ResourceMemory: "8Gi", v1.ResourcePods: "20"}).Obj())
+	}
+	src := &placementv1alpha1.TrafficSource{ObjectMeta: metav1.ObjectMeta{Name: "users"}, Spec: placementv1alpha1.TrafficSourceSpec{RTTs: rtts}}
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: placementv1alpha1.PlacementPolicySpec{
+		Residency: &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: []placementv1alpha1.CountryCode{"FR"}}},
+		Latency:   &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}},
+		Spread:    &placementv1alpha1.SpreadPolicy{MinSites: ptr.To[int32](2)},
+		Weights:   &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)}}}
+	pod := func(name, owner string) *v1.Pod {
+		return st.MakePod().Namespace("ns").Name(name).UID(name).Label(placementv1alpha1.PolicyLabel, "p").
+			OwnerReference(owner, metav1.SchemeGroupVersion.WithKind("ReplicaSet")).
+			Req(map[v1.ResourceName]string{v1.ResourceCPU: "100m"}).Obj()
+	}
+	w := NewWorld(sites, []*placementv1alpha1.TrafficSource{src}, []*placementv1alpha1.PlacementPolicy{policy}, nodes, nil, Settings{})
+	perSite := map[string]int{}
+	var placed []*v1.Pod
+	for i := range 6 {
+		p := pod(fmt.Sprintf("web-%d", i), "web")
+		pp, err := w.PlanPod(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := w.Place(pp, p)
+		if !ok {
+			t.Fatalf("replica %d not placed", i)
+		}
+		perSite[w.Snap.World.Sites.Names[c.Site]]++
+		p.Spec.NodeName = c.Node
+		placed = append(placed, p)
+	}
+	if want := map[string]int{"near": 3, "mid": 3}; !maps.Equal(perSite, want) {
+		t.Errorf("replicas per site %v, want %v", perSite, want)
+	}
+	other := pod("api-0", "api")
+	pp, err := w.PlanPod(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := w.Choose(pp, other); !ok || c.Node != "near-0" {
+		t.Errorf("another workload's first pod goes to %+v, %v; want near-0 (the web replicas are not its own)", c, ok)
+	}
+	for _, p := range placed {
+		if p.Spec.NodeName != "mid-0" {
+			continue
+		}
+		pp, err := w.PlanPod(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := w.ChooseAgain(pp, p); !ok || c.Node != "mid-0" {
+			t.Errorf("a replica in mid would be placed on %+v, %v now; want mid-0 (near has one more)", c, ok)
+		}
+		break
 	}
 }

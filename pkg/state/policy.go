@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/scoring"
@@ -177,6 +178,12 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 	}
 	if c := spec.Cost; c != nil {
 		out.MaxHourly = c.MaxHourly.AsApproximateFloat64()
+	}
+	if sp := spec.Spread; sp != nil {
+		out.Spread = scoring.Spread{MinSites: ptr.Deref(sp.MinSites, 1), MaxSkew: ptr.Deref(sp.MaxSkew, 0), MaxPerSite: ptr.Deref(sp.MaxPerSite, 0)}
+		if out.Spread.MaxSkew == 0 && out.Spread.MaxPerSite == 0 {
+			out.Spread.MaxSkew = 1 // the API's default
+		}
 	}
 	out.WLatency, out.WCost, out.WLoad = Weights(spec)
 	if t := spec.Telemetry; t != nil {

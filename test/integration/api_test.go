@@ -217,6 +217,9 @@ func TestAdmissionValidation(t *testing.T) {
 		{"duplicate dependency", validPolicy, "spec.dependencies=[{name: db, podSelector: {}}, {name: db, podSelector: {}}]", []string{"spec.dependencies[1]", "Duplicate"}},
 		{"dependency bound out of range", validPolicy, "spec.dependencies=[{name: db, podSelector: {}, maxRTTMilliseconds: 0}]", []string{"spec.dependencies[0].maxRTTMilliseconds"}},
 		{"dependency weight out of range", validPolicy, "spec.dependencies=[{name: db, podSelector: {}, weight: 1001}]", []string{"spec.dependencies[0].weight"}},
+		{"empty spread", validPolicy, "spec.spread={}", []string{"spec.spread"}},
+		{"spread minSites 0", validPolicy, "spec.spread={minSites: 0}", []string{"spec.spread.minSites"}},
+		{"spread maxSkew 0", validPolicy, "spec.spread={minSites: 2, maxSkew: 0}", []string{"spec.spread.maxSkew"}},
 		{"too many dependencies", validPolicy, "spec.dependencies=" + many(17, "{name: d%d, podSelector: {}}"), []string{"spec.dependencies", "16"}},
 		{"weights sum to zero", validPolicy, "spec.weights={latency: 0, cost: 0, load: 0}", []string{"spec.weights", "must be positive"}},
 		{"latency weight without sources", validPolicy, "spec.latency=~;spec.weights={latency: 50}", []string{"spec", "weights.latency is set but latency.sources and dependencies are empty"}},
@@ -258,6 +261,8 @@ func TestAdmissionValidation(t *testing.T) {
 		{"latency weight over dependencies alone", validPolicy,
 			"spec.latency=~;spec.weights={latency: 50};spec.dependencies=[{name: db, podSelector: {matchLabels: {app: db}}, weight: 3, maxRTTMilliseconds: 20}]"},
 		{"site RTTs to other sites", validSite, "spec.rtts=[{site: other, milliseconds: 9}]"},
+		{"spread over two sites", validPolicy, "spec.spread={minSites: 2}"},
+		{"spread with a cap", validPolicy, "spec.spread={minSites: 3, maxSkew: 2, maxPerSite: 10}"},
 	}
 	for i, tc := range accepted {
 		t.Run("accepted "+tc.name, func(t *testing.T) {

@@ -129,6 +129,14 @@ type PlacementPolicySpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	Dependencies []DependencyRef `json:"dependencies,omitempty"`
 
+	// spread keeps each workload of the policy (the pods of one
+	// controller, such as a ReplicaSet) over several of the sites its
+	// other hard rules allow, so that one site's outage does not take
+	// the workload down. It is a hard rule, judged for each pod as it is
+	// placed (see SpreadPolicy).
+	// +optional
+	Spread *SpreadPolicy `json:"spread,omitempty"`
+
 	// cost bounds the hourly price of one pod.
 	// +optional
 	Cost *CostPolicy `json:"cost,omitempty"`
@@ -402,6 +410,47 @@ type DependencyRef struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	MaxRTTMilliseconds *int32 `json:"maxRTTMilliseconds,omitempty"`
+}
+
+// SpreadPolicy spreads a workload's pods over sites. A workload is the
+// policy's pods with one controller (the same controller owner reference:
+// a ReplicaSet, a StatefulSet, a Job), or the policy's pods without one.
+// Its pods are counted per site over the feasible sites only: the sites
+// the policy's other hard rules allow for the pod now. A site the rules
+// exclude (another country, an unhealthy site, one over the max RTT)
+// neither counts nor blocks, and pods that are terminating do not count.
+// Each rule below excludes sites for the next pod; none ever keeps a pod
+// from a feasible site with room when every other feasible site is full
+// or excluded by its other rules, except maxPerSite, which is a cap.
+// The rebalancer never moves a pod because of spread, and the site it
+// moves a pod to is one spread allows.
+// +kubebuilder:validation:MinProperties=1
+type SpreadPolicy struct {
+	// minSites: while the workload runs in fewer feasible sites than
+	// this, its next pod goes to a feasible site where it has no pod yet,
+	// if one has room for it. Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MinSites *int32 `json:"minSites,omitempty"`
+
+	// maxSkew is the most that the workload's pod count at a site it runs
+	// in may exceed its count at the least-used feasible site it runs in
+	// that has room, once the next pod is placed: 1 keeps the sites it
+	// uses within one pod of each other. Sites where it has no pod are
+	// not counted, so a workload is not pulled into every feasible site.
+	// Defaults to 1 unless maxPerSite is set.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxSkew *int32 `json:"maxSkew,omitempty"`
+
+	// maxPerSite caps the workload's pods at one site: a pod beyond it
+	// stays pending when every feasible site holds this many.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxPerSite *int32 `json:"maxPerSite,omitempty"`
 }
 
 // CostPolicy bounds a pod's hourly price.

@@ -39,6 +39,7 @@ const (
 	ErrReasonMaxRTT     = "node(s) in a Site over the policy's max RTT"
 	ErrReasonDependency = "node(s) in a Site over a dependency's max RTT"
 	ErrReasonMaxCost    = "node(s) in a Site over the policy's max hourly cost"
+	ErrReasonSpread     = "node(s) in a Site the policy's spread rule excludes for this pod"
 	ErrReasonHardware   = "node(s) didn't match the policy's hardware rule"
 	ErrReasonLoad       = "node(s) over the policy's max CPU utilization"
 	ErrReasonStaleLoad  = "node(s) with stale or missing CPU utilization, which the policy rejects"
@@ -69,6 +70,13 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	}
 	var result *fwk.PreFilterResult
 	if status.IsSuccess() {
+		infos := pl.handle.SnapshotSharedLister().NodeInfos()
+		s.spread = s.pod.Spread(snap, pod, func(name string) fwk.NodeInfo {
+			if ni, err := infos.Get(name); err == nil {
+				return ni
+			}
+			return nil
+		})
 		if result, status = pl.narrow(s, pod); status.IsSuccess() {
 			cs.Write(preFilterStateKey, s)
 		}
@@ -105,8 +113,9 @@ func (pl *EdgePlacement) evaluate(snap *state.Snapshot, pod *v1.Pod) (*preFilter
 	return s, nil
 }
 
-// narrow keeps the nodes of the best-ranked feasible sites that hold
-// minCandidates nodes the pod can use (state.PodPlan.Narrow and NodeFit,
+// narrow keeps the nodes of the best-ranked feasible sites (that the
+// policy's spread rule allows for the pod) that hold minCandidates nodes
+// the pod can use (state.PodPlan.Narrow and NodeFit,
 // shared with kubectl proxima), reading the nodes from the
 // framework's node snapshot and passing over the sites the replicas of the
 // pod's workload found full (roomMemo); every feasible site's nodes once a narrowed
@@ -118,6 +127,9 @@ func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*fwk.PreFilterR
 		ni, err := infos.Get(name)
 		if err != nil || ni.Node() == nil {
 			return state.NodeUnknown // not in this cycle's node snapshot yet
+		}
+		if s.spreadExcludes(ni.Node()) {
+			return state.NodeExcluded
 		}
 		return s.pod.NodeFit(s.snap, ni)
 	}, pl.room.forPlan(s.snap, s.pod, infos))
@@ -142,6 +154,12 @@ func (pl *EdgePlacement) Filter(ctx context.Context, cs fwk.CycleState, pod *v1.
 	}
 	node := ni.Node()
 	if status := s.nodeAllowed(node); !status.IsSuccess() {
+		if logger := klog.FromContext(ctx); logger.V(5).Enabled() && status.Message() == ErrReasonSpread {
+			site, _ := s.snap.SiteOfNode(node)
+			logger.V(5).Info("Node's site is excluded by the policy's spread rule", "pod", klog.KObj(pod), "node", klog.KObj(node),
+				"rule", s.spread.Reason(int32(site)), "workloadPodsThere", s.spread.Pods(int32(site)),
+				"workloadSites", s.spread.UsedSites(), "leastWithRoom", s.spread.Least())
+		}
 		return status
 	}
 	load := s.snap.NodeLoad(node.Name)
@@ -185,8 +203,8 @@ func (pl *EdgePlacement) PostFilter(ctx context.Context, cs fwk.CycleState, pod 
 }
 
 // nodeAllowed applies the rules a node's labels decide: its site must be
-// feasible for the pod's policy and its labels must meet the policy's
-// hardware rule. Filter asks it of the framework's node, and Bind asks it
+// feasible for the pod's policy and allowed by its spread rule as PreFilter
+// judged it, and its labels must meet the policy's hardware rule. Filter asks it of the framework's node, and Bind asks it
 // again of the informer's node, which may have changed its labels since.
 func (s *preFilterState) nodeAllowed(node *v1.Node) *fwk.Status {
 	site, ok := s.snap.SiteOfNode(node)
@@ -203,5 +221,18 @@ func (s *preFilterState) nodeAllowed(node *v1.Node) *fwk.Status {
 	if hw := s.policy.Hardware; hw != nil && !hw.Match(node) {
 		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonHardware)
 	}
+	if s.spread != nil && s.spread.Reason(int32(site)) != scoring.SpreadAllowed {
+		return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, ErrReasonSpread)
+	}
 	return nil
+}
+
+// spreadExcludes reports whether the policy's spread rule keeps the pod
+// off node's site in this cycle.
+func (s *preFilterState) spreadExcludes(node *v1.Node) bool {
+	if s.spread == nil {
+		return false
+	}
+	site, ok := s.snap.SiteOfNode(node)
+	return ok && s.spread.Reason(int32(site)) != scoring.SpreadAllowed
 }

@@ -183,6 +183,9 @@ type preFilterState struct {
 	// narrowed: the candidates leave out nodes of feasible sites that fit
 	// the pod (PostFilter widens).
 	narrowed bool
+	// spread is the policy's spread rule judged for this pod in this
+	// cycle (where its workload runs now); nil when the policy has none.
+	spread *scoring.SpreadVerdict
 }
 
 // newPreFilterState is the state for a pod planned against snap.
@@ -219,7 +222,10 @@ func getPreFilterState(cs fwk.CycleState) (*preFilterState, error) {
 //     label), tolerations or smaller requests: that pod;
 //   - a bound pod added, deleted or relabelled that one of the pending
 //     pod's dependencies selects: that pod (a dependency moved, so its
-//     RTT from every site changed).
+//     RTT from every site changed);
+//   - a bound pod of the same namespace and controller as a pending pod
+//     whose policy spreads its workload: that pod (the workload's count
+//     at a site changed).
 //
 // The world model may see a change after the scheduler's event for it, and
 // telemetry has no event: the waiting pods are judged again after every
@@ -298,8 +304,9 @@ func (pl *EdgePlacement) isSchedulableAfterNodeChange(logger klog.Logger, pod *v
 }
 
 // isSchedulableAfterPodChange queues a pending pod for a change to itself,
-// and for a bound pod of one of its policy's dependencies that was added,
-// deleted or relabelled.
+// and for a bound pod of one of its policy's dependencies, or of its
+// workload when the policy spreads it, that was added, deleted or
+// relabelled.
 func (pl *EdgePlacement) isSchedulableAfterPodChange(logger klog.Logger, pod *v1.Pod, oldObj, newObj any) (fwk.QueueingHint, error) {
 	oldPod, newPod, err := schedutil.As[*v1.Pod](oldObj, newObj)
 	if err != nil {
@@ -309,12 +316,19 @@ func (pl *EdgePlacement) isSchedulableAfterPodChange(logger klog.Logger, pod *v1
 		return fwk.Queue, nil
 	}
 	policy, err := pl.model.Load().PolicyFor(pod)
-	if err != nil || policy == nil || len(policy.Spec.Dependencies) == 0 {
+	if err != nil || policy == nil || len(policy.Spec.Dependencies) == 0 && policy.Spec.Spread == nil {
 		return fwk.QueueSkip, nil
 	}
 	for _, p := range []*v1.Pod{oldPod, newPod} {
-		if p != nil && p.Spec.NodeName != "" && policy.DependsOn(p) {
+		if p == nil || p.Spec.NodeName == "" {
+			continue
+		}
+		if policy.DependsOn(p) {
 			logger.V(5).Info("A dependency's pod moved", "pod", klog.KObj(pod), "dependency", klog.KObj(p))
+			return fwk.Queue, nil
+		}
+		if policy.Spec.Spread != nil && state.SameController(p, pod) {
+			logger.V(5).Info("A pod of the workload the policy spreads moved", "pod", klog.KObj(pod), "peer", klog.KObj(p))
 			return fwk.Queue, nil
 		}
 	}
