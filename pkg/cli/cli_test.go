@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -533,12 +534,17 @@ func TestExplainDependencies(t *testing.T) {
 		if s.Name == "ber" {
 			s = s.DeepCopy()
 			s.Spec.RTTs = []placementv1alpha1.SiteRTT{{Site: "par", Milliseconds: 12}}
+			if s.Spec.Pricing == nil {
+				s.Spec.Pricing = &placementv1alpha1.SitePricing{}
+			}
+			s.Spec.Pricing.EgressGiB = ptr.To(resource.MustParse("0.01"))
 			sites[i] = s
 		}
 	}
 	policy := euPolicy(0)
 	policy.Spec.Dependencies = []placementv1alpha1.DependencyRef{
-		{Name: "db", MaxRTTMilliseconds: ptr.To[int32](5), PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}},
+		{Name: "db", MaxRTTMilliseconds: ptr.To[int32](5), PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}},
+			Traffic: &placementv1alpha1.Traffic{ReceivedGiBPerHour: ptr.To(resource.MustParse("10"))}},
 		{Name: "cache", PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "cache"}}},
 	}
 	db := st.MakePod().Namespace("shop").Name("db-0").Label("app", "db").Node("ber-0").Obj()
@@ -562,7 +568,12 @@ func TestExplainDependencies(t *testing.T) {
 		}
 	}
 	if par == nil || par.Verdict != "excluded: dependency RTT" || !strings.Contains(par.DependencyOverBound, "db 12.0 ms, over 5 ms") {
-		t.Errorf("par: %+v, want excluded by db's bound at 12 ms", par)
+		t.Fatalf("par: %+v, want excluded by db's bound at 12 ms", par)
+	}
+	// The database's 10 GiB/h leave ber at 0.01 a GiB for a pod in par;
+	// nothing leaves ber for a pod beside it.
+	if par.EgressHourly == nil || math.Abs(*par.EgressHourly-0.1) > 1e-9 || e.Now.Egress != nil {
+		t.Errorf("egress at par %v, at ber %v; want 0.1/h and none", par.EgressHourly, e.Now.Egress)
 	}
 	var out strings.Builder
 	PrintExplanation(&out, e, DefaultExplainSites)

@@ -594,7 +594,11 @@ func PrintExplanation(out io.Writer, e *Explanation, top int) {
 			}
 			fmt.Fprintf(out, "; RTT to dependency %s (%d site(s)) %s", d.Dependency, d.Sites, state.DescribeRTT(d.AsSourceRTT()))
 		}
-		fmt.Fprintf(out, "; cost %s/h\n", money(n.Cost))
+		fmt.Fprintf(out, "; cost %s/h", money(n.Cost))
+		if n.Egress != nil {
+			fmt.Fprintf(out, " (egress %s/h)", money(n.Egress))
+		}
+		fmt.Fprintln(out)
 	}
 	if len(e.Excluded) > 0 {
 		fmt.Fprint(out, "Excluded by hard rules:")

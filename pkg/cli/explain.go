@@ -133,6 +133,9 @@ type Placement struct {
 	// Dependencies are the RTTs to the policy's dependencies.
 	Dependencies []placementv1alpha1.DependencyRTT `json:"dependencies,omitempty"`
 	Cost         *float64                          `json:"hourlyCost,omitempty"`
+	// Egress is the part of Cost that is egress of the policy's declared
+	// traffic; absent when none.
+	Egress *float64 `json:"egressHourly,omitempty"`
 }
 
 // SiteVerdict is one site for one pod.
@@ -146,12 +149,15 @@ type SiteVerdict struct {
 	Verdict string `json:"verdict"`
 	// Rank among the feasible sites by site score (1 is best); 0 when
 	// excluded.
-	Rank                 int                           `json:"rank"`
-	LatencyMilliseconds  *float64                      `json:"latencyMilliseconds,omitempty"`
-	WorstRTTMilliseconds *float64                      `json:"worstRTTMilliseconds,omitempty"`
-	HourlyCost           *float64                      `json:"hourlyCost,omitempty"`
-	Score                *placementv1alpha1.ScoreTerms `json:"score,omitempty"`
-	Free                 FreeCapacity                  `json:"free"`
+	Rank                 int      `json:"rank"`
+	LatencyMilliseconds  *float64 `json:"latencyMilliseconds,omitempty"`
+	WorstRTTMilliseconds *float64 `json:"worstRTTMilliseconds,omitempty"`
+	HourlyCost           *float64 `json:"hourlyCost,omitempty"`
+	// EgressHourly is the part of HourlyCost that is egress of the
+	// policy's declared traffic; absent when none.
+	EgressHourly *float64                      `json:"egressHourly,omitempty"`
+	Score        *placementv1alpha1.ScoreTerms `json:"score,omitempty"`
+	Free         FreeCapacity                  `json:"free"`
 	// OverBound are, for a site the max RTT rule excluded, the RTTs that
 	// fail it as the rule judges them (an estimate at its upper bound by
 	// default), with whether the probe plan measures them.
@@ -437,7 +443,15 @@ func volumesOf(w *simulate.World) func(*v1.Pod, string) string {
 func placementOf(w *simulate.World, pp *state.PodPlan, c simulate.Choice) *Placement {
 	rec := pp.Record(w.Snap, c.Node, c.Site, c.Load, nil)
 	return &Placement{Site: rec.Site, Node: c.Node, Score: rec.Score, RTTs: pp.SourceRTTs(c.Site), Dependencies: pp.DependencyRTTs(c.Site),
-		Cost: state.Finite(pp.Plan.SiteCost(c.Site))}
+		Cost: state.Finite(pp.Plan.SiteCost(c.Site)), Egress: egressOf(&pp.Plan, c.Site)}
+}
+
+// egressOf is the egress part of site i's hourly cost, nil when none.
+func egressOf(pl *scoring.Plan, i int) *float64 {
+	if e := pl.SiteEgress(i); e > 0 {
+		return state.Finite(e)
+	}
+	return nil
 }
 
 // verdicts judges every site for the pod.
@@ -447,7 +461,7 @@ func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chose
 	var out []SiteVerdict
 	site := func(i int) SiteVerdict {
 		v := SiteVerdict{Site: ws.Names[i], Tier: ws.Tier[i].String(), Country: scoring.CountryCode(ws.Country[i]),
-			HourlyCost: state.Finite(pp.Plan.SiteCost(i)), Free: freeOf(w.SiteFree(i))}
+			HourlyCost: state.Finite(pp.Plan.SiteCost(i)), EgressHourly: egressOf(&pp.Plan, i), Free: freeOf(w.SiteFree(i))}
 		if pp.HasLatency() {
 			v.LatencyMilliseconds = state.Finite(pp.Plan.SiteLatency(i))
 		}

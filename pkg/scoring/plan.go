@@ -61,8 +61,12 @@ type Policy struct {
 	// site; they join the latency objective next to Sources (one
 	// weighting rule: a weighted mean over both, or the worst of both).
 	Dependencies []Dependency
-	// MaxHourly cost of one pod; 0 means no cap.
+	// MaxHourly cost of one pod, egress included; 0 means no cap.
 	MaxHourly float64
+	// SentGiB is what one pod sends to its sources' clients, GiB per
+	// hour: it leaves the pod's site (World.Egress). Traffic with a
+	// dependency is priced by the dependency (Dependency.Egress).
+	SentGiB float64
 	// Spread is the spread rule; it depends on where the workload's other
 	// pods run, so the Plan does not apply it (JudgeSpread does, per pod).
 	Spread Spread
@@ -100,6 +104,10 @@ type Dependency struct {
 	// so an RTT with any estimated pair is Estimated and one with any
 	// stale stand-in is Stale.
 	Provenance []Provenance
+	// Egress is the hourly price, per site the pod may run at, of the
+	// traffic one pod exchanges with the dependency (what leaves each
+	// sending site at its egress price; +Inf when unknown); nil for none.
+	Egress []float64
 }
 
 // Judged is the RTT from site s as a hard bound judges it under rule:
@@ -186,7 +194,8 @@ const MaxScore = 100
 //	site(s)     = wLat·latTerm(s) + wCost·costTerm(s)
 //
 // where L(s) is the weighted mean (or worst case) RTT over the policy's
-// sources and dependencies and C(s) the pod's hourly cost at s. Among the nodes a scheduler
+// sources and dependencies and C(s) the pod's hourly cost at s (its requests
+// at the site's prices plus the egress of its declared traffic). Among the nodes a scheduler
 // examines for the pod (its candidates), a node n in feasible site s with
 // utilization u (0..1; requested share when no live value) scores
 //
@@ -210,7 +219,8 @@ type Plan struct {
 	reason  []Reason
 	latency []float64 // objective RTT per site (ms)
 	bound   []float64 // max RTT over the sources as MaxRTT judges it (ms)
-	cost    []float64 // hourly cost per site
+	cost    []float64 // hourly cost per site, egress included
+	egress  []float64 // hourly egress of the pod's declared traffic per site
 	site    []float64 // site part of the score, 0..(wLat+wCost); infeasibleSite when infeasible
 	order   []int32   // feasible sites, best first
 	weights []float64 // dense weights over all sources
@@ -233,6 +243,7 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 	pl.latency = grow(pl.latency, n)
 	pl.bound = grow(pl.bound, n)
 	pl.cost = grow(pl.cost, n)
+	pl.egress = grow(pl.egress, n)
 	pl.site = grow(pl.site, n)
 	pl.order = pl.order[:0]
 	pl.counts = [NumReasons]int32{}
@@ -251,8 +262,9 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 	cmin, cmax := math.Inf(1), math.Inf(-1)
 	sites := &w.Sites
 	for s := range n {
-		c := w.HourlyCost(s, p.Cores, p.MemGiB, p.GPUs)
-		pl.cost[s] = c
+		e := pl.egressAt(w, p, s)
+		c := w.HourlyCost(s, p.Cores, p.MemGiB, p.GPUs) + e
+		pl.cost[s], pl.egress[s] = c, e
 		r := Feasible
 		switch {
 		case !pl.allowed(s):
@@ -301,6 +313,22 @@ func (pl *Plan) Evaluate(w *World, p *Policy) {
 		}
 		return int(a - b)
 	})
+}
+
+// egressAt is the hourly price of the traffic one pod declares when it runs
+// at site s: what it sends to its sources' clients, leaving s, and what it
+// exchanges with each placed dependency (Dependency.Egress).
+func (pl *Plan) egressAt(w *World, p *Policy, s int) float64 {
+	e := w.Egress(s, p.SentGiB)
+	for i := range p.Dependencies {
+		if eg := p.Dependencies[i].Egress; len(eg) == w.Sites.Len() {
+			e += eg[s]
+		}
+	}
+	if math.IsNaN(e) {
+		return math.Inf(1)
+	}
+	return e
 }
 
 // NormalizeWeights makes a policy's soft weights (latency, cost, load) the
@@ -624,8 +652,12 @@ func (pl *Plan) SiteLatency(s int) float64 { return pl.latency[s] }
 // one is unknown. The max RTT rule passes the site when this is within it.
 func (pl *Plan) SiteWorstRTT(s int) float64 { return pl.bound[s] }
 
-// SiteCost is the pod's hourly cost at site s.
+// SiteCost is the pod's hourly cost at site s, egress included.
 func (pl *Plan) SiteCost(s int) float64 { return pl.cost[s] }
+
+// SiteEgress is the part of SiteCost that is egress of the pod's declared
+// traffic (Policy.SentGiB, Dependency.Egress).
+func (pl *Plan) SiteEgress(s int) float64 { return pl.egress[s] }
 
 // Terms are the weighted parts of a node's score on the 0..1 scale of
 // Plan's formula before the scheduler stretches the site part over its

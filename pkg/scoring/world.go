@@ -188,6 +188,10 @@ type Sites struct {
 	// PriceProvenance says whether the prices are declared or scaled by a
 	// live multiplier, and whether that multiplier expired or is missing.
 	PriceProvenance []Provenance
+	// EgressPrice is the price of one GiB leaving the site (0 when free);
+	// NaN or negative means unknown, which no cost cap accepts when the
+	// site sends a policy's traffic.
+	EgressPrice []float64
 	// Healthy is false for a site whose uplink or health signal is down.
 	Healthy []bool
 	// HealthStale marks a site whose health signal is read but has no
@@ -276,6 +280,15 @@ func (w *World) HourlyCost(s int, cores, memGiB, gpus float64) float64 {
 		return math.Inf(1)
 	}
 	return c
+}
+
+// Egress is the hourly price of gib GiB per hour leaving site s; +Inf
+// when the site's egress price is unknown and gib > 0.
+func (w *World) Egress(s int, gib float64) float64 {
+	if len(w.Sites.EgressPrice) != w.Sites.Len() {
+		return 0
+	}
+	return term(gib, w.Sites.EgressPrice[s])
 }
 
 func term(qty, price float64) float64 {

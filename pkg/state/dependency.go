@@ -19,6 +19,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,9 +205,17 @@ func (s *Snapshot) dependencyRules(spec *placementv1alpha1.PlacementPolicySpec, 
 		if ref.MaxRTTMilliseconds != nil {
 			d.MaxRTT = float64(*ref.MaxRTTMilliseconds)
 		}
+		// CorePolicy refused a negative traffic already.
+		sent, received, _ := TrafficOf(ref.Traffic, "")
+		if sent > 0 || received > 0 {
+			d.Egress = make([]float64, n)
+		}
 		if p.Unlocated > 0 {
 			for a := range n {
 				d.RTT[a], d.Upper[a], d.Provenance[a] = scoring.UnknownRTT, scoring.UnknownRTT, scoring.Estimated
+			}
+			for a := range d.Egress {
+				d.Egress[a] = math.Inf(1)
 			}
 			out.Dependencies = append(out.Dependencies, d)
 			continue
@@ -228,7 +237,53 @@ func (s *Snapshot) dependencyRules(spec *placementv1alpha1.PlacementPolicySpec, 
 				d.Upper[a] += share * col.upper[a]
 			}
 		}
+		if d.Egress != nil {
+			s.dependencyEgress(p, total, sent, received, d.Egress)
+		}
 		out.Dependencies = append(out.Dependencies, d)
+	}
+}
+
+// dependencyEgress fills out, per site a, the hourly price of the traffic
+// one pod at a exchanges with the dependency placed as p (total pods):
+// sent GiB leave a, except the share sent to the dependency's pods in a;
+// received GiB leave each site t where the dependency runs, weighted by
+// its share of the pods, except a itself (scoring.World.Egress prices
+// each).
+//
+//	egress(a) = sent·(1 - share(a))·price(a) + received·Σ_{t≠a} share(t)·price(t)
+func (s *Snapshot) dependencyEgress(p *DependencyPlacement, total, sent, received float64, out []float64) {
+	w := s.World
+	// What arrives from every site where the dependency runs: the finite
+	// prices summed, the unknown ones counted, so that one site's part can
+	// be taken out exactly.
+	var from float64
+	unknown := 0
+	part := func(k int) float64 { return w.Egress(int(p.Sites[k]), received*float64(p.Pods[k])/total) }
+	for k := range p.Sites {
+		if e := part(k); math.IsInf(e, 1) {
+			unknown++
+		} else {
+			from += e
+		}
+	}
+	all := from
+	if unknown > 0 {
+		all = math.Inf(1)
+	}
+	for a := range out {
+		out[a] = w.Egress(a, sent) + all
+	}
+	for k, t := range p.Sites {
+		others, e := from, part(k)
+		switch {
+		case math.IsInf(e, 1) && unknown == 1:
+		case unknown > 0:
+			others = math.Inf(1)
+		default:
+			others -= e
+		}
+		out[t] = w.Egress(int(t), sent*(1-float64(p.Pods[k])/total)) + max(0, others)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
@@ -279,5 +280,76 @@ func BenchmarkPlanDependencies(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDependencyEgress: the traffic a pod declares with a dependency is
+// priced where it leaves a site: what it sends at its own site's egress
+// price, except the share that goes to the dependency's pods beside it;
+// what it receives at the price of each site the dependency runs at,
+// weighted by its pods there, except its own site.
+func TestDependencyEgress(t *testing.T) {
+	db := placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
+		Spec: placementv1alpha1.PlacementPolicySpec{
+			PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "api"}},
+			Weights:     &placementv1alpha1.ObjectiveWeights{Cost: ptr.To[int32](1)},
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: db, Traffic: &placementv1alpha1.Traffic{
+				SentGiBPerHour: ptr.To(resource.MustParse("3")), ReceivedGiBPerHour: ptr.To(resource.MustParse("6"))}}},
+		}}
+	api := st.MakePod().Namespace("shop").Name("api-0").UID("api-0").Label("app", "api").Obj()
+	snap, c := dependencyWorld(policy)
+	for name, price := range map[string]float64{"paris": 0.02, "frankfurt": 0.05, "newyork": 0.01} {
+		i, _ := snap.SiteIndex(name)
+		snap.World.Sites.EgressPrice[i] = price
+	}
+	idx := func(name string) int { i, _ := snap.SiteIndex(name); return i }
+
+	c.pods = []*v1.Pod{dbPod("db-0", "paris-1"), dbPod("db-1", "paris-1"), dbPod("db-2", "frankfurt-1")}
+	pp, err := snap.PlanPod(api, GPUResources{}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// paris: 3·(1/3)·0.02 sent + 6·(1/3)·0.05 from frankfurt; frankfurt:
+	// 3·(2/3)·0.05 + 6·(2/3)·0.02 from paris; newyork: 3·0.01 + 0.08 + 0.1.
+	for site, want := range map[string]float64{"paris": 0.12, "frankfurt": 0.18, "newyork": 0.21} {
+		if got := pp.Plan.SiteEgress(idx(site)); math.Abs(got-want) > 1e-9 {
+			t.Errorf("egress at %s = %v, want %v", site, got, want)
+		}
+		if got := pp.Plan.SiteCost(idx(site)); math.Abs(got-want) > 1e-9 {
+			t.Errorf("cost at %s = %v, want the egress %v (no prices for capacity)", site, got, want)
+		}
+	}
+	if best := pp.Plan.Ranked()[0]; int(best) != idx("paris") {
+		t.Errorf("cheapest site %s, want paris, next to most of the database", snap.World.Sites.Names[best])
+	}
+
+	// An unknown egress price at a site the dependency sends from makes
+	// the cost unknown everywhere but there.
+	snap.World.Sites.EgressPrice[idx("frankfurt")] = math.NaN()
+	c.pods = []*v1.Pod{dbPod("db-2", "frankfurt-1")}
+	pp, err = snap.PlanPod(api, GPUResources{}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pp.Plan.SiteEgress(idx("frankfurt")); got != 0 {
+		t.Errorf("egress at frankfurt beside the whole database = %v, want 0", got)
+	}
+	for _, site := range []string{"paris", "newyork"} {
+		if got := pp.Plan.SiteEgress(idx(site)); !math.IsInf(got, 1) {
+			t.Errorf("egress at %s, receiving from frankfurt at an unknown price = %v, want +Inf", site, got)
+		}
+	}
+
+	// A database pod in no known site: unknown everywhere.
+	c.pods = []*v1.Pod{dbPod("db-0", "paris-1"), dbPod("db-x", "nowhere-1")}
+	pp, err = snap.PlanPod(api, GPUResources{}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, site := range []string{"paris", "frankfurt", "newyork"} {
+		if got := pp.Plan.SiteEgress(idx(site)); !math.IsInf(got, 1) {
+			t.Errorf("egress at %s with an unlocated dependency pod = %v, want +Inf", site, got)
+		}
 	}
 }

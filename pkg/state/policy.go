@@ -18,9 +18,11 @@ package state
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
@@ -155,6 +157,11 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 			}
 			out.Sources = append(out.Sources, j)
 			out.Weights = append(out.Weights, weight)
+			sent, _, err := TrafficOf(sw.Traffic, "latency.sources["+sw.Name+"].traffic")
+			if err != nil {
+				return err
+			}
+			out.SentGiB += sent
 		}
 		if l.Objective == placementv1alpha1.WorstCase {
 			out.Objective = scoring.WorstCase
@@ -179,6 +186,12 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 	if c := spec.Cost; c != nil {
 		out.MaxHourly = c.MaxHourly.AsApproximateFloat64()
 	}
+	for i := range spec.Dependencies {
+		d := &spec.Dependencies[i]
+		if _, _, err := TrafficOf(d.Traffic, "dependencies["+d.Name+"].traffic"); err != nil {
+			return err
+		}
+	}
 	if sp := spec.Spread; sp != nil {
 		out.Spread = scoring.Spread{MinSites: ptr.Deref(sp.MinSites, 1), MaxSkew: ptr.Deref(sp.MaxSkew, 0), MaxPerSite: ptr.Deref(sp.MaxPerSite, 0)}
 		if out.Spread.MaxSkew == 0 && out.Spread.MaxPerSite == 0 {
@@ -198,6 +211,27 @@ func (s *Snapshot) CorePolicy(spec *placementv1alpha1.PlacementPolicySpec, req R
 		}
 	}
 	return nil
+}
+
+// TrafficOf is a declared Traffic in GiB per hour: sent, received (0 for
+// absent). A negative value is an InvalidRuleError naming field.
+func TrafficOf(t *placementv1alpha1.Traffic, field string) (sent, received float64, err error) {
+	if t == nil {
+		return 0, 0, nil
+	}
+	gib := func(q *resource.Quantity, name string) float64 {
+		if q == nil || err != nil {
+			return 0
+		}
+		v := q.AsApproximateFloat64()
+		if !(v >= 0) || math.IsInf(v, 1) {
+			err = &InvalidRuleError{Rule: field + "." + name, Reason: fmt.Sprintf("%s is not a non-negative number of GiB per hour", q.String())}
+			return 0
+		}
+		return v
+	}
+	sent, received = gib(t.SentGiBPerHour, "sentGiBPerHour"), gib(t.ReceivedGiBPerHour, "receivedGiBPerHour")
+	return sent, received, err
 }
 
 // Weights are a policy's soft objective weights for latency, cost and load

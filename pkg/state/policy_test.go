@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 	fwk "k8s.io/kube-scheduler/framework"
@@ -84,13 +85,21 @@ func TestInvalidRulesFailClosed(t *testing.T) {
 		{"denied country not a code", placementv1alpha1.PlacementPolicySpec{
 			Residency: &placementv1alpha1.Residency{Denied: &placementv1alpha1.Areas{Countries: []placementv1alpha1.CountryCode{"Mars"}}}},
 			"residency.denied.countries"},
+		{"negative traffic to a source", placementv1alpha1.PlacementPolicySpec{
+			Latency: &placementv1alpha1.LatencyPolicy{Sources: []placementv1alpha1.SourceWeight{{Name: "users",
+				Traffic: &placementv1alpha1.Traffic{SentGiBPerHour: ptr.To(resource.MustParse("-1"))}}}}},
+			"latency.sources[users].traffic.sentGiBPerHour"},
+		{"negative traffic from a dependency not placed yet", placementv1alpha1.PlacementPolicySpec{
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db",
+				Traffic: &placementv1alpha1.Traffic{ReceivedGiBPerHour: ptr.To(resource.MustParse("-20Mi"))}}}},
+			"dependencies[db].traffic.receivedGiBPerHour"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: tc.spec}
 			snap := Build(Objects{Sites: []*placementv1alpha1.Site{site}, Sources: []*placementv1alpha1.TrafficSource{src},
 				Policies: []*placementv1alpha1.PlacementPolicy{policy}})
 			pod := st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj()
-			pp, err := snap.PlanPod(pod, GPUResources{}, nil)
+			pp, err := snap.PlanPod(pod, GPUResources{}, listCluster{})
 			if err == nil || pp != nil {
 				t.Fatalf("planned %v, want a failure", pp)
 			}

@@ -60,6 +60,9 @@ func (p *PodPlan) Record(snap *Snapshot, node string, i int, load float64, alt A
 		rec.LatencyMilliseconds = rounded(Finite(pl.SiteLatency(i)), 100)
 	}
 	rec.HourlyCost = rounded(Finite(pl.SiteCost(i)), 1e6)
+	if e := pl.SiteEgress(i); e > 0 {
+		rec.EgressHourly = rounded(Finite(e), 1e6)
+	}
 	rec.CostProvenance, rec.CostLive = priceProvenance(w.Sites.PriceProvenance[i])
 	rec.Score = terms(pl.SiteTerms(i, load))
 	for _, r := range pl.Ranked() {
@@ -410,6 +413,9 @@ func Sentence(rec *placementv1alpha1.PlacementRecord) string {
 		}
 		if rec.HourlyCost != nil {
 			fmt.Fprintf(&b, "; cost %s", DescribeCost(rec.HourlyCost, rec.CostProvenance, rec.CostLive))
+			if rec.EgressHourly != nil {
+				fmt.Fprintf(&b, " with egress %s/h", strconv.FormatFloat(*rec.EgressHourly, 'f', 4, 64))
+			}
 		}
 		fmt.Fprintf(&b, "; %d of %d sites met the hard rules", rec.FeasibleSites, rec.TotalSites)
 	}

@@ -69,6 +69,7 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 	st.MemPrice = make([]float64, n)
 	st.GPUPrice = make([]float64, n)
 	st.PriceProvenance = make([]scoring.Provenance, n)
+	st.EgressPrice = make([]float64, n)
 	st.Healthy = make([]bool, n)
 	st.HealthStale = make([]bool, n)
 	locs := make([]latLon, n)
@@ -101,6 +102,7 @@ func buildSiteTable(sites []*placementv1alpha1.Site, sources []*placementv1alpha
 		st.CPUPrice[i] = price(p.CPUCoreHour)
 		st.MemPrice[i] = price(p.MemoryGiBHour)
 		st.GPUPrice[i] = price(p.GPUHour)
+		st.EgressPrice[i] = price(p.EgressGiB)
 		st.Healthy[i] = true
 		locs[i] = parseLocation(&site.Spec.Location)
 	}

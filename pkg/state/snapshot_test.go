@@ -125,6 +125,7 @@ func TestBuild(t *testing.T) {
 // the declared values make of them.
 func TestLiveOverlay(t *testing.T) {
 	sites := []*placementv1alpha1.Site{site("paris", placementv1alpha1.TierRegional, "FR", "48.8566", "2.3522", "0.05")}
+	sites[0].Spec.Pricing.EgressGiB = ptr.To(resource.MustParse("0.09"))
 	sources := []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "shoppers"},
 		Spec: placementv1alpha1.TrafficSourceSpec{RTTs: []placementv1alpha1.SiteRTT{{Site: "paris", Milliseconds: 2}}}}}
 	// live makes every signal enabled (or not), fresh (or not), with a
@@ -171,6 +172,9 @@ func TestLiveOverlay(t *testing.T) {
 			}
 			if v, p := w.Sites.CPUPrice[0], w.Sites.PriceProvenance[0]; math.Abs(v-tc.wantPrice) > 1e-12 || p != tc.wantP {
 				t.Errorf("price = %v (%v), want %v (%v)", v, p, tc.wantPrice, tc.wantP)
+			}
+			if v := w.Sites.EgressPrice[0]; v != 0.09 {
+				t.Errorf("egress price = %v, want 0.09 as declared (a live multiplier scales capacity only)", v)
 			}
 			if w.Sites.Healthy[0] != tc.wantUp || w.Sites.HealthStale[0] != tc.wantStale {
 				t.Errorf("healthy = %v, stale = %v; want %v, %v", w.Sites.Healthy[0], w.Sites.HealthStale[0], tc.wantUp, tc.wantStale)

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -145,5 +146,66 @@ func TestDependencyBoundOnEstimates(t *testing.T) {
 	got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), strict.Name, metav1.GetOptions{})
 	if err != nil || got.Spec.NodeName != "" {
 		t.Errorf("the conservative pod was bound to %q (%v); its only site's RTT to the database is only estimated above the bound", got.Spec.NodeName, err)
+	}
+}
+
+// TestEgressKeepsStreamsAtTheirSource: a stream processor receiving
+// 20 GiB an hour from the camera ingest at a store is placed at the store,
+// although the cloud's CPU is four times cheaper, because the stream would
+// leave the store at 0.05 a GiB; the same processor declaring no traffic
+// goes to the cloud; and a cost cap counts the egress: capped at 0.50/h
+// in the cloud, where the stream alone costs 1.00/h, it is not placed.
+func TestEgressKeepsStreamsAtTheirSource(t *testing.T) {
+	e := newEnv(t)
+	e.site(siteSpec{name: "store", country: "FR", tier: placementv1alpha1.TierEdge, cpuPrice: "0.08", egressPrice: "0.05", nodes: 1})
+	e.site(siteSpec{name: "cloud", country: "FR", tier: placementv1alpha1.TierCloud, cpuPrice: "0.02", egressPrice: "0.09", nodes: 1})
+	e.policy("camera", placementv1alpha1.PlacementPolicySpec{Tiers: []placementv1alpha1.SiteTier{placementv1alpha1.TierEdge}})
+	e.startSchedulerWithEvents()
+	if site := e.siteOfPod(e.pod("camera-0", "camera", "500m")); site != "store" {
+		t.Fatalf("camera ingest in %s, want store", site)
+	}
+	cameras := placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{placementv1alpha1.PolicyLabel: "camera"}}
+	stream := func(traffic bool, edit func(*placementv1alpha1.PlacementPolicySpec)) placementv1alpha1.PlacementPolicySpec {
+		spec := placementv1alpha1.PlacementPolicySpec{Weights: &placementv1alpha1.ObjectiveWeights{Cost: ptr.To[int32](1)},
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "cameras", PodSelector: cameras}}}
+		if traffic {
+			spec.Dependencies[0].Traffic = &placementv1alpha1.Traffic{ReceivedGiBPerHour: ptr.To(resource.MustParse("20"))}
+		}
+		if edit != nil {
+			edit(&spec)
+		}
+		return spec
+	}
+	e.policy("stream", stream(true, nil))
+	e.policy("batch", stream(false, nil))
+	e.policy("capped", stream(true, func(s *placementv1alpha1.PlacementPolicySpec) {
+		s.Tiers = []placementv1alpha1.SiteTier{placementv1alpha1.TierCloud}
+		s.Cost = &placementv1alpha1.CostPolicy{MaxHourly: resource.MustParse("0.5")}
+	}))
+
+	processor := e.pod("stream-0", "stream", "500m")
+	if site := e.siteOfPod(processor); site != "store" {
+		t.Errorf("the stream processor went to %s, want store, beside its data", site)
+	}
+	if site := e.siteOfPod(e.pod("batch-0", "batch", "500m")); site != "cloud" {
+		t.Errorf("the processor without traffic went to %s, want cloud, the cheaper CPU", site)
+	}
+	capped := e.pod("capped-0", "capped", "500m")
+	if msg := waitForEvent(t, e.cp.Client, capped, "FailedScheduling"); !strings.Contains(msg, "max cost 0.5/h") {
+		t.Errorf("FailedScheduling says %q, want the cost cap named", msg)
+	}
+	got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), processor.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec placementv1alpha1.PlacementRecord
+	if err := json.Unmarshal([]byte(got.Annotations[placementv1alpha1.PlacementRecordAnnotation]), &rec); err != nil {
+		t.Fatalf("placement record: %v", err)
+	}
+	if rec.HourlyCost == nil || *rec.HourlyCost != 0.04 || rec.EgressHourly != nil {
+		t.Errorf("record's cost %v with egress %v, want 0.04/h and no egress beside the cameras", rec.HourlyCost, rec.EgressHourly)
+	}
+	if rec.RunnerUp == nil || rec.RunnerUp.HourlyCost == nil || *rec.RunnerUp.HourlyCost != 1.01 {
+		t.Errorf("runner-up %+v, want cloud at 1.01/h (0.01 CPU + 1.00 egress)", rec.RunnerUp)
 	}
 }

@@ -71,6 +71,7 @@ type siteSpec struct {
 	tier               placementv1alpha1.SiteTier
 	tags               []string
 	cpuPrice, gpuPrice string
+	egressPrice        string
 	nodes              int
 	cpus               string
 	nodeLabels         map[string]string
@@ -94,6 +95,12 @@ func (e *env) site(s siteSpec) {
 			obj.Spec.Pricing = &placementv1alpha1.SitePricing{}
 		}
 		obj.Spec.Pricing.GPUHour = ptr.To(resource.MustParse(s.gpuPrice))
+	}
+	if s.egressPrice != "" {
+		if obj.Spec.Pricing == nil {
+			obj.Spec.Pricing = &placementv1alpha1.SitePricing{}
+		}
+		obj.Spec.Pricing.EgressGiB = ptr.To(resource.MustParse(s.egressPrice))
 	}
 	if _, err := e.pc.PlacementV1alpha1().Sites().Create(context.Background(), obj, metav1.CreateOptions{}); err != nil {
 		e.t.Fatalf("creating site %s: %v", s.name, err)

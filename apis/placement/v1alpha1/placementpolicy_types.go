@@ -369,6 +369,40 @@ type SourceWeight struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
 	Weight *int32 `json:"weight,omitempty"`
+
+	// traffic one pod exchanges with the source's clients, which adds
+	// egress to the pod's hourly cost (see Traffic).
+	// +optional
+	Traffic *Traffic `json:"traffic,omitempty"`
+}
+
+// Traffic is what one pod exchanges with a source's clients or a
+// dependency, in GiB per hour each way. Traffic leaving a Site is priced
+// at that Site's pricing.egressGiB and joins the pod's hourly cost, which
+// cost.maxHourly bounds and the cost objective weighs:
+//
+//   - sent by the pod leaves the pod's site, except the share sent to a
+//     dependency's pods in that same site;
+//   - received from a dependency leaves the sites where its pods run,
+//     each weighted by the pods there, except the pod's own site;
+//   - received from a source's clients leaves no Site (they are outside
+//     the cluster) and costs nothing here.
+//
+// A site without egressGiB sends for free. Traffic to or from a dependency
+// with a pod on a node in no known Site has an unknown cost, which a cost
+// cap rejects everywhere (fail closed). A negative value makes the policy
+// invalid: its Ready condition says which (InvalidRule), and its pods are
+// not placed. (Admission checks the quantity's format only: a rule on
+// every entry of two lists would exceed the CRD's validation budget.)
+// +kubebuilder:validation:MinProperties=1
+type Traffic struct {
+	// sentGiBPerHour is what one pod sends per hour, e.g. "0.5".
+	// +optional
+	SentGiBPerHour *resource.Quantity `json:"sentGiBPerHour,omitempty"`
+
+	// receivedGiBPerHour is what one pod receives per hour, e.g. "20".
+	// +optional
+	ReceivedGiBPerHour *resource.Quantity `json:"receivedGiBPerHour,omitempty"`
 }
 
 // DependencyRef is something a policy's pods call, and how much its
@@ -410,6 +444,12 @@ type DependencyRef struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	MaxRTTMilliseconds *int32 `json:"maxRTTMilliseconds,omitempty"`
+
+	// traffic one pod exchanges with the dependency, which adds egress to
+	// the pod's hourly cost (see Traffic): processing a camera stream next
+	// to the pods that ingest it sends nothing over a paid link.
+	// +optional
+	Traffic *Traffic `json:"traffic,omitempty"`
 }
 
 // SpreadPolicy spreads a workload's pods over sites. A workload is the
@@ -456,7 +496,7 @@ type SpreadPolicy struct {
 // CostPolicy bounds a pod's hourly price.
 type CostPolicy struct {
 	// maxHourly is the most one pod may cost per hour at a site's prices,
-	// e.g. "0.50". Sites above it are infeasible. A pod that requests no CPU,
+	// egress of its declared traffic included (see Traffic), e.g. "0.50". Sites above it are infeasible. A pod that requests no CPU,
 	// memory or GPUs has no cost to bound and is not scheduled.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) > 0",message="cost.maxHourly must be positive"

@@ -95,9 +95,13 @@ type PlacementRecord struct {
 	// (weighted mean or worst case over the RTTs to its sources and
 	// dependencies); absent without either or when an RTT is unknown.
 	LatencyMilliseconds *float64 `json:"latencyMilliseconds,omitempty"`
-	// HourlyCost of the pod's requests at the site's prices; absent when
-	// a price it needs is unknown.
+	// HourlyCost of the pod's requests at the site's prices, plus the
+	// egress of the traffic its policy declares; absent when a price it
+	// needs is unknown.
 	HourlyCost *float64 `json:"hourlyCost,omitempty"`
+	// EgressHourly is the part of HourlyCost that is egress of the
+	// declared traffic (PlacementPolicy Traffic); absent when none.
+	EgressHourly *float64 `json:"egressHourly,omitempty"`
 	// CostProvenance: declared, or live (declared prices scaled by a live
 	// multiplier); CostLive says whether the multiplier was fresh.
 	CostProvenance string `json:"costProvenance"`

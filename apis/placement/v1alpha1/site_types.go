@@ -82,7 +82,8 @@ type SiteSpec struct {
 // cores × cpuCoreHour + its memory request in GiB × memoryGiBHour + its GPUs
 // × gpuHour, where its GPUs are the units it requests of the resources the
 // scheduler prices as GPUs (nvidia.com/gpu, amd.com/gpu, gpu.intel.com/i915,
-// gpu.intel.com/xe and each NVIDIA MIG slice, nvidia.com/mig-*, by default).
+// gpu.intel.com/xe and each NVIDIA MIG slice, nvidia.com/mig-*, by default),
+// plus the egress of the traffic its policy declares (egressGiB).
 // +kubebuilder:validation:MinProperties=1
 type SitePricing struct {
 	// cpuCoreHour is the price of one CPU core for one hour, e.g. "0.031".
@@ -101,8 +102,10 @@ type SitePricing struct {
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0",message="gpuHour must not be negative"
 	GPUHour *resource.Quantity `json:"gpuHour,omitempty"`
 
-	// egressGiB is the price of one GiB of traffic leaving the site. It is
-	// shown in explanations; it is not part of the hourly cost.
+	// egressGiB is the price of one GiB of traffic leaving the site. It
+	// prices the traffic that policies declare with their sources and
+	// dependencies (PlacementPolicy Traffic), which joins their pods'
+	// hourly cost; live price multipliers do not scale it.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('0')) >= 0",message="egressGiB must not be negative"
 	EgressGiB *resource.Quantity `json:"egressGiB,omitempty"`
