@@ -65,6 +65,9 @@ type TelemetryArgs struct {
 	CAFile, CertFile, KeyFile, BearerTokenFile string
 
 	NodeUtilization, RTT, Price, Health *SignalArgs
+	// SiteRTT is the RTT between two Sites; disabled unless its query is
+	// set.
+	SiteRTT *SignalArgs
 }
 
 // SignalArgs configure one signal.
@@ -76,4 +79,7 @@ type SignalArgs struct {
 	// NodeLabel, SourceLabel and SiteLabel name the labels that carry the
 	// Node, TrafficSource and Site names.
 	NodeLabel, SourceLabel, SiteLabel string
+	// FromSiteLabel and ToSiteLabel name the labels that carry the two
+	// Sites of a site RTT.
+	FromSiteLabel, ToSiteLabel string
 }

@@ -99,6 +99,11 @@ func (in *TelemetryArgs) DeepCopyInto(out *TelemetryArgs) {
 		*out = new(SignalArgs)
 		**out = **in
 	}
+	if in.SiteRTT != nil {
+		in, out := &in.SiteRTT, &out.SiteRTT
+		*out = new(SignalArgs)
+		**out = **in
+	}
 	return
 }
 

@@ -205,6 +205,8 @@ type Exporter struct {
 	Up *prometheus.GaugeVec
 	// NodeUtilization is proxima_test_node_utilization{instance="<node>:9100"}.
 	NodeUtilization *prometheus.GaugeVec
+	// SiteRTT is proxima_site_rtt_seconds{from_site, to_site}.
+	SiteRTT *prometheus.GaugeVec
 
 	srv *http.Server
 }
@@ -221,8 +223,9 @@ func StartExporter() (*Exporter, error) {
 		Price:           prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "proxima_site_price_multiplier", Help: "Price multiplier."}, []string{"site"}),
 		Up:              prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "proxima_site_up", Help: "Site health."}, []string{"site"}),
 		NodeUtilization: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "proxima_test_node_utilization", Help: "Node CPU utilization."}, []string{"instance"}),
+		SiteRTT:         prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "proxima_site_rtt_seconds", Help: "RTT between sites."}, []string{"from_site", "to_site"}),
 	}
-	reg.MustRegister(e.RTT, e.Price, e.Up, e.NodeUtilization)
+	reg.MustRegister(e.RTT, e.Price, e.Up, e.NodeUtilization, e.SiteRTT)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

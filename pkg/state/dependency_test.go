@@ -353,3 +353,57 @@ func TestDependencyEgress(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteRTTLive: a fresh live site RTT overrides the declared one, in
+// either direction; when the signal is read but has no fresh value for a
+// pair, the declared or estimated value stands in and is marked stale
+// (and absent when missing), so that a policy rejecting stale RTTs
+// rejects it and the rebalancer does not act on it.
+func TestSiteRTTLive(t *testing.T) {
+	snap, _ := dependencyWorld()
+	sites, nodes := snap.Sites(), []*v1.Node{}
+	for _, n := range dependencyNodes() {
+		nodes = append(nodes, n)
+	}
+	build := func(enabled, fresh bool, values map[SitePair]float64) *Snapshot {
+		return Build(Objects{Sites: sites, Nodes: nodes, Live: &Live{SiteRTT: Signal[SitePair, float64]{Enabled: enabled, Fresh: fresh, Values: values}}})
+	}
+	idx := func(s *Snapshot, name string) int { i, _ := s.SiteIndex(name); return i }
+	for _, tc := range []struct {
+		name      string
+		live      *Snapshot
+		a, b      string
+		want      float64
+		wantProv  scoring.Provenance
+		estimated bool
+	}{
+		{"fresh live overrides declared", build(true, true, map[SitePair]float64{PairOfSites("frankfurt", "paris"): 14}),
+			"paris", "frankfurt", 14, scoring.Live, false},
+		{"either direction", build(true, true, map[SitePair]float64{PairOfSites("paris", "frankfurt"): 14}),
+			"frankfurt", "paris", 14, scoring.Live, false},
+		{"stale: declared stands in", build(true, false, map[SitePair]float64{PairOfSites("frankfurt", "paris"): 14}),
+			"paris", "frankfurt", 11, scoring.Declared | scoring.Stale, false},
+		{"missing: declared stands in", build(true, true, map[SitePair]float64{}),
+			"paris", "frankfurt", 11, scoring.Declared | scoring.Stale | scoring.Absent, false},
+		{"missing: the estimate stands in", build(true, true, map[SitePair]float64{}),
+			"paris", "newyork", -1, scoring.Estimated | scoring.Stale | scoring.Absent, true},
+		{"fresh live replaces an estimate", build(true, true, map[SitePair]float64{PairOfSites("newyork", "paris"): 77}),
+			"newyork", "paris", 77, scoring.Live, false},
+		{"disabled: declared as it is", build(false, false, map[SitePair]float64{PairOfSites("frankfurt", "paris"): 14}),
+			"paris", "frankfurt", 11, scoring.Declared, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, u, prov := tc.live.SiteRTT(idx(tc.live, tc.a), idx(tc.live, tc.b))
+			if prov&^scoring.Fitted != tc.wantProv {
+				t.Errorf("provenance %v, want %v", prov, tc.wantProv)
+			}
+			if tc.estimated {
+				if !(u > v && v > 0) {
+					t.Errorf("estimate %v (upper %v), want an estimate with its bound", v, u)
+				}
+			} else if v != tc.want || u != tc.want {
+				t.Errorf("%s–%s = %v (upper %v), want %v", tc.a, tc.b, v, u, tc.want)
+			}
+		})
+	}
+}

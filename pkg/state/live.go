@@ -35,13 +35,16 @@ type Live struct {
 	Health Signal[string, bool]
 	// NodeLoad is CPU utilization in 0..1 per node name.
 	NodeLoad Signal[string, float64]
+	// SiteRTT in milliseconds per pair of Sites (PairOfSites: one key for
+	// both directions).
+	SiteRTT Signal[SitePair, float64]
 	// At is when freshness was computed.
 	At time.Time
 }
 
 // StaleSignals names the enabled signals of l (nil: none) whose last
 // successful read is not fresh, or that were never read, by the names of
-// EdgePlacement's telemetry args: nodeUtilization, rtt, price, health.
+// EdgePlacement's telemetry args: nodeUtilization, rtt, price, health, siteRTT.
 func StaleSignals(l *Live) []string {
 	if l == nil {
 		return nil
@@ -51,7 +54,8 @@ func StaleSignals(l *Live) []string {
 		name           string
 		enabled, fresh bool
 	}{{"nodeUtilization", l.NodeLoad.Enabled, l.NodeLoad.Fresh}, {"rtt", l.RTT.Enabled, l.RTT.Fresh},
-		{"price", l.Price.Enabled, l.Price.Fresh}, {"health", l.Health.Enabled, l.Health.Fresh}} {
+		{"price", l.Price.Enabled, l.Price.Fresh}, {"health", l.Health.Enabled, l.Health.Fresh},
+		{"siteRTT", l.SiteRTT.Enabled, l.SiteRTT.Fresh}} {
 		if sig.enabled && !sig.fresh {
 			out = append(out, sig.name)
 		}
@@ -120,3 +124,15 @@ func (s *Signal[K, V]) Equal(o *Signal[K, V]) bool {
 
 // SourceSite keys a live RTT.
 type SourceSite struct{ Source, Site string }
+
+// SitePair names two Sites, the lesser name first (PairOfSites): an RTT
+// between them is one value whichever way it was measured.
+type SitePair struct{ A, B string }
+
+// PairOfSites is the SitePair of sites a and b, in either order.
+func PairOfSites(a, b string) SitePair {
+	if a > b {
+		a, b = b, a
+	}
+	return SitePair{a, b}
+}

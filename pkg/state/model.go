@@ -393,10 +393,10 @@ func (m *Model) latestLive() *Live {
 }
 
 // sameSiteSignals reports whether two reads of telemetry agree on what the
-// site table overlays: RTT, price and health.
+// site table overlays: RTT, price, health and site RTT.
 func sameSiteSignals(a, b *Live) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.RTT.Equal(&b.RTT) && a.Price.Equal(&b.Price) && a.Health.Equal(&b.Health)
+	return a.RTT.Equal(&b.RTT) && a.Price.Equal(&b.Price) && a.Health.Equal(&b.Health) && a.SiteRTT.Equal(&b.SiteRTT)
 }

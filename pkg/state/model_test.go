@@ -19,6 +19,7 @@ package state
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,4 +304,55 @@ func TestModelFitsBesideItsWorker(t *testing.T) {
 	if diff := cmp.Diff(want.World.RTTUpper, after.World.RTTUpper); diff != "" {
 		t.Errorf("upper bounds differ (-build,+model):\n%s", diff)
 	}
+}
+
+// TestModelSiteRTTLive: a change of the live site RTTs alone rebuilds the
+// site table, so the next snapshot judges dependencies by them.
+func TestModelSiteRTTLive(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := fake.NewSimpleClientset(
+		site("paris", placementv1alpha1.TierEdge, "FR", "48.85", "2.35", ""),
+		site("lyon", placementv1alpha1.TierEdge, "FR", "45.76", "4.83", ""),
+	)
+	core := k8sfake.NewSimpleClientset()
+	pf := placementinformers.NewSharedInformerFactory(client, 0)
+	cf := informers.NewSharedInformerFactory(core, 0)
+	p := pf.Placement().V1alpha1()
+	live := &Live{SiteRTT: Signal[SitePair, float64]{Enabled: true, Fresh: true, Values: map[SitePair]float64{}}}
+	var current atomic.Pointer[Live]
+	current.Store(live)
+	m, err := NewModel(Informers{Sites: p.Sites().Informer(), Sources: p.TrafficSources().Informer(),
+		Policies: p.PlacementPolicies().Informer(), Nodes: cf.Core().V1().Nodes().Informer()}, Options{Live: current.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan *Snapshot, 16)
+	m.OnPublish(func(_ klog.Logger, s *Snapshot) { published <- s })
+	pf.Start(ctx.Done())
+	cf.Start(ctx.Done())
+	if err := m.WaitForCacheSync(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	go m.Run(ctx)
+	rtt := func(s *Snapshot) (float64, scoring.Provenance) {
+		a, _ := s.SiteIndex("paris")
+		b, _ := s.SiteIndex("lyon")
+		v, _, prov := s.SiteRTT(a, b)
+		return v, prov
+	}
+	if _, prov := rtt(m.Load()); prov&scoring.Absent == 0 {
+		t.Fatalf("before a value: provenance %v, want the estimate standing in for a missing one", prov)
+	}
+	measured := func(ms float64) {
+		t.Helper()
+		current.Store(&Live{SiteRTT: Signal[SitePair, float64]{Enabled: true, Fresh: true, Values: map[SitePair]float64{PairOfSites("paris", "lyon"): ms}}})
+		m.LiveChanged()
+		_, _ = waitFor(t, published, func(s *Snapshot) bool { v, prov := rtt(s); return v == ms && prov == scoring.Live })
+	}
+	// The first value may arrive with the sites' own events; the second
+	// only with the live change.
+	measured(5)
+	measured(6)
 }

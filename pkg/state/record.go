@@ -295,14 +295,18 @@ func rttProvenance(v, upper float64, prov scoring.Provenance) (provenance, estim
 	return placementv1alpha1.ProvenanceDeclared, "", nil
 }
 
+// liveState is the live state of a value made of pairs with the
+// provenance bits p: missing or stale when any pair's live value is (a
+// dependency's RTT may mix live pairs with stand-ins), else fresh when
+// any is live.
 func liveState(p scoring.Provenance) string {
 	switch {
-	case p&scoring.Live != 0:
-		return placementv1alpha1.LiveFreshValue
 	case p&(scoring.Stale|scoring.Absent) == scoring.Stale|scoring.Absent:
 		return placementv1alpha1.LiveMissingValue
 	case p&scoring.Stale != 0:
 		return placementv1alpha1.LiveStaleValue
+	case p&scoring.Live != 0:
+		return placementv1alpha1.LiveFreshValue
 	}
 	return placementv1alpha1.LiveNotRead
 }

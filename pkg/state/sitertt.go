@@ -68,22 +68,34 @@ func buildSiteLinks(sites []*placementv1alpha1.Site, index map[string]int32, loc
 }
 
 // SiteRTT is the round-trip time between sites a and b in milliseconds,
-// its upper bound and its provenance: 0 within one site; the declared
+// its upper bound and its provenance: 0 within one site; the live value
+// while the site RTT signal has a fresh one (Live); else the declared
 // value (Site spec.rtts); else the RTT model's estimate from the sites'
 // locations (rttmodel.RTTFit.EstimateSites), Estimated (and Fitted when
 // the model is), with an upper bound never tighter than the distance
-// prior's; scoring.UnknownRTT when a location is unknown.
+// prior's; scoring.UnknownRTT when a location is unknown. When the site
+// RTT signal is read but has no fresh value for the pair, the declared or
+// estimated value stands in for it and is marked so (Stale, and Absent
+// when missing), as a source's RTT is.
 func (s *Snapshot) SiteRTT(a, b int) (ms, upper float64, prov scoring.Provenance) {
 	t := s.table
 	if a == b {
 		return 0, 0, scoring.Declared
 	}
+	if t.live != nil && t.live.SiteRTT.Enabled {
+		names := t.world.Sites.Names
+		v, f := t.live.SiteRTT.Get(PairOfSites(names[a], names[b]))
+		if f == LiveFresh {
+			return v, v, scoring.Live
+		}
+		prov = standIn(f)
+	}
 	if v, ok := t.links.declared[pairOf(int32(a), int32(b))]; ok {
-		return v, v, scoring.Declared
+		return v, v, scoring.Declared | prov
 	}
 	la, lb := t.links.locs[a], t.links.locs[b]
 	if !la.ok || !lb.ok {
-		return scoring.UnknownRTT, scoring.UnknownRTT, scoring.Estimated
+		return scoring.UnknownRTT, scoring.UnknownRTT, scoring.Estimated | prov
 	}
 	d := rttmodel.GreatCircleKilometres(la.lat, la.lon, lb.lat, lb.lon)
 	fit := &rttmodel.RTTFit{}
@@ -91,7 +103,7 @@ func (s *Snapshot) SiteRTT(a, b int) (ms, upper float64, prov scoring.Provenance
 		fit = t.rtt.fit
 	}
 	ms, upper = fit.EstimateSites(a, b, d)
-	prov = scoring.Estimated
+	prov |= scoring.Estimated
 	if fit.Fitted {
 		prov |= scoring.Fitted
 	}

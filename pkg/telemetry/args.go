@@ -31,12 +31,13 @@ func ConfigFromArgs(t *config.TelemetryArgs) Config {
 			return Query{}
 		}
 		return Query{PromQL: s.Query, MaxAge: time.Duration(s.MaxAgeSeconds) * time.Second,
-			NodeLabel: s.NodeLabel, SourceLabel: s.SourceLabel, SiteLabel: s.SiteLabel}
+			NodeLabel: s.NodeLabel, SourceLabel: s.SourceLabel, SiteLabel: s.SiteLabel,
+			FromSiteLabel: s.FromSiteLabel, ToSiteLabel: s.ToSiteLabel}
 	}
 	return Config{
 		Address: t.Address,
 		Refresh: time.Duration(t.RefreshSeconds) * time.Second, Timeout: time.Duration(t.QueryTimeoutSeconds) * time.Second,
 		CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, BearerTokenFile: t.BearerTokenFile,
-		NodeLoad: q(t.NodeUtilization), RTT: q(t.RTT), Price: q(t.Price), Health: q(t.Health),
+		NodeLoad: q(t.NodeUtilization), RTT: q(t.RTT), Price: q(t.Price), Health: q(t.Health), SiteRTT: q(t.SiteRTT),
 	}
 }

@@ -35,6 +35,9 @@ limitations under the License.
 //	                              "source", "$1", "probe_source", "(.*)"), "site", "$1", "probe_site", "(.*)")
 //	price             proxima_site_price_multiplier{site="<Site>"}  (1 = declared price)
 //	health            proxima_site_up{site="<Site>"}               (0 = down: no new pods)
+//	site RTT          proxima_site_rtt_seconds{from_site="<Site>", to_site="<Site>"}
+//	                  (read only when its query is set; a pair measured both
+//	                  ways counts at the larger value)
 package telemetry
 
 import (
@@ -69,6 +72,7 @@ const (
 	RTT      Signal = "rtt"
 	Price    Signal = "price"
 	Health   Signal = "health"
+	SiteRTT  Signal = "siteRTT"
 )
 
 // Query is one signal's PromQL and how to read its series.
@@ -79,8 +83,9 @@ type Query struct {
 	// counts as stale.
 	MaxAge time.Duration
 	// Labels: NodeLabel names the node (node utilization), SourceLabel and
-	// SiteLabel the TrafficSource and Site.
-	NodeLabel, SourceLabel, SiteLabel string
+	// SiteLabel the TrafficSource and Site, FromSiteLabel and ToSiteLabel
+	// the two Sites of a site RTT.
+	NodeLabel, SourceLabel, SiteLabel, FromSiteLabel, ToSiteLabel string
 }
 
 // Config configures a Collector.
@@ -93,7 +98,7 @@ type Config struct {
 	// picked up.
 	CAFile, CertFile, KeyFile, BearerTokenFile string
 
-	NodeLoad, RTT, Price, Health Query
+	NodeLoad, RTT, Price, Health, SiteRTT Query
 }
 
 // Collector polls Prometheus and publishes the latest Live.
@@ -111,6 +116,7 @@ type Collector struct {
 type reading struct {
 	at      time.Time
 	rtt     map[state.SourceSite]float64
+	siteRTT map[state.SitePair]float64
 	values  map[string]float64
 	healthy map[string]bool
 }
@@ -177,7 +183,7 @@ func (c *Collector) Refresh(ctx context.Context) {
 	for _, s := range []struct {
 		sig Signal
 		q   Query
-	}{{NodeLoad, c.cfg.NodeLoad}, {RTT, c.cfg.RTT}, {Price, c.cfg.Price}, {Health, c.cfg.Health}} {
+	}{{NodeLoad, c.cfg.NodeLoad}, {RTT, c.cfg.RTT}, {Price, c.cfg.Price}, {Health, c.cfg.Health}, {SiteRTT, c.cfg.SiteRTT}} {
 		if s.q.PromQL == "" {
 			continue
 		}
@@ -219,7 +225,7 @@ func (c *Collector) untilExpiry(now time.Time) time.Duration {
 }
 
 func (c *Collector) queries() map[Signal]Query {
-	return map[Signal]Query{NodeLoad: c.cfg.NodeLoad, RTT: c.cfg.RTT, Price: c.cfg.Price, Health: c.cfg.Health}
+	return map[Signal]Query{NodeLoad: c.cfg.NodeLoad, RTT: c.cfg.RTT, Price: c.cfg.Price, Health: c.cfg.Health, SiteRTT: c.cfg.SiteRTT}
 }
 
 // publish computes freshness at now and stores a new Live.
@@ -260,13 +266,16 @@ func (c *Collector) liveAt(now time.Time) *state.Live {
 	live.Price = state.Signal[string, float64]{Enabled: on, Fresh: ok, Values: r.values}
 	r, on, ok = read(Health, c.cfg.Health)
 	live.Health = state.Signal[string, bool]{Enabled: on, Fresh: ok, Values: r.healthy}
+	r, on, ok = read(SiteRTT, c.cfg.SiteRTT)
+	live.SiteRTT = state.Signal[state.SitePair, float64]{Enabled: on, Fresh: ok, Values: r.siteRTT}
 	return live
 }
 
 // sameLive reports whether two Lives hold the same values and freshness.
 func sameLive(a, b *state.Live) bool {
 	return a != nil && b != nil &&
-		a.RTT.Equal(&b.RTT) && a.Price.Equal(&b.Price) && a.Health.Equal(&b.Health) && a.NodeLoad.Equal(&b.NodeLoad)
+		a.RTT.Equal(&b.RTT) && a.Price.Equal(&b.Price) && a.Health.Equal(&b.Health) && a.NodeLoad.Equal(&b.NodeLoad) &&
+		a.SiteRTT.Equal(&b.SiteRTT)
 }
 
 func (c *Collector) read(ctx context.Context, sig Signal, q Query) (*reading, error) {
@@ -285,7 +294,7 @@ func (c *Collector) read(ctx context.Context, sig Signal, q Query) (*reading, er
 	if !ok {
 		return nil, fmt.Errorf("query must return an instant vector, got %s", val.Type())
 	}
-	r := &reading{at: start, rtt: map[state.SourceSite]float64{}, values: map[string]float64{}, healthy: map[string]bool{}}
+	r := &reading{at: start, rtt: map[state.SourceSite]float64{}, siteRTT: map[state.SitePair]float64{}, values: map[string]float64{}, healthy: map[string]bool{}}
 	mapped, unmapped := 0, 0
 	for _, smp := range vec {
 		v := float64(smp.Value)
@@ -317,6 +326,21 @@ func (c *Collector) read(ctx context.Context, sig Signal, q Query) (*reading, er
 				continue
 			}
 			r.rtt[state.SourceSite{Source: src, Site: site}] = ms
+		case SiteRTT:
+			from, to := string(smp.Metric[model.LabelName(q.FromSiteLabel)]), string(smp.Metric[model.LabelName(q.ToSiteLabel)])
+			if from == "" || to == "" {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/label", "Telemetry series lacks a site label; fix the query, fromSiteLabel or toSiteLabel", "signal", sig, "series", smp.Metric.String())
+				continue
+			}
+			ms := v * 1000
+			if !(ms >= 0 && ms <= 10000) {
+				unmapped++
+				c.logOnce(ctx, string(sig)+"/value", "Dropping site RTT outside 0..10 s", "from", from, "to", to, "seconds", v)
+				continue
+			}
+			k := state.PairOfSites(from, to)
+			r.siteRTT[k] = max(r.siteRTT[k], ms)
 		case Price:
 			site := string(smp.Metric[model.LabelName(q.SiteLabel)])
 			if site == "" {

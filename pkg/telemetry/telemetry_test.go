@@ -19,6 +19,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // TestNeverReadSignalsAreEnabled: from New on, and while Prometheus does not
@@ -131,5 +134,38 @@ func TestStalenessIsPublishedWhenItHappens(t *testing.T) {
 	}
 	if n := updates.Load(); n < 2 {
 		t.Errorf("the world was asked to rebuild %d times, want the read and the expiry", n)
+	}
+}
+
+// TestSiteRTTSeries: a site RTT measured both ways counts once, at the
+// larger value; a series without both site labels, and one outside
+// 0..10 s, are dropped.
+func TestSiteRTTSeries(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().Unix()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[
+			{"metric":{"from_site":"fra","to_site":"par"},"value":[%d,"0.009"]},
+			{"metric":{"from_site":"par","to_site":"fra"},"value":[%d,"0.011"]},
+			{"metric":{"from_site":"par","to_site":"nyc"},"value":[%d,"0.080"]},
+			{"metric":{"from_site":"fra"},"value":[%d,"0.001"]},
+			{"metric":{"from_site":"fra","to_site":"nyc"},"value":[%d,"20"]}]}}`, now, now, now, now, now)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Config{Address: srv.URL, Refresh: time.Hour, Timeout: 10 * time.Second,
+		SiteRTT: Query{PromQL: "proxima_site_rtt_seconds", MaxAge: time.Hour, FromSiteLabel: "from_site", ToSiteLabel: "to_site"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Refresh(context.Background())
+	l := c.Load()
+	want := map[state.SitePair]float64{state.PairOfSites("fra", "par"): 11, state.PairOfSites("nyc", "par"): 80}
+	if !l.SiteRTT.Enabled || !l.SiteRTT.Fresh || len(l.SiteRTT.Values) != len(want) {
+		t.Fatalf("site RTT signal %+v, want fresh with %v", l.SiteRTT, want)
+	}
+	for k, v := range want {
+		if got := l.SiteRTT.Values[k]; math.Abs(got-v) > 1e-9 {
+			t.Errorf("%v = %v ms, want %v", k, got, v)
+		}
 	}
 }

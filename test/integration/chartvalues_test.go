@@ -265,6 +265,12 @@ func TestChartReachesEveryFlag(t *testing.T) {
 		"telemetry.bearerTokenFile": func() bool {
 			return argsOf(telemetry(map[string]any{"credentialsSecret": "s", "credentialsKeys": []any{"token"}})).Telemetry.BearerTokenFile != ""
 		},
+		// The site RTT signal has its own two site labels.
+		"telemetry.siteRTT": func() bool {
+			s := argsOf(telemetry(map[string]any{"signals": map[string]any{"siteRTT": map[string]any{
+				"query": "q", "maxAgeSeconds": 77, "fromSiteLabel": "f", "toSiteLabel": "t"}}})).Telemetry.SiteRTT
+			return s != nil && s.Query == "q" && s.MaxAgeSeconds == 77 && s.FromSiteLabel == "f" && s.ToSiteLabel == "t"
+		},
 	}
 	for name, get := range map[string]func(*proximaconfig.TelemetryArgs) *proximaconfig.SignalArgs{
 		"nodeUtilization": func(a *proximaconfig.TelemetryArgs) *proximaconfig.SignalArgs { return a.NodeUtilization },

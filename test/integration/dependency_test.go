@@ -19,21 +19,26 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/test/harness"
 )
 
 // dependencySites creates Frankfurt, Paris, New York and Amsterdam with one
 // 4-CPU node each, their real locations, and the RTTs between the first
 // three declared (Frankfurt–Amsterdam is left to the estimate).
-func (e *rebalanceEnv) dependencySites() {
+func (e *env) dependencySites() {
 	e.t.Helper()
 	for _, s := range []struct {
 		name, country, lat, lon string
@@ -207,5 +212,78 @@ func TestEgressKeepsStreamsAtTheirSource(t *testing.T) {
 	}
 	if rec.RunnerUp == nil || rec.RunnerUp.HourlyCost == nil || *rec.RunnerUp.HourlyCost != 1.01 {
 		t.Errorf("runner-up %+v, want cloud at 1.01/h (0.01 CPU + 1.00 egress)", rec.RunnerUp)
+	}
+}
+
+// TestDependencyOnLiveSiteRTT: with the siteRTT signal read from a real
+// Prometheus, a live RTT between Paris and Frankfurt of 60 ms overrides
+// the 9 ms the Sites declare: an API in Paris whose database runs in
+// Frankfurt, bounded at 50 ms and rejecting stale RTTs, waits while the
+// live value is missing, is refused for the dependency's bound once it is
+// read, and is placed once it drops to 20 ms, with the live RTT in its
+// placement record.
+func TestDependencyOnLiveSiteRTT(t *testing.T) {
+	e := newEnv(t)
+	exp := harness.StartExporter(t)
+	prom := harness.StartPrometheus(t, exp)
+	exp.SiteRTT.WithLabelValues("par", "fra").Set(0.060)
+	harness.StartScheduler(t, e.cp, shippedConfigWith(t, func(args *configv1.EdgePlacementArgs) {
+		signal := func(query string) *configv1.SignalArgs {
+			return &configv1.SignalArgs{Query: ptr.To(query), MaxAgeSeconds: ptr.To[int32](6)}
+		}
+		args.Telemetry = &configv1.TelemetryArgs{Address: prom.URL, RefreshSeconds: ptr.To[int32](1), QueryTimeoutSeconds: ptr.To[int32](1),
+			NodeUtilization: signal(""), RTT: signal(""), Price: signal(""), Health: signal(""),
+			SiteRTT: signal(configv1.SiteRTTQuery)}
+	}))
+	e.dependencySites()
+	e.policy("db", placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("DE")})
+	if site := e.siteOfPod(e.pod("db-0", "db", "500m")); site != "fra" {
+		t.Fatalf("database in %s, want fra", site)
+	}
+	e.policy("api", placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("FR"),
+		Telemetry: &placementv1alpha1.TelemetryPolicy{OnStale: &placementv1alpha1.StaleActions{RTT: placementv1alpha1.Reject}},
+		Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", MaxRTTMilliseconds: ptr.To[int32](50),
+			PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{placementv1alpha1.PolicyLabel: "db"}}}}})
+	// The live value reaches the scheduler some time after the exporter
+	// serves it (a scrape, then a read): until then a pod is refused for
+	// the missing value, which the policy rejects; create pods until one
+	// is judged on the live 60 ms.
+	var pods []*v1.Pod
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
+		pod := e.pod(fmt.Sprintf("api-%d", len(pods)), "api", "500m")
+		pods = append(pods, pod)
+		msg := waitForEvent(t, e.cp.Client, pod, "FailedScheduling")
+		return strings.Contains(msg, "dependency RTT"), nil
+	}); err != nil {
+		t.Fatalf("no API pod was refused for its dependency's bound: %v", err)
+	}
+	for _, pod := range pods {
+		got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), pod.Name, metav1.GetOptions{})
+		if err != nil || got.Spec.NodeName != "" {
+			t.Fatalf("%s was bound to %q (%v) while the live RTT to its database is missing or 60 ms, over its 50 ms bound", pod.Name, got.Spec.NodeName, err)
+		}
+	}
+	// Keep the last, so that Paris has room for it.
+	api := pods[len(pods)-1]
+	for _, pod := range pods[:len(pods)-1] {
+		if err := e.cp.Client.CoreV1().Pods(e.ns).Delete(context.Background(), pod.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exp.SiteRTT.WithLabelValues("par", "fra").Set(0.020)
+	if site := e.siteOfPod(api); site != "par" {
+		t.Errorf("the API went to %s once the live RTT fell to 20 ms, want par", site)
+	}
+	got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), api.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec placementv1alpha1.PlacementRecord
+	if err := json.Unmarshal([]byte(got.Annotations[placementv1alpha1.PlacementRecordAnnotation]), &rec); err != nil {
+		t.Fatalf("placement record: %v", err)
+	}
+	if len(rec.Dependencies) != 1 || rec.Dependencies[0].Provenance != placementv1alpha1.ProvenanceLive ||
+		rec.Dependencies[0].Milliseconds == nil || *rec.Dependencies[0].Milliseconds != 20 {
+		t.Errorf("record's dependencies %+v, want db at 20 ms live", rec.Dependencies)
 	}
 }

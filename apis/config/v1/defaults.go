@@ -33,6 +33,10 @@ const (
 	DefaultRTTQuery             = `proxima_rtt_seconds`
 	DefaultPriceQuery           = `proxima_site_price_multiplier`
 	DefaultHealthQuery          = `proxima_site_up`
+	// SiteRTTQuery is the site RTT signal's metric, which a fleet that
+	// measures RTTs between its sites records; the signal is read only
+	// when its query is set.
+	SiteRTTQuery = `proxima_site_rtt_seconds`
 )
 
 // DefaultGPUResources are the extended resources priced as GPUs when the
@@ -71,6 +75,7 @@ func SetDefaults_EdgePlacementArgs(obj *EdgePlacementArgs) {
 		t.RTT = defaultSignal(t.RTT, DefaultRTTQuery, maxAge)
 		t.Price = defaultSignal(t.Price, DefaultPriceQuery, 20*maxAge)
 		t.Health = defaultSignal(t.Health, DefaultHealthQuery, maxAge)
+		t.SiteRTT = defaultSignal(t.SiteRTT, "", maxAge)
 	}
 }
 
@@ -92,6 +97,12 @@ func defaultSignal(s *SignalArgs, query string, maxAge int32) *SignalArgs {
 	}
 	if s.SiteLabel == nil {
 		s.SiteLabel = ptr.To("site")
+	}
+	if s.FromSiteLabel == nil {
+		s.FromSiteLabel = ptr.To("from_site")
+	}
+	if s.ToSiteLabel == nil {
+		s.ToSiteLabel = ptr.To("to_site")
 	}
 	return s
 }

@@ -106,6 +106,13 @@ type TelemetryArgs struct {
 	// health: 0 when a site is down.
 	// +optional
 	Health *SignalArgs `json:"health,omitempty"`
+	// siteRTT: RTT in seconds between two Sites, which a policy's
+	// dependencies are judged by; it overrides the RTTs Sites declare
+	// while fresh. Disabled unless query is set (the series is not
+	// produced by the probe plan yet), e.g.
+	// query: proxima_site_rtt_seconds.
+	// +optional
+	SiteRTT *SignalArgs `json:"siteRTT,omitempty"`
 }
 
 // SignalArgs configure one signal.
@@ -127,4 +134,10 @@ type SignalArgs struct {
 	// siteLabel carries the Site name (RTT, price, health). Default "site".
 	// +optional
 	SiteLabel *string `json:"siteLabel,omitempty"`
+	// fromSiteLabel and toSiteLabel carry the two Sites of a site RTT
+	// (siteRTT). Default "from_site" and "to_site".
+	// +optional
+	FromSiteLabel *string `json:"fromSiteLabel,omitempty"`
+	// +optional
+	ToSiteLabel *string `json:"toSiteLabel,omitempty"`
 }

@@ -148,6 +148,12 @@ func autoConvert_v1_SignalArgs_To_config_SignalArgs(in *SignalArgs, out *config.
 	if err := metav1.Convert_Pointer_string_To_string(&in.SiteLabel, &out.SiteLabel, s); err != nil {
 		return err
 	}
+	if err := metav1.Convert_Pointer_string_To_string(&in.FromSiteLabel, &out.FromSiteLabel, s); err != nil {
+		return err
+	}
+	if err := metav1.Convert_Pointer_string_To_string(&in.ToSiteLabel, &out.ToSiteLabel, s); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -170,6 +176,12 @@ func autoConvert_config_SignalArgs_To_v1_SignalArgs(in *config.SignalArgs, out *
 		return err
 	}
 	if err := metav1.Convert_string_To_Pointer_string(&in.SiteLabel, &out.SiteLabel, s); err != nil {
+		return err
+	}
+	if err := metav1.Convert_string_To_Pointer_string(&in.FromSiteLabel, &out.FromSiteLabel, s); err != nil {
+		return err
+	}
+	if err := metav1.Convert_string_To_Pointer_string(&in.ToSiteLabel, &out.ToSiteLabel, s); err != nil {
 		return err
 	}
 	return nil
@@ -228,6 +240,15 @@ func autoConvert_v1_TelemetryArgs_To_config_TelemetryArgs(in *TelemetryArgs, out
 	} else {
 		out.Health = nil
 	}
+	if in.SiteRTT != nil {
+		in, out := &in.SiteRTT, &out.SiteRTT
+		*out = new(config.SignalArgs)
+		if err := Convert_v1_SignalArgs_To_config_SignalArgs(*in, *out, s); err != nil {
+			return err
+		}
+	} else {
+		out.SiteRTT = nil
+	}
 	return nil
 }
 
@@ -283,6 +304,15 @@ func autoConvert_config_TelemetryArgs_To_v1_TelemetryArgs(in *config.TelemetryAr
 		}
 	} else {
 		out.Health = nil
+	}
+	if in.SiteRTT != nil {
+		in, out := &in.SiteRTT, &out.SiteRTT
+		*out = new(SignalArgs)
+		if err := Convert_config_SignalArgs_To_v1_SignalArgs(*in, *out, s); err != nil {
+			return err
+		}
+	} else {
+		out.SiteRTT = nil
 	}
 	return nil
 }

@@ -108,6 +108,16 @@ func (in *SignalArgs) DeepCopyInto(out *SignalArgs) {
 		*out = new(string)
 		**out = **in
 	}
+	if in.FromSiteLabel != nil {
+		in, out := &in.FromSiteLabel, &out.FromSiteLabel
+		*out = new(string)
+		**out = **in
+	}
+	if in.ToSiteLabel != nil {
+		in, out := &in.ToSiteLabel, &out.ToSiteLabel
+		*out = new(string)
+		**out = **in
+	}
 	return
 }
 
@@ -151,6 +161,11 @@ func (in *TelemetryArgs) DeepCopyInto(out *TelemetryArgs) {
 	}
 	if in.Health != nil {
 		in, out := &in.Health, &out.Health
+		*out = new(SignalArgs)
+		(*in).DeepCopyInto(*out)
+	}
+	if in.SiteRTT != nil {
+		in, out := &in.SiteRTT, &out.SiteRTT
 		*out = new(SignalArgs)
 		(*in).DeepCopyInto(*out)
 	}

@@ -83,7 +83,8 @@ func validateTelemetry(path *field.Path, t *config.TelemetryArgs) field.ErrorLis
 	if t.QueryTimeoutSeconds < 1 || t.QueryTimeoutSeconds > t.RefreshSeconds {
 		errs = append(errs, field.Invalid(path.Child("queryTimeoutSeconds"), t.QueryTimeoutSeconds, "must be at least 1 and at most refreshSeconds, so a slow Prometheus cannot delay the next refresh"))
 	}
-	for name, s := range map[string]*config.SignalArgs{"nodeUtilization": t.NodeUtilization, "rtt": t.RTT, "price": t.Price, "health": t.Health} {
+	for name, s := range map[string]*config.SignalArgs{"nodeUtilization": t.NodeUtilization, "rtt": t.RTT, "price": t.Price, "health": t.Health,
+		"siteRTT": t.SiteRTT} {
 		if s == nil || s.Query == "" {
 			continue
 		}
@@ -98,6 +99,8 @@ func validateTelemetry(path *field.Path, t *config.TelemetryArgs) field.ErrorLis
 			labels = map[string]string{"nodeLabel": s.NodeLabel}
 		case "rtt":
 			labels["sourceLabel"] = s.SourceLabel
+		case "siteRTT":
+			labels = map[string]string{"fromSiteLabel": s.FromSiteLabel, "toSiteLabel": s.ToSiteLabel}
 		}
 		for f, v := range labels {
 			if v == "" {
