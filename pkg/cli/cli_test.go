@@ -543,9 +543,9 @@ func TestExplainDependencies(t *testing.T) {
 	}
 	policy := euPolicy(0)
 	policy.Spec.Dependencies = []placementv1alpha1.DependencyRef{
-		{Name: "db", MaxRTTMilliseconds: ptr.To[int32](5), PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}},
+		{Name: "db", MaxRTTMilliseconds: ptr.To[int32](5), PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}},
 			Traffic: &placementv1alpha1.Traffic{ReceivedGiBPerHour: ptr.To(resource.MustParse("10"))}},
-		{Name: "cache", PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "cache"}}},
+		{Name: "cache", PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "cache"}}},
 	}
 	db := st.MakePod().Namespace("shop").Name("db-0").Label("app", "db").Node("ber-0").Obj()
 	pending := pod("api", "", "1")

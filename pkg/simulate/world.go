@@ -87,6 +87,11 @@ type World struct {
 	Nodes    map[string]*framework.NodeInfo
 	// Pods are all pods, bound or not.
 	Pods []*v1.Pod
+	// Services are the Services dependencies may name (state.Cluster);
+	// ServicesErr says why they could not be listed, which makes a policy
+	// with a dependency on a Service fail to plan (fail closed).
+	Services    []*v1.Service
+	ServicesErr error
 	// Policies are the PlacementPolicies the snapshot was built with.
 	Policies []*placementv1alpha1.PlacementPolicy
 	// Jobs, Claims and Volumes are what the rebalancer's judgement of a
@@ -132,6 +137,20 @@ func (w *World) SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, er
 		}
 	}
 	return out, nil
+}
+
+// Service is the named Service (state.Cluster), nil when it does not
+// exist; ServicesErr when the Services could not be listed.
+func (w *World) Service(namespace, name string) (*v1.Service, error) {
+	if w.ServicesErr != nil {
+		return nil, w.ServicesErr
+	}
+	for _, svc := range w.Services {
+		if svc.Namespace == namespace && svc.Name == name {
+			return svc, nil
+		}
+	}
+	return nil, nil
 }
 
 // Lister lists what a World is built from.
@@ -184,6 +203,9 @@ func (l Lister) Load(ctx context.Context, settings Settings) (*World, error) {
 		return nil, err
 	}
 	w := NewWorld(sites, sources, policies, nodes, pods, settings)
+	w.Services, w.ServicesErr = listAll[v1.Service](ctx, l.ChunkSize, "Services", func(o metav1.ListOptions) (runtime.Object, error) {
+		return core.Services("").List(ctx, o)
+	})
 	// What only the rebalancer's verdict reads: a caller who may not list
 	// it gets a verdict that assumes the worst (such pods never move).
 	if jobs, err := listAll[batchv1.Job](ctx, l.ChunkSize, "Jobs", func(o metav1.ListOptions) (runtime.Object, error) {

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -41,18 +42,38 @@ type Cluster interface {
 	SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, error)
 	// Node is the named node, nil when it is not known.
 	Node(name string) *v1.Node
+	// Service is the named Service of the namespace, nil when it does not
+	// exist; an error when the cluster cannot tell.
+	Service(namespace, name string) (*v1.Service, error)
 }
 
 // ListerCluster is a Cluster read from listers.
 type ListerCluster struct {
-	PodLister  corelisters.PodLister
-	NodeLister corelisters.NodeLister
+	PodLister     corelisters.PodLister
+	NodeLister    corelisters.NodeLister
+	ServiceLister corelisters.ServiceLister
 }
 
 // SelectPods lists the namespace's pods that sel matches.
 func (c ListerCluster) SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, error) {
 	return c.PodLister.Pods(namespace).List(sel)
 }
+
+// Service gets the named Service; nil when the lister has none.
+func (c ListerCluster) Service(namespace, name string) (*v1.Service, error) {
+	if c.ServiceLister == nil {
+		return nil, ErrNoServices
+	}
+	svc, err := c.ServiceLister.Services(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return svc, err
+}
+
+// ErrNoServices: a dependency names a Service and the Services cannot be
+// read here.
+var ErrNoServices = errors.New("the policy has a dependency on a Service and Services cannot be read here")
 
 // Node gets the named node; nil when the lister has none.
 func (c ListerCluster) Node(name string) *v1.Node {
@@ -72,8 +93,9 @@ type DependencyPlacement struct {
 	// Sites are site indexes, ascending, and Pods the pods running at each.
 	Sites, Pods []int32
 	// Unlocated counts its pods bound to a node in no known Site, or to a
-	// node not known yet: the RTT to them is unknown, so the RTT to the
-	// dependency is (its bound fails everywhere: fail closed).
+	// node not known yet, and is 1 for a Service without a selector (its
+	// endpoints cannot be located): the RTT to them is unknown, so the RTT
+	// to the dependency is (its bound fails everywhere: fail closed).
 	Unlocated int32
 }
 
@@ -104,7 +126,9 @@ func (d *DependencyPlacement) key(b *strings.Builder) {
 var ErrNoCluster = errors.New("the policy has dependencies and their pods cannot be listed here")
 
 // dependencySelectors parses the policy's dependency selectors; a selector
-// that does not parse selects nothing (admission validates them).
+// that does not parse selects nothing (admission validates them), and a
+// dependency on a Service has none here (its Service's selector is read
+// when it is placed).
 func dependencySelectors(deps []placementv1alpha1.DependencyRef) []labels.Selector {
 	if len(deps) == 0 {
 		return nil
@@ -137,7 +161,22 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 	var count map[int32]int32
 	for i := range deps {
 		out[i].Name = deps[i].Name
-		pods, err := c.SelectPods(policy.Namespace, policy.dependencies[i])
+		sel := policy.dependencies[i]
+		if name := deps[i].Service; name != nil {
+			svc, err := c.Service(policy.Namespace, *name)
+			switch {
+			case err != nil:
+				return nil, fmt.Errorf("reading Service %q of dependency %q: %w", *name, deps[i].Name, err)
+			case svc == nil:
+				continue // not created yet: not placed
+			case len(svc.Spec.Selector) == 0:
+				// Endpoints Proxima cannot locate: the RTT is unknown.
+				out[i].Unlocated = 1
+				continue
+			}
+			sel = labels.SelectorFromSet(svc.Spec.Selector)
+		}
+		pods, err := c.SelectPods(policy.Namespace, sel)
 		if err != nil {
 			return nil, fmt.Errorf("listing the pods of dependency %q: %w", deps[i].Name, err)
 		}
@@ -288,14 +327,17 @@ func (s *Snapshot) dependencyEgress(p *DependencyPlacement, total, sent, receive
 }
 
 // DependsOn reports whether p is in the policy's namespace and one of its
-// dependencies selects it: p's moves change the policy's plans.
+// dependencies selects it, or names a Service (whose selector is read only
+// when the dependency is placed): p's moves change the policy's plans.
 func (r *ResolvedPolicy) DependsOn(p *v1.Pod) bool {
 	if p.Namespace != r.Namespace {
 		return false
 	}
 	set := labels.Set(p.Labels)
-	for _, sel := range r.dependencies {
-		if sel.Matches(set) {
+	for i, sel := range r.dependencies {
+		// A Service's selector is not known here: any pod of the
+		// namespace may be its.
+		if r.Spec.Dependencies[i].Service != nil || sel.Matches(set) {
 			return true
 		}
 	}

@@ -38,8 +38,18 @@ import (
 
 // listCluster is a Cluster over fixed lists.
 type listCluster struct {
-	pods  []*v1.Pod
-	nodes map[string]*v1.Node
+	pods     []*v1.Pod
+	nodes    map[string]*v1.Node
+	services []*v1.Service
+}
+
+func (c listCluster) Service(namespace, name string) (*v1.Service, error) {
+	for _, s := range c.services {
+		if s.Namespace == namespace && s.Name == name {
+			return s, nil
+		}
+	}
+	return nil, nil
 }
 
 func (c listCluster) SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, error) {
@@ -112,7 +122,7 @@ func TestDependencies(t *testing.T) {
 		Spec: placementv1alpha1.PlacementPolicySpec{
 			PodSelector:  &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "api"}},
 			Weights:      &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
-			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: db, MaxRTTMilliseconds: ptr.To[int32](20)}},
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: &db, MaxRTTMilliseconds: ptr.To[int32](20)}},
 		}}
 	api := st.MakePod().Namespace("shop").Name("api-0").UID("api-0").Label("app", "api").Obj()
 	snap, c := dependencyWorld(policy)
@@ -254,7 +264,7 @@ func BenchmarkPlanDependencies(b *testing.B) {
 	db := placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}
 	with := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
 		Spec: placementv1alpha1.PlacementPolicySpec{Weights: &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
-			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: db, MaxRTTMilliseconds: ptr.To[int32](30)}}}}
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: &db, MaxRTTMilliseconds: ptr.To[int32](30)}}}}
 	without := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "plain"},
 		Spec: placementv1alpha1.PlacementPolicySpec{Weights: &placementv1alpha1.ObjectiveWeights{Cost: ptr.To[int32](1)}}}
 	snap := Build(Objects{Sites: sites, Policies: []*placementv1alpha1.PlacementPolicy{with, without}})
@@ -294,7 +304,7 @@ func TestDependencyEgress(t *testing.T) {
 		Spec: placementv1alpha1.PlacementPolicySpec{
 			PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "api"}},
 			Weights:     &placementv1alpha1.ObjectiveWeights{Cost: ptr.To[int32](1)},
-			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: db, Traffic: &placementv1alpha1.Traffic{
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: &db, Traffic: &placementv1alpha1.Traffic{
 				SentGiBPerHour: ptr.To(resource.MustParse("3")), ReceivedGiBPerHour: ptr.To(resource.MustParse("6"))}}},
 		}}
 	api := st.MakePod().Namespace("shop").Name("api-0").UID("api-0").Label("app", "api").Obj()
@@ -406,4 +416,65 @@ func TestSiteRTTLive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// errCluster is a Cluster that cannot read Services.
+type errCluster struct{ listCluster }
+
+func (errCluster) Service(string, string) (*v1.Service, error) { return nil, ErrNoServices }
+
+// TestDependencyOnService: a dependency may name a Service, whose selector
+// picks its pods; a Service not created yet places nothing; one without a
+// selector stands for endpoints nobody can locate, so the RTT to it is
+// unknown and its bound fails everywhere; a cluster that cannot read
+// Services fails the plan (closed).
+func TestDependencyOnService(t *testing.T) {
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
+		Spec: placementv1alpha1.PlacementPolicySpec{
+			PodSelector:  &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "api"}},
+			Weights:      &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", Service: ptr.To("orders-db"), MaxRTTMilliseconds: ptr.To[int32](20)}},
+		}}
+	api := st.MakePod().Namespace("shop").Name("api-0").UID("api-0").Label("app", "api").Obj()
+	snap, c := dependencyWorld(policy)
+	c.pods = []*v1.Pod{dbPod("db-0", "frankfurt-1"), dbPod("db-1", "frankfurt-1")}
+	service := func(selector map[string]string) *v1.Service {
+		return &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "orders-db"}, Spec: v1.ServiceSpec{Selector: selector}}
+	}
+	idx := func(name string) int { i, _ := snap.SiteIndex(name); return i }
+
+	c.services = []*v1.Service{service(map[string]string{"app": "db"})}
+	pp, err := snap.PlanPod(api, GPUResources{}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := pp.Dependencies[0]; len(d.Sites) != 1 || int(d.Sites[0]) != idx("frankfurt") || d.Pods[0] != 2 {
+		t.Errorf("placement %+v, want the Service's two pods in frankfurt", d)
+	}
+	if !pp.Plan.SiteFeasible(idx("frankfurt")) || pp.Plan.SiteFeasible(idx("newyork")) {
+		t.Errorf("frankfurt feasible %v, newyork %v; want the bound judged against frankfurt",
+			pp.Plan.SiteFeasible(idx("frankfurt")), pp.Plan.SiteFeasible(idx("newyork")))
+	}
+	if !policyOf(snap, api).DependsOn(st.MakePod().Namespace("shop").Name("x").Label("app", "other").Obj()) {
+		t.Error("a pod of the namespace does not count as a possible dependency of a Service")
+	}
+
+	c.services = nil
+	if pp, err = snap.PlanPod(api, GPUResources{}, c); err != nil || pp.Dependencies[0].Placed() || pp.Plan.NumFeasible() != 3 {
+		t.Errorf("without the Service: %v, placed %v, %d feasible; want nothing placed and every site feasible", err, pp.Dependencies, pp.Plan.NumFeasible())
+	}
+
+	c.services = []*v1.Service{service(nil)}
+	if pp, err = snap.PlanPod(api, GPUResources{}, c); err != nil || pp.Plan.NumFeasible() != 0 {
+		t.Errorf("a Service without a selector: %v, %d feasible; want every site over the bound (unknown)", err, pp.Plan.NumFeasible())
+	}
+
+	if _, err := snap.PlanPod(api, GPUResources{}, errCluster{c}); !errors.Is(err, ErrNoServices) {
+		t.Errorf("with Services unreadable: %v, want ErrNoServices", err)
+	}
+}
+
+func policyOf(snap *Snapshot, pod *v1.Pod) *ResolvedPolicy {
+	p, _ := snap.PolicyFor(pod)
+	return p
 }

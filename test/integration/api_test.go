@@ -212,7 +212,9 @@ func TestAdmissionValidation(t *testing.T) {
 		{"too many sources", validPolicy, "spec.latency.sources=" + many(65, "{name: ts%d}"), []string{"spec.latency.sources", "64"}},
 		{"weights out of range", validPolicy, "spec.weights={latency: 150}", []string{"spec.weights.latency"}},
 		{"negative weight", validPolicy, "spec.weights={cost: -1}", []string{"spec.weights.cost"}},
-		{"dependency without a selector", validPolicy, "spec.dependencies=[{name: db}]", []string{"spec.dependencies[0].podSelector"}},
+		{"dependency without a selector or Service", validPolicy, "spec.dependencies=[{name: db}]", []string{"spec.dependencies[0]", "exactly one of podSelector and service"}},
+		{"dependency with a selector and a Service", validPolicy, "spec.dependencies=[{name: db, podSelector: {}, service: db}]", []string{"spec.dependencies[0]", "exactly one of podSelector and service"}},
+		{"dependency on a Service that is not a name", validPolicy, "spec.dependencies=[{name: db, service: DB_1}]", []string{"spec.dependencies[0].service"}},
 		{"dependency name not a label", validPolicy, "spec.dependencies=[{name: DB_1, podSelector: {}}]", []string{"spec.dependencies[0].name"}},
 		{"duplicate dependency", validPolicy, "spec.dependencies=[{name: db, podSelector: {}}, {name: db, podSelector: {}}]", []string{"spec.dependencies[1]", "Duplicate"}},
 		{"dependency bound out of range", validPolicy, "spec.dependencies=[{name: db, podSelector: {}, maxRTTMilliseconds: 0}]", []string{"spec.dependencies[0].maxRTTMilliseconds"}},
@@ -262,6 +264,7 @@ func TestAdmissionValidation(t *testing.T) {
 			"spec.latency=~;spec.weights={latency: 50};spec.dependencies=[{name: db, podSelector: {matchLabels: {app: db}}, weight: 3, maxRTTMilliseconds: 20}]"},
 		{"site RTTs to other sites", validSite, "spec.rtts=[{site: other, milliseconds: 9}]"},
 		{"spread over two sites", validPolicy, "spec.spread={minSites: 2}"},
+		{"dependency on a Service", validPolicy, "spec.dependencies=[{name: db, service: orders-db, maxRTTMilliseconds: 20}]"},
 		{"spread with a cap", validPolicy, "spec.spread={minSites: 3, maxSkew: 2, maxPerSite: 10}"},
 	}
 	for i, tc := range accepted {

@@ -65,7 +65,7 @@ func onlyIn(countries ...placementv1alpha1.CountryCode) *placementv1alpha1.Resid
 
 func callsDB(maxRTT int32) []placementv1alpha1.DependencyRef {
 	return []placementv1alpha1.DependencyRef{{Name: "db", MaxRTTMilliseconds: ptr.To(maxRTT),
-		PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}}}
+		PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}}}
 }
 
 // TestDependencyFollowed: an API whose database runs in New York is placed
@@ -172,7 +172,7 @@ func TestEgressKeepsStreamsAtTheirSource(t *testing.T) {
 	cameras := placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{placementv1alpha1.PolicyLabel: "camera"}}
 	stream := func(traffic bool, edit func(*placementv1alpha1.PlacementPolicySpec)) placementv1alpha1.PlacementPolicySpec {
 		spec := placementv1alpha1.PlacementPolicySpec{Weights: &placementv1alpha1.ObjectiveWeights{Cost: ptr.To[int32](1)},
-			Dependencies: []placementv1alpha1.DependencyRef{{Name: "cameras", PodSelector: cameras}}}
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "cameras", PodSelector: &cameras}}}
 		if traffic {
 			spec.Dependencies[0].Traffic = &placementv1alpha1.Traffic{ReceivedGiBPerHour: ptr.To(resource.MustParse("20"))}
 		}
@@ -243,7 +243,7 @@ func TestDependencyOnLiveSiteRTT(t *testing.T) {
 	e.policy("api", placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("FR"),
 		Telemetry: &placementv1alpha1.TelemetryPolicy{OnStale: &placementv1alpha1.StaleActions{RTT: placementv1alpha1.Reject}},
 		Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", MaxRTTMilliseconds: ptr.To[int32](50),
-			PodSelector: placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{placementv1alpha1.PolicyLabel: "db"}}}}})
+			PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{placementv1alpha1.PolicyLabel: "db"}}}}})
 	// The live value reaches the scheduler some time after the exporter
 	// serves it (a scrape, then a read): until then a pod is refused for
 	// the missing value, which the policy rejects; create pods until one
@@ -285,5 +285,44 @@ func TestDependencyOnLiveSiteRTT(t *testing.T) {
 	if len(rec.Dependencies) != 1 || rec.Dependencies[0].Provenance != placementv1alpha1.ProvenanceLive ||
 		rec.Dependencies[0].Milliseconds == nil || *rec.Dependencies[0].Milliseconds != 20 {
 		t.Errorf("record's dependencies %+v, want db at 20 ms live", rec.Dependencies)
+	}
+}
+
+// TestDependencyOnService: an API whose dependency names the Service of
+// its database follows the pods the Service selects: with the database in
+// Frankfurt, the API, allowed in Paris and New York, goes to Paris (9 ms
+// declared) under a 50 ms bound; a Service without a selector stands for
+// endpoints nobody can locate, and a bound on it fails closed.
+func TestDependencyOnService(t *testing.T) {
+	e := newEnv(t)
+	e.dependencySites()
+	e.startSchedulerWithEvents()
+	e.policy("db", placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("DE")})
+	db := e.pod("db-0", "db", "500m")
+	if site := e.siteOfPod(db); site != "fra" {
+		t.Fatalf("database in %s, want fra", site)
+	}
+	for name, selector := range map[string]map[string]string{"orders-db": {placementv1alpha1.PolicyLabel: "db"}, "external-db": nil} {
+		svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.ServiceSpec{Selector: selector,
+			Ports: []v1.ServicePort{{Port: 5432}}}}
+		if selector == nil {
+			svc.Spec = v1.ServiceSpec{Type: v1.ServiceTypeExternalName, ExternalName: "db.example.com"}
+		}
+		if _, err := e.cp.Client.CoreV1().Services(e.ns).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := func(service string) placementv1alpha1.PlacementPolicySpec {
+		return placementv1alpha1.PlacementPolicySpec{Residency: onlyIn("FR", "US"),
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", Service: ptr.To(service), MaxRTTMilliseconds: ptr.To[int32](50)}}}
+	}
+	e.policy("api", calls("orders-db"))
+	e.policy("external", calls("external-db"))
+	if site := e.siteOfPod(e.pod("api-0", "api", "500m")); site != "par" {
+		t.Errorf("the API went to %s, want par, 9 ms from the database its Service selects", site)
+	}
+	external := e.pod("external-0", "external", "500m")
+	if msg := waitForEvent(t, e.cp.Client, external, "FailedScheduling"); !strings.Contains(msg, "dependency RTT") {
+		t.Errorf("FailedScheduling says %q, want the dependency's bound named (the ExternalName Service cannot be located)", msg)
 	}
 }

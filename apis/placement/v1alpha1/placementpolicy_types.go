@@ -116,7 +116,7 @@ type PlacementPolicySpec struct {
 	Latency *LatencyPolicy `json:"latency,omitempty"`
 
 	// dependencies are what the pods call: other pods of the namespace,
-	// selected by label. The round-trip time from a site to a dependency
+	// selected by label or by a Service. The round-trip time from a site to a dependency
 	// is the RTT to the sites where the dependency's pods run now,
 	// weighted by how many run at each; it joins the latency objective
 	// next to the sources (see DependencyRef), and a dependency's
@@ -411,6 +411,7 @@ type Traffic struct {
 // source and every placed dependency with their weights (a source's
 // defaults to its demand, a dependency's to 1); WorstCase takes the
 // largest of them.
+// +kubebuilder:validation:XValidation:rule="has(self.podSelector) != has(self.service)",message="set exactly one of podSelector and service"
 type DependencyRef struct {
 	// name identifies the dependency in explanations and the placement
 	// record, e.g. "orders-db".
@@ -424,9 +425,22 @@ type DependencyRef struct {
 	// Bound pods count; a pod being scheduled never counts as its own
 	// dependency. One bound to a node in no known Site makes the RTT to
 	// the dependency unknown, which its maxRTTMilliseconds rejects
-	// everywhere (fail closed).
-	// +required
-	PodSelector PodSelector `json:"podSelector"`
+	// everywhere (fail closed). One of podSelector and service.
+	// +optional
+	PodSelector *PodSelector `json:"podSelector,omitempty"`
+
+	// service names a Service in the policy's namespace: the dependency's
+	// pods are those its spec.selector selects, as podSelector would. A
+	// Service that does not exist (yet) places nothing, like a selector
+	// that matches no running pod; one without a selector (ExternalName,
+	// or endpoints kept by hand) stands for endpoints Proxima cannot
+	// locate, so the RTT to it is unknown and its maxRTTMilliseconds
+	// rejects every site (fail closed). One of podSelector and service.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	Service *string `json:"service,omitempty"`
 
 	// weight of the dependency in the latency objective, from 1 to 1000;
 	// defaults to 1.

@@ -169,12 +169,14 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		jobs := coreFactory.Batch().V1().Jobs()
 		pvcs := coreFactory.Core().V1().PersistentVolumeClaims()
 		pvs := coreFactory.Core().V1().PersistentVolumes()
+		services := coreFactory.Core().V1().Services()
 		rcfg := rebalance.Config{
 			Kube: core, Placement: client, Model: c.Model(),
 			Nodes: nodes.Lister(), Pods: pods.Lister(), AllPods: coreFactory.Core().V1().Pods().Lister(), Policies: factory.Placement().V1alpha1().PlacementPolicies().Lister(),
-			Jobs: jobs.Lister(), PVCs: pvcs.Lister(), PVs: pvs.Lister(),
+			Jobs: jobs.Lister(), PVCs: pvcs.Lister(), PVs: pvs.Lister(), Services: services.Lister(),
 			Synced: []cache.InformerSynced{pods.Informer().HasSynced, coreFactory.Core().V1().Pods().Informer().HasSynced,
-				nodes.Informer().HasSynced, c.Model().HasSynced, jobs.Informer().HasSynced, pvcs.Informer().HasSynced, pvs.Informer().HasSynced},
+				nodes.Informer().HasSynced, c.Model().HasSynced, jobs.Informer().HasSynced, pvcs.Informer().HasSynced, pvs.Informer().HasSynced,
+				services.Informer().HasSynced},
 			Settings: settings, SchedulerNames: opts.SchedulerNames,
 			Interval: opts.RebalanceInterval, EvictionsPerMinute: opts.EvictionsPerMinute,
 			Recorder: broadcaster.NewRecorder(scheme, "proxima-rebalancer"),

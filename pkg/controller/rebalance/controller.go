@@ -80,6 +80,7 @@ import (
 
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=placement.proxima.dev,resources=placementpolicies/status,verbs=update
@@ -109,6 +110,9 @@ type Config struct {
 	// policy's pods waiting to be scheduled count as moving.
 	AllPods  corelisters.PodLister
 	Policies listers.PlacementPolicyLister
+	// Services list the Services that policies' dependencies may name;
+	// without it, such a policy's pods are not judged (fail closed).
+	Services corelisters.ServiceLister
 	// Jobs, PVCs and PVs list what decides whether a Job's pod or a pod
 	// with volumes may move; without them, such pods never move.
 	Jobs batchlisters.JobLister
@@ -231,6 +235,10 @@ func (r *Rebalancer) Round(ctx context.Context) {
 	}
 	snap := r.cfg.Model.Load()
 	w := simulate.New(snap, nodes, pods, r.cfg.Settings)
+	w.ServicesErr = state.ErrNoServices
+	if r.cfg.Services != nil {
+		w.Services, w.ServicesErr = r.cfg.Services.List(labels.Everything())
+	}
 	inFlight, _ := r.tracker.Settle(w, now)
 	for _, m := range inFlight {
 		if pr := rounds[m.Policy]; pr != nil {

@@ -665,7 +665,7 @@ func TestQueueingHints(t *testing.T) {
 	// The pending pod p is governed by "api", which calls the pods labelled
 	// app=db; q is governed by nothing.
 	pl := testPlugin(t, nil, &live, mkPolicy("api", 0, map[string]string{"app": "api"}, placementv1alpha1.PlacementPolicySpec{
-		Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: placementv1alpha1.PodSelector{
+		Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: &placementv1alpha1.PodSelector{
 			MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}}}}))
 	pod := st.MakePod().Namespace(ns).Name("p").UID("p").Label("app", "api").Obj()
 	other := st.MakePod().Namespace(ns).Name("q").UID("q").Obj()

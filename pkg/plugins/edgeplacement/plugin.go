@@ -110,7 +110,8 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 	// Dependencies are found in the scheduler's own informers: bound pods
 	// by label, and their nodes.
 	pl.plans = state.NewPlanCache(state.NewGPUResources(args.GPUResources),
-		state.ListerCluster{PodLister: h.SharedInformerFactory().Core().V1().Pods().Lister(), NodeLister: pl.nodes})
+		state.ListerCluster{PodLister: h.SharedInformerFactory().Core().V1().Pods().Lister(), NodeLister: pl.nodes,
+			ServiceLister: h.SharedInformerFactory().Core().V1().Services().Lister()})
 	pl.waiting = newWaitingPods(model, h.Activate, pl.worthRetrying)
 	go pl.waiting.run(ctx)
 	// Forget pods that are deleted or bound by anyone while waiting.
