@@ -59,6 +59,20 @@ func (e *env) dependencySites() {
 	}
 }
 
+// recordOf is the placement record on the pod as the apiserver has it now.
+func (e *env) recordOf(pod *v1.Pod) placementv1alpha1.PlacementRecord {
+	e.t.Helper()
+	got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), pod.Name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var rec placementv1alpha1.PlacementRecord
+	if err := json.Unmarshal([]byte(got.Annotations[placementv1alpha1.PlacementRecordAnnotation]), &rec); err != nil {
+		e.t.Fatalf("placement record of %s: %v", pod.Name, err)
+	}
+	return rec
+}
+
 func onlyIn(countries ...placementv1alpha1.CountryCode) *placementv1alpha1.Residency {
 	return &placementv1alpha1.Residency{Allowed: &placementv1alpha1.Areas{Countries: countries}}
 }
@@ -96,10 +110,7 @@ func TestDependencyFollowed(t *testing.T) {
 	if err != nil || len(pods.Items) == 0 {
 		t.Fatalf("listing the API's pods: %v", err)
 	}
-	var rec placementv1alpha1.PlacementRecord
-	if err := json.Unmarshal([]byte(pods.Items[0].Annotations[placementv1alpha1.PlacementRecordAnnotation]), &rec); err != nil {
-		t.Fatalf("placement record: %v", err)
-	}
+	rec := e.recordOf(&pods.Items[0])
 	if len(rec.Dependencies) != 1 || rec.Dependencies[0].Dependency != "db" || rec.Dependencies[0].Sites != 1 ||
 		rec.Dependencies[0].Milliseconds == nil || *rec.Dependencies[0].Milliseconds != 0 || rec.DependencyCount != 1 {
 		t.Errorf("record's dependencies = %+v, want db at 0 ms over 1 site", rec.Dependencies)
@@ -199,14 +210,7 @@ func TestEgressKeepsStreamsAtTheirSource(t *testing.T) {
 	if msg := waitForEvent(t, e.cp.Client, capped, "FailedScheduling"); !strings.Contains(msg, "max cost 0.5/h") {
 		t.Errorf("FailedScheduling says %q, want the cost cap named", msg)
 	}
-	got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), processor.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec placementv1alpha1.PlacementRecord
-	if err := json.Unmarshal([]byte(got.Annotations[placementv1alpha1.PlacementRecordAnnotation]), &rec); err != nil {
-		t.Fatalf("placement record: %v", err)
-	}
+	rec := e.recordOf(processor)
 	if rec.HourlyCost == nil || *rec.HourlyCost != 0.04 || rec.EgressHourly != nil {
 		t.Errorf("record's cost %v with egress %v, want 0.04/h and no egress beside the cameras", rec.HourlyCost, rec.EgressHourly)
 	}
@@ -274,14 +278,7 @@ func TestDependencyOnLiveSiteRTT(t *testing.T) {
 	if site := e.siteOfPod(api); site != "par" {
 		t.Errorf("the API went to %s once the live RTT fell to 20 ms, want par", site)
 	}
-	got, err := e.cp.Client.CoreV1().Pods(e.ns).Get(context.Background(), api.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec placementv1alpha1.PlacementRecord
-	if err := json.Unmarshal([]byte(got.Annotations[placementv1alpha1.PlacementRecordAnnotation]), &rec); err != nil {
-		t.Fatalf("placement record: %v", err)
-	}
+	rec := e.recordOf(api)
 	if len(rec.Dependencies) != 1 || rec.Dependencies[0].Provenance != placementv1alpha1.ProvenanceLive ||
 		rec.Dependencies[0].Milliseconds == nil || *rec.Dependencies[0].Milliseconds != 20 {
 		t.Errorf("record's dependencies %+v, want db at 20 ms live", rec.Dependencies)
