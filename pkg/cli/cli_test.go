@@ -31,6 +31,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
 	"k8s.io/utils/ptr"
 
@@ -590,4 +591,39 @@ func nodesOf(w *simulate.World) []*v1.Node {
 		out = append(out, ni.Node())
 	}
 	return out
+}
+
+// TestExplainSpread: a pending replica whose ReplicaSet already runs in
+// ber, the best site, is placed in par under spread.minSites 2, and ber's
+// verdict says the spread rule keeps it off; the same replica of another
+// ReplicaSet would go to ber.
+func TestExplainSpread(t *testing.T) {
+	replica := func(name, node, owner string) *v1.Pod {
+		p := pod(name, node, "100m")
+		p.UID = types.UID(name)
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: owner, UID: types.UID(owner), Controller: ptr.To(true)}}
+		return p
+	}
+	w := testWorld(t, 0)
+	policy := euPolicy(0)
+	policy.Spec.Spread = &placementv1alpha1.SpreadPolicy{MinSites: ptr.To[int32](2)}
+	running, pending, other := replica("web-0", "ber-0", "web"), replica("web-1", "", "web"), replica("api-0", "", "api")
+	w = simulate.NewWorld(w.Snap.Sites(), w.Snap.Sources(), []*placementv1alpha1.PlacementPolicy{policy}, nodesOf(w),
+		[]*v1.Pod{running, pending, other}, simulate.Settings{})
+	e := Explain(w, pending)
+	if e.Now == nil || e.Now.Site != "par" {
+		t.Fatalf("want par chosen (ber already holds the workload), got %+v", e.Now)
+	}
+	var ber *SiteVerdict
+	for i := range e.Sites {
+		if e.Sites[i].Site == "ber" {
+			ber = &e.Sites[i]
+		}
+	}
+	if ber == nil || !strings.HasPrefix(ber.Verdict, "kept off by spread minSites: 1 of the workload's pods here") {
+		t.Errorf("ber: %+v, want kept off by spread minSites", ber)
+	}
+	if e := Explain(w, other); e.Now == nil || e.Now.Site != "ber" {
+		t.Errorf("another workload's replica goes to %+v, want ber", e.Now)
+	}
 }

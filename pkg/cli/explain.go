@@ -144,6 +144,8 @@ type SiteVerdict struct {
 	Tier    string `json:"tier"`
 	Country string `json:"country"`
 	// Verdict: "chosen", "lower score", "no room", "scored no lower; ...",
+	// "kept off by spread <rule>: ..." (a feasible site the policy's spread
+	// rule keeps this pod off),
 	// or "excluded: <rule>" (residency, tier, site unhealthy, stale or
 	// missing telemetry, max RTT, max cost).
 	Verdict string `json:"verdict"`
@@ -372,7 +374,7 @@ func Explain(w *simulate.World, pod *v1.Pod) *Explanation {
 		e.Now = placementOf(w, pp, choice)
 	}
 	probes := w.Snap.ProbePlan(w.Settings.Probes(), 0)
-	e.Sites, e.Excluded = verdicts(w, pp, alt, choice, placeable, probes)
+	e.Sites, e.Excluded = verdicts(w, pp, w.Spread(pp, pod), alt, choice, placeable, probes)
 	if e.Record != nil && e.State == PodBound {
 		e.WorldChanges = changesSince(w, pp, e.Record, pod.Spec.NodeName)
 	}
@@ -455,7 +457,7 @@ func egressOf(pl *scoring.Plan, i int) *float64 {
 }
 
 // verdicts judges every site for the pod.
-func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chosen simulate.Choice, placeable bool,
+func verdicts(w *simulate.World, pp *state.PodPlan, spread *scoring.SpreadVerdict, alt state.Alternative, chosen simulate.Choice, placeable bool,
 	probes *probeplan.Plan) ([]SiteVerdict, []RuleCount) {
 	ws := &w.Snap.World.Sites
 	var out []SiteVerdict
@@ -486,6 +488,8 @@ func verdicts(w *simulate.World, pp *state.PodPlan, alt state.Alternative, chose
 			t := pp.Plan.SiteTerms(i, chosen.Load)
 			v.Score = &placementv1alpha1.ScoreTerms{Latency: t.Latency, Cost: t.Cost, Load: t.Load, Total: t.Total()}
 			v.Verdict = "chosen"
+		case spread != nil && spread.Reason(r) != scoring.SpreadAllowed:
+			v.Verdict = fmt.Sprintf("kept off by %s: %d of the workload's pods here, %d site(s) used", spread.Reason(r), spread.Pods(r), spread.UsedSites())
 		case a.Lost != "":
 			v.Verdict = a.Lost
 		case !placeable || a.Score.Total < chosenTotal:

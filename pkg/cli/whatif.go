@@ -133,7 +133,7 @@ func Simulate(w *simulate.World, policy *placementv1alpha1.PlacementPolicy, repl
 		out.Sites = siteRows(map[string]int{}, today, nil)
 		return out
 	}
-	_, out.Excluded = verdicts(sim, pp, nil, simulate.Choice{}, false, nil)
+	_, out.Excluded = verdicts(sim, pp, nil, nil, simulate.Choice{}, false, nil)
 	placed := map[string]int{}
 	var rtts []float64
 	for k := range replicas {

@@ -391,7 +391,7 @@ func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 	if minCandidates <= 0 {
 		minCandidates = int(configv1.DefaultMinCandidateNodes)
 	}
-	spread := pp.Spread(w.Snap, pod, w.nodeInfo)
+	spread := w.Spread(pp, pod)
 	excluded := func(node *v1.Node) bool {
 		if spread == nil {
 			return false
@@ -420,6 +420,12 @@ func (w *World) Choose(pp *state.PodPlan, pod *v1.Pod) (Choice, bool) {
 		best, ok = w.best(pp, pod, names, excluded)
 	}
 	return best, ok
+}
+
+// Spread is the policy's spread rule judged for pod where its workload
+// runs in this world (state.PodPlan.Spread); nil when the policy has none.
+func (w *World) Spread(pp *state.PodPlan, pod *v1.Pod) *scoring.SpreadVerdict {
+	return pp.Spread(w.Snap, pod, w.nodeInfo)
 }
 
 // nodeInfo is the node of that name as the world accounts it, or nil.
