@@ -70,13 +70,15 @@ func (pl *EdgePlacement) PreFilter(ctx context.Context, cs fwk.CycleState, pod *
 	}
 	var result *fwk.PreFilterResult
 	if status.IsSuccess() {
-		infos := pl.handle.SnapshotSharedLister().NodeInfos()
-		s.spread = s.pod.Spread(snap, pod, func(name string) fwk.NodeInfo {
-			if ni, err := infos.Get(name); err == nil {
-				return ni
-			}
-			return nil
-		})
+		if s.pod.Rules.Spread.Set() {
+			infos := pl.handle.SnapshotSharedLister().NodeInfos()
+			s.spread = s.pod.Spread(snap, pod, func(name string) fwk.NodeInfo {
+				if ni, err := infos.Get(name); err == nil {
+					return ni
+				}
+				return nil
+			})
+		}
 		if result, status = pl.narrow(s, pod); status.IsSuccess() {
 			cs.Write(preFilterStateKey, s)
 		}
