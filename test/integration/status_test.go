@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers"
 	st "k8s.io/kubernetes/pkg/scheduler/testing"
+	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controller/status"
@@ -230,4 +231,43 @@ func waitForPolicyStatus(t *testing.T, pc placementclient.PlacementV1alpha1Inter
 	}); err != nil {
 		t.Fatalf("policy %s/%s: status %+v, want %s: %v", ns, name, last, what, err)
 	}
+}
+
+// TestStatusDependencies: a policy whose dependency selects no running pod
+// says so in its Ready message (it counts for nothing until one runs), and
+// stops saying it once a pod of the dependency runs in a known site.
+func TestStatusDependencies(t *testing.T) {
+	cp := harness.Start(t, controlplane.Options{})
+	client := startStatusController(t, cp)
+	ctx := context.Background()
+	pc := client.PlacementV1alpha1()
+	paris := &placementv1alpha1.Site{ObjectMeta: metav1.ObjectMeta{Name: "paris"}, Spec: placementv1alpha1.SiteSpec{
+		Tier: placementv1alpha1.TierRegional, Country: "FR", Location: placementv1alpha1.GeoLocation{Latitude: "48.8566", Longitude: "2.3522"}}}
+	if _, err := pc.Sites().Create(ctx, paris, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createNode(t, cp.Client, st.MakeNode().Name("paris-1").Label(placementv1alpha1.SiteLabel, "paris").Obj())
+	ns := createNamespace(t, cp.Client, "deps")
+	pol := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns}, Spec: placementv1alpha1.PlacementPolicySpec{
+		Dependencies: []placementv1alpha1.DependencyRef{
+			{Name: "db", PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}},
+			{Name: "cache", Service: ptr.To("cache")}}}}
+	if _, err := pc.PlacementPolicies(ns).Create(ctx, pol, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	getPolicy := func(ctx context.Context) ([]metav1.Condition, error) {
+		p, err := pc.PlacementPolicies(ns).Get(ctx, "api", metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return p.Status.Conditions, nil
+	}
+	waitForCondition(t, "policy api", getPolicy, metav1.ConditionTrue, placementv1alpha1.ReasonResolved,
+		"dependencies running no pod yet, which count for nothing until one runs: db, cache")
+	db := st.MakePod().Namespace(ns).Name("db-0").Label("app", "db").Container("pause").Node("paris-1").Obj()
+	if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, db, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitForCondition(t, "policy api", getPolicy, metav1.ConditionTrue, placementv1alpha1.ReasonResolved,
+		"dependencies running no pod yet, which count for nothing until one runs: cache")
 }

@@ -82,7 +82,7 @@ import (
 // +kubebuilder:rbac:groups=placement.proxima.dev,resources=sites;trafficsources;placementpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=placement.proxima.dev,resources=sites/status;trafficsources/status;placementpolicies/status,verbs=update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods;services,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=proxima-system,resources=leases,verbs=get;create;update
 
 const worldKey = "world"
@@ -107,6 +107,7 @@ type Controller struct {
 	policies listers.PlacementPolicyLister
 	nodes    corelisters.NodeLister
 	pods     corelisters.PodLister
+	services corelisters.ServiceLister
 	// schedulers are the schedulerNames that place pods with Proxima's
 	// rules; a matched pod naming another is counted in otherSchedulerPods.
 	schedulers map[string]bool
@@ -132,6 +133,7 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 		policies:   p.PlacementPolicies().Lister(),
 		nodes:      core.Core().V1().Nodes().Lister(),
 		pods:       core.Core().V1().Pods().Lister(),
+		services:   core.Core().V1().Services().Lister(),
 		schedulers: map[string]bool{DefaultSchedulerName: true},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
@@ -173,6 +175,13 @@ func New(client versioned.Interface, factory informers.SharedInformerFactory, co
 	}
 	// Counting pods before their list is in would write matchedPods: 0.
 	c.synced = append(c.synced, core.Core().V1().Pods().Informer().HasSynced)
+	// The Services that policies' dependencies name (which of them run).
+	if _, err := core.Core().V1().Services().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { settle() }, UpdateFunc: func(any, any) { settle() }, DeleteFunc: func(any) { settle() },
+	}); err != nil {
+		return nil, err
+	}
+	c.synced = append(c.synced, core.Core().V1().Services().Informer().HasSynced)
 	// A node's status changes with every heartbeat the kubelet writes: at
 	// fleet scale many a second, and none changes a Site's status. Only
 	// what updateSite reads (the node's labels, readiness and allocatable)
@@ -313,8 +322,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		errs = append(errs, c.updateSource(ctx, s, snap))
 	}
 	var plan scoring.Plan
+	cluster := state.ListerCluster{PodLister: c.pods, NodeLister: c.nodes, ServiceLister: c.services}
 	for _, p := range policies {
-		errs = append(errs, c.updatePolicy(ctx, p, snap, &plan, matched[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]))
+		errs = append(errs, c.updatePolicy(ctx, p, snap, &plan, matched[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}], cluster))
 	}
 	return errors.Join(errs...)
 }
@@ -410,7 +420,8 @@ func (c *Controller) countPods(snap *state.Snapshot, pods []*v1.Pod) map[types.N
 	return out
 }
 
-func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.PlacementPolicy, snap *state.Snapshot, plan *scoring.Plan, pods podCounts) error {
+func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.PlacementPolicy, snap *state.Snapshot, plan *scoring.Plan, pods podCounts,
+	cluster state.Cluster) error {
 	cond := metav1.Condition{Type: placementv1alpha1.ConditionReady, ObservedGeneration: pol.Generation}
 	st := pol.Status.DeepCopy()
 	st.ObservedGeneration = pol.Generation
@@ -450,6 +461,9 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 			}
 		}
 	}
+	if cond.Status == metav1.ConditionTrue {
+		cond.Message += dependenciesNote(snap, pol, cluster)
+	}
 	if t := pol.Spec.Telemetry; t != nil && t.OnStale != nil && t.OnStale.NodeUtilization == "" && t.OnStale.NodeLoad != "" {
 		cond.Message += "; telemetry.onStale.nodeLoad is deprecated: write onStale.nodeUtilization"
 	}
@@ -461,6 +475,48 @@ func (c *Controller) updatePolicy(ctx context.Context, pol *placementv1alpha1.Pl
 	obj.Status = *st
 	_, err := c.client.PlacementV1alpha1().PlacementPolicies(pol.Namespace).UpdateStatus(ctx, obj, metav1.UpdateOptions{})
 	return err
+}
+
+// dependenciesNote tells, for the Ready message, which of the policy's
+// dependencies run no pod yet (they count for nothing until one runs: a
+// selector or Service name that matches nothing is usually a typo), and
+// which cannot be located (their bound fails everywhere); "" when every
+// dependency runs where it can be found.
+func dependenciesNote(snap *state.Snapshot, pol *placementv1alpha1.PlacementPolicy, cluster state.Cluster) string {
+	if len(pol.Spec.Dependencies) == 0 {
+		return ""
+	}
+	var rp *state.ResolvedPolicy
+	for _, p := range snap.Policies(pol.Namespace) {
+		if p.Name == pol.Name {
+			rp = &p
+			break
+		}
+	}
+	if rp == nil || rp.Generation != pol.Generation {
+		return "" // the snapshot has another version; the next reconcile says
+	}
+	placed, err := snap.PlaceDependencies(rp, nil, cluster)
+	if err != nil {
+		return "; dependencies cannot be found: " + err.Error()
+	}
+	var idle, lost []string
+	for _, d := range placed {
+		switch {
+		case !d.Placed():
+			idle = append(idle, d.Name)
+		case d.Unlocated > 0:
+			lost = append(lost, d.Name)
+		}
+	}
+	var out string
+	if len(idle) > 0 {
+		out += fmt.Sprintf("; dependencies running no pod yet, which count for nothing until one runs: %s", strings.Join(idle, ", "))
+	}
+	if len(lost) > 0 {
+		out += fmt.Sprintf("; dependencies with pods in no known Site (or a Service without a selector), whose max RTT fails everywhere: %s", strings.Join(lost, ", "))
+	}
+	return out
 }
 
 // feasibleWithoutNodes names, sorted, the plan's feasible sites that no
