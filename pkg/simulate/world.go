@@ -35,6 +35,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/pager"
@@ -114,6 +115,9 @@ type World struct {
 type podsByNamespace struct {
 	once sync.Once
 	pods map[string][]*v1.Pod
+	// services index Services by namespace and name (Service).
+	servicesOnce sync.Once
+	services     map[types.NamespacedName]*v1.Service
 }
 
 // SelectPods are the pods of the namespace that sel matches (state.Cluster:
@@ -141,16 +145,24 @@ func (w *World) SelectPods(namespace string, sel labels.Selector) ([]*v1.Pod, er
 
 // Service is the named Service (state.Cluster), nil when it does not
 // exist; ServicesErr when the Services could not be listed.
+// A map by namespace and name, made on first use: a rebalancer round
+// places the dependencies of every pod it judges.
 func (w *World) Service(namespace, name string) (*v1.Service, error) {
 	if w.ServicesErr != nil {
 		return nil, w.ServicesErr
 	}
-	for _, svc := range w.Services {
-		if svc.Namespace == namespace && svc.Name == name {
-			return svc, nil
-		}
+	idx := w.byNamespace
+	if idx == nil {
+		idx = &podsByNamespace{}
+		w.byNamespace = idx
 	}
-	return nil, nil
+	idx.servicesOnce.Do(func() {
+		idx.services = make(map[types.NamespacedName]*v1.Service, len(w.Services))
+		for _, svc := range w.Services {
+			idx.services[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}] = svc
+		}
+	})
+	return idx.services[types.NamespacedName{Namespace: namespace, Name: name}], nil
 }
 
 // Lister lists what a World is built from.
