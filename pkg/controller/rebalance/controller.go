@@ -314,12 +314,28 @@ func (r *Rebalancer) Round(ctx context.Context) {
 		}
 		return cmp.Compare(a.pod.Namespace+"/"+a.pod.Name, b.pod.Namespace+"/"+b.pod.Name)
 	})
+	// A better site is judged with the pod's dependencies where they run
+	// now: one whose dependency is moving (in flight, or chosen earlier in
+	// this round) waits for it to land, or two pods that call each other
+	// would each move to the other's site and swap back and forth.
+	moving := make([]*v1.Pod, 0, len(inFlight))
+	for _, m := range inFlight {
+		if m.template != nil {
+			moving = append(moving, m.template)
+		}
+	}
 	for _, c := range due {
+		if c.Kind == BetterSite && DependsOnAny(c.Policy, moving) {
+			pr := rounds[types.NamespacedName{Namespace: c.Policy.Namespace, Name: c.Policy.Name}]
+			pr.waiting[c.Kind]++
+			continue
+		}
 		f, ok := Judge(w, c.pod, c.settings.Thresholds, r.guards(w, c.settings))
 		if !ok || f.Kind != c.Kind {
 			continue
 		}
 		w.Reserve(c.pod, f.ToNode)
+		moving = append(moving, c.pod)
 		pr := rounds[types.NamespacedName{Namespace: f.Policy.Namespace, Name: f.Policy.Name}]
 		pr.candidates = append(pr.candidates, candidate{pod: c.pod, Finding: f, settings: c.settings})
 	}
@@ -333,6 +349,20 @@ func (r *Rebalancer) Round(ctx context.Context) {
 	}
 	r.forgetMetrics(rounds)
 	roundsTotal.Inc()
+}
+
+// DependsOnAny reports whether one of policy's dependencies selects one of
+// pods (a dependency on a Service: any pod of its namespace).
+func DependsOnAny(policy *state.ResolvedPolicy, pods []*v1.Pod) bool {
+	if policy == nil || len(policy.Spec.Dependencies) == 0 {
+		return false
+	}
+	for _, p := range pods {
+		if policy.DependsOn(p) {
+			return true
+		}
+	}
+	return false
 }
 
 func gainOrZero(x float64) float64 {

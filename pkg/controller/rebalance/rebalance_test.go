@@ -401,3 +401,38 @@ func TestBetterIsAntisymmetric(t *testing.T) {
 		})
 	}
 }
+
+// TestDependsOnAny: a better site is held while a pod one of the policy's
+// dependencies selects is moving; pods it does not select, and a policy
+// without dependencies, hold nothing.
+func TestDependsOnAny(t *testing.T) {
+	api := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"}, Spec: placementv1alpha1.PlacementPolicySpec{
+		Dependencies: []placementv1alpha1.DependencyRef{{Name: "db",
+			PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}}}}}
+	plain := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "plain"}}
+	snap := state.Build(state.Objects{Policies: []*placementv1alpha1.PlacementPolicy{api, plain}})
+	resolved := func(name string) *state.ResolvedPolicy {
+		p, err := snap.PolicyFor(st.MakePod().Namespace("shop").Label(placementv1alpha1.PolicyLabel, name).Obj())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	db := st.MakePod().Namespace("shop").Name("db-0").Label("app", "db").Obj()
+	elsewhere := st.MakePod().Namespace("other").Name("db-0").Label("app", "db").Obj()
+	web := st.MakePod().Namespace("shop").Name("web-0").Label("app", "web").Obj()
+	for _, tc := range []struct {
+		policy string
+		pods   []*v1.Pod
+		want   bool
+	}{
+		{"api", []*v1.Pod{web, db}, true},
+		{"api", []*v1.Pod{web, elsewhere}, false},
+		{"api", nil, false},
+		{"plain", []*v1.Pod{db}, false},
+	} {
+		if got := DependsOnAny(resolved(tc.policy), tc.pods); got != tc.want {
+			t.Errorf("%s over %d pods: %v, want %v", tc.policy, len(tc.pods), got, tc.want)
+		}
+	}
+}
