@@ -74,6 +74,7 @@ import (
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	listers "github.com/proxima-sched/proxima/pkg/generated/listers/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/scoring"
 	"github.com/proxima-sched/proxima/pkg/simulate"
 	"github.com/proxima-sched/proxima/pkg/state"
 )
@@ -317,7 +318,9 @@ func (r *Rebalancer) Round(ctx context.Context) {
 	// A better site is judged with the pod's dependencies where they run
 	// now: one whose dependency is moving (in flight, or chosen earlier in
 	// this round) waits for it to land, or two pods that call each other
-	// would each move to the other's site and swap back and forth.
+	// would each move to the other's site and swap back and forth. So does
+	// a breach that a moving dependency may be making, for the moment:
+	// its RTT bound, or a cost cap over the traffic's egress.
 	moving := make([]*v1.Pod, 0, len(inFlight))
 	for _, m := range inFlight {
 		if m.template != nil {
@@ -325,7 +328,7 @@ func (r *Rebalancer) Round(ctx context.Context) {
 		}
 	}
 	for _, c := range due {
-		if c.Kind == BetterSite && DependsOnAny(c.Policy, moving) {
+		if (c.Kind == BetterSite || c.Rule == scoring.ReasonDependencyRTT || c.Rule == scoring.ReasonMaxCost) && DependsOnAny(c.Policy, moving) {
 			pr := rounds[types.NamespacedName{Namespace: c.Policy.Namespace, Name: c.Policy.Name}]
 			pr.waiting[c.Kind]++
 			continue

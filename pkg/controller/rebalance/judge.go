@@ -94,6 +94,9 @@ type Finding struct {
 	From, To, ToNode string
 	// Message names the broken rule, or what To gains.
 	Message string
+	// Rule is the hard rule the pod's site breaks (HardRule findings on a
+	// rule the plan judges; Feasible otherwise).
+	Rule scoring.Reason
 	// RTTGain is the drop of the policy's latency objective (ms; NaN
 	// without latency sources or with an unknown RTT), CostGain that of the
 	// pod's hourly cost (NaN when either is unknown).
@@ -151,7 +154,7 @@ func Judge(w *simulate.World, pod *v1.Pod, th Thresholds, g Guards) (Finding, bo
 		return Finding{}, false
 	case !pp.Plan.SiteFeasible(cur):
 		reason := pp.Plan.SiteReason(cur)
-		f.Kind, f.Message = HardRule, fmt.Sprintf("site %s breaks the policy's %s rule", from, reason)
+		f.Kind, f.Rule, f.Message = HardRule, reason, fmt.Sprintf("site %s breaks the policy's %s rule", from, reason)
 		if !pp.Plan.SiteBreachProven(cur) {
 			f.Hold = HoldUnproven
 			f.Message = fmt.Sprintf("site %s fails the policy's %s rule only on estimated, stale or missing values, which never move a running pod", from, reason)
