@@ -60,7 +60,23 @@ import (
 const (
 	regions, zonesPerRegion = 5, 10
 	runningPods             = 10
+	// checkoutPolicy's pods depend on the first checkoutDependencies
+	// running pods.
+	checkoutPolicy       = "checkout"
+	checkoutDependencies = 7
 )
+
+// siteRTT is the RTT between the sites of zones (r, z) and (q, y), in ms:
+// NetworkOverhead's costs in bench/peers' NetworkTopology, 1 + |z - y|
+// within a region and 10 × (1 + |r - q|) between regions.
+func siteRTT(r, z, q, y int) int32 {
+	if r == q {
+		return int32(1 + abs(z-y))
+	}
+	return int32(10 * (1 + abs(r-q)))
+}
+
+func abs(x int) int { return max(x, -x) }
 
 func zoneName(r, z int) string { return fmt.Sprintf("r%d-z%d", r, z) }
 
@@ -76,6 +92,11 @@ func zoneName(r, z int) string { return fmt.Sprintf("r%d-z%d", r, z) }
 //
 // Each iteration schedules a pod with requests of its own (w.pods), so
 // that EdgePlacement plans it afresh, as for a pod of a new workload;
+// EdgePlacement-PreFilter-Checkout likewise for a pod of the policy
+// "checkout", whose seven dependencies select the running pods p1..p7 with
+// a bound of 30 ms each (the Online Boutique's checkoutservice calls seven
+// services), on site-to-site RTTs equal to the NetworkTopology's costs
+// there: bench/peers' BenchmarkNetworkOverheadPreFilterCheckout;
 // EdgePlacement-PreFilter-Replica schedules one pod over and over, as for
 // the replicas of one Deployment, whose plan on one world snapshot is
 // shared (state.PlanCache).
@@ -152,6 +173,19 @@ func BenchmarkPlugins(b *testing.B) {
 			reportPerNode(b, n)
 		})
 
+		b.Run(fmt.Sprintf("EdgePlacement-PreFilter-Checkout/nodes=%d", n), func(b *testing.B) {
+			w := world(b)
+			var i int
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, status, _ := w.fw.RunPreFilterPlugins(w.ctx, framework.NewCycleState(), w.checkoutPods[i%len(w.checkoutPods)]); !status.IsSuccess() {
+					b.Fatalf("PreFilter: %v", status)
+				}
+				i++
+			}
+			reportPerNode(b, n)
+		})
+
 		b.Run(fmt.Sprintf("EdgePlacement-PreFilter-Replica/nodes=%d", n), func(b *testing.B) {
 			w := world(b)
 			b.ReportAllocs()
@@ -184,6 +218,9 @@ type pluginWorld struct {
 	// PlanCache keeps, so that each is planned afresh.
 	pod  *v1.Pod
 	pods []*v1.Pod
+	// checkoutPods are pods of the policy with seven dependencies, each
+	// with requests of its own.
+	checkoutPods []*v1.Pod
 	// ready is set once everything above is.
 	ready bool
 }
@@ -238,12 +275,27 @@ func (w *pluginWorld) build(b *testing.B, n int) {
 	}); err != nil {
 		b.Fatalf("EdgePlacement never saw the nodes: %v", err)
 	}
+	// And the checkout policy, with its dependencies' pods: only the sites
+	// of region 2 are within 30 ms of every one, and they hold 100 nodes
+	// at every size.
+	checkout := w.pod.DeepCopy()
+	checkout.Name, checkout.UID, checkout.Labels[placementv1alpha1.PolicyLabel] = "checkout", "checkout", checkoutPolicy
+	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		res, status, _ := w.fw.RunPreFilterPlugins(ctx, framework.NewCycleState(), checkout)
+		return status.IsSuccess() && res.NodeNames.Len() >= 100, nil
+	}); err != nil {
+		b.Fatalf("EdgePlacement never placed the checkout pod: %v", err)
+	}
 	for i := range 1024 {
 		p := w.pod.DeepCopy()
 		p.Name = fmt.Sprintf("api-%d", i)
 		p.UID = types.UID(p.Name)
 		p.Spec.Containers[0].Resources.Requests[v1.ResourceMemory] = *resource.NewQuantity(512<<20+int64(i), resource.BinarySI)
 		w.pods = append(w.pods, p)
+		c := p.DeepCopy()
+		c.Name, c.UID = fmt.Sprintf("checkout-%d", i), types.UID(fmt.Sprintf("checkout-%d", i))
+		c.Labels[placementv1alpha1.PolicyLabel] = checkoutPolicy
+		w.checkoutPods = append(w.checkoutPods, c)
 	}
 	w.ready = true
 }
@@ -280,12 +332,13 @@ func makeNodes(n int) []*v1.Node {
 }
 
 // allocatedPods are the running pods, on the nodes where bench/peers puts
-// the AppGroup's running workloads.
+// the AppGroup's running workloads, labelled app=p1..p10 for the
+// dependencies of the policy "checkout".
 func allocatedPods() []*v1.Pod {
 	pods := make([]*v1.Pod, runningPods)
 	for i := range pods {
 		pods[i] = st.MakePod().Namespace("default").Name(fmt.Sprintf("p%d", i+1)).UID(fmt.Sprintf("p%d", i+1)).Container("pause").
-			Node(fmt.Sprintf("n-%d", i*7)).Obj()
+			Label("app", fmt.Sprintf("p%d", i+1)).Node(fmt.Sprintf("n-%d", i*7)).Obj()
 	}
 	return pods
 }
@@ -304,6 +357,13 @@ func setupWorld(b *testing.B, ctx context.Context, cp *controlplane.ControlPlane
 				Location: placementv1alpha1.GeoLocation{Latitude: "50", Longitude: "8"},
 				Pricing:  &placementv1alpha1.SitePricing{CPUCoreHour: ptr.To(resource.MustParse(fmt.Sprintf("0.0%d", 1+z%9)))},
 			}}
+			for q := range regions {
+				for y := range zonesPerRegion {
+					if q != r || y != z {
+						site.Spec.RTTs = append(site.Spec.RTTs, placementv1alpha1.SiteRTT{Site: zoneName(q, y), Milliseconds: siteRTT(r, z, q, y)})
+					}
+				}
+			}
 			if _, err := pc.Sites().Create(ctx, site, metav1.CreateOptions{}); err != nil {
 				b.Fatal(err)
 			}
@@ -319,6 +379,18 @@ func setupWorld(b *testing.B, ctx context.Context, cp *controlplane.ControlPlane
 		Weights:   &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](3), Cost: ptr.To[int32](1), Load: ptr.To[int32](1)},
 	}}
 	if _, err := pc.PlacementPolicies("default").Create(ctx, pol, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	checkout := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: checkoutPolicy, Namespace: "default"}, Spec: placementv1alpha1.PlacementPolicySpec{
+		Weights: &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](9), Load: ptr.To[int32](1)},
+	}}
+	for i := range checkoutDependencies {
+		app := fmt.Sprintf("p%d", i+1)
+		checkout.Spec.Dependencies = append(checkout.Spec.Dependencies, placementv1alpha1.DependencyRef{Name: app,
+			PodSelector:        &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": placementv1alpha1.LabelValue(app)}},
+			MaxRTTMilliseconds: ptr.To[int32](30)})
+	}
+	if _, err := pc.PlacementPolicies("default").Create(ctx, checkout, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -57,6 +57,8 @@ import (
 const (
 	regions, zonesPerRegion = 5, 10
 	appGroupWorkloads       = 10
+	// checkoutDependencies is how many workloads checkoutWorkload calls.
+	checkoutDependencies = 7
 )
 
 func zoneName(r, z int) string { return fmt.Sprintf("r%d-z%d", r, z) }
@@ -78,7 +80,22 @@ const preFilterDone = "PreFilter State updated"
 //
 // Each size is its own sub-benchmark with its own control plane, set up
 // before b.Loop starts timing, so that -bench can pick one size alone.
-func BenchmarkNetworkOverheadPreFilter(b *testing.B) {
+func BenchmarkNetworkOverheadPreFilter(b *testing.B) { benchmarkPreFilter(b, "p1") }
+
+// BenchmarkNetworkOverheadPreFilterCheckout is BenchmarkNetworkOverheadPreFilter
+// for a pod of the Online Boutique's heaviest caller: the AppGroup's
+// workload "checkout", which depends on seven workloads (p1..p7) with a
+// running pod each, as checkoutservice does on seven services in
+// scheduler-plugins' Online Boutique example. It matches
+// BenchmarkPlugins/EdgePlacement-PreFilter-Checkout/nodes=N.
+func BenchmarkNetworkOverheadPreFilterCheckout(b *testing.B) { benchmarkPreFilter(b, checkoutWorkload) }
+
+// checkoutWorkload is the AppGroup's workload with seven dependencies.
+const checkoutWorkload = "checkout"
+
+// benchmarkPreFilter times NetworkOverhead's PreFilter for a new pod of the
+// AppGroup's workload selector.
+func benchmarkPreFilter(b *testing.B, selector string) {
 	schedmetrics.Register()
 	crds, err := CRDPaths()
 	if err != nil {
@@ -128,8 +145,8 @@ func BenchmarkNetworkOverheadPreFilter(b *testing.B) {
 				b.Fatal(err)
 			}
 			pl := no.(framework.PreFilterPlugin)
-			agPod := st.MakePod().Namespace("default").Name("p1-new").
-				Labels(map[string]string{agv1alpha1.AppGroupLabel: "shop", agv1alpha1.AppGroupSelectorLabel: "p1"}).Obj()
+			agPod := st.MakePod().Namespace("default").Name(selector + "-new").
+				Labels(map[string]string{agv1alpha1.AppGroupLabel: "shop", agv1alpha1.AppGroupSelectorLabel: selector}).Obj()
 			// Wait until PreFilter does the whole work: its cached client
 			// has the AppGroup and NetworkTopology and its lister the
 			// running pods (the first call also starts the cached client's
@@ -263,7 +280,8 @@ func allocatedPods() []*v1.Pod {
 }
 
 // setupNetworkTopology creates the AppGroup (a chain of ten workloads, each
-// depending on the next), a NetworkTopology with region and zone costs
+// depending on the next, and checkoutWorkload, depending on the first
+// seven), a NetworkTopology with region and zone costs
 // equivalent to the RTTs of BenchmarkPlugins' sites, and the AppGroup's
 // running pods.
 func setupNetworkTopology(b *testing.B, ctx context.Context, client kubernetes.Interface, c ctrlclient.Client) {
@@ -275,6 +293,12 @@ func setupNetworkTopology(b *testing.B, ctx context.Context, client kubernetes.I
 		w.Dependencies = agv1alpha1.DependenciesList{{Workload: agv1alpha1.AppGroupWorkloadInfo{Kind: "Deployment", Name: fmt.Sprintf("p%d", next+1), Selector: fmt.Sprintf("p%d", next+1), APIVersion: "apps/v1", Namespace: "default"}, MaxNetworkCost: 30}}
 		ag.Spec.Workloads = append(ag.Spec.Workloads, w)
 	}
+	checkout := agv1alpha1.AppGroupWorkload{Workload: agv1alpha1.AppGroupWorkloadInfo{Kind: "Deployment", Name: checkoutWorkload, Selector: checkoutWorkload, APIVersion: "apps/v1", Namespace: "default"}}
+	for i := range checkoutDependencies {
+		checkout.Dependencies = append(checkout.Dependencies, agv1alpha1.DependenciesInfo{Workload: agv1alpha1.AppGroupWorkloadInfo{Kind: "Deployment", Name: fmt.Sprintf("p%d", i+1), Selector: fmt.Sprintf("p%d", i+1), APIVersion: "apps/v1", Namespace: "default"}, MaxNetworkCost: 30})
+	}
+	ag.Spec.Workloads = append(ag.Spec.Workloads, checkout)
+	ag.Spec.NumMembers++
 	if err := c.Create(ctx, ag); err != nil {
 		b.Fatal(err)
 	}

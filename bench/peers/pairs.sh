@@ -15,6 +15,11 @@
 # Output: OUT/pair-NN/K-{EdgePlacement,NetworkOverhead}.txt (go test's
 # benchmark output).
 #
+# CASE=checkout compares a pod of the Online Boutique's checkoutservice
+# instead, with seven dependencies (BenchmarkPlugins/
+# EdgePlacement-PreFilter-Checkout, BenchmarkNetworkOverheadPreFilterCheckout);
+# the default, CASE=chain, a pod with one.
+#
 # usage: bench/peers/pairs.sh OUT PAIRS SIZE...
 #   e.g. BENCHTIME=3s bench/peers/pairs.sh out/bench-peers-pairs 3 1000 5000 10000
 set -euo pipefail
@@ -32,6 +37,11 @@ for s in "$@"; do
 done
 sizes=$(IFS='|'; echo "$*")
 benchtime=${BENCHTIME:-1s}
+case ${CASE:-chain} in
+chain) edgeCase=EdgePlacement-PreFilter peerCase=BenchmarkNetworkOverheadPreFilter ;;
+checkout) edgeCase=EdgePlacement-PreFilter-Checkout peerCase=BenchmarkNetworkOverheadPreFilterCheckout ;;
+*) echo "CASE must be chain or checkout, not '$CASE'" >&2; exit 2 ;;
+esac
 GO=${GO:-go}
 
 cd "$root"
@@ -46,10 +56,10 @@ run() {
 	local name=$1 file=$2 bin dir filter
 	case $name in
 	EdgePlacement)
-		bin=$out/plugins.test dir=bench filter="^BenchmarkPlugins\$/^EdgePlacement-PreFilter\$/^nodes=(${sizes})\$"
+		bin=$out/plugins.test dir=bench filter="^BenchmarkPlugins\$/^${edgeCase}\$/^nodes=(${sizes})\$"
 		;;
 	NetworkOverhead)
-		bin=$out/peers.test dir=bench/peers filter="^BenchmarkNetworkOverheadPreFilter\$/^nodes=(${sizes})\$"
+		bin=$out/peers.test dir=bench/peers filter="^${peerCase}\$/^nodes=(${sizes})\$"
 		;;
 	esac
 	if ! (cd "$dir" && "$bin" -test.run '^$' -test.bench "$filter" -test.benchmem \

@@ -94,7 +94,9 @@ type Dependency struct {
 	// MaxRTT in milliseconds; 0 means no bound.
 	MaxRTT float64
 	// RTT from each site in milliseconds, one entry per site; UnknownRTT
-	// where nothing is known.
+	// where nothing is known. RTT, Upper and Provenance may be shared
+	// with other plans (a site's memoized column): the core only reads
+	// them.
 	RTT []float64
 	// Upper is the upper bound of each RTT (the value itself where every
 	// pair it is made of is declared or live); nil means none, and a

@@ -148,7 +148,9 @@ func dependencySelectors(deps []placementv1alpha1.DependencyRef) []labels.Select
 // the pods its selector matches in the policy's namespace that are bound
 // and neither finished nor being deleted, except pod itself (nil: none),
 // by the site of their node (Unlocated when it has none the snapshot
-// knows). nil for a policy without dependencies.
+// knows). nil for a policy without dependencies. The namespace's pods are
+// listed once for all the dependencies: a lister's List copies the
+// namespace's index on every call.
 func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Cluster) ([]DependencyPlacement, error) {
 	deps := policy.Spec.Dependencies
 	if len(deps) == 0 {
@@ -158,7 +160,13 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 		return nil, ErrNoCluster
 	}
 	out := make([]DependencyPlacement, len(deps))
-	var count map[int32]int32
+	var (
+		pods   []*v1.Pod
+		listed bool
+		// at holds the site of each pod of one dependency, sorted and
+		// counted into its Sites and Pods.
+		at []int32
+	)
 	for i := range deps {
 		out[i].Name = deps[i].Name
 		sel := policy.dependencies[i]
@@ -176,14 +184,17 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 			}
 			sel = labels.SelectorFromSet(svc.Spec.Selector)
 		}
-		pods, err := c.SelectPods(policy.Namespace, sel)
-		if err != nil {
-			return nil, fmt.Errorf("listing the pods of dependency %q: %w", deps[i].Name, err)
+		if !listed {
+			var err error
+			if pods, err = c.SelectPods(policy.Namespace, labels.Everything()); err != nil {
+				return nil, fmt.Errorf("listing the pods of dependency %q: %w", deps[i].Name, err)
+			}
+			listed = true
 		}
-		clear(count)
+		at = at[:0]
 		for _, p := range pods {
 			if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed ||
-				samePod(p, pod) {
+				!sel.Matches(labels.Set(p.Labels)) || samePod(p, pod) {
 				continue
 			}
 			site, ok := 0, false
@@ -194,18 +205,18 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 				out[i].Unlocated++
 				continue
 			}
-			if count == nil {
-				count = map[int32]int32{}
-			}
-			count[int32(site)]++
+			at = append(at, int32(site))
 		}
+		slices.Sort(at)
 		d := &out[i]
-		for site := range count {
-			d.Sites = append(d.Sites, site)
-		}
-		slices.Sort(d.Sites)
-		for _, site := range d.Sites {
-			d.Pods = append(d.Pods, count[site])
+		for j := 0; j < len(at); {
+			k := j + 1
+			for k < len(at) && at[k] == at[j] {
+				k++
+			}
+			d.Sites = append(d.Sites, at[j])
+			d.Pods = append(d.Pods, int32(k-j))
+			j = k
 		}
 	}
 	return out, nil
@@ -237,7 +248,15 @@ func (s *Snapshot) dependencyRules(spec *placementv1alpha1.PlacementPolicySpec, 
 			continue
 		}
 		ref := &spec.Dependencies[i]
-		d := scoring.Dependency{Weight: 1, RTT: make([]float64, n), Upper: make([]float64, n), Provenance: make([]scoring.Provenance, n)}
+		d := scoring.Dependency{Weight: 1}
+		if len(p.Sites) == 1 && p.Unlocated == 0 {
+			// All its pods at one site: the RTTs are that site's
+			// memoized column, shared (the core only reads them).
+			col := s.siteColumn(p.Sites[0])
+			d.RTT, d.Upper, d.Provenance = col.rtt, col.upper, col.prov
+		} else {
+			d.RTT, d.Upper, d.Provenance = make([]float64, n), make([]float64, n), make([]scoring.Provenance, n)
+		}
 		if ref.Weight != nil {
 			d.Weight = float64(*ref.Weight)
 		}
@@ -264,6 +283,9 @@ func (s *Snapshot) dependencyRules(spec *placementv1alpha1.PlacementPolicySpec, 
 			total += float64(c)
 		}
 		for k, t := range p.Sites {
+			if len(p.Sites) == 1 {
+				break // the column itself, above
+			}
 			share := float64(p.Pods[k]) / total
 			col := s.siteColumn(t)
 			for a, v := range col.rtt {
