@@ -133,9 +133,12 @@ bench: ## Run the scoring and plugin benchmarks, then the peers' (bench/peers, K
 # a module pinned to Kubernetes 1.34 (needs bin/etcd and bin/kube-apiserver).
 # With PEERS_PAIRS=N, bench/peers/pairs.sh builds both test binaries once and
 # runs EdgePlacement's and NetworkOverhead's PreFilter alternately, N pairs at
-# PEERS_SIZES nodes, and prints each pair's ratio and the median.
+# PEERS_SIZES nodes, and prints each pair's ratio and the median;
+# PEERS_CASE=checkout for a pod with seven dependencies (the Online
+# Boutique's checkoutservice) instead of one (chain).
 PEERS_BENCHTIME ?= 1x
 PEERS_PAIRS ?= 0
+PEERS_CASE ?= chain
 PEERS_SIZES ?= 1000 5000 10000
 BENCH_PEERS_OUT ?= out/bench-peers-pairs
 
@@ -146,8 +149,20 @@ bench-peers: ## NetworkOverhead's PreFilter (bench/peers, Kubernetes 1.34), PEER
 		cd bench/peers && $(GO) test -run '^$$' -bench . -benchmem -benchtime=$(PEERS_BENCHTIME) ./...; \
 	else \
 		echo "bench/peers/pairs.sh $(BENCH_PEERS_OUT) $(PEERS_PAIRS) $(PEERS_SIZES)"; \
-		GO=$(GO) BENCHTIME=$(PEERS_BENCHTIME) bench/peers/pairs.sh $(BENCH_PEERS_OUT) $(PEERS_PAIRS) $(PEERS_SIZES); \
+		GO=$(GO) BENCHTIME=$(PEERS_BENCHTIME) CASE=$(PEERS_CASE) bench/peers/pairs.sh $(BENCH_PEERS_OUT) $(PEERS_PAIRS) $(PEERS_SIZES); \
 	fi
+
+# The Online Boutique comparison: scheduler-plugins' NetworkOverhead example
+# on a world of Sites in measured cities per seed (bench/boutique), placed
+# by the default profile, Proxima and NetworkOverhead + TopologicalSort,
+# judged per call edge on the measured RTTs. scheduler_perf needs only etcd.
+BOUTIQUE_SEEDS ?= 1 2 3
+BENCH_BOUTIQUE_OUT ?= out/bench-boutique
+
+.PHONY: bench-boutique
+bench-boutique: ## The Online Boutique on BOUTIQUE_SEEDS (1 2 3) worlds: default, NetworkOverhead, Proxima per call edge (~8 min a world).
+	./hack/tools.sh etcd
+	GO=$(GO) bench/boutique/run.sh $(BENCH_BOUTIQUE_OUT) $(BOUTIQUE_SEEDS)
 
 # scheduler_perf's label filter: "performance" (500 and 5,000 nodes),
 # "performance,short" (500 only) or "smoke".
