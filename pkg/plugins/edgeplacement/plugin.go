@@ -109,6 +109,9 @@ func New(ctx context.Context, obj runtime.Object, h fwk.Handle) (fwk.Plugin, err
 		room: newRoomMemo()}
 	// Dependencies are found in the scheduler's own informers: bound pods
 	// by label, and their nodes.
+	if err := indexPodsByNamespace(h.SharedInformerFactory().Core().V1().Pods().Informer()); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
 	pl.plans = state.NewPlanCache(state.NewGPUResources(args.GPUResources),
 		state.ListerCluster{PodLister: h.SharedInformerFactory().Core().V1().Pods().Lister(), NodeLister: pl.nodes,
 			ServiceLister: h.SharedInformerFactory().Core().V1().Services().Lister()})
@@ -339,3 +342,18 @@ func (pl *EdgePlacement) isSchedulableAfterPodChange(logger klog.Logger, pod *v1
 // World is the world model's current snapshot: what the next scheduling
 // cycle's PreFilter plans against.
 func (pl *EdgePlacement) World() *state.Snapshot { return pl.model.Load() }
+
+// indexPodsByNamespace gives the pod informer a namespace index if it has
+// none. kube-scheduler's own pod informer is built without one
+// (scheduler.NewInformerFactory), and a lister's Pods(namespace).List then
+// scans every pod of the cluster, logging a warning each time; a policy's
+// dependencies list their namespace's pods on every plan.
+func indexPodsByNamespace(informer cache.SharedIndexInformer) error {
+	if _, ok := informer.GetIndexer().GetIndexers()[cache.NamespaceIndex]; ok {
+		return nil
+	}
+	if err := informer.AddIndexers(cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}); err != nil {
+		return fmt.Errorf("indexing the scheduler's pods by namespace: %w", err)
+	}
+	return nil
+}
