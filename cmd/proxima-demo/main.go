@@ -55,7 +55,7 @@ func main() {
 	config := fs.String("scheduler-config", filepath.Join("manifests", "install", "scheduler-config.yaml"), "the KubeSchedulerConfiguration to run proxima-scheduler with")
 	timeout := fs.Duration("settle-timeout", 3*time.Minute, "how long to wait for one scheduler's pods to be bound or reported unschedulable")
 	hold := fs.Bool("hold", false, "after proxima-scheduler's run, write an admin kubeconfig to OUT/kubeconfig and wait for Enter, to look with kubectl proxima")
-	scene := fs.String("scene", "", "empty: the comparison above; outage: the site outage and recovery scene (see above)")
+	scene := fs.String("scene", "", "empty: the comparison above; outage: the site outage and recovery scene; dependencies: the dependency scene (see above)")
 	probeBudget := fs.Int("probe-budget", 0, "with --declared-fraction below 1: instead of the comparison, place the scenario round after round with "+
 		"the scheduler's own model, each round measuring the pairs the previous round's probe plan asked for, at most this many per round (see above)")
 	probeRounds := fs.Int("probe-rounds", 3, "rounds of probing (--probe-budget)")
@@ -85,6 +85,20 @@ bin/prometheus too; --scenario, --sites, --nodes-per-site, --pods (default
 here 60: at full size eu-api fills exactly the EU sites within its SLO, and
 the pods of the site that goes down have nowhere to go), --settle-timeout,
 --scheduler-config and --out apply; the others do not.
+
+With --scene dependencies it runs the dependency scene instead (also run by
+'make demo'): on the same world, every pair of sites declaring its measured
+RTT, a database in an EU cloud region (orders-db), a feature cache in
+regional points of presence within 30 ms of it, a store's camera ingest
+pinned to store-munich and the stream analytics that receive 40 GiB an hour
+of its video, and the stores' API serving EU shoppers and calling the cache
+(within 20 ms) and the database; each class deployed once the one before
+has settled, for proxima-scheduler and then the default scheduler. It
+prints the RTT of every call edge and each class's hourly cost (CPU and
+memory, and egress where the traffic leaves a site, at the site's
+egressGiB) next to the optimum of the same order, and writes
+OUT/demo-dependencies.png. --scenario, --sites, --nodes-per-site,
+--settle-timeout, --scheduler-config and --out apply.
 
 With --probe-budget B (and --declared-fraction below 1) it shows how
 placement converges when Proxima plans its own probes: on a real control
@@ -126,8 +140,10 @@ Flags:
 		err = run(ctx, *scenario, *sites, *nodes, *pods, knowledge, *out, *config, *timeout, *hold)
 	case "outage":
 		err = runOutage(ctx, *scenario, *sites, *nodes, *pods, *out, *config, *timeout)
+	case "dependencies":
+		err = runDependencies(ctx, *scenario, *sites, *nodes, *out, *config, *timeout)
 	default:
-		err = fmt.Errorf("--scene %q: want outage or nothing", *scene)
+		err = fmt.Errorf("--scene %q: want outage, dependencies or nothing", *scene)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxima-demo:", err)
@@ -281,6 +297,33 @@ func loadScenario(path string, sites, nodes, pods int) (*demo.Scenario, error) {
 	}
 	sc.Scale(sites, nodes, pods)
 	return sc, nil
+}
+
+func runDependencies(ctx context.Context, scenarioPath string, sites, nodes int, out, config string, timeout time.Duration) error {
+	sc, err := loadScenario(scenarioPath, sites, nodes, 0)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	report, err := demo.RunDependencies(ctx, demo.DependencyOptions{Scenario: sc, SchedulerConfig: config, Progress: os.Stdout, SettleTimeout: timeout})
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	report.Print(os.Stdout)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	chart, err := report.WriteChart(out)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Println("RTTs are measured between the cities (WonderProxy, 2020-07-19). The optimum places the classes in the same order,")
+	fmt.Println("each pod on the feasible site with room best for its class's leading objective (latency, or cost with egress).")
+	fmt.Println("chart:", chart)
+	fmt.Printf("done in %s\n", time.Since(start).Round(time.Second))
+	return nil
 }
 
 func runOutage(ctx context.Context, scenarioPath string, sites, nodes, pods int, out, config string, timeout time.Duration) error {

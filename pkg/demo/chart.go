@@ -63,38 +63,21 @@ func (r *Report) classesChart(path string) error {
 		}
 	}
 	panel := func(title, ylabel string, value func(Metrics) float64) (*plot.Plot, error) {
-		p := plot.New()
-		p.Title.Text = title
-		p.Y.Label.Text = ylabel
-		p.Legend.Top = true
-		w := vg.Points(28)
-		for k, who := range []string{ProximaScheduler, DefaultScheduler, "optimum"} {
-			vals := make(plotter.Values, len(r.Classes))
-			for i, cr := range r.Classes {
-				for _, row := range cr.Rows {
-					if row.Who == who {
-						if v := value(row); !math.IsNaN(v) && (cr.HasLatency || ylabel != "ms") {
-							vals[i] = v
-						}
+		labels := names
+		if ylabel == "ms" {
+			labels = rttNames
+		}
+		return groupedBars(title, ylabel, labels, func(who string, i int) float64 {
+			cr := r.Classes[i]
+			for _, row := range cr.Rows {
+				if row.Who == who {
+					if v := value(row); !math.IsNaN(v) && (cr.HasLatency || ylabel != "ms") {
+						return v
 					}
 				}
 			}
-			bars, err := plotter.NewBarChart(vals, w)
-			if err != nil {
-				return nil, err
-			}
-			bars.Color = whoColors[who]
-			bars.LineStyle.Width = 0
-			bars.Offset = vg.Length(k-1) * w
-			p.Add(bars)
-			p.Legend.Add(who, bars)
-		}
-		if ylabel == "ms" {
-			p.NominalX(rttNames...)
-		} else {
-			p.NominalX(names...)
-		}
-		return p, nil
+			return 0
+		})
 	}
 	rtt, err := panel("Demand-weighted mean RTT per class (lower is better)", "ms", func(m Metrics) float64 { return m.MeanRTT })
 	if err != nil {
@@ -111,6 +94,34 @@ func (r *Report) classesChart(path string) error {
 	rtt.Draw(canvases[0][0])
 	cost.Draw(canvases[1][0])
 	return savePNG(img, path)
+}
+
+// groupedBars is a bar chart with one group per label and in each one bar
+// for Proxima, the default scheduler and the optimum: value(who, i) for
+// label i (0 draws none).
+func groupedBars(title, ylabel string, labels []string, value func(who string, i int) float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	p.Legend.Top = true
+	w := vg.Points(28)
+	for k, who := range []string{ProximaScheduler, DefaultScheduler, "optimum"} {
+		vals := make(plotter.Values, len(labels))
+		for i := range labels {
+			vals[i] = value(who, i)
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = whoColors[who]
+		bars.LineStyle.Width = 0
+		bars.Offset = vg.Length(k-1) * w
+		p.Add(bars)
+		p.Legend.Add(who, bars)
+	}
+	p.NominalX(labels...)
+	return p, nil
 }
 
 func (r *Report) sitesChart(path string) error {

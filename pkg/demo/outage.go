@@ -366,7 +366,7 @@ func (o *outageScene) run(ctx context.Context, config, dir string) (run *OutageR
 	say("    %d Deployments (%d pods) with %s; policies' rebalance %s (grace %d s, dwell %d s, cooldown %d s)",
 		len(sc.Classes), replicas, scheduler, mode, opts.Grace, opts.Dwell, opts.Cooldown)
 	start := time.Now()
-	if err := settle(ctx, cp.Client, replicas, opts.SettleTimeout); err != nil {
+	if err := settle(ctx, cp.Client, outageNamespace, replicas, opts.SettleTimeout); err != nil {
 		return nil, err
 	}
 	nodes, err := nodeLabels(ctx, cp.Client)
@@ -439,12 +439,14 @@ func deployment(c ClassSpec, scheduler string) *appsv1.Deployment {
 	}
 }
 
-// settle waits until the Deployments' pods all exist and are bound or
-// reported unschedulable, with nothing bound since the previous poll.
-func settle(ctx context.Context, cs kubernetes.Interface, replicas int, timeout time.Duration) error {
+// settle waits until the namespace holds want pods that are not being
+// deleted, each bound or reported unschedulable, with nothing bound since
+// the previous poll (a pod turned away while the scheduler was still
+// learning the policies is retried and may yet bind).
+func settle(ctx context.Context, cs kubernetes.Interface, ns string, want int, timeout time.Duration) error {
 	lastBound := -1
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		list, err := cs.CoreV1().Pods(outageNamespace).List(ctx, metav1.ListOptions{})
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -461,7 +463,7 @@ func settle(ctx context.Context, cs kubernetes.Interface, replicas int, timeout 
 				return false, nil
 			}
 		}
-		settled := live == replicas && bound == lastBound
+		settled := live == want && bound == lastBound
 		lastBound = bound
 		return settled, nil
 	})

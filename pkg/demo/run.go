@@ -326,34 +326,29 @@ func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interfac
 			break
 		}
 	}
-	var pods []v1.Pod
 	if timeout <= 0 {
 		timeout = 3 * time.Minute
 	}
-	// Settled: every pod bound or reported unschedulable, with nothing
-	// bound since the previous poll (a pod turned away while the scheduler
-	// was still learning the policies is retried and may yet bind).
-	lastBound := -1
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err
+	// Pods that did not settle in time are reported as they are.
+	if err := settle(ctx, cs, ns, created, timeout); err != nil && ctx.Err() != nil {
+		return nil, err
+	}
+	out, err := readPlacements(ctx, cs, ns)
+	if err != nil {
+		return nil, err
+	}
+	if hold != nil {
+		if err := hold(ctx); err != nil {
+			return nil, err
 		}
-		pods = list.Items
-		bound := 0
-		for _, p := range pods {
-			if p.Spec.NodeName != "" {
-				bound++
-			} else if !unschedulable(&p) {
-				lastBound = -1
-				return false, nil
-			}
-		}
-		settled := len(pods) == created && bound == lastBound
-		lastBound = bound
-		return settled, nil
-	})
-	if err != nil && ctx.Err() != nil {
+	}
+	return out, deletePods(ctx, cs, ns)
+}
+
+// readPlacements reads where every pod of the namespace is, by class.
+func readPlacements(ctx context.Context, cs kubernetes.Interface, ns string) ([]Placement, error) {
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
 		return nil, err
 	}
 	nodeLabels := map[string]map[string]string{}
@@ -364,8 +359,8 @@ func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interfac
 	for _, n := range nodes.Items {
 		nodeLabels[n.Name] = n.Labels
 	}
-	out := make([]Placement, 0, len(pods))
-	for _, p := range pods {
+	out := make([]Placement, 0, len(list.Items))
+	for _, p := range list.Items {
 		pl := Placement{Class: p.Labels[classLabel], Node: p.Spec.NodeName}
 		if p.Spec.NodeName != "" {
 			pl.NodeLabels = nodeLabels[p.Spec.NodeName]
@@ -374,21 +369,19 @@ func runPods(ctx context.Context, cs kubernetes.Interface, pc versioned.Interfac
 		out = append(out, pl)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Class < out[j].Class })
-	if hold != nil {
-		if err := hold(ctx); err != nil {
-			return nil, err
-		}
-	}
-	// Free the capacity for the next scheduler. Nothing runs the pods, so
-	// they can go at once.
+	return out, nil
+}
+
+// deletePods frees the capacity for the next scheduler. Nothing runs the
+// pods, so they can go at once.
+func deletePods(ctx context.Context, cs kubernetes.Interface, ns string) error {
 	if err := cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return nil, err
+		return err
 	}
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return err == nil && len(list.Items) == 0, err
 	})
-	return out, err
 }
 
 func unschedulable(p *v1.Pod) bool {
@@ -407,7 +400,7 @@ func pod(c ClassSpec, i int, ns, scheduler string) *v1.Pod {
 	return &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%03d", c.Name, i), Namespace: ns,
 			Labels: map[string]string{classLabel: c.Name, placementv1alpha1.PolicyLabel: c.Name}},
-		Spec: v1.PodSpec{SchedulerName: scheduler, Containers: []v1.Container{{
+		Spec: v1.PodSpec{SchedulerName: scheduler, NodeSelector: c.NodeSelector, Containers: []v1.Container{{
 			Name: "app", Image: "registry.k8s.io/pause:3.10",
 			Resources: v1.ResourceRequirements{Requests: req, Limits: lim},
 		}}},

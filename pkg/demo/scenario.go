@@ -82,12 +82,15 @@ type SourceSpec struct {
 
 // ClassSpec is a workload class: identical pods under one policy.
 type ClassSpec struct {
-	Name   string                                `json:"name"`
-	Pods   int                                   `json:"pods"`
-	CPU    resource.Quantity                     `json:"cpu"`
-	Memory resource.Quantity                     `json:"memory"`
-	GPUs   int                                   `json:"gpus,omitempty"`
-	Policy placementv1alpha1.PlacementPolicySpec `json:"policy"`
+	Name   string            `json:"name"`
+	Pods   int               `json:"pods"`
+	CPU    resource.Quantity `json:"cpu"`
+	Memory resource.Quantity `json:"memory"`
+	GPUs   int               `json:"gpus,omitempty"`
+	// NodeSelector pins the class's pods (every scheduler honours it):
+	// for a workload that runs where its data is produced.
+	NodeSelector map[string]string                     `json:"nodeSelector,omitempty"`
+	Policy       placementv1alpha1.PlacementPolicySpec `json:"policy"`
 }
 
 // DefaultScenario is the embedded scenario.
