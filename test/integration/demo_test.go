@@ -110,6 +110,71 @@ func TestDemoQuality(t *testing.T) {
 	}
 }
 
+// TestDemoDependencies runs the demo's dependency scene: under Proxima no
+// call edge is over its bound and no pod is left unplaced, the stream
+// analytics run next to their camera ingest and pay no egress, every call
+// edge is within 1.10× of the optimum of the same order, and the mean over
+// the edges is below the default scheduler's.
+func TestDemoDependencies(t *testing.T) {
+	sc, err := demo.DefaultScenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := demo.RunDependencies(context.Background(), demo.DependencyOptions{Scenario: sc, SchedulerConfig: schedulerConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	report.Print(&table)
+	t.Log("\n" + table.String())
+	var prox, def float64
+	for _, e := range report.Edges {
+		p, d, o := e.RTT[demo.ProximaScheduler], e.RTT[demo.DefaultScheduler], e.RTT["optimum"]
+		if e.Over[demo.ProximaScheduler] > 0 {
+			t.Errorf("%s → %s: %d of Proxima's pods over the %.0f ms bound", e.Caller, e.Callee, e.Over[demo.ProximaScheduler], e.Bound)
+		}
+		if !(p <= 1.10*o+0.5) {
+			t.Errorf("%s → %s: Proxima %.1f ms, the optimum %.1f ms", e.Caller, e.Callee, p, o)
+		}
+		prox += p
+		def += d
+	}
+	if len(report.Edges) == 0 || !(prox < def) {
+		t.Errorf("over %d call edges, Proxima's RTTs sum to %.1f ms, the default scheduler's to %.1f ms", len(report.Edges), prox, def)
+	}
+	for _, c := range report.Costs {
+		if n := c.Unplaced[demo.ProximaScheduler]; n > 0 {
+			t.Errorf("%s: Proxima left %d pods unplaced", c.Class, n)
+		}
+		if c.Class == "stream-analytics" && c.Egress[demo.ProximaScheduler] != 0 {
+			t.Errorf("stream-analytics pays %.3f an hour of egress under Proxima, want 0 (next to its data)", c.Egress[demo.ProximaScheduler])
+		}
+	}
+	placed := report.Placements[demo.ProximaScheduler]
+	data := placed["camera-ingest"]
+	if len(data) != 1 || data[0] == "" {
+		t.Fatalf("camera-ingest at %v", data)
+	}
+	for _, s := range placed["stream-analytics"] {
+		if s != data[0] {
+			t.Errorf("stream-analytics at %v, its data at %s", placed["stream-analytics"], data[0])
+			break
+		}
+	}
+	f, err := report.WriteChart(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if _, err := png.Decode(fh); err != nil {
+		t.Errorf("%s is not a PNG: %v", filepath.Base(f), err)
+	}
+}
+
 // TestDemoOutage runs a small version of the demo's outage scene: with the
 // rebalancer, the followed classes' pods leave the down site after the
 // grace period (no violation is left by the end of the outage) and the mean
