@@ -32,7 +32,6 @@ import (
 	"k8s.io/kubernetes/test/utils/ktesting"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
-	"github.com/proxima-sched/proxima/pkg/controlplane"
 )
 
 // BoutiqueConfigEnv names the scheduler_perf configuration of an Online
@@ -49,19 +48,7 @@ func BenchmarkOnlineBoutique(b *testing.B) {
 	if config == "" {
 		b.Fatalf("%s must name the proxima.yaml of a world written by `go run ./bench/boutique world`; `make bench-boutique` does both", BoutiqueConfigEnv)
 	}
-	bin, err := controlplane.BinDir()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(bin, "etcd")); err != nil {
-		b.Fatalf("etcd not found in %s: run `make tools` first: %v", bin, err)
-	}
-	b.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	crds, err := crdInstallOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := &perfHooks{crds: crds, edgePlacement: map[string]bool{}}
+	w := newPerfHooks(b)
 	benchmark.RunBenchmarkPerfScheduling(b, config, "proxima", w.registry(),
 		benchmark.WithPrepareFn(func(tCtx ktesting.TContext) error {
 			if err := w.installCRDs(tCtx.RESTConfig()); err != nil {

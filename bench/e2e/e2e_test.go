@@ -68,7 +68,15 @@ const (
 
 // BenchmarkPerfScheduling runs performance-config.yaml.
 func BenchmarkPerfScheduling(b *testing.B) {
-	// scheduler_perf starts etcd from PATH; use the one hack/tools.sh built.
+	w := newPerfHooks(b)
+	benchmark.RunBenchmarkPerfScheduling(b, "performance-config.yaml", "proxima", w.registry(),
+		benchmark.WithPrepareFn(w.prepare))
+}
+
+// newPerfHooks puts bin/ first on PATH (scheduler_perf starts etcd from
+// PATH; use the one hack/tools.sh built) and returns the hooks with
+// Proxima's CRDs.
+func newPerfHooks(b *testing.B) *perfHooks {
 	bin, err := controlplane.BinDir()
 	if err != nil {
 		b.Fatal(err)
@@ -77,14 +85,11 @@ func BenchmarkPerfScheduling(b *testing.B) {
 		b.Fatalf("etcd not found in %s: run `make tools` first: %v", bin, err)
 	}
 	b.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-
 	crds, err := crdInstallOptions()
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := &perfHooks{crds: crds, edgePlacement: map[string]bool{}}
-	benchmark.RunBenchmarkPerfScheduling(b, "performance-config.yaml", "proxima", w.registry(),
-		benchmark.WithPrepareFn(w.prepare))
+	return &perfHooks{crds: crds, edgePlacement: map[string]bool{}}
 }
 
 // perfHooks installs the CRDs every workload needs into each fresh apiserver and

@@ -224,21 +224,8 @@ func createSceneWorld(ctx context.Context, cs kubernetes.Interface, pc versioned
 				site.Spec.RTTs = append(site.Spec.RTTs, placementv1alpha1.SiteRTT{Site: other.Name, Milliseconds: int32(math.Ceil(ms))})
 			}
 		}
-		if _, err := pc.PlacementV1alpha1().Sites().Create(ctx, site, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("site %s: %w", site.Name, err)
-		}
-		for n := range sc.Sites[i].Nodes {
-			if _, err := cs.CoreV1().Nodes().Create(ctx, node(sc.Sites[i], n), metav1.CreateOptions{}); err != nil {
-				return err
-			}
-		}
 	}
-	for _, src := range sources {
-		if _, err := pc.PlacementV1alpha1().TrafficSources().Create(ctx, src, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("source %s: %w", src.Name, err)
-		}
-	}
-	return nil
+	return createObjects(ctx, cs, pc, sc, sites, sources)
 }
 
 // runOrdered creates the classes' policies in a namespace of their own,

@@ -235,22 +235,29 @@ func (s *Scenario) podCount() int {
 // many source-site pairs have measured RTTs, of how many.
 func createWorld(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario, m *Measurements) (measured, total int, err error) {
 	sites, sources, measured, total := sc.objects(m)
+	return measured, total, createObjects(ctx, cs, pc, sc, sites, sources)
+}
+
+// createObjects creates the scenario's Sites (sites, in its order) with
+// their nodes, and the TrafficSources.
+func createObjects(ctx context.Context, cs kubernetes.Interface, pc versioned.Interface, sc *Scenario,
+	sites []*placementv1alpha1.Site, sources []*placementv1alpha1.TrafficSource) error {
 	for i, site := range sites {
 		if _, err := pc.PlacementV1alpha1().Sites().Create(ctx, site, metav1.CreateOptions{}); err != nil {
-			return 0, 0, fmt.Errorf("site %s: %w", site.Name, err)
+			return fmt.Errorf("site %s: %w", site.Name, err)
 		}
 		for n := range sc.Sites[i].Nodes {
 			if _, err := cs.CoreV1().Nodes().Create(ctx, node(sc.Sites[i], n), metav1.CreateOptions{}); err != nil {
-				return 0, 0, err
+				return err
 			}
 		}
 	}
 	for _, src := range sources {
 		if _, err := pc.PlacementV1alpha1().TrafficSources().Create(ctx, src, metav1.CreateOptions{}); err != nil {
-			return 0, 0, fmt.Errorf("source %s: %w", src.Name, err)
+			return fmt.Errorf("source %s: %w", src.Name, err)
 		}
 	}
-	return measured, total, nil
+	return nil
 }
 
 // declareShare rewrites the TrafficSources' RTTs to the share of the

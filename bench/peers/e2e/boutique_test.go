@@ -48,19 +48,7 @@ func BenchmarkOnlineBoutique(b *testing.B) {
 	if config == "" {
 		b.Fatalf("%s must name the peers.yaml of a world written by `go run ./bench/boutique world`; `make bench-boutique` does both", BoutiqueConfigEnv)
 	}
-	bin, err := peers.BinDir()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(bin, "etcd")); err != nil {
-		b.Fatalf("etcd not found in %s: run `make tools` at the repository root first: %v", bin, err)
-	}
-	b.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	crds, err := crdInstallOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := &perfHooks{crds: crds}
+	w := newPerfHooks(b)
 	benchmark.RunBenchmarkPerfScheduling(b, config, "scheduler-plugins", w.registry(),
 		benchmark.WithPrepareFn(func(tCtx ktesting.TContext) error {
 			if err := w.installCRDs(tCtx.RESTConfig()); err != nil {

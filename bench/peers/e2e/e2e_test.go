@@ -69,8 +69,26 @@ var sites = schema.GroupVersionResource{Group: "placement.proxima.dev", Version:
 // BenchmarkPerfScheduling runs performance-config.yaml. Its name is that of
 // Proxima's bench/e2e benchmark, so the data items of both read alike.
 func BenchmarkPerfScheduling(b *testing.B) {
-	// scheduler_perf starts etcd from PATH; use the one Proxima's
-	// hack/tools.sh built.
+	w := newPerfHooks(b)
+	// performance-config.yaml names bench/e2e's templates, written for the
+	// template functions of Proxima's scheduler_perf; run their translation
+	// for 1.34's (the same text, checked by TestTranslateTemplates).
+	config, err := peers.TranslateConfig("performance-config.yaml", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The topic names the data items file,
+	// BenchmarkPerfScheduling_benchmark_<topic>_<time>.json: after Proxima's
+	// ("proxima") in a directory holding both, so bench/e2e/report lists
+	// these test cases after Proxima's.
+	benchmark.RunBenchmarkPerfScheduling(b, config, "scheduler-plugins", w.registry(),
+		benchmark.WithPrepareFn(w.prepare))
+}
+
+// newPerfHooks puts bin/ first on PATH (scheduler_perf starts etcd from
+// PATH; use the one Proxima's hack/tools.sh built) and returns the hooks
+// with Proxima's and the peers' CRDs.
+func newPerfHooks(b *testing.B) *perfHooks {
 	bin, err := peers.BinDir()
 	if err != nil {
 		b.Fatal(err)
@@ -79,25 +97,11 @@ func BenchmarkPerfScheduling(b *testing.B) {
 		b.Fatalf("etcd not found in %s: run `make tools` at the repository root first: %v", bin, err)
 	}
 	b.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-
 	crds, err := crdInstallOptions()
 	if err != nil {
 		b.Fatal(err)
 	}
-	// performance-config.yaml names bench/e2e's templates, written for the
-	// template functions of Proxima's scheduler_perf; run their translation
-	// for 1.34's (the same text, checked by TestTranslateTemplates).
-	config, err := peers.TranslateConfig("performance-config.yaml", b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := &perfHooks{crds: crds}
-	// The topic names the data items file,
-	// BenchmarkPerfScheduling_benchmark_<topic>_<time>.json: after Proxima's
-	// ("proxima") in a directory holding both, so bench/e2e/report lists
-	// these test cases after Proxima's.
-	benchmark.RunBenchmarkPerfScheduling(b, config, "scheduler-plugins", w.registry(),
-		benchmark.WithPrepareFn(w.prepare))
+	return &perfHooks{crds: crds}
 }
 
 // perfHooks installs the CRDs every workload needs into each fresh apiserver
