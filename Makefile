@@ -26,9 +26,8 @@ help: ## Show this help.
 # Prometheus), not the whole of `make tools`.
 demo: ## Run Proxima against the default scheduler and the optimum on a real control plane, then the dependency scene (charts in out/).
 	./hack/tools.sh etcd kube-apiserver
-	$(GO) build -o bin/proxima-demo ./cmd/proxima-demo
-	bin/proxima-demo --out out $(DEMO_FLAGS)
-	bin/proxima-demo --out out --scene dependencies
+	$(GO) run ./cmd/proxima-demo --out out $(DEMO_FLAGS)
+	$(GO) run ./cmd/proxima-demo --out out --scene dependencies
 
 .PHONY: demo-outage
 demo-outage: ## Take a site down and back on the demo's world: Proxima with and without the rebalancer, and the default scheduler (chart in out/).
