@@ -271,6 +271,24 @@ func TestJudge(t *testing.T) {
 		t.Errorf("common edges %d, means %v and %v; want 2, 0.5 and 100", r.CommonEdges, r.CommonRTT, r2.CommonRTT)
 	}
 
+	// Stranding reads a callee's pods as Proxima's bound does, by their
+	// mean: redis-cart's cart runs in a and c, 0.5 and 100 ms from a, 10
+	// and 100 from b; b (55 ms on average) has room and is within 80.
+	two := &Placements{Name: "BenchmarkOnlineBoutique/Proxima/x", Pods: []PodPlacement{
+		{Namespace: "shop-0", App: "cartservice", Site: "a"},
+		{Namespace: "shop-0", App: "cartservice", Site: "c"},
+		{Namespace: "shop-0", App: "redis-cart"},
+	}}
+	if r, err := w.Judge(two); err != nil || r.Stranded != 1 {
+		t.Errorf("redis-cart within 80 ms of cart's two pods on average at b: stranded %v, %v; want 1", r, err)
+	}
+	// c 200 ms from a and b: a (with room) is now 100 ms from cart on
+	// average, b 105, and c is full.
+	w.RTT[0][2], w.RTT[2][0], w.RTT[1][2], w.RTT[2][1] = 200, 200, 200, 200
+	if r, err := w.Judge(two); err != nil || r.Stranded != 0 {
+		t.Errorf("no site within 80 ms of cart's pods on average: stranded %v, %v; want 0", r, err)
+	}
+
 	p.Pods[0].Site = "nowhere"
 	if _, err := w.Judge(p); err == nil {
 		t.Error("a pod in a site outside the world was judged")
@@ -284,7 +302,7 @@ func TestWrite(t *testing.T) {
 	w := tinyWorld()
 	// Norway's code is a YAML boolean unless quoted.
 	w.Sites[0].Country, w.Sites[1].Country, w.Sites[2].Country = "NO", "FR", "US"
-	w.Shops = 2
+	w.Shops, w.Replicas = 2, 3
 	dir, root := t.TempDir(), "/repo"
 	if err := w.Write(dir, root, 3*time.Second); err != nil {
 		t.Fatal(err)
@@ -375,13 +393,16 @@ func TestWrite(t *testing.T) {
 			t.Fatalf("%s has %d test cases, want %v", file, len(cfg), cases)
 		}
 		for i, tc := range cfg {
-			if tc.Name != cases[i] || !strings.HasPrefix(tc.SchedulerConfigPath, root+"/bench/") || tc.Workloads[0].Name != "OnlineBoutique_seed1" {
+			if tc.Name != cases[i] || !strings.HasPrefix(tc.SchedulerConfigPath, root+"/bench/") || tc.Workloads[0].Name != "OnlineBoutique_seed1_replicas3" {
 				t.Errorf("%s test case %d: %s, %s, %v", file, i, tc.Name, tc.SchedulerConfigPath, tc.Workloads)
 			}
 			pods, appGroups := 0, 0
 			for _, op := range tc.WorkloadTemplate {
 				if op["opcode"] == "createPods" {
 					pods++
+					if op["count"] != float64(3) {
+						t.Errorf("%s %s: createPods of %v pods, want 3 (the replicas)", file, tc.Name, op["count"])
+					}
 				}
 				for _, k := range []string{"templatePath", "nodeTemplatePath", "podTemplatePath"} {
 					if p, ok := op[k].(string); ok {

@@ -61,7 +61,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: boutique world [-seed N] [-sites N] [-min-nodes N] [-max-nodes N] [-shops N] [-pace D] -out DIR\n       boutique report DIR...")
+	fmt.Fprintln(os.Stderr, "usage: boutique world [-seed N] [-sites N] [-min-nodes N] [-max-nodes N] [-shops N] [-replicas N] [-pace D] -out DIR\n       boutique report DIR...")
 	os.Exit(2)
 }
 
@@ -73,6 +73,7 @@ func world(args []string) error {
 	fs.IntVar(&opts.MinNodes, "min-nodes", 2, "fewest nodes of a site (a node holds one pod)")
 	fs.IntVar(&opts.MaxNodes, "max-nodes", 6, "most nodes of a site")
 	fs.IntVar(&opts.Shops, "shops", 4, "copies of the Online Boutique, each in its own namespace")
+	fs.IntVar(&opts.Replicas, "replicas", 1, "pods per service (the Online Boutique's manifests run one)")
 	pace := fs.Duration("pace", 2*time.Second, "time between two services' pods, for the first to be bound")
 	out := fs.String("out", "", "directory to write the world into")
 	_ = fs.Parse(args)

@@ -36,7 +36,9 @@ import (
 type World struct {
 	Seed  uint64 `json:"seed"`
 	Shops int    `json:"shops"`
-	Sites []Site `json:"sites"`
+	// Replicas is how many pods each service of a shop runs.
+	Replicas int    `json:"replicas"`
+	Sites    []Site `json:"sites"`
 	// RTT[i][j] is the measured RTT between sites i and j, in
 	// milliseconds (the mean of both directions' averages; 0.5 within a
 	// site): what the report judges placements by.
@@ -65,6 +67,8 @@ type WorldOptions struct {
 	// Shops is how many copies of the Online Boutique run, each in its own
 	// namespace.
 	Shops int
+	// Replicas is how many pods each service runs (1 if 0).
+	Replicas int
 }
 
 // NewWorld draws opts.Sites cities at random (by opts.Seed) among those
@@ -104,7 +108,7 @@ func NewWorld(m *demo.Measurements, opts WorldOptions) (*World, error) {
 		return nil, fmt.Errorf("only %d cities are measured with each other, not %d", len(picked), opts.Sites)
 	}
 	slices.Sort(picked)
-	w := &World{Seed: opts.Seed, Shops: opts.Shops, Order: RolloutOrder(OnlineBoutique)}
+	w := &World{Seed: opts.Seed, Shops: opts.Shops, Replicas: max(opts.Replicas, 1), Order: RolloutOrder(OnlineBoutique)}
 	for _, n := range picked {
 		c := m.Cities[n]
 		w.Sites = append(w.Sites, Site{Name: siteName(n), City: n, Country: codes[c.Country], Lat: c.Lat, Lon: c.Lon,

@@ -56,7 +56,16 @@ var (
 )
 
 // WorkloadName is the scheduler_perf workload of the world.
-func (w *World) WorkloadName() string { return fmt.Sprintf("OnlineBoutique_seed%d", w.Seed) }
+func (w *World) WorkloadName() string {
+	if w.replicas() > 1 {
+		return fmt.Sprintf("OnlineBoutique_seed%d_replicas%d", w.Seed, w.replicas())
+	}
+	return fmt.Sprintf("OnlineBoutique_seed%d", w.Seed)
+}
+
+// replicas is how many pods each service runs (worlds written before
+// Replicas existed run one).
+func (w *World) replicas() int { return max(w.Replicas, 1) }
 
 // ShopNamespace is shop k's namespace (and, for NetworkOverhead, its
 // AppGroup's name).
@@ -294,8 +303,8 @@ func (w *World) perfConfig(dir, root string, profiles [][2]string, peers bool, p
 		fmt.Fprintf(&b, "  - {opcode: startCollectingMetrics, namespaces: [%s]}\n", strings.Join(shops, ", "))
 		for _, shop := range shops {
 			for _, svc := range w.Order {
-				fmt.Fprintf(&b, "  - {opcode: createPods, count: 1, namespace: %s, podTemplatePath: %s, skipWaitToCompletion: true}\n",
-					shop, filepath.Join(dir, "pods", shop+"-"+svc+".yaml"))
+				fmt.Fprintf(&b, "  - {opcode: createPods, count: %d, namespace: %s, podTemplatePath: %s, skipWaitToCompletion: true}\n",
+					w.replicas(), shop, filepath.Join(dir, "pods", shop+"-"+svc+".yaml"))
 				fmt.Fprintf(&b, "  - {opcode: sleep, duration: %s}\n", pace)
 			}
 		}
