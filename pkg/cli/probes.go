@@ -37,7 +37,29 @@ type ProbeList struct {
 	Wanted   map[string]int `json:"wanted"`
 	Deferred map[string]int `json:"deferred"`
 	Pairs    []ProbePair    `json:"pairs"`
-	World    WorldSummary   `json:"world"`
+	// SitePairs are the planned pairs of sites, while site RTTs are read
+	// live (docs/rtt.md, Pairs of sites).
+	SitePairs []ProbeSitePair `json:"sitePairs"`
+	// Unplanned says why some policies' pairs of sites were not planned
+	// (a dependency that cannot be located).
+	Unplanned string       `json:"unplanned,omitempty"`
+	World     WorldSummary `json:"world"`
+}
+
+// ProbeSitePair is one planned pair of sites: probed from From, where the
+// policy's pods may run, to To, where its dependency runs.
+type ProbeSitePair struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Tier string `json:"tier"`
+	// Policy and Dependency are what the pair matters most to.
+	Policy     string `json:"policy"`
+	Dependency string `json:"dependency"`
+	// As ProbePair's.
+	RTTMilliseconds   *float64 `json:"rttMilliseconds,omitempty"`
+	UpperMilliseconds *float64 `json:"upperMilliseconds,omitempty"`
+	Provenance        string   `json:"provenance"`
+	Why               string   `json:"why"`
 }
 
 // ProbeBudget is a probeplan.Budget.
@@ -67,9 +89,12 @@ type ProbePair struct {
 // rotates from round to round in proxima-controller).
 func Probes(w *simulate.World) *ProbeList {
 	b := w.Settings.Probes()
-	plan := w.Snap.ProbePlan(b, 0)
+	plan, err := w.Snap.ProbePlanWith(w, b, 0)
 	l := &ProbeList{Version: OutputVersion, Budget: ProbeBudget{Pairs: b.Pairs, PerSite: b.PerSite, Refresh: b.Refresh},
 		Wanted: map[string]int{}, Deferred: map[string]int{}, World: summary(w)}
+	if err != nil {
+		l.Unplanned = err.Error()
+	}
 	for t := range probeplan.NumTiers {
 		l.Wanted[t.String()], l.Deferred[t.String()] = plan.Wanted[t], plan.Deferred[t]
 	}
@@ -80,21 +105,39 @@ func Probes(w *simulate.World) *ProbeList {
 			Tier: p.Tier.String(), Policy: p.Policy, RTTMilliseconds: state.Finite(p.Value), UpperMilliseconds: state.Finite(p.Upper),
 			Provenance: w.Snap.World.RTTNote(p.Site, p.Source), Why: p.Why()})
 	}
+	l.SitePairs = []ProbeSitePair{}
+	for i := range plan.Links {
+		p := &plan.Links[i]
+		l.SitePairs = append(l.SitePairs, ProbeSitePair{From: w.Snap.World.Sites.Names[p.Site], To: w.Snap.World.Sites.Names[p.Peer],
+			Tier: p.Tier.String(), Policy: p.Policy, Dependency: p.Dependency, RTTMilliseconds: state.Finite(p.Value),
+			UpperMilliseconds: state.Finite(p.Upper), Provenance: p.Provenance.String(), Why: p.Why()})
+	}
 	return l
 }
 
 // PrintProbes writes a ProbeList for people.
 func PrintProbes(out io.Writer, l *ProbeList) {
 	fmt.Fprintf(out, "%d pair(s) to probe this round (budget %d, %d per site, %d refresh); wanted: bound %d, ranking %d, refresh %d; deferred: bound %d, ranking %d, refresh %d\n",
-		len(l.Pairs), l.Budget.Pairs, l.Budget.PerSite, l.Budget.Refresh, l.Wanted["bound"], l.Wanted["ranking"], l.Wanted["refresh"],
+		len(l.Pairs)+len(l.SitePairs), l.Budget.Pairs, l.Budget.PerSite, l.Budget.Refresh, l.Wanted["bound"], l.Wanted["ranking"], l.Wanted["refresh"],
 		l.Deferred["bound"], l.Deferred["ranking"], l.Deferred["refresh"])
-	if len(l.Pairs) == 0 {
-		return
+	if l.Unplanned != "" {
+		fmt.Fprintf(out, "some pairs of sites are not planned: %s\n", l.Unplanned)
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tSITE\tTIER\tRTT MS\tUPPER MS\tPROVENANCE\tWHY")
-	for _, p := range l.Pairs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Source, p.Site, p.Tier, ms(p.RTTMilliseconds), ms(p.UpperMilliseconds), p.Provenance, p.Why)
+	if len(l.Pairs) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SOURCE\tSITE\tTIER\tRTT MS\tUPPER MS\tPROVENANCE\tWHY")
+		for _, p := range l.Pairs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Source, p.Site, p.Tier, ms(p.RTTMilliseconds), ms(p.UpperMilliseconds), p.Provenance, p.Why)
+		}
+		_ = tw.Flush()
 	}
-	_ = tw.Flush()
+	if len(l.SitePairs) > 0 {
+		fmt.Fprintf(out, "%d pair(s) of sites, for dependencies:\n", len(l.SitePairs))
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FROM SITE\tTO SITE\tTIER\tRTT MS\tUPPER MS\tPROVENANCE\tWHY")
+		for _, p := range l.SitePairs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.From, p.To, p.Tier, ms(p.RTTMilliseconds), ms(p.UpperMilliseconds), p.Provenance, p.Why)
+		}
+		_ = tw.Flush()
+	}
 }

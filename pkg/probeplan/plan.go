@@ -14,9 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package probeplan decides which (source, site) round-trip times the
-// fleet's blackbox exporters measure: the pairs whose measurement would
-// change a placement, first, within a budget. It is pure math over the
+// Package probeplan decides which (source, site) round-trip times, and
+// which RTTs between sites (links.go), the fleet's blackbox exporters
+// measure: the pairs whose measurement would change a placement, first,
+// within a budget. It is pure math over the
 // scoring core's World, like pkg/scoring: pkg/state builds its Input from a
 // snapshot, proxima-controller serves the plan to Prometheus, and kubectl
 // proxima shows it.
@@ -194,6 +195,8 @@ type Candidates struct {
 	// the refresh candidates by site, then source.
 	ranked, refresh []int32
 	counts          [NumTiers]int
+	// links are the pairs of sites (WithLinks); nil for none.
+	links *linkSet
 }
 
 // Find makes the candidates of a world.
@@ -450,11 +453,13 @@ func (c *Candidates) pair(k int) Pair {
 
 // Plan is one round's probes.
 type Plan struct {
-	// Pairs are the planned pairs, most important first.
+	// Pairs are the planned (source, site) pairs, and Links the planned
+	// pairs of sites (WithLinks), most important first.
 	Pairs []Pair
+	Links []Link
 	// Wanted counts the candidates of each tier, Deferred those the
 	// budget left out of this round (refresh candidates wait for a later
-	// round by design).
+	// round by design), pairs and links together.
 	Wanted, Deferred [NumTiers]int
 }
 
@@ -469,51 +474,91 @@ func (p *Plan) Find(s, j int) (Pair, bool) {
 	return Pair{}, false
 }
 
-// Plan takes the round's pairs within the budget: bound and ranking pairs
-// best first, then up to b.Refresh refresh pairs, rotating through them
-// from round to round. A budget field of 0 or less leaves that count
-// unbounded.
+// Plan takes the round's pairs and links within the budget: bound and
+// ranking candidates best first (by tier, then by the site's rank; a pair
+// before a link at the same tier and rank), then up to b.Refresh refresh
+// candidates, rotating through them from round to round. A link counts
+// against its probing site's budget. A budget field of 0 or less leaves
+// that count unbounded.
 func (c *Candidates) Plan(b Budget, round uint64) *Plan {
 	n := c.world.Sites.Len()
 	p := &Plan{Wanted: c.counts}
+	ls := c.links
+	if ls == nil {
+		ls = &linkSet{}
+	}
+	for t, k := range ls.counts {
+		p.Wanted[t] += k
+	}
 	perSite := make([]int32, n)
 	m := c.world.NumSources()
-	room := func(k int32) bool {
-		if b.Pairs > 0 && len(p.Pairs) >= b.Pairs {
+	room := func(s int) bool {
+		if b.Pairs > 0 && len(p.Pairs)+len(p.Links) >= b.Pairs {
 			return false
 		}
-		s := int(k) / m
 		if b.PerSite > 0 && int(perSite[s]) >= b.PerSite {
 			return false
 		}
 		perSite[s]++
 		return true
 	}
-	for _, k := range c.ranked {
-		if !room(k) {
-			p.Deferred[c.tier[k]]++
-			continue
+	takePair := func(k int32) bool {
+		if !room(int(k) / m) {
+			return false
 		}
 		p.Pairs = append(p.Pairs, c.pair(int(k)))
+		return true
 	}
-	if len(c.refresh) > 0 {
-		refresh := len(c.refresh)
+	takeLink := func(k int32) bool {
+		if !room(int(ls.all[k].site)) {
+			return false
+		}
+		p.Links = append(p.Links, ls.link(k))
+		return true
+	}
+	for i, j := 0, 0; i < len(c.ranked) || j < len(ls.ranked); {
+		if j == len(ls.ranked) || i < len(c.ranked) && !linkFirst(c, ls, c.ranked[i], ls.ranked[j]) {
+			if k := c.ranked[i]; !takePair(k) {
+				p.Deferred[c.tier[k]]++
+			}
+			i++
+			continue
+		}
+		if k := ls.ranked[j]; !takeLink(k) {
+			p.Deferred[ls.all[k].tier]++
+		}
+		j++
+	}
+	// The refresh candidates: the pairs', then the links', as one list.
+	if all := len(c.refresh) + len(ls.refresh); all > 0 {
+		refresh := all
 		if b.Refresh > 0 {
 			refresh = min(refresh, b.Refresh)
 		}
-		start := int((round * uint64(refresh)) % uint64(len(c.refresh)))
+		start := int((round * uint64(refresh)) % uint64(all))
 		taken := 0
-		for i := range c.refresh {
+		for i := range all {
 			if taken >= refresh {
 				break
 			}
-			k := c.refresh[(start+i)%len(c.refresh)]
-			if room(k) {
-				p.Pairs = append(p.Pairs, c.pair(int(k)))
+			var ok bool
+			if x := (start + i) % all; x < len(c.refresh) {
+				ok = takePair(c.refresh[x])
+			} else {
+				ok = takeLink(ls.refresh[x-len(c.refresh)])
+			}
+			if ok {
 				taken++
 			}
 		}
-		p.Deferred[TierRefresh] = len(c.refresh) - taken
+		p.Deferred[TierRefresh] = all - taken
 	}
 	return p
+}
+
+// linkFirst reports whether link candidate l goes before pair candidate
+// k: a better tier, or a better rank at the same tier.
+func linkFirst(c *Candidates, ls *linkSet, k, l int32) bool {
+	x := &ls.all[l]
+	return x.tier < c.tier[k] || x.tier == c.tier[k] && x.rank < c.rank[k]
 }

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -32,6 +33,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/probeplan"
 	"github.com/proxima-sched/proxima/pkg/rttmodel"
 	"github.com/proxima-sched/proxima/pkg/scoring"
 )
@@ -477,4 +479,76 @@ func TestDependencyOnService(t *testing.T) {
 func policyOf(snap *Snapshot, pod *v1.Pod) *ResolvedPolicy {
 	p, _ := snap.PolicyFor(pod)
 	return p
+}
+
+// TestProbePlanLinks: while site RTTs are read live, the probe plan asks
+// for the pairs of sites a dependency's bound rests on: from the sites the
+// policy allows to where the dependency runs, estimated pairs only; none
+// while site RTTs are not read, none for a dependency not placed, and a
+// policy whose dependencies cannot be located is reported and planned no
+// links.
+func TestProbePlanLinks(t *testing.T) {
+	base, c := dependencyWorld()
+	idx := func(s *Snapshot, name string) int { i, _ := s.SiteIndex(name); return i }
+	// A bound at the New York–Frankfurt estimate's central value: its
+	// upper bound fails it, its lower side does not.
+	central, upper, prov := base.SiteRTT(idx(base, "newyork"), idx(base, "frankfurt"))
+	if !prov.IsEstimate() || !(upper > central) {
+		t.Fatalf("newyork–frankfurt %v (upper %v, %v): want an estimate with a margin", central, upper, prov)
+	}
+	db := placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
+		Spec: placementv1alpha1.PlacementPolicySpec{
+			PodSelector:  &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "api"}},
+			Weights:      &placementv1alpha1.ObjectiveWeights{Latency: ptr.To[int32](1)},
+			Dependencies: []placementv1alpha1.DependencyRef{{Name: "db", PodSelector: &db, MaxRTTMilliseconds: ptr.To(int32(central))}},
+		}}
+	onService := policy.DeepCopy()
+	onService.Name = "api-on-service"
+	onService.Spec.Dependencies[0].PodSelector, onService.Spec.Dependencies[0].Service = nil, ptr.To("db")
+	var nodes []*v1.Node
+	for _, n := range c.nodes {
+		nodes = append(nodes, n)
+	}
+	build := func(live *Live, policies ...*placementv1alpha1.PlacementPolicy) *Snapshot {
+		return Build(Objects{Sites: base.Sites(), Policies: policies, Nodes: nodes, Live: live})
+	}
+	read := &Live{SiteRTT: Signal[SitePair, float64]{Enabled: true, Fresh: true, Values: map[SitePair]float64{}}}
+	running := c
+	running.pods = []*v1.Pod{dbPod("db-0", "frankfurt-1")}
+	type link struct {
+		site, peer string
+		tier       probeplan.Tier
+	}
+	for _, tc := range []struct {
+		name    string
+		snap    *Snapshot
+		cluster Cluster
+		want    []link
+		wantErr bool
+	}{
+		{"site RTTs not read: no links", build(nil, policy), running, nil, false},
+		{"the dependency not placed yet: no links", build(read, policy), c, nil, false},
+		{"the estimated pair the bound rests on", build(read, policy), running, []link{{"newyork", "frankfurt", probeplan.TierBound}}, false},
+		{"a Service that cannot be read: reported, no links", build(read, onService), errCluster{running}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := tc.snap.ProbePlanWith(tc.cluster, probeplan.DefaultBudget, 0)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("error %v, want one: %v", err, tc.wantErr)
+			}
+			var got []link
+			for _, l := range p.Links {
+				got = append(got, link{tc.snap.World.Sites.Names[l.Site], tc.snap.World.Sites.Names[l.Peer], l.Tier})
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("links %v, want %v", got, tc.want)
+			}
+			for _, l := range p.Links {
+				if l.Policy != "shop/api" || l.Dependency != "db" || !l.Provenance.IsEstimate() || l.Upper != upper {
+					t.Errorf("link %+v: want shop/api's db, estimated, upper bound %v", l, upper)
+				}
+			}
+		})
+	}
 }

@@ -17,6 +17,8 @@ limitations under the License.
 package state
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -48,6 +50,84 @@ func (s *Snapshot) ProbePlan(b probeplan.Budget, round uint64) *probeplan.Plan {
 	return s.ProbeCandidates().Plan(b, round)
 }
 
+// ProbePlanWith is ProbePlan with the pairs of sites the policies'
+// dependencies need measured (probeplan.Link), where c says the
+// dependencies run. Links are planned only while the snapshot reads site
+// RTTs live (the siteRTT signal): nothing would read what they measure
+// otherwise. A policy whose dependencies c cannot locate now (a Service it
+// cannot read) plans no links this round; its error is returned with the
+// plan.
+func (s *Snapshot) ProbePlanWith(c Cluster, b probeplan.Budget, round uint64) (*probeplan.Plan, error) {
+	cands := s.ProbeCandidates()
+	if c == nil || !s.ReadsSiteRTTs() {
+		return cands.Plan(b, round), nil
+	}
+	in, err := s.linkInput(c)
+	return cands.WithLinks(in, s.probeable()).Plan(b, round), err
+}
+
+// ReadsSiteRTTs reports whether the snapshot reads RTTs between sites from
+// telemetry (the siteRTT signal is configured).
+func (s *Snapshot) ReadsSiteRTTs() bool { return s.table.live != nil && s.table.live.SiteRTT.Enabled }
+
+// linkInput is every policy with dependencies as probeInput puts it, with
+// the dependencies placed where c says their pods run, and the pairs of
+// sites as they would be without a live measurement.
+func (s *Snapshot) linkInput(c Cluster) (probeplan.LinkInput, error) {
+	in := probeplan.LinkInput{Unmeasured: s.unmeasuredSiteRTT, Current: func(a, b int) (float64, scoring.Provenance) {
+		v, _, p := s.SiteRTT(a, b)
+		return v, p
+	}}
+	var errs []error
+	for _, pol := range s.sortedPolicies() {
+		if len(pol.Spec.Dependencies) == 0 {
+			continue
+		}
+		placed, err := s.PlaceDependencies(pol, nil, c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PlacementPolicy %s/%s: %w", pol.Namespace, pol.Name, err))
+			continue
+		}
+		rules := &scoring.Policy{}
+		if err := s.CorePolicy(&pol.Spec, Requests{}, rules); err != nil {
+			continue // its pods are not placed at all (fail closed)
+		}
+		s.dependencyRules(&pol.Spec, placed, rules)
+		lp := probeplan.LinkPolicy{Name: pol.Namespace + "/" + pol.Name, Rules: rules}
+		for i := range placed {
+			if !placed[i].Placed() {
+				continue // dependencyRules left it out
+			}
+			d := probeplan.LinkDependency{Name: placed[i].Name}
+			if placed[i].Unlocated == 0 {
+				d.Sites, d.Pods = placed[i].Sites, placed[i].Pods
+			}
+			lp.Dependencies = append(lp.Dependencies, d)
+		}
+		in.Policies = append(in.Policies, lp)
+	}
+	return in, errors.Join(errs...)
+}
+
+// sortedPolicies are the snapshot's policies by namespace, then name.
+func (s *Snapshot) sortedPolicies() []*ResolvedPolicy {
+	namespaces := make([]string, 0, len(s.policies.byNamespace))
+	for ns := range s.policies.byNamespace {
+		namespaces = append(namespaces, ns)
+	}
+	slices.Sort(namespaces)
+	var out []*ResolvedPolicy
+	for _, ns := range namespaces {
+		list := s.policies.byNamespace[ns]
+		start := len(out)
+		for i := range list {
+			out = append(out, &list[i])
+		}
+		slices.SortFunc(out[start:], func(a, b *ResolvedPolicy) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return out
+}
+
 // probeInput puts the snapshot in the planner's terms: every policy as it
 // judges a pod with no requests (a pair never decides a cost cap), and
 // each pair's RTT as it would be without a live measurement.
@@ -55,29 +135,28 @@ func (s *Snapshot) probeInput() probeplan.Input {
 	w := s.World
 	in := probeplan.Input{World: w}
 	in.Central, in.Upper, in.Margin = s.table.unmeasured()
-	namespaces := make([]string, 0, len(s.policies.byNamespace))
-	for ns := range s.policies.byNamespace {
-		namespaces = append(namespaces, ns)
-	}
-	slices.Sort(namespaces)
-	for _, ns := range namespaces {
-		list := slices.Clone(s.policies.byNamespace[ns])
-		slices.SortFunc(list, func(a, b ResolvedPolicy) int { return strings.Compare(a.Name, b.Name) })
-		for i := range list {
-			rules := &scoring.Policy{}
-			if err := s.CorePolicy(&list[i].Spec, Requests{}, rules); err != nil {
-				continue // its pods are not placed at all (fail closed)
-			}
-			in.Policies = append(in.Policies, probeplan.Policy{Name: ns + "/" + list[i].Name, Rules: rules})
+	for _, pol := range s.sortedPolicies() {
+		rules := &scoring.Policy{}
+		if err := s.CorePolicy(&pol.Spec, Requests{}, rules); err != nil {
+			continue // its pods are not placed at all (fail closed)
 		}
+		in.Policies = append(in.Policies, probeplan.Policy{Name: pol.Namespace + "/" + pol.Name, Rules: rules})
 	}
-	if s.nodes != nil {
-		in.Probeable = make([]bool, w.Sites.Len())
-		for i := range in.Probeable {
-			in.Probeable[i] = len(s.NodesIn(i)) > 0
-		}
-	}
+	in.Probeable = s.probeable()
 	return in
+}
+
+// probeable marks the sites with nodes (probeplan.Input.Probeable); nil
+// before the nodes are indexed.
+func (s *Snapshot) probeable() []bool {
+	if s.nodes == nil {
+		return nil
+	}
+	out := make([]bool, s.World.Sites.Len())
+	for i := range out {
+		out[i] = len(s.NodesIn(i)) > 0
+	}
+	return out
 }
 
 // unmeasured is each pair's RTT and upper bound as they would be without a

@@ -90,12 +90,24 @@ func (s *Snapshot) SiteRTT(a, b int) (ms, upper float64, prov scoring.Provenance
 		}
 		prov = standIn(f)
 	}
+	ms, upper, p := s.unmeasuredSiteRTT(a, b)
+	return ms, upper, p | prov
+}
+
+// unmeasuredSiteRTT is SiteRTT without the live measurement: the declared
+// value, else the model's estimate (the probe plan judges a pair by it:
+// probeplan.LinkInput).
+func (s *Snapshot) unmeasuredSiteRTT(a, b int) (ms, upper float64, prov scoring.Provenance) {
+	t := s.table
+	if a == b {
+		return 0, 0, scoring.Declared
+	}
 	if v, ok := t.links.declared[pairOf(int32(a), int32(b))]; ok {
-		return v, v, scoring.Declared | prov
+		return v, v, scoring.Declared
 	}
 	la, lb := t.links.locs[a], t.links.locs[b]
 	if !la.ok || !lb.ok {
-		return scoring.UnknownRTT, scoring.UnknownRTT, scoring.Estimated | prov
+		return scoring.UnknownRTT, scoring.UnknownRTT, scoring.Estimated
 	}
 	d := rttmodel.GreatCircleKilometres(la.lat, la.lon, lb.lat, lb.lon)
 	fit := &rttmodel.RTTFit{}
@@ -103,7 +115,7 @@ func (s *Snapshot) SiteRTT(a, b int) (ms, upper float64, prov scoring.Provenance
 		fit = t.rtt.fit
 	}
 	ms, upper = fit.EstimateSites(a, b, d)
-	prov |= scoring.Estimated
+	prov = scoring.Estimated
 	if fit.Fitted {
 		prov |= scoring.Fitted
 	}

@@ -108,9 +108,10 @@ type TelemetryArgs struct {
 	Health *SignalArgs `json:"health,omitempty"`
 	// siteRTT: RTT in seconds between two Sites, which a policy's
 	// dependencies are judged by; it overrides the RTTs Sites declare
-	// while fresh. Disabled unless query is set (the series is not
-	// produced by the probe plan yet), e.g.
-	// query: proxima_site_rtt_seconds.
+	// while fresh. Disabled unless query is set, e.g.
+	// query: proxima_site_rtt_seconds, the series the shipped probe
+	// chain records; while it is read, proxima-controller's probe plan
+	// asks for the pairs of sites dependencies need.
 	// +optional
 	SiteRTT *SignalArgs `json:"siteRTT,omitempty"`
 }

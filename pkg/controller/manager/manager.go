@@ -215,7 +215,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 			if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced, c.Model().HasSynced) {
 				return
 			}
-			opts.Probes.Run(ctx, c.Model(), pods.Lister(), nodes)
+			opts.Probes.Run(ctx, c.Model(), c.Cluster(), pods.Lister(), nodes)
 		})
 	}
 	logger.Info("Controllers started", "rebalancer", opts.Rebalance, "telemetry", collector != nil, "probes", opts.Probes != nil)

@@ -63,12 +63,13 @@ type World interface {
 // does not lead, a world not synced yet) it answers 503, and Prometheus
 // keeps the targets of its last successful refresh.
 type Server struct {
-	opts  Options
-	world World
-	pods  corelisters.PodLister
-	nodes corelisters.NodeLister
-	doc   atomic.Pointer[[]byte]
-	round uint64
+	opts    Options
+	world   World
+	cluster state.Cluster
+	pods    corelisters.PodLister
+	nodes   corelisters.NodeLister
+	doc     atomic.Pointer[[]byte]
+	round   uint64
 }
 
 // NewServer makes a Server that answers 503 until Run plans.
@@ -85,10 +86,12 @@ func (s *Server) Exporters() (namespace string, selector labels.Selector) {
 	return s.opts.Namespace, s.opts.Selector
 }
 
-// Run plans every Interval until ctx ends, from world, the exporter pods
-// and the nodes (listers whose informers the caller starts).
-func (s *Server) Run(ctx context.Context, world World, pods corelisters.PodLister, nodes corelisters.NodeLister) {
-	s.world, s.pods, s.nodes = world, pods, nodes
+// Run plans every Interval until ctx ends, from world, where cluster says
+// the policies' dependencies run (for the pairs of sites; nil plans none),
+// the exporter pods and the nodes (listers whose informers the caller
+// starts).
+func (s *Server) Run(ctx context.Context, world World, cluster state.Cluster, pods corelisters.PodLister, nodes corelisters.NodeLister) {
+	s.world, s.cluster, s.pods, s.nodes = world, cluster, pods, nodes
 	wait.UntilWithContext(ctx, s.plan, s.opts.Interval)
 }
 
@@ -98,7 +101,11 @@ func (s *Server) plan(ctx context.Context) {
 		return
 	}
 	snap := s.world.Load()
-	plan := snap.ProbePlan(s.opts.Budget, s.round)
+	plan, err := snap.ProbePlanWith(s.cluster, s.opts.Budget, s.round)
+	if err != nil {
+		// The other policies' links and every pair are planned still.
+		logger.Error(err, "Locating dependencies for the pairs of sites to probe")
+	}
 	s.round++
 	exporters, err := s.pods.Pods(s.opts.Namespace).List(s.opts.Selector)
 	if err != nil {
@@ -119,20 +126,22 @@ func (s *Server) plan(ctx context.Context) {
 		return
 	}
 	s.doc.Store(&doc)
+	var pairs, links [probeplan.NumTiers]int
+	for _, p := range plan.Pairs {
+		pairs[p.Tier]++
+	}
+	for _, l := range plan.Links {
+		links[l.Tier]++
+	}
 	for t := range probeplan.NumTiers {
-		n := 0
-		for _, p := range plan.Pairs {
-			if p.Tier == t {
-				n++
-			}
-		}
-		plannedPairs.WithLabelValues(t.String()).Set(float64(n))
+		plannedPairs.WithLabelValues(t.String(), kindSource).Set(float64(pairs[t]))
+		plannedPairs.WithLabelValues(t.String(), kindSite).Set(float64(links[t]))
 		deferredPairs.WithLabelValues(t.String()).Set(float64(plan.Deferred[t]))
 	}
 	unprobedPairs.WithLabelValues("no_targets").Set(float64(un.NoTargets))
 	unprobedPairs.WithLabelValues("no_exporter").Set(float64(un.NoExporter))
 	targets.Set(float64(len(groups)))
-	logger.V(2).Info("Planned probes", "round", s.round-1, "pairs", len(plan.Pairs), "targets", len(groups),
+	logger.V(2).Info("Planned probes", "round", s.round-1, "pairs", len(plan.Pairs), "sitePairs", len(plan.Links), "targets", len(groups),
 		"noTargets", un.NoTargets, "noExporter", un.NoExporter, "deferred", plan.Deferred)
 }
 
@@ -151,15 +160,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(*doc)
 }
 
+// Kinds of planned pairs (the kind label).
+const (
+	kindSource = "source"
+	kindSite   = "site"
+)
+
 var (
 	plannedOpts = &metrics.GaugeOpts{
 		Namespace: "proxima", Subsystem: "probes", Name: "planned_pairs",
-		Help:           "RTT pairs the last probe plan measures, per tier.",
+		Help:           "RTT pairs the last probe plan measures, per tier and kind (a TrafficSource and a Site, or two Sites).",
 		StabilityLevel: metrics.ALPHA,
 	}
 	deferredOpts = &metrics.GaugeOpts{
 		Namespace: "proxima", Subsystem: "probes", Name: "deferred_pairs",
-		Help:           "RTT pairs the last probe plan wanted and its budget left for a later round, per tier.",
+		Help:           "RTT pairs the last probe plan wanted and its budget left for a later round, per tier (both kinds).",
 		StabilityLevel: metrics.ALPHA,
 	}
 	unprobedOpts = &metrics.GaugeOpts{
@@ -172,7 +187,7 @@ var (
 		Help:           "Scrape targets served to Prometheus by the last plan (one per planned pair and probe target).",
 		StabilityLevel: metrics.ALPHA,
 	}
-	plannedPairs  = metrics.NewGaugeVec(plannedOpts, []string{"tier"})
+	plannedPairs  = metrics.NewGaugeVec(plannedOpts, []string{"tier", "kind"})
 	deferredPairs = metrics.NewGaugeVec(deferredOpts, []string{"tier"})
 	unprobedPairs = metrics.NewGaugeVec(unprobedOpts, []string{"reason"})
 	targets       = metrics.NewGauge(targetsOpts)
@@ -186,10 +201,11 @@ func init() {
 func Metrics() []telemetry.MetricInfo {
 	tier := telemetry.MetricLabel{Name: "tier", Values: "`bound`, `ranking`, `refresh`"}
 	return []telemetry.MetricInfo{
-		telemetry.Describe("gauge", (*metrics.KubeOpts)(plannedOpts), tier),
+		telemetry.Describe("gauge", (*metrics.KubeOpts)(plannedOpts), tier,
+			telemetry.MetricLabel{Name: "kind", Values: "`" + kindSource + "` (a TrafficSource and a Site), `" + kindSite + "` (two Sites, for a dependency)"}),
 		telemetry.Describe("gauge", (*metrics.KubeOpts)(deferredOpts), tier),
 		telemetry.Describe("gauge", (*metrics.KubeOpts)(unprobedOpts), telemetry.MetricLabel{Name: "reason",
-			Values: "`no_targets` (the TrafficSource has no `spec.probe`), `no_exporter` (no ready exporter pod in the site)"}),
+			Values: "`no_targets` (the TrafficSource has no `spec.probe`), `no_exporter` (no ready exporter pod in the site, or in either site of a pair of sites)"}),
 		telemetry.Describe("gauge", (*metrics.KubeOpts)(targetsOpts)),
 	}
 }

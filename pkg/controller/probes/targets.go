@@ -18,9 +18,11 @@ limitations under the License.
 // Prometheus as HTTP service discovery: for every planned (source, site)
 // pair and every probe target of the source, one scrape target that makes
 // a blackbox_exporter on a node of that site probe it, labelled with
-// source and site. One DaemonSet of exporters across the fleet and one
-// scrape job replace per-site copies and per-pair Probe objects
-// (docs/rtt.md).
+// source and site; for every planned pair of sites, one that makes an
+// exporter of the one site open a TCP connection to an exporter of the
+// other, labelled with from_site and to_site. One DaemonSet of exporters
+// across the fleet and one scrape job replace per-site copies and per-pair
+// Probe objects (docs/rtt.md).
 package probes
 
 import (
@@ -55,26 +57,34 @@ type Group struct {
 // Labels of a probe target. The __param_ ones become the exporter's
 // /probe URL parameters.
 const (
-	LabelSource = "source"
-	LabelSite   = "site"
-	LabelTier   = "proxima_probe_tier"
-	labelTarget = "__param_target"
-	labelModule = "__param_module"
-	labelInst   = "instance"
+	LabelSource   = "source"
+	LabelSite     = "site"
+	LabelFromSite = "from_site"
+	LabelToSite   = "to_site"
+	LabelTier     = "proxima_probe_tier"
+	labelTarget   = "__param_target"
+	labelModule   = "__param_module"
+	labelInst     = "instance"
 )
 
 // Unprobed counts the planned pairs no target was served for.
 type Unprobed struct {
 	// NoTargets: the source has no spec.probe; NoExporter: no ready
-	// exporter pod runs in the site.
+	// exporter pod runs in the site (for a pair of sites, in either).
 	NoTargets, NoExporter int
+	// Links: of NoExporter, the pairs of sites.
+	Links int
 }
 
 // Targets turns a plan into service discovery groups. exporters are the
 // running exporter pods (any order), port their metrics port. A pair goes
 // to one ready exporter of its site, chosen by a hash of the source, so
 // that a site's probes spread over its nodes and stay on one exporter from
-// round to round.
+// round to round. A pair of sites goes to one ready exporter of the site
+// it is probed from (probeplan.Link.Site), which opens a TCP connection
+// (the TCP module) to the metrics port of one of the other site's, each
+// chosen by a hash of the other site's name: the round trip between the
+// two sites' pod networks, the path a call to a dependency takes.
 func Targets(snap *state.Snapshot, plan *probeplan.Plan, exporters []*v1.Pod, nodeSite func(node string) (int, bool), port int,
 	modules Modules) ([]Group, Unprobed) {
 	bySite := map[int][]string{}
@@ -104,9 +114,7 @@ func Targets(snap *state.Snapshot, plan *probeplan.Plan, exporters []*v1.Pod, no
 			un.NoExporter++
 			continue
 		}
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(src.Name))
-		addr := addrs[int(h.Sum32()%uint32(len(addrs)))]
+		addr := pick(addrs, src.Name)
 		module := modules[cmp.Or(probe.Module, placementv1alpha1.ProbeTCP)]
 		for _, t := range probe.Targets {
 			groups = append(groups, Group{Targets: []string{addr}, Labels: map[string]string{
@@ -115,7 +123,27 @@ func Targets(snap *state.Snapshot, plan *probeplan.Plan, exporters []*v1.Pod, no
 			}})
 		}
 	}
+	for _, l := range plan.Links {
+		from, to := bySite[l.Site], bySite[l.Peer]
+		if len(from) == 0 || len(to) == 0 {
+			un.NoExporter++
+			un.Links++
+			continue
+		}
+		site, peer := sites[l.Site].Name, sites[l.Peer].Name
+		groups = append(groups, Group{Targets: []string{pick(from, peer)}, Labels: map[string]string{
+			labelTarget: pick(to, site), labelModule: modules[placementv1alpha1.ProbeTCP], LabelFromSite: site, LabelToSite: peer,
+			LabelTier: l.Tier.String(), labelInst: site + "->" + peer,
+		}})
+	}
 	return groups, un
+}
+
+// pick is one of addrs (sorted), chosen by a hash of key.
+func pick(addrs []string, key string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return addrs[int(h.Sum32()%uint32(len(addrs)))]
 }
 
 // encode is the service discovery document.

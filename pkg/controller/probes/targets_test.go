@@ -59,6 +59,12 @@ func TestTargets(t *testing.T) {
 		{Site: idx("a"), Source: src("silent"), Tier: probeplan.TierBound},
 		{Site: idx("b"), Source: src("tcp-users"), Tier: probeplan.TierRanking},
 		{Site: idx("c"), Source: src("tcp-users"), Tier: probeplan.TierRefresh},
+	}, Links: []probeplan.Link{
+		// Probed from a's exporter to b's.
+		{Site: idx("a"), Peer: idx("b"), Tier: probeplan.TierBound},
+		// Either end without an exporter: not probed.
+		{Site: idx("c"), Peer: idx("a"), Tier: probeplan.TierBound},
+		{Site: idx("b"), Peer: idx("c"), Tier: probeplan.TierRefresh},
 	}}
 	nodeSite := map[string]int{"a-0": idx("a"), "b-0": idx("b"), "c-0": idx("c")}
 	exporters := []*v1.Pod{
@@ -75,12 +81,14 @@ func TestTargets(t *testing.T) {
 			"source": "icmp-users", "site": "a", "proxima_probe_tier": "bound", "instance": "icmp-users/a/192.0.2.2"}},
 		{Targets: []string{"10.0.1.1:9115"}, Labels: map[string]string{"__param_target": "192.0.2.9:443", "__param_module": "tcp_connect_rtt",
 			"source": "tcp-users", "site": "b", "proxima_probe_tier": "ranking", "instance": "tcp-users/b/192.0.2.9:443"}},
+		{Targets: []string{"10.0.0.1:9115"}, Labels: map[string]string{"__param_target": "10.0.1.1:9115", "__param_module": "tcp_connect_rtt",
+			"from_site": "a", "to_site": "b", "proxima_probe_tier": "bound", "instance": "a->b"}},
 	}
 	if diff := cmp.Diff(want, groups); diff != "" {
 		t.Errorf("groups (-want,+got):\n%s", diff)
 	}
-	if un != (Unprobed{NoTargets: 1, NoExporter: 1}) {
-		t.Errorf("unprobed %+v, want 1 without targets and 1 without an exporter", un)
+	if un != (Unprobed{NoTargets: 1, NoExporter: 3, Links: 2}) {
+		t.Errorf("unprobed %+v, want 1 without targets and 3 without an exporter, 2 of them pairs of sites", un)
 	}
 
 	// A site with several exporters: each source sticks to one of them,

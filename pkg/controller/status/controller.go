@@ -244,6 +244,13 @@ func (c *Controller) SetSchedulerNames(names ...string) {
 // other controllers of the same process to read.
 func (c *Controller) Model() *state.Model { return c.model }
 
+// Cluster is where the controller's informers say pods run, for other
+// controllers of the same process to locate dependencies with
+// (state.Cluster); its listers are synced when Model is.
+func (c *Controller) Cluster() state.Cluster {
+	return state.ListerCluster{PodLister: c.pods, NodeLister: c.nodes, ServiceLister: c.services}
+}
+
 // Run reconciles until ctx is done.
 func (c *Controller) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
@@ -322,7 +329,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		errs = append(errs, c.updateSource(ctx, s, snap))
 	}
 	var plan scoring.Plan
-	cluster := state.ListerCluster{PodLister: c.pods, NodeLister: c.nodes, ServiceLister: c.services}
+	cluster := c.Cluster()
 	for _, p := range policies {
 		errs = append(errs, c.updatePolicy(ctx, p, snap, &plan, matched[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}], cluster))
 	}
