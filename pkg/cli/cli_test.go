@@ -585,6 +585,60 @@ func TestExplainDependencies(t *testing.T) {
 	}
 }
 
+// TestProbesSitePairs: while site RTTs are read live, `probes` lists the
+// pairs of sites a dependency's bound rests on: zrh to ber, where the
+// database runs, has nothing to estimate it from (ber has no location);
+// par to ber is declared and never probed. With site RTTs not read, none.
+func TestProbesSitePairs(t *testing.T) {
+	w := testWorld(t, 0)
+	sites := slices.Clone(w.Snap.Sites())
+	for i, s := range sites {
+		if s.Name == "ber" {
+			s = s.DeepCopy()
+			s.Spec.RTTs = []placementv1alpha1.SiteRTT{{Site: "par", Milliseconds: 12}}
+			sites[i] = s
+		}
+	}
+	policy := euPolicy(0)
+	policy.Spec.Residency = nil
+	policy.Spec.Dependencies = []placementv1alpha1.DependencyRef{{Name: "db", MaxRTTMilliseconds: ptr.To[int32](5),
+		PodSelector: &placementv1alpha1.PodSelector{MatchLabels: map[string]placementv1alpha1.LabelValue{"app": "db"}}}}
+	db := st.MakePod().Namespace("shop").Name("db-0").Label("app", "db").Node("ber-0").Obj()
+	for _, tc := range []struct {
+		name string
+		live *state.Live
+		want []string
+	}{
+		{"site RTTs not read", nil, []string{}},
+		{"site RTTs read", &state.Live{SiteRTT: state.Signal[state.SitePair, float64]{Enabled: true, Fresh: true}}, []string{"zrh->ber bound db"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := simulate.NewWorld(sites, w.Snap.Sources(), []*placementv1alpha1.PlacementPolicy{policy}, nodesOf(w), []*v1.Pod{db},
+				simulate.Settings{Live: tc.live})
+			l := Probes(w)
+			got := []string{}
+			for _, p := range l.SitePairs {
+				got = append(got, p.From+"->"+p.To+" "+p.Tier+" "+p.Dependency)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("site pairs (-want,+got):\n%s", diff)
+			}
+			raw, err := json.Marshal(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) > 0 && !strings.Contains(string(raw), `"from":"zrh","to":"ber","dependency":"db","tier":"bound","policy":"shop/eu"`) {
+				t.Errorf("JSON does not flatten a pair of sites' fields: %s", raw)
+			}
+			var out strings.Builder
+			PrintProbes(&out, l)
+			if len(got) > 0 && !strings.Contains(out.String(), "pair(s) of sites, for dependencies") {
+				t.Errorf("the table lacks the pairs of sites:\n%s", out.String())
+			}
+		})
+	}
+}
+
 func nodesOf(w *simulate.World) []*v1.Node {
 	var out []*v1.Node
 	for _, ni := range w.Nodes {

@@ -51,11 +51,20 @@ type ProbeList struct {
 type ProbeSitePair struct {
 	From string `json:"from"`
 	To   string `json:"to"`
-	Tier string `json:"tier"`
-	// Policy and Dependency are what the pair matters most to.
-	Policy     string `json:"policy"`
+	// Dependency is what the pair matters most to, in the ProbeRTT's
+	// policy.
 	Dependency string `json:"dependency"`
-	// As ProbePair's.
+	ProbeRTT   `json:",inline"`
+}
+
+// ProbeRTT is what a planned pair and a planned pair of sites both say.
+type ProbeRTT struct {
+	// Tier is bound, ranking or refresh (docs/rtt.md).
+	Tier string `json:"tier"`
+	// Policy is the policy the pair matters most to.
+	Policy string `json:"policy"`
+	// RTTMilliseconds is the RTT in use and Provenance where it came from;
+	// UpperMilliseconds the bound it would have without a measurement.
 	RTTMilliseconds   *float64 `json:"rttMilliseconds,omitempty"`
 	UpperMilliseconds *float64 `json:"upperMilliseconds,omitempty"`
 	Provenance        string   `json:"provenance"`
@@ -71,18 +80,9 @@ type ProbeBudget struct {
 
 // ProbePair is one planned pair.
 type ProbePair struct {
-	Source string `json:"source"`
-	Site   string `json:"site"`
-	// Tier is bound, ranking or refresh (docs/rtt.md).
-	Tier string `json:"tier"`
-	// Policy is the policy the pair matters most to.
-	Policy string `json:"policy"`
-	// RTTMilliseconds is the RTT in use and Provenance where it came from;
-	// UpperMilliseconds the bound it would have without a measurement.
-	RTTMilliseconds   *float64 `json:"rttMilliseconds,omitempty"`
-	UpperMilliseconds *float64 `json:"upperMilliseconds,omitempty"`
-	Provenance        string   `json:"provenance"`
-	Why               string   `json:"why"`
+	Source   string `json:"source"`
+	Site     string `json:"site"`
+	ProbeRTT `json:",inline"`
 }
 
 // Probes is the probe plan of the world's first round (the refresh tier
@@ -102,15 +102,15 @@ func Probes(w *simulate.World) *ProbeList {
 	for i := range plan.Pairs {
 		p := &plan.Pairs[i]
 		l.Pairs = append(l.Pairs, ProbePair{Source: w.Snap.World.SourceNames[p.Source], Site: w.Snap.World.Sites.Names[p.Site],
-			Tier: p.Tier.String(), Policy: p.Policy, RTTMilliseconds: state.Finite(p.Value), UpperMilliseconds: state.Finite(p.Upper),
-			Provenance: w.Snap.World.RTTNote(p.Site, p.Source), Why: p.Why()})
+			ProbeRTT: ProbeRTT{Tier: p.Tier.String(), Policy: p.Policy, RTTMilliseconds: state.Finite(p.Value), UpperMilliseconds: state.Finite(p.Upper),
+				Provenance: w.Snap.World.RTTNote(p.Site, p.Source), Why: p.Why()}})
 	}
 	l.SitePairs = []ProbeSitePair{}
 	for i := range plan.Links {
 		p := &plan.Links[i]
 		l.SitePairs = append(l.SitePairs, ProbeSitePair{From: w.Snap.World.Sites.Names[p.Site], To: w.Snap.World.Sites.Names[p.Peer],
-			Tier: p.Tier.String(), Policy: p.Policy, Dependency: p.Dependency, RTTMilliseconds: state.Finite(p.Value),
-			UpperMilliseconds: state.Finite(p.Upper), Provenance: p.Provenance.String(), Why: p.Why()})
+			Dependency: p.Dependency, ProbeRTT: ProbeRTT{Tier: p.Tier.String(), Policy: p.Policy, RTTMilliseconds: state.Finite(p.Value),
+				UpperMilliseconds: state.Finite(p.Upper), Provenance: p.Provenance.String(), Why: p.Why()}})
 	}
 	return l
 }

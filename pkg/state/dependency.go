@@ -242,6 +242,9 @@ func samePod(a, b *v1.Pod) bool {
 // dependency not placed yet is left out: it neither scores nor bounds.
 func (s *Snapshot) dependencyRules(spec *placementv1alpha1.PlacementPolicySpec, placed []DependencyPlacement, out *scoring.Policy) {
 	n := s.World.Sites.Len()
+	if len(placed) > 0 {
+		out.Dependencies = slices.Grow(out.Dependencies, len(placed))
+	}
 	for i := range placed {
 		p := &placed[i]
 		if !p.Placed() || i >= len(spec.Dependencies) {

@@ -80,8 +80,10 @@ type RoomMemo interface {
 // narrow is Narrow's walk; passed reports whether memo made it pass over a
 // site without looking at its nodes, found whether it found a usable node.
 func (p *PodPlan) narrow(snap *Snapshot, minCandidates int, wide bool, fit func(name string) NodeFit, memo RoomMemo) (names sets.Set[string], narrowed, passed, found bool) {
-	names = make(sets.Set[string], 2*minCandidates)
-	full := make([]string, 0, 2*minCandidates) // unusable nodes
+	// Sized for the usual answer, minCandidates nodes (the framework
+	// clones it too); the unusable nodes are usually none.
+	names = make(sets.Set[string], minCandidates)
+	var full []string // unusable nodes
 	have := 0
 	// skipped: a feasible site left out because none of its nodes is
 	// usable, though some only lack room (preemption might make it).
