@@ -45,7 +45,10 @@ import (
 // pod Pending. A link is probed from an exporter at a (the site the
 // caller may run at) to one at b, so it counts against a's per-site
 // budget; one pair offered by several policies, either way round, is
-// planned once, at its best tier and rank.
+// planned once, at its best tier and rank. A dependency offers at most
+// MaxLinksPerDependency links, from the policy's best-ranked sites first:
+// a dependency running at hundreds of sites of a fleet of thousands would
+// otherwise offer millions, beyond any round's budget.
 
 // Link is one planned (or candidate) pair of sites.
 type Link struct {
@@ -116,6 +119,10 @@ type LinkInput struct {
 	// Current is the RTT in use, and its provenance.
 	Current func(a, b int) (float64, scoring.Provenance)
 }
+
+// MaxLinksPerDependency bounds the links one dependency of one policy
+// offers: the default budget's pairs per round.
+const MaxLinksPerDependency = 2000
 
 // link is a candidate link.
 type link struct {
@@ -204,7 +211,11 @@ func findLinks(w *scoring.World, in LinkInput, probeable []bool) *linkSet {
 			for _, c := range dep.Pods {
 				total += float64(c)
 			}
+			offered := 0
 			for _, a := range order {
+				if offered >= MaxLinksPerDependency {
+					break
+				}
 				// The RTT from a to the dependency without measurements:
 				// optimistic (lo), as a bound judges it (judged).
 				var lo, central, upper float64
@@ -259,6 +270,7 @@ func findLinks(w *scoring.World, in LinkInput, probeable []bool) *linkSet {
 					}
 					if _, _, prov := in.Unmeasured(int(a), int(b)); prov.IsEstimate() {
 						offer(a, b, tier, rank[a], pi, di)
+						offered++
 					}
 				}
 			}

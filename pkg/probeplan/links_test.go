@@ -294,3 +294,41 @@ func TestPlanLinksShareTheBudget(t *testing.T) {
 		t.Errorf("candidates without WithLinks planned %d links", len(p.Links))
 	}
 }
+
+// TestLinksPerDependency: a dependency offers at most
+// MaxLinksPerDependency links, from the policy's best-ranked sites.
+func TestLinksPerDependency(t *testing.T) {
+	n := MaxLinksPerDependency + 500
+	countries := make([]string, n)
+	links := map[[2]int]pairSpec{}
+	for a := range n {
+		countries[a] = "DE"
+		// Site a is 10 + a/1000 ms from the database's site 0 (upper
+		// bound 40 ms, over the 20 ms bound): farther sites rank lower.
+		links[[2]int{a, 0}] = estimated(10+float64(a)/1000, 40)
+	}
+	links[[2]int{0, 0}] = declared(0)
+	lw := &linkWorld{links: make([][]pairSpec, n)}
+	pairs := make([][]pairSpec, n)
+	for a := range n {
+		pairs[a] = []pairSpec{declared(5)}
+		lw.links[a] = make([]pairSpec, n)
+	}
+	for k, v := range links {
+		lw.links[k[0]][k[1]], lw.links[k[1]][k[0]] = v, v
+	}
+	lw.in = world(countries, pairs)
+	rules := &scoring.Policy{AllowAll: true, WLatency: 1}
+	core, where := lw.dependency(20, 1, []int32{0}, []int32{1})
+	rules.Dependencies = []scoring.Dependency{core}
+	p := lw.plan([]LinkPolicy{{Name: "ns/p", Rules: rules, Dependencies: []LinkDependency{where}}}, nil, Budget{})
+	if len(p.Links) != MaxLinksPerDependency || p.Wanted[TierBound] != MaxLinksPerDependency {
+		t.Fatalf("%d links planned, %d wanted; want %d", len(p.Links), p.Wanted[TierBound], MaxLinksPerDependency)
+	}
+	for _, l := range p.Links {
+		if l.Site > MaxLinksPerDependency {
+			t.Errorf("link from site %d (rank %d) kept: want the %d closest sites", l.Site, l.Rank, MaxLinksPerDependency)
+			break
+		}
+	}
+}
