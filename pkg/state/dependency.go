@@ -209,15 +209,35 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 		}
 		slices.Sort(at)
 		d := &out[i]
+		// Sites and Pods share one backing array per dependency, cut to
+		// their length so that appending to one never writes the other.
+		distinct := 0
+		for j := range at {
+			if j == 0 || at[j] != at[j-1] {
+				distinct++
+			}
+		}
+		if distinct == 0 {
+			continue
+		}
+		buf := make([]int32, 0, 2*distinct)
 		for j := 0; j < len(at); {
 			k := j + 1
 			for k < len(at) && at[k] == at[j] {
 				k++
 			}
-			d.Sites = append(d.Sites, at[j])
-			d.Pods = append(d.Pods, int32(k-j))
+			buf = append(buf, at[j])
 			j = k
 		}
+		for j := 0; j < len(at); {
+			k := j + 1
+			for k < len(at) && at[k] == at[j] {
+				k++
+			}
+			buf = append(buf, int32(k-j))
+			j = k
+		}
+		d.Sites, d.Pods = buf[:distinct:distinct], buf[distinct:]
 	}
 	return out, nil
 }

@@ -74,7 +74,9 @@ func (m *roomMemo) forPlan(snap *state.Snapshot, pp *state.PodPlan, infos fwk.No
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if now := m.now(); m.shared != pp.Shared() || now.Sub(m.since) > roomMemoTTL {
-		m.shared, m.since, m.sites = pp.Shared(), now, map[int][]nodeGen{}
+		// The map is made when a site is first found full: most
+		// evaluations never fill one.
+		m.shared, m.since, m.sites = pp.Shared(), now, nil
 	}
 	return roomView{m: m, shared: pp.Shared(), snap: snap, infos: infos}
 }
@@ -111,6 +113,9 @@ func (v roomView) FoundNoRoom(site int) {
 	v.m.mu.Lock()
 	defer v.m.mu.Unlock()
 	if v.m.shared == v.shared {
+		if v.m.sites == nil {
+			v.m.sites = map[int][]nodeGen{}
+		}
 		v.m.sites[site] = nodes
 	}
 }
