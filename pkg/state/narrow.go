@@ -80,15 +80,20 @@ type RoomMemo interface {
 // narrow is Narrow's walk; passed reports whether memo made it pass over a
 // site without looking at its nodes, found whether it found a usable node.
 func (p *PodPlan) narrow(snap *Snapshot, minCandidates int, wide bool, fit func(name string) NodeFit, memo RoomMemo) (names sets.Set[string], narrowed, passed, found bool) {
-	// Sized for the usual answer, minCandidates nodes (the framework
-	// clones it too); the unusable nodes are usually none.
-	names = make(sets.Set[string], minCandidates)
+	ranked := p.Plan.Ranked()
+	// Sized for the usual answer, the best site whole or minCandidates
+	// nodes, whichever is more (the framework clones it too); the
+	// unusable nodes are usually none.
+	hint := minCandidates
+	if len(ranked) > 0 {
+		hint = max(hint, len(snap.NodesIn(int(ranked[0]))))
+	}
+	names = make(sets.Set[string], hint)
 	var full []string // unusable nodes
 	have := 0
 	// skipped: a feasible site left out because none of its nodes is
 	// usable, though some only lack room (preemption might make it).
 	skipped := false
-	ranked := p.Plan.Ranked()
 	for r, site := range ranked {
 		if memo != nil && memo.NoRoom(int(site)) {
 			skipped, passed = true, true
