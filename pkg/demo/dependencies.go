@@ -34,10 +34,12 @@ import (
 	schedv1 "k8s.io/kube-scheduler/config/v1"
 	"k8s.io/utils/ptr"
 
+	configv1 "github.com/proxima-sched/proxima/apis/config/v1"
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
 	"github.com/proxima-sched/proxima/pkg/schedconfig"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // DependencyScene is the dependency scene's workload, on the scenario's
@@ -200,8 +202,12 @@ func RunDependencies(ctx context.Context, opts DependencyOptions) (*DependencyRe
 		say("    settled in %s", time.Since(start).Round(100*time.Millisecond))
 	}
 	say("==> the optimum, class after class")
-	r.Placements["optimum"] = w.optimum(sc.Classes)
-	r.evaluate()
+	if r.Placements["optimum"], err = w.optimum(sc.Classes); err != nil {
+		return nil, err
+	}
+	if err := r.evaluate(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -269,14 +275,38 @@ func runOrdered(ctx context.Context, cs kubernetes.Interface, pc versioned.Inter
 	return out, deletePods(ctx, cs, ns)
 }
 
-// sceneWorld is what the report judges by: the sites' cities, prices and
-// CPUs, the sources' cities and demand, and the measured RTTs.
+// sceneWorld is what the report judges by: the scenario's world as the
+// scheduler's world model builds it, with every RTT, between a source and
+// a site and between two sites, its true value (live, measured where
+// measured, else the distance estimate), so that a placement is judged by
+// the scheduler's own rules (feasibility, the latency objective, cost with
+// egress) on the truth.
 type sceneWorld struct {
-	sc *Scenario
-	m  *Measurements
+	sc   *Scenario
+	m    *Measurements
+	snap *state.Snapshot
+	gpus state.GPUResources
 }
 
-func newSceneWorld(sc *Scenario, m *Measurements) *sceneWorld { return &sceneWorld{sc: sc, m: m} }
+func newSceneWorld(sc *Scenario, m *Measurements) *sceneWorld {
+	sites, sources, _, _ := sc.objects(m)
+	live := &state.Live{
+		RTT:     state.Signal[state.SourceSite, float64]{Enabled: true, Fresh: true, Values: map[state.SourceSite]float64{}},
+		SiteRTT: state.Signal[state.SitePair, float64]{Enabled: true, Fresh: true, Values: map[state.SitePair]float64{}},
+	}
+	for _, a := range sc.Sites {
+		for _, src := range sc.Sources {
+			live.RTT.Values[state.SourceSite{Source: src.Name, Site: a.Name}], _ = m.TrueRTT(src.City, a.City)
+		}
+		for _, b := range sc.Sites {
+			if a.Name != b.Name {
+				live.SiteRTT.Values[state.PairOfSites(a.Name, b.Name)], _ = m.TrueRTT(a.City, b.City)
+			}
+		}
+	}
+	return &sceneWorld{sc: sc, m: m, snap: state.Build(state.Objects{Sites: sites, Sources: sources, Policies: classPolicies(sc.Classes), Live: live}),
+		gpus: state.NewGPUResources(configv1.DefaultGPUResources)}
+}
 
 func (w *sceneWorld) site(name string) (SiteSpec, bool) {
 	i := slices.IndexFunc(w.sc.Sites, func(s SiteSpec) bool { return s.Name == name })
@@ -310,121 +340,48 @@ func (w *sceneWorld) toDependency(a string, callee []string) (float64, bool) {
 	return sum / float64(n), true
 }
 
-// compute is one pod's hourly CPU and memory price at site a.
-func (w *sceneWorld) compute(c ClassSpec, a string) float64 {
-	s, _ := w.site(a)
-	price := func(q *resource.Quantity) float64 {
-		if q == nil {
-			return 0
-		}
-		return q.AsApproximateFloat64()
+// plan is the class's policy as the scheduler evaluates it for one of its
+// pods, its dependencies placed as placed says (one site per pod, "" for
+// a pod not placed).
+func (w *sceneWorld) plan(c ClassSpec, placed map[string][]string) (*state.PodPlan, error) {
+	policy, err := classPolicy(w.snap, c)
+	if err != nil {
+		return nil, err
 	}
-	return c.CPU.AsApproximateFloat64()*price(s.Pricing.CPUCoreHour) +
-		c.Memory.AsApproximateFloat64()/(1<<30)*price(s.Pricing.MemoryGiBHour)
+	deps := make([]state.DependencyPlacement, len(c.Policy.Dependencies))
+	for i, d := range c.Policy.Dependencies {
+		deps[i].Name = d.Name
+		count := map[int32]int32{}
+		for _, site := range placed[d.Name] {
+			if k, ok := w.snap.SiteIndex(site); ok {
+				count[int32(k)]++
+			}
+		}
+		for k := range count {
+			deps[i].Sites = append(deps[i].Sites, k)
+		}
+		slices.Sort(deps[i].Sites)
+		for _, k := range deps[i].Sites {
+			deps[i].Pods = append(deps[i].Pods, count[k])
+		}
+	}
+	return w.snap.PlanPolicy(policy, state.PodRequests(pod(c, 0, "", "")), w.gpus, deps)
 }
 
-// egress is one pod's hourly egress at site a: for every dependency with
-// traffic, what it receives leaves each of the dependency's sites other
-// than a at that site's egress price, and what it sends leaves a, each
-// weighted by the dependency's pods there.
-func (w *sceneWorld) egress(c ClassSpec, a string, placed map[string][]string) float64 {
-	price := func(site string) float64 {
-		s, _ := w.site(site)
-		if s.Pricing.EgressGiB == nil {
-			return 0
-		}
-		return s.Pricing.EgressGiB.AsApproximateFloat64()
-	}
-	var total float64
-	for _, d := range c.Policy.Dependencies {
-		if d.Traffic == nil {
-			continue
-		}
-		var sent, received float64
-		if d.Traffic.SentGiBPerHour != nil {
-			sent = d.Traffic.SentGiBPerHour.AsApproximateFloat64()
-		}
-		if d.Traffic.ReceivedGiBPerHour != nil {
-			received = d.Traffic.ReceivedGiBPerHour.AsApproximateFloat64()
-		}
-		var at []string
-		for _, s := range placed[d.Name] {
-			if s != "" {
-				at = append(at, s)
-			}
-		}
-		for _, s := range at {
-			if s != a {
-				total += (received*price(s) + sent*price(a)) / float64(len(at))
-			}
-		}
-	}
-	return total
+// cost is one pod's hourly compute and egress at site a.
+func (w *sceneWorld) cost(pp *state.PodPlan, a string) (compute, egress float64) {
+	i, _ := w.snap.SiteIndex(a)
+	return pp.Plan.SiteCost(i) - pp.Plan.SiteEgress(i), pp.Plan.SiteEgress(i)
 }
 
-// latency is the class's weighted mean RTT from site a: its sources by
-// their weight (else demand), its placed dependencies by theirs (else 1),
-// one weighting rule over both as Proxima's latency objective has.
-func (w *sceneWorld) latency(c ClassSpec, a string, placed map[string][]string) float64 {
-	var sum, weight float64
-	if l := c.Policy.Latency; l != nil {
-		site, _ := w.site(a)
-		for _, sw := range l.Sources {
-			i := slices.IndexFunc(w.sc.Sources, func(s SourceSpec) bool { return s.Name == sw.Name })
-			if i < 0 {
-				continue
-			}
-			wt := float64(max(w.sc.Sources[i].Demand, 1))
-			if sw.Weight != nil {
-				wt = float64(*sw.Weight)
-			}
-			ms, _ := w.m.TrueRTT(w.sc.Sources[i].City, site.City)
-			sum += wt * ms
-			weight += wt
-		}
-	}
-	for _, d := range c.Policy.Dependencies {
-		if ms, ok := w.toDependency(a, placed[d.Name]); ok {
-			wt := 1.0
-			if d.Weight != nil {
-				wt = float64(*d.Weight)
-			}
-			sum += wt * ms
-			weight += wt
-		}
-	}
-	if weight == 0 {
-		return 0
-	}
-	return sum / weight
-}
-
-// feasible reports whether a pod of c may run at site a by the class's
-// hard rules (residency, tiers, node selector, dependency bounds) on the
-// true RTTs.
-func (w *sceneWorld) feasible(c ClassSpec, a string, placed map[string][]string) bool {
-	s, ok := w.site(a)
-	if !ok {
-		return false
-	}
-	if r := c.Policy.Residency; r != nil && r.Allowed != nil && !slices.ContainsFunc(r.Allowed.Jurisdictions, func(j string) bool { return slices.Contains(s.Jurisdictions, j) }) {
-		return false
-	}
-	if len(c.Policy.Tiers) > 0 && !slices.Contains(c.Policy.Tiers, s.Tier) {
-		return false
-	}
+// feasible reports whether a pod of c may run at site a: its policy's
+// hard rules on the truth, and its node selector's site.
+func (w *sceneWorld) feasible(c ClassSpec, pp *state.PodPlan, a string) bool {
 	if site, ok := c.NodeSelector[placementv1alpha1.SiteLabel]; ok && site != a {
 		return false
 	}
-	for _, d := range c.Policy.Dependencies {
-		if d.MaxRTTMilliseconds == nil {
-			continue
-		}
-		if ms, ok := w.toDependency(a, placed[d.Name]); ok && ms > float64(*d.MaxRTTMilliseconds) {
-			return false
-		}
-	}
-	return true
+	i, ok := w.snap.SiteIndex(a)
+	return ok && pp.Plan.SiteFeasible(i)
 }
 
 // optimum places the classes in order, each pod on the feasible site with
@@ -433,7 +390,7 @@ func (w *sceneWorld) feasible(c ClassSpec, a string, placed map[string][]string)
 // egress), given where the optimum put the classes before it. It is the
 // best each class can do in this order, by its own measure; not a joint
 // optimum over all classes.
-func (w *sceneWorld) optimum(classes []ClassSpec) map[string][]string {
+func (w *sceneWorld) optimum(classes []ClassSpec) (map[string][]string, error) {
 	free := map[string]float64{}
 	for _, s := range w.sc.Sites {
 		free[s.Name] = float64(s.Nodes * s.CPU)
@@ -443,14 +400,19 @@ func (w *sceneWorld) optimum(classes []ClassSpec) map[string][]string {
 		cpu := c.CPU.AsApproximateFloat64()
 		byLatency := c.Policy.Weights != nil && ptr.Deref(c.Policy.Weights.Latency, 0) >= ptr.Deref(c.Policy.Weights.Cost, 0)
 		for range c.Pods {
+			pp, err := w.plan(c, placed)
+			if err != nil {
+				return nil, err
+			}
 			best, bestV := "", math.Inf(1)
 			for _, s := range w.sc.Sites {
-				if free[s.Name] < cpu || !w.feasible(c, s.Name, placed) {
+				if free[s.Name] < cpu || !w.feasible(c, pp, s.Name) {
 					continue
 				}
-				v := w.compute(c, s.Name) + w.egress(c, s.Name, placed)
+				i, _ := w.snap.SiteIndex(s.Name)
+				v := pp.Plan.SiteCost(i)
 				if byLatency {
-					v = w.latency(c, s.Name, placed)
+					v = pp.Plan.SiteLatency(i)
 				}
 				if v < bestV {
 					best, bestV = s.Name, v
@@ -462,11 +424,11 @@ func (w *sceneWorld) optimum(classes []ClassSpec) map[string][]string {
 			placed[c.Name] = append(placed[c.Name], best)
 		}
 	}
-	return placed
+	return placed, nil
 }
 
 // evaluate fills Edges and Costs from the placements.
-func (r *DependencyReport) evaluate() {
+func (r *DependencyReport) evaluate() error {
 	w := r.world
 	r.Edges, r.Costs = nil, nil
 	for _, c := range r.Classes {
@@ -501,15 +463,21 @@ func (r *DependencyReport) evaluate() {
 		cr := CostReport{Class: c.Name, Compute: map[string]float64{}, Egress: map[string]float64{}, Unplaced: map[string]int{}}
 		for _, who := range dependencyWho {
 			placed := r.Placements[who]
+			pp, err := w.plan(c, placed)
+			if err != nil {
+				return err
+			}
 			for _, a := range placed[c.Name] {
 				if a == "" {
 					cr.Unplaced[who]++
 					continue
 				}
-				cr.Compute[who] += w.compute(c, a)
-				cr.Egress[who] += w.egress(c, a, placed)
+				compute, egress := w.cost(pp, a)
+				cr.Compute[who] += compute
+				cr.Egress[who] += egress
 			}
 		}
 		r.Costs = append(r.Costs, cr)
 	}
+	return nil
 }

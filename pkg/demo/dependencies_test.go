@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/pkg/state"
 )
 
 // sceneTestWorld: the scene's classes on four sites: a cloud region in
@@ -60,6 +61,46 @@ func sceneTestWorld(t *testing.T) (*sceneWorld, *Scenario) {
 	return newSceneWorld(sc, m), sc
 }
 
+// judge is what the report reads of a pod of class c at site a with its
+// dependencies placed as placed says: the scheduler's plan for it on the
+// truth.
+type judge struct {
+	t *testing.T
+	w *sceneWorld
+}
+
+func (j judge) plan(c ClassSpec, placed map[string][]string) *state.PodPlan {
+	j.t.Helper()
+	pp, err := j.w.plan(c, placed)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	return pp
+}
+
+func (j judge) egress(c ClassSpec, a string, placed map[string][]string) float64 {
+	_, e := j.w.cost(j.plan(c, placed), a)
+	return e
+}
+
+func (j judge) feasible(c ClassSpec, a string, placed map[string][]string) bool {
+	return j.w.feasible(c, j.plan(c, placed), a)
+}
+
+func (j judge) latency(c ClassSpec, a string, placed map[string][]string) float64 {
+	i, _ := j.w.snap.SiteIndex(a)
+	return j.plan(c, placed).Plan.SiteLatency(i)
+}
+
+func (j judge) optimum(classes []ClassSpec) map[string][]string {
+	j.t.Helper()
+	opt, err := j.w.optimum(classes)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	return opt
+}
+
 func class(t *testing.T, sc *Scenario, name string) ClassSpec {
 	t.Helper()
 	i := slices.IndexFunc(sc.Classes, func(c ClassSpec) bool { return c.Name == name })
@@ -70,7 +111,8 @@ func class(t *testing.T, sc *Scenario, name string) ClassSpec {
 }
 
 func TestSceneEgress(t *testing.T) {
-	w, sc := sceneTestWorld(t)
+	tw, sc := sceneTestWorld(t)
+	w := judge{t, tw}
 	stream := class(t, sc, "stream-analytics")
 	placed := map[string][]string{"camera-ingest": {"store-munich"}}
 	if got := w.egress(stream, "store-munich", placed); got != 0 {
@@ -95,7 +137,8 @@ func TestSceneEgress(t *testing.T) {
 }
 
 func TestSceneFeasibleAndLatency(t *testing.T) {
-	w, sc := sceneTestWorld(t)
+	tw, sc := sceneTestWorld(t)
+	w := judge{t, tw}
 	cache := class(t, sc, "feature-cache")
 	placed := map[string][]string{"orders-db": {"cloud-frankfurt", "cloud-frankfurt"}}
 	if !w.feasible(cache, "pop-paris", placed) {
@@ -111,7 +154,7 @@ func TestSceneFeasibleAndLatency(t *testing.T) {
 	api := class(t, sc, "store-api")
 	// The cache 20 ms bound: Lisbon is further than that from Paris.
 	far := map[string][]string{"feature-cache": {"pop-paris"}, "orders-db": {"cloud-frankfurt"}}
-	if ms := w.siteRTT("store-lisbon", "pop-paris"); ms <= 20 {
+	if ms := tw.siteRTT("store-lisbon", "pop-paris"); ms <= 20 {
 		t.Fatalf("Lisbon–Paris is %.1f ms; the test needs it above 20", ms)
 	}
 	if w.feasible(api, "store-lisbon", far) {
@@ -121,11 +164,11 @@ func TestSceneFeasibleAndLatency(t *testing.T) {
 	// weight (cache 3, database 1), one mean over both.
 	var sum, weight float64
 	for _, s := range sc.Sources {
-		ms, _ := w.m.TrueRTT(s.City, "Munich")
+		ms, _ := tw.m.TrueRTT(s.City, "Munich")
 		sum += float64(s.Demand) * ms
 		weight += float64(s.Demand)
 	}
-	sum += 3*w.siteRTT("store-munich", "pop-paris") + w.siteRTT("store-munich", "cloud-frankfurt")
+	sum += 3*tw.siteRTT("store-munich", "pop-paris") + tw.siteRTT("store-munich", "cloud-frankfurt")
 	weight += 4
 	if got, want := w.latency(api, "store-munich", far), sum/weight; math.Abs(got-want) > 1e-9 {
 		t.Errorf("store-api latency at Munich %v, want %v", got, want)
@@ -133,8 +176,8 @@ func TestSceneFeasibleAndLatency(t *testing.T) {
 }
 
 func TestSceneOptimum(t *testing.T) {
-	w, sc := sceneTestWorld(t)
-	opt := w.optimum(sc.Classes)
+	tw, sc := sceneTestWorld(t)
+	opt := judge{t, tw}.optimum(sc.Classes)
 	// The database is cost-led and cloud-only; the cache regional; the
 	// stream analytics cost-led: next to their data, as 2 an hour of
 	// egress costs more than the store's dearer CPU.
@@ -169,7 +212,7 @@ func TestSceneOptimum(t *testing.T) {
 func TestDependencyReport(t *testing.T) {
 	w, sc := sceneTestWorld(t)
 	r := &DependencyReport{Classes: sc.Classes, world: w, Placements: map[string]map[string][]string{
-		ProximaScheduler: w.optimum(sc.Classes),
+		ProximaScheduler: judge{t, w}.optimum(sc.Classes),
 		DefaultScheduler: {
 			"orders-db": {"cloud-frankfurt", "cloud-frankfurt"}, "feature-cache": {"store-lisbon", "pop-paris", ""},
 			"camera-ingest": {"store-munich"}, "stream-analytics": {"cloud-frankfurt", "store-lisbon"},
@@ -177,7 +220,9 @@ func TestDependencyReport(t *testing.T) {
 		},
 	}}
 	r.Placements["optimum"] = r.Placements[ProximaScheduler]
-	r.evaluate()
+	if err := r.evaluate(); err != nil {
+		t.Fatal(err)
+	}
 	var cacheToDB, streamToIngest *EdgeReport
 	for i := range r.Edges {
 		switch e := &r.Edges[i]; e.Caller + ">" + e.Callee {

@@ -90,11 +90,7 @@ type truth struct {
 
 func newTruth(sc *Scenario, m *Measurements) *truth {
 	sites, sources, _, _ := sc.objects(m)
-	var policies []*placementv1alpha1.PlacementPolicy
-	for _, c := range sc.Classes {
-		policies = append(policies, &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: c.Name}, Spec: c.Policy})
-	}
-	snap := state.Build(state.Objects{Sites: sites, Sources: sources, Policies: policies})
+	snap := state.Build(state.Objects{Sites: sites, Sources: sources, Policies: classPolicies(sc.Classes)})
 	w := *snap.World
 	// The truth has no uncertainty: every pair is judged at its value.
 	w.RTTUpper = nil
@@ -143,15 +139,30 @@ type classModel struct {
 	slo, cost, mean scoring.Plan
 }
 
-func (t *truth) model(c ClassSpec) (*classModel, error) {
-	var policy *state.ResolvedPolicy
-	for _, p := range t.snap.Policies("") {
+// classPolicies are the classes' PlacementPolicies, one per class, named
+// after it.
+func classPolicies(classes []ClassSpec) []*placementv1alpha1.PlacementPolicy {
+	var out []*placementv1alpha1.PlacementPolicy
+	for _, c := range classes {
+		out = append(out, &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: c.Name}, Spec: c.Policy})
+	}
+	return out
+}
+
+// classPolicy is class c's policy as snap resolved it (classPolicies).
+func classPolicy(snap *state.Snapshot, c ClassSpec) (*state.ResolvedPolicy, error) {
+	for _, p := range snap.Policies("") {
 		if p.Name == c.Name {
-			policy = &p
+			return &p, nil
 		}
 	}
-	if policy == nil {
-		return nil, fmt.Errorf("class %s has no policy", c.Name)
+	return nil, fmt.Errorf("class %s has no policy", c.Name)
+}
+
+func (t *truth) model(c ClassSpec) (*classModel, error) {
+	policy, err := classPolicy(t.snap, c)
+	if err != nil {
+		return nil, err
 	}
 	if policy.HardwareErr != nil {
 		return nil, fmt.Errorf("class %s: hardware rule: %w", c.Name, policy.HardwareErr)
