@@ -25,6 +25,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/proxima-sched/proxima/bench/perfdata"
 )
 
 // Placements is what a run's cleanup writes (placements_*.json, by
@@ -255,39 +257,24 @@ func commonMeans(results []*Result) {
 
 // addPreFilter reads the PreFilter times from scheduler_perf's data items.
 func addPreFilter(dir string, results []*Result) error {
-	files, err := filepath.Glob(filepath.Join(dir, "*_benchmark_*.json"))
+	items, err := perfdata.Read(dir)
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
+	for _, it := range items {
+		if it.Labels["extension_point"] != "PreFilter" {
+			continue
 		}
-		var items struct {
-			DataItems []struct {
-				Data   map[string]float64 `json:"data"`
-				Labels map[string]string  `json:"labels"`
-			} `json:"dataItems"`
-		}
-		if err := json.Unmarshal(data, &items); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		for _, it := range items.DataItems {
-			if it.Labels["extension_point"] != "PreFilter" {
+		for _, r := range results {
+			if profileOf(it.Labels["Name"]) != r.Profile {
 				continue
 			}
-			for _, r := range results {
-				if profileOf(it.Labels["Name"]) != r.Profile {
-					continue
-				}
-				switch it.Labels["Metric"] {
-				case "scheduler_framework_extension_point_duration_seconds":
-					r.PreFilter = it.Data["Average"]
-				case "scheduler_plugin_execution_duration_seconds":
-					if p := it.Labels["plugin"]; p == "EdgePlacement" || p == "NetworkOverhead" {
-						r.PluginPreFilter = it.Data["Average"]
-					}
+			switch it.Labels["Metric"] {
+			case "scheduler_framework_extension_point_duration_seconds":
+				r.PreFilter = it.Data["Average"]
+			case "scheduler_plugin_execution_duration_seconds":
+				if p := it.Labels["plugin"]; p == "EdgePlacement" || p == "NetworkOverhead" {
+					r.PluginPreFilter = it.Data["Average"]
 				}
 			}
 		}

@@ -29,9 +29,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/proxima-sched/proxima/bench/perfdata"
 )
 
 func main() {
@@ -86,15 +87,6 @@ var reportedPlugins = []struct {
 	{"NetworkOverhead", "NetworkOverhead", []string{"PreFilter", "Filter", "Score"}},
 }
 
-// dataItems is scheduler_perf's output format (perfdash's).
-type dataItems struct {
-	DataItems []struct {
-		Data   map[string]float64 `json:"data"`
-		Unit   string             `json:"unit"`
-		Labels map[string]string  `json:"labels"`
-	} `json:"dataItems"`
-}
-
 type residency struct {
 	Workload string `json:"workload"`
 	Enforced bool   `json:"enforced"`
@@ -147,44 +139,25 @@ func splitName(name string) (testCase, workload string, ok bool) {
 
 func load(dir string) (*report, error) {
 	rep := &report{}
-	n, err := readEach(dir, "*_benchmark_*.json", rep.addDataItems)
+	n, err := perfdata.ReadEach(dir, perfdata.Pattern, rep.addDataItems)
 	if err != nil {
 		return nil, err
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("no scheduler_perf data items (*_benchmark_*.json) in %s", dir)
 	}
-	if _, err := readEach(dir, "residency_*.json", rep.addResidency); err != nil {
+	if _, err := perfdata.ReadEach(dir, "residency_*.json", rep.addResidency); err != nil {
 		return nil, err
 	}
 	return rep, nil
 }
 
-// readEach passes each file in dir matching pattern to add and returns how
-// many there were.
-func readEach(dir, pattern string, add func([]byte) error) (int, error) {
-	files, err := filepath.Glob(filepath.Join(dir, pattern))
-	if err != nil {
-		return 0, err
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return 0, err
-		}
-		if err := add(data); err != nil {
-			return 0, fmt.Errorf("%s: %w", f, err)
-		}
-	}
-	return len(files), nil
-}
-
 func (rep *report) addDataItems(data []byte) error {
-	var items dataItems
-	if err := json.Unmarshal(data, &items); err != nil {
+	items, err := perfdata.Parse(data)
+	if err != nil {
 		return err
 	}
-	for _, it := range items.DataItems {
+	for _, it := range items {
 		tc, wl, ok := splitName(it.Labels["Name"])
 		if !ok || len(it.Data) == 0 {
 			continue
