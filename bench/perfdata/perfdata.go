@@ -30,7 +30,10 @@ import (
 const Pattern = "*_benchmark_*.json"
 
 // Item is one data item: a metric's values (Average, Perc50, ...) and its
-// labels (Name, Metric, plugin, extension_point, result, ...).
+// labels (Name, Metric, plugin, extension_point, result, ...). It reads
+// the JSON of scheduler_perf's own DataItem; importing that type would
+// build scheduler_perf's integration harness (an apiserver and etcd client)
+// into every report command for three fields.
 type Item struct {
 	Data   map[string]float64 `json:"data"`
 	Unit   string             `json:"unit"`

@@ -173,6 +173,7 @@ func findLinks(w *scoring.World, in LinkInput, probeable []bool) *linkSet {
 	var relaxed scoring.Plan
 	order := make([]int32, 0, n)
 	rank := make([]int32, n)
+	var peers []int32
 	for pi, pol := range in.Policies {
 		ls.names = append(ls.names, pol.Name)
 		names, bounds := make([]string, len(pol.Dependencies)), make([]float64, len(pol.Dependencies))
@@ -219,7 +220,8 @@ func findLinks(w *scoring.World, in LinkInput, probeable []bool) *linkSet {
 				// The RTT from a to the dependency without measurements:
 				// optimistic (lo), as a bound judges it (judged).
 				var lo, central, upper float64
-				estimated, unknown := false, false
+				unknown := false
+				peers = peers[:0] // the estimated pairs, the ones to probe
 				for k, b := range dep.Sites {
 					if a == b {
 						continue
@@ -230,7 +232,7 @@ func findLinks(w *scoring.World, in LinkInput, probeable []bool) *linkSet {
 						lo, central, upper = lo+share*c, central+share*c, upper+share*c
 						continue
 					}
-					estimated = true
+					peers = append(peers, b)
 					if !known(c) || !known(u) {
 						unknown = true
 						continue
@@ -239,7 +241,7 @@ func findLinks(w *scoring.World, in LinkInput, probeable []bool) *linkSet {
 					central += share * c
 					upper += share * u
 				}
-				if !estimated {
+				if len(peers) == 0 {
 					continue // declared everywhere: nothing to measure
 				}
 				tier := noTier
@@ -264,15 +266,10 @@ func findLinks(w *scoring.World, in LinkInput, probeable []bool) *linkSet {
 				if tier == noTier {
 					continue
 				}
-				for _, b := range dep.Sites {
-					if a == b {
-						continue
-					}
-					if _, _, prov := in.Unmeasured(int(a), int(b)); prov.IsEstimate() {
-						offer(a, b, tier, rank[a], pi, di)
-						offered++
-					}
+				for _, b := range peers {
+					offer(a, b, tier, rank[a], pi, di)
 				}
+				offered += len(peers)
 			}
 		}
 	}

@@ -220,24 +220,17 @@ func (s *Snapshot) PlaceDependencies(policy *ResolvedPolicy, pod *v1.Pod, c Clus
 		if distinct == 0 {
 			continue
 		}
-		buf := make([]int32, 0, 2*distinct)
+		buf := make([]int32, 2*distinct)
+		d.Sites, d.Pods = buf[:0:distinct], buf[distinct:distinct]
 		for j := 0; j < len(at); {
 			k := j + 1
 			for k < len(at) && at[k] == at[j] {
 				k++
 			}
-			buf = append(buf, at[j])
+			d.Sites = append(d.Sites, at[j])
+			d.Pods = append(d.Pods, int32(k-j))
 			j = k
 		}
-		for j := 0; j < len(at); {
-			k := j + 1
-			for k < len(at) && at[k] == at[j] {
-				k++
-			}
-			buf = append(buf, int32(k-j))
-			j = k
-		}
-		d.Sites, d.Pods = buf[:distinct:distinct], buf[distinct:]
 	}
 	return out, nil
 }

@@ -142,7 +142,7 @@ func (s *Server) plan(ctx context.Context) {
 	unprobedPairs.WithLabelValues("no_exporter").Set(float64(un.NoExporter))
 	targets.Set(float64(len(groups)))
 	logger.V(2).Info("Planned probes", "round", s.round-1, "pairs", len(plan.Pairs), "sitePairs", len(plan.Links), "targets", len(groups),
-		"noTargets", un.NoTargets, "noExporter", un.NoExporter, "deferred", plan.Deferred)
+		"noTargets", un.NoTargets, "noExporter", un.NoExporter, "sitePairsNoExporter", un.Links, "deferred", plan.Deferred)
 }
 
 // ServeHTTP serves the last plan's targets.
