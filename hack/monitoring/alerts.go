@@ -81,7 +81,7 @@ var alerts = []alert{
 		Expr: fmt.Sprintf(`sum(proxima_probes_unprobed_pairs{job=%[1]q}) / sum(proxima_probes_planned_pairs{job=%[1]q}) > 0.1`, controllerJob),
 		For:  "30m", Severity: "warning",
 		Summary:     "{{ $value | humanizePercentage }} of the planned RTT probe pairs have no probe target.",
-		Description: "More than 10% of the (source, site) pairs the probe plan wants measured have been served no target for 30 minutes: a TrafficSource without spec.probe, or a site without a ready exporter pod. Their RTTs stay estimated, and hard RTT bounds judged on estimates keep pods Pending or on worse sites.",
+		Description: "More than 10% of the RTT pairs the probe plan wants measured ((source, site) pairs, and pairs of sites for dependencies) have been served no target for 30 minutes: a TrafficSource without spec.probe, or a site without a ready exporter pod (either site of a pair of sites). Their RTTs stay estimated, and hard RTT bounds judged on estimates keep pods Pending or on worse sites.",
 	},
 	{
 		Name: "ProximaRebalancerEvictionErrors",
