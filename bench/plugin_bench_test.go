@@ -99,7 +99,10 @@ func zoneName(r, z int) string { return fmt.Sprintf("r%d-z%d", r, z) }
 // there: bench/peers' BenchmarkNetworkOverheadPreFilterCheckout;
 // EdgePlacement-PreFilter-Replica schedules one pod over and over, as for
 // the replicas of one Deployment, whose plan on one world snapshot is
-// shared (state.PlanCache).
+// shared (state.PlanCache). EdgePlacement-PluginPreFilter and
+// EdgePlacement-PluginPreFilter-Checkout call the plugin's PreFilter for
+// the same pods as the first two, without the framework, as bench/peers
+// calls NetworkOverhead's: the two plugins compared alone.
 //
 // Each size has its own control plane, built by the first of that size's
 // sub-benchmarks that runs (none, if -bench selects none) before b.Loop
@@ -186,6 +189,37 @@ func BenchmarkPlugins(b *testing.B) {
 			reportPerNode(b, n)
 		})
 
+		// The plugin's PreFilter called as bench/peers calls
+		// NetworkOverhead's, without the framework around it: the two
+		// PreFilters compared alone (bench/peers/pairs.sh). The framework
+		// adds its own work to EdgePlacement's, above, chiefly the clone
+		// of the candidate set (PreFilterResult.Merge).
+		for _, c := range []struct {
+			name string
+			pods func(w *pluginWorld) []*v1.Pod
+		}{
+			{"EdgePlacement-PluginPreFilter", func(w *pluginWorld) []*v1.Pod { return w.pods }},
+			{"EdgePlacement-PluginPreFilter-Checkout", func(w *pluginWorld) []*v1.Pod { return w.checkoutPods }},
+		} {
+			b.Run(fmt.Sprintf("%s/nodes=%d", c.name, n), func(b *testing.B) {
+				w := world(b)
+				pods := c.pods(w)
+				nodes, err := w.snapshot.NodeInfos().List()
+				if err != nil {
+					b.Fatal(err)
+				}
+				var i int
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, status := w.edge.PreFilter(w.ctx, framework.NewCycleState(), pods[i%len(pods)], nodes); !status.IsSuccess() {
+						b.Fatalf("PreFilter: %v", status)
+					}
+					i++
+				}
+				reportPerNode(b, n)
+			})
+		}
+
 		b.Run(fmt.Sprintf("EdgePlacement-PreFilter-Replica/nodes=%d", n), func(b *testing.B) {
 			w := world(b)
 			b.ReportAllocs()
@@ -213,6 +247,8 @@ type pluginWorld struct {
 	cancel   context.CancelFunc
 	snapshot *cache.Snapshot
 	fw       framework.Framework
+	// edge is the framework's EdgePlacement.
+	edge *edgeplacement.EdgePlacement
 	// pod is the pod scheduled, with the EU-residency latency-led policy;
 	// pods are copies with memory requests of their own, more than a
 	// PlanCache keeps, so that each is planned afresh.
@@ -254,7 +290,11 @@ func (w *pluginWorld) build(b *testing.B, n int) {
 		schedruntime.WithInformerFactory(factory), schedruntime.WithSnapshotSharedLister(w.snapshot),
 		schedruntime.WithPodActivator(queue)}
 	edge := func(ctx context.Context, _ runtime.Object, h fwk.Handle) (fwk.Plugin, error) {
-		return edgeplacement.New(ctx, &config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: configv1.DefaultGPUResources}, h)
+		pl, err := edgeplacement.New(ctx, &config.EdgePlacementArgs{MinCandidateNodes: 100, CacheSyncTimeoutSeconds: 60, GPUResources: configv1.DefaultGPUResources}, h)
+		if err == nil {
+			w.edge = pl.(*edgeplacement.EdgePlacement)
+		}
+		return pl, err
 	}
 	w.fw, err = tf.NewFramework(ctx, []tf.RegisterPluginFunc{
 		tf.RegisterQueueSortPlugin(queuesort.Name, queuesort.New),

@@ -76,7 +76,8 @@ const preFilterDone = "PreFilter State updated"
 // ten workloads, each depending on the next, with their running pods) and a
 // NetworkTopology with region and zone costs equivalent to the sites' RTTs
 // there. Its sub-benchmarks nodes=N and metrics (ns/op, allocs, ns/node,
-// pods/s) match BenchmarkPlugins/EdgePlacement-PreFilter/nodes=N.
+// pods/s) match BenchmarkPlugins/EdgePlacement-PluginPreFilter/nodes=N (the
+// plugin called alone, as here).
 //
 // Each size is its own sub-benchmark with its own control plane, set up
 // before b.Loop starts timing, so that -bench can pick one size alone.
@@ -87,7 +88,7 @@ func BenchmarkNetworkOverheadPreFilter(b *testing.B) { benchmarkPreFilter(b, "p1
 // workload "checkout", which depends on seven workloads (p1..p7) with a
 // running pod each, as checkoutservice does on seven services in
 // scheduler-plugins' Online Boutique example. It matches
-// BenchmarkPlugins/EdgePlacement-PreFilter-Checkout/nodes=N.
+// BenchmarkPlugins/EdgePlacement-PluginPreFilter-Checkout/nodes=N.
 func BenchmarkNetworkOverheadPreFilterCheckout(b *testing.B) { benchmarkPreFilter(b, checkoutWorkload) }
 
 // checkoutWorkload is the AppGroup's workload with seven dependencies.

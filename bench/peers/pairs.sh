@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Compares EdgePlacement's PreFilter (BenchmarkPlugins/EdgePlacement-PreFilter
-# in Proxima's bench/, built against Proxima's Kubernetes) with
+# Compares EdgePlacement's PreFilter (BenchmarkPlugins/EdgePlacement-PluginPreFilter
+# in Proxima's bench/, built against Proxima's Kubernetes; the plugin's
+# PreFilter called without the framework, as NetworkOverhead's is) with
 # scheduler-plugins' NetworkOverhead PreFilter (BenchmarkNetworkOverheadPreFilter
 # here, built against Kubernetes 1.34) in alternating pairs: two test
 # binaries, each built once, run one after the other, the order reversed every
@@ -17,7 +18,7 @@
 #
 # CASE=checkout compares a pod of the Online Boutique's checkoutservice
 # instead, with seven dependencies (BenchmarkPlugins/
-# EdgePlacement-PreFilter-Checkout, BenchmarkNetworkOverheadPreFilterCheckout);
+# EdgePlacement-PluginPreFilter-Checkout, BenchmarkNetworkOverheadPreFilterCheckout);
 # the default, CASE=chain, a pod with one.
 #
 # usage: bench/peers/pairs.sh OUT PAIRS SIZE...
@@ -38,8 +39,8 @@ done
 sizes=$(IFS='|'; echo "$*")
 benchtime=${BENCHTIME:-1s}
 case ${CASE:-chain} in
-chain) edgeCase=EdgePlacement-PreFilter peerCase=BenchmarkNetworkOverheadPreFilter ;;
-checkout) edgeCase=EdgePlacement-PreFilter-Checkout peerCase=BenchmarkNetworkOverheadPreFilterCheckout ;;
+chain) edgeCase=EdgePlacement-PluginPreFilter peerCase=BenchmarkNetworkOverheadPreFilter ;;
+checkout) edgeCase=EdgePlacement-PluginPreFilter-Checkout peerCase=BenchmarkNetworkOverheadPreFilterCheckout ;;
 *) echo "CASE must be chain or checkout, not '$CASE'" >&2; exit 2 ;;
 esac
 GO=${GO:-go}

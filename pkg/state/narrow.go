@@ -54,6 +54,9 @@ import "k8s.io/apimachinery/pkg/util/sets"
 // nothing usable is found with sites passed over, the walk is made again
 // without the memo, so that the memo can never leave a pod without
 // candidates.
+//
+// names may be shared (the snapshot's set of one site's nodes, when they
+// are the answer exactly): callers must not modify it.
 func (p *PodPlan) Narrow(snap *Snapshot, minCandidates int, wide bool, fit func(name string) NodeFit, memo RoomMemo) (names sets.Set[string], narrowed bool) {
 	if memo == nil || wide {
 		names, narrowed, _, _ = p.narrow(snap, minCandidates, wide, fit, nil)
@@ -81,15 +84,24 @@ type RoomMemo interface {
 // site without looking at its nodes, found whether it found a usable node.
 func (p *PodPlan) narrow(snap *Snapshot, minCandidates int, wide bool, fit func(name string) NodeFit, memo RoomMemo) (names sets.Set[string], narrowed, passed, found bool) {
 	ranked := p.Plan.Ranked()
-	// Sized for the usual answer, the best site whole or minCandidates
-	// nodes, whichever is more (the framework clones it too); the
-	// unusable nodes are usually none.
-	hint := minCandidates
-	if len(ranked) > 0 {
-		hint = max(hint, len(snap.NodesIn(int(ranked[0]))))
+	// newSet is the set for an answer other than one site's nodes exactly,
+	// sized for the usual one, the best site whole or minCandidates nodes,
+	// whichever is more (the framework clones it too); the unusable nodes
+	// are usually none.
+	newSet := func() sets.Set[string] {
+		hint := minCandidates
+		if len(ranked) > 0 {
+			hint = max(hint, len(snap.NodesIn(int(ranked[0]))))
+		}
+		return make(sets.Set[string], hint)
 	}
-	names = make(sets.Set[string], hint)
-	var full []string // unusable nodes
+	if wide {
+		names = newSet()
+	}
+	var (
+		full    []string // unusable nodes
+		unknown []string // the first site's nodes fit does not know
+	)
 	have := 0
 	// skipped: a feasible site left out because none of its nodes is
 	// usable, though some only lack room (preemption might make it).
@@ -99,12 +111,19 @@ func (p *PodPlan) narrow(snap *Snapshot, minCandidates int, wide bool, fit func(
 			skipped, passed = true, true
 			continue
 		}
+		// The first site taken is kept whole; its names are inserted
+		// only if the answer is more than its nodes exactly, which is
+		// otherwise the index's shared set of them.
+		first := have == 0 && !wide
 		start, usable, short, whole := len(full), 0, false, have == 0 || wide
+		unknown = unknown[:0]
 		allFull := memo != nil
-		for _, name := range snap.NodesIn(int(site)) {
+		nodes := snap.NodesIn(int(site))
+		for _, name := range nodes {
 			f := fit(name)
 			allFull = allFull && f == NodeFull
 			if f == NodeUnknown {
+				unknown = append(unknown, name)
 				continue
 			}
 			if f != NodeUsable {
@@ -116,7 +135,9 @@ func (p *PodPlan) narrow(snap *Snapshot, minCandidates int, wide bool, fit func(
 			// The best site is kept whole; a later one gives only the
 			// usable nodes still needed.
 			if whole || have < minCandidates {
-				names.Insert(name)
+				if !first {
+					names.Insert(name)
+				}
 				have++
 			} else {
 				narrowed = true
@@ -131,7 +152,16 @@ func (p *PodPlan) narrow(snap *Snapshot, minCandidates int, wide bool, fit func(
 			}
 			continue
 		}
-		names.Insert(full[start:]...)
+		switch {
+		case first && len(unknown) == 0 && have >= minCandidates:
+			names = snap.nodes.set(snap.table.sites[site].Name)
+		case first:
+			names = newSet()
+			names.Insert(nodes...)
+			names.Delete(unknown...)
+		default:
+			names.Insert(full[start:]...)
+		}
 		if !wide && have >= minCandidates {
 			narrowed = narrowed || r < len(ranked)-1
 			break
@@ -140,6 +170,9 @@ func (p *PodPlan) narrow(snap *Snapshot, minCandidates int, wide bool, fit func(
 	if have == 0 {
 		// Nothing usable anywhere: every feasible site's nodes, so that
 		// the usual filters say why and preemption can act.
+		if names == nil {
+			names = newSet()
+		}
 		names.Insert(full...)
 	}
 	return names, narrowed || skipped && have > 0, passed, have > 0

@@ -18,6 +18,7 @@ package state
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -134,6 +135,88 @@ func TestNarrowPassesOverFullSites(t *testing.T) {
 			plain, _ := pp.Narrow(snap, 100, tc.wide, fit, nil)
 			if !plain.Equal(names) {
 				t.Errorf("without the memo: %v, with it: %v", sets.List(plain), sets.List(names))
+			}
+		})
+	}
+}
+
+// TestNarrowSharesTheBestSite: when the candidates are exactly the nodes
+// of the best site (it holds minCandidates usable nodes and fit knows every
+// one), Narrow answers with the snapshot's shared set of that site's nodes
+// instead of a new set; otherwise with a set of its own, and the shared
+// sets stay what they were.
+func TestNarrowSharesTheBestSite(t *testing.T) {
+	sites := []*placementv1alpha1.Site{
+		site("a", placementv1alpha1.TierEdge, "FR", "", "", ""),
+		site("b", placementv1alpha1.TierEdge, "FR", "", "", ""),
+	}
+	sources := []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "users"},
+		Spec: placementv1alpha1.TrafficSourceSpec{RTTs: []placementv1alpha1.SiteRTT{
+			{Site: "a", Milliseconds: 5}, {Site: "b", Milliseconds: 10}}}}}
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"},
+		Spec: placementv1alpha1.PlacementPolicySpec{Latency: &placementv1alpha1.LatencyPolicy{
+			Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}}}}
+	var nodes []*v1.Node
+	for _, s := range []string{"a", "b"} {
+		for i := range 3 {
+			nodes = append(nodes, st.MakeNode().Name(fmt.Sprintf("%s-%d", s, i)).Label(placementv1alpha1.SiteLabel, s).Obj())
+		}
+	}
+	snap := Build(Objects{Sites: sites, Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy}, Nodes: nodes})
+	pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := func(s string) sets.Set[string] { return snap.nodes.set(s) }
+	same := func(a, b sets.Set[string]) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	for _, tc := range []struct {
+		name   string
+		fits   map[string]NodeFit // absent: usable
+		min    int
+		wide   bool
+		want   []string
+		shared bool
+	}{{
+		name: "the best site is the answer", min: 3, want: []string{"a-0", "a-1", "a-2"}, shared: true,
+	}, {
+		name: "its unusable nodes are kept", fits: map[string]NodeFit{"a-0": NodeFull, "a-2": NodeExcluded}, min: 1,
+		want: []string{"a-0", "a-1", "a-2"}, shared: true,
+	}, {
+		name: "a node fit does not know is left out", fits: map[string]NodeFit{"a-1": NodeUnknown}, min: 2,
+		want: []string{"a-0", "a-2"},
+	}, {
+		name: "a second site completes the count", fits: map[string]NodeFit{"a-1": NodeFull}, min: 3,
+		want: []string{"a-0", "a-1", "a-2", "b-0"},
+	}, {
+		name: "the best site full: the next", fits: map[string]NodeFit{"a-0": NodeFull, "a-1": NodeFull, "a-2": NodeFull}, min: 3,
+		want: []string{"b-0", "b-1", "b-2"}, shared: true,
+	}, {
+		name: "wide", min: 3, wide: true, want: []string{"a-0", "a-1", "a-2", "b-0", "b-1", "b-2"},
+	}, {
+		name: "nothing usable", fits: map[string]NodeFit{"a-0": NodeFull, "a-1": NodeFull, "a-2": NodeFull, "b-0": NodeExcluded, "b-1": NodeExcluded, "b-2": NodeFull},
+		min: 3, want: []string{"a-0", "a-1", "a-2", "b-0", "b-1", "b-2"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fit := func(name string) NodeFit {
+				if f, ok := tc.fits[name]; ok {
+					return f
+				}
+				return NodeUsable
+			}
+			names, _ := pp.Narrow(snap, tc.min, tc.wide, fit, nil)
+			if got := sets.List(names); !slices.Equal(got, tc.want) {
+				t.Errorf("candidates %v, want %v", got, tc.want)
+			}
+			if got := same(names, shared("a")) || same(names, shared("b")); got != tc.shared {
+				t.Errorf("answered with a site's shared set: %v, want %v", got, tc.shared)
+			}
+			for _, s := range []string{"a", "b"} {
+				i, _ := snap.SiteIndex(s)
+				if got := sets.List(shared(s)); !slices.Equal(got, snap.NodesIn(i)) {
+					t.Errorf("site %s's shared set is %v, want its nodes %v", s, got, snap.NodesIn(i))
+				}
 			}
 		})
 	}

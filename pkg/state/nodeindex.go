@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 )
 
 // nodeIndex lists node names by their site (NodeSite), so that a
@@ -34,6 +35,21 @@ import (
 type nodeIndex struct {
 	bySite   map[string][]string
 	labelled int
+	// sets holds a site's names as a set (site label value to
+	// sets.Set[string]), made on first use (nodeIndex.set) and never
+	// modified: narrowing hands the best site's nodes to the framework
+	// whole without inserting them one by one.
+	sets sync.Map
+}
+
+// set is the names of the site's nodes as a set, shared: callers must not
+// modify it.
+func (idx *nodeIndex) set(site string) sets.Set[string] {
+	if v, ok := idx.sets.Load(site); ok {
+		return v.(sets.Set[string])
+	}
+	v, _ := idx.sets.LoadOrStore(site, sets.New(idx.bySite[site]...))
+	return v.(sets.Set[string])
 }
 
 func buildNodeIndex(nodes []*v1.Node, acceptLegacy bool) *nodeIndex {
@@ -107,6 +123,17 @@ func (idx *nodeIndex) apply(moves []nodeMove) *nodeIndex {
 			next.bySite[mv.to] = names
 		}
 	}
+	// The sets of the sites no move touched stay true.
+	touched := make(map[string]bool, len(moves))
+	for _, mv := range moves {
+		touched[mv.from], touched[mv.to] = touched[mv.from] || mv.had, touched[mv.to] || mv.has
+	}
+	idx.sets.Range(func(site, set any) bool {
+		if !touched[site.(string)] {
+			next.sets.Store(site, set)
+		}
+		return true
+	})
 	return next
 }
 

@@ -20,12 +20,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2"
@@ -69,6 +71,13 @@ func TestNodeIndexApply(t *testing.T) {
 			}
 			before := buildNodeIndex(nodesAt(where), false)
 			beforeCopy := cloneIndex(idx)
+			// Some sites' sets made before the moves: the next index
+			// keeps those the moves did not touch.
+			for site := range idx.bySite {
+				if rng.IntN(2) == 0 {
+					idx.set(site)
+				}
+			}
 			next := idx.apply(moves)
 			if !idx.equal(beforeCopy) {
 				t.Fatalf("seed %d step %d: apply modified the index it started from", seed, step)
@@ -76,6 +85,14 @@ func TestNodeIndexApply(t *testing.T) {
 			if !next.equal(before) {
 				t.Fatalf("seed %d step %d: after %+v\napplied %v (%d labelled)\nbuilt   %v (%d labelled)", seed, step, moves,
 					next.bySite, next.labelled, before.bySite, before.labelled)
+			}
+			for _, x := range []*nodeIndex{idx, next} {
+				x.sets.Range(func(site, set any) bool {
+					if got, want := sets.List(set.(sets.Set[string])), x.bySite[site.(string)]; !slices.Equal(got, want) {
+						t.Fatalf("seed %d step %d: site %s's set is %v, its nodes %v", seed, step, site, got, want)
+					}
+					return true
+				})
 			}
 			idx = next
 		}

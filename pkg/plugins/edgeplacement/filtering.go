@@ -122,7 +122,10 @@ func (pl *EdgePlacement) evaluate(snap *state.Snapshot, pod *v1.Pod) (*preFilter
 // framework's node snapshot and passing over the sites the replicas of the
 // pod's workload found full (roomMemo); every feasible site's nodes once a narrowed
 // attempt of the pod has failed (PostFilter). A pod whose feasible sites
-// have no nodes is refused with that reason.
+// have no nodes is refused with that reason. When the candidates are one
+// site's nodes exactly, the result's set is the world snapshot's own,
+// shared by every pod narrowed to that site: the framework only reads a
+// PreFilterResult's nodes (PreFilterResult.Merge clones them).
 func (pl *EdgePlacement) narrow(s *preFilterState, pod *v1.Pod) (*fwk.PreFilterResult, *fwk.Status) {
 	infos := pl.handle.SnapshotSharedLister().NodeInfos()
 	names, narrowed := s.pod.Narrow(s.snap, pl.minCandidates, pl.waiting.isWide(pod), func(name string) state.NodeFit {
