@@ -258,6 +258,12 @@ func checkResidency(tCtx ktesting.TContext, enforced bool, batchedPods float64) 
 	}
 	tCtx.Logf("residency: %d of %d placed EU-resident pods are outside the EU (%d on nodes that have left, not judged); %v pods placed on a batching hint",
 		result.Outside, result.Placed, departed, result.BatchedPods)
+	result.LatencyPods, result.MeanRTTMs, err = judgeLatency(ctx, tCtx, sites.Items, nodes.Items)
+	if err != nil {
+		tCtx.Errorf("latency check: %v", err)
+	} else {
+		tCtx.Logf("latency: the measured pods whose policy reads client RTTs, %d placed, %.1f ms from their clients on average", result.LatencyPods, result.MeanRTTMs)
+	}
 	if enforced {
 		if result.Placed == 0 {
 			tCtx.Errorf("residency check: no EU-resident pod was placed")
@@ -276,6 +282,74 @@ func checkResidency(tCtx ktesting.TContext, enforced bool, batchedPods float64) 
 	}
 }
 
+// measuredNamespace holds the measured pods (performance-config.yaml).
+const measuredNamespace = "measure"
+
+// judgeLatency judges every profile's placements alike, on the same pods:
+// the mean, over the placed pods of the measured namespace whose policy
+// reads client RTTs (its latency sources), of the policy's latency
+// objective at the pod's site (the weighted mean or worst RTT from its
+// sources), on the world the Sites and TrafficSources declare (RTTs
+// estimated from their locations, as the scheduler's world model has
+// them), with the scheduler's own plan (state.Snapshot.PlanPod). Pods on a
+// node that has left, or in no known site, are not judged.
+func judgeLatency(ctx context.Context, tCtx ktesting.TContext, sites []placementv1alpha1.Site, nodes []v1.Node) (judged int, mean float64, err error) {
+	placement := versioned.NewForConfigOrDie(tCtx.RESTConfig()).PlacementV1alpha1()
+	sources, err := placement.TrafficSources().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing traffic sources: %w", err)
+	}
+	policies, err := placement.PlacementPolicies(measuredNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing policies: %w", err)
+	}
+	pods, err := tCtx.Client().CoreV1().Pods(measuredNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing pods: %w", err)
+	}
+	in := state.Objects{}
+	for i := range sites {
+		in.Sites = append(in.Sites, &sites[i])
+	}
+	for i := range sources.Items {
+		in.Sources = append(in.Sources, &sources.Items[i])
+	}
+	for i := range policies.Items {
+		in.Policies = append(in.Policies, &policies.Items[i])
+	}
+	byName := map[string]*v1.Node{}
+	for i := range nodes {
+		in.Nodes = append(in.Nodes, &nodes[i])
+		byName[nodes[i].Name] = &nodes[i]
+	}
+	snap := state.Build(in)
+	var sum float64
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		node := byName[p.Spec.NodeName]
+		if node == nil {
+			continue
+		}
+		site, ok := snap.SiteOfNode(node)
+		if !ok {
+			continue
+		}
+		pp, err := snap.PlanPod(p, state.GPUResources{}, nil)
+		if err != nil {
+			return 0, 0, fmt.Errorf("planning %s: %w", p.Name, err)
+		}
+		if pp == nil || pp.Policy.Spec.Latency == nil || len(pp.Policy.Spec.Latency.Sources) == 0 {
+			continue
+		}
+		sum += pp.Plan.SiteLatency(site)
+		judged++
+	}
+	if judged > 0 {
+		mean = sum / float64(judged)
+	}
+	return judged, mean, nil
+}
+
 // residencyResult is written next to scheduler_perf's data items for the report.
 type residencyResult struct {
 	Workload string `json:"workload"`
@@ -288,6 +362,9 @@ type residencyResult struct {
 	// opportunistic batching (scheduler_batch_attempts_total, hint_used),
 	// over the whole run.
 	BatchedPods float64 `json:"batchedPods"`
+	// LatencyPods and MeanRTTMs: judgeLatency's.
+	LatencyPods int     `json:"latencyPods"`
+	MeanRTTMs   float64 `json:"meanRTTMs"`
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^a-zA-Z0-9-_]`)

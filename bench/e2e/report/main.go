@@ -94,6 +94,20 @@ type residency struct {
 	Outside  int    `json:"outside"`
 	// BatchedPods: pods placed on an opportunistic batching hint.
 	BatchedPods float64 `json:"batchedPods"`
+	// LatencyPods: the placed measured pods whose policy reads client
+	// RTTs; MeanRTTMs: their mean RTT from their clients (bench/e2e's
+	// judgeLatency).
+	LatencyPods int     `json:"latencyPods"`
+	MeanRTTMs   float64 `json:"meanRTTMs"`
+}
+
+// meanRTT is the residency result's mean client RTT cell: "41.2 (1,250)",
+// a dash for none.
+func (r *residency) meanRTT() string {
+	if r == nil || r.LatencyPods == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f (%d)", r.MeanRTTMs, r.LatencyPods)
 }
 
 // run is one test case (a profile and a percentageOfNodesToScore variant)
@@ -221,8 +235,8 @@ func (rep *report) write(w io.Writer) error {
 	p := &printer{w: w}
 	for _, wl := range rep.workloads() {
 		p.printf("#### %s\n\n", wl)
-		p.printf("| Test case | Throughput avg (pods/s) | p50 | p90 | p99 | vs %s | Attempt p50 (ms) | p99 (ms) | EU-resident pods outside the EU | Pods batched |\n", baselineProfile)
-		p.printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p.printf("| Test case | Throughput avg (pods/s) | p50 | p90 | p99 | vs %s | Attempt p50 (ms) | p99 (ms) | EU-resident pods outside the EU | Mean client RTT, ms (pods) | Pods batched |\n", baselineProfile)
+		p.printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range rep.runs {
 			if r.workload != wl {
 				continue
@@ -232,9 +246,9 @@ func (rep *report) write(w io.Writer) error {
 				res = fmt.Sprintf("%d of %d", r.residency.Outside, r.residency.Placed)
 				batched = fmt.Sprintf("%.0f", r.residency.BatchedPods)
 			}
-			p.printf("| %s | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.1f | %s | %s |\n", r.testCase,
+			p.printf("| %s | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.1f | %s | %s | %s |\n", r.testCase,
 				r.throughput["Average"], r.throughput["Perc50"], r.throughput["Perc90"], r.throughput["Perc99"],
-				times(rep.ratio(r)), r.attempt["Perc50"], r.attempt["Perc99"], res, batched)
+				times(rep.ratio(r)), r.attempt["Perc50"], r.attempt["Perc99"], res, r.residency.meanRTT(), batched)
 		}
 		p.printf("\n")
 		for _, pl := range reportedPlugins {

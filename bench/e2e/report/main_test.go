@@ -50,7 +50,7 @@ func TestReport(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "BenchmarkPerfScheduling_benchmark_proxima_x.json"), []byte(items), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := `{"workload": "BenchmarkPerfScheduling/Proxima/5000Nodes", "enforced": true, "placed": 500, "outside": 0}`
+	res := `{"workload": "BenchmarkPerfScheduling/Proxima/5000Nodes", "enforced": true, "placed": 500, "outside": 0, "latencyPods": 250, "meanRTTMs": 12.25}`
 	if err := os.WriteFile(filepath.Join(dir, "residency_x.json"), []byte(res), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestReport(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		// Proxima against Default: 190/200; the AllNodes variant against Default_AllNodes: 150/100.
-		"| Proxima | 190.0 | 191.0 | 220.0 | 240.0 | 0.95× | 3.5 | 12.2 | 0 of 500 |",
+		"| Proxima | 190.0 | 191.0 | 220.0 | 240.0 | 0.95× | 3.5 | 12.2 | 0 of 500 | 12.2 (250) |",
 		"| Proxima_AllNodes | 150.0 | 0.0 | 0.0 | 0.0 | 1.50× |",
 		"| Default | 200.0 | 198.0 | 230.0 | 260.0 | — |",
 		"| Proxima | 21.5 | 0.0 | 0.0 | 0.0 | 0.0 |",

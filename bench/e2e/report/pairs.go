@@ -228,9 +228,9 @@ func writePairs(w io.Writer, pairs []*report) error {
 			return " " + x + " |"
 		}
 		p.printf("#### %s, %d %s\n\n", wl, n, unit)
-		p.printf("| Pair | Test case | Throughput avg (pods/s) | vs %s |%s Attempt p50 (ms) | EU-resident outside the EU | Pods batched | Load before | Run (s) |\n",
+		p.printf("| Pair | Test case | Throughput avg (pods/s) | vs %s |%s Attempt p50 (ms) | EU-resident outside the EU | Mean client RTT, ms (pods) | Pods batched | Load before | Run (s) |\n",
 			baselineProfile, cell("of "+ceilingProfile))
-		p.printf("|---:|---|---:|---:|%s---:|---:|---:|---:|---:|\n", cell("---:")[min(1, len(cell("---:"))):])
+		p.printf("|---:|---|---:|---:|%s---:|---:|---:|---:|---:|---:|\n", cell("---:")[min(1, len(cell("---:"))):])
 		for i, pair := range pairs {
 			for _, r := range pair.runs {
 				if r.workload != wl {
@@ -245,9 +245,9 @@ func writePairs(w io.Writer, pairs []*report) error {
 					res = fmt.Sprintf("%d of %d", r.residency.Outside, r.residency.Placed)
 					batched = fmt.Sprintf("%.0f", r.residency.BatchedPods)
 				}
-				p.printf("| %d | %s | %s | %s |%s %s | %s | %s | %s | %s |\n", i+1, r.testCase,
+				p.printf("| %d | %s | %s | %s |%s %s | %s | %s | %s | %s | %s |\n", i+1, r.testCase,
 					num(value(r.throughput, "Average")), times(pair.ratio(r)), cell(times(pair.ofCeiling(r))),
-					num(value(r.attempt, "Perc50")), res, batched, load, secs)
+					num(value(r.attempt, "Perc50")), res, r.residency.meanRTT(), batched, load, secs)
 			}
 		}
 		p.printf("\n")

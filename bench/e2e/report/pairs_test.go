@@ -205,8 +205,8 @@ func TestPairsReport(t *testing.T) {
 		"#### 5000Nodes, 2 pairs",
 		// Each pair's runs in the order they ran, Proxima against the
 		// Default run of its own pair.
-		"| 1 | Default | 200.0 | — | 40.0 | — | — | 1.50 | 301 |\n| 1 | Proxima | 250.0 | 1.25× | 40.0 | — | — | 1.50 | 301 |\n" +
-			"| 2 | Proxima | 150.0 | 1.50× | 40.0 | — | — | 1.50 | 301 |\n| 2 | Default | 100.0 | — |",
+		"| 1 | Default | 200.0 | — | 40.0 | — | — | — | 1.50 | 301 |\n| 1 | Proxima | 250.0 | 1.25× | 40.0 | — | — | — | 1.50 | 301 |\n" +
+			"| 2 | Proxima | 150.0 | 1.50× | 40.0 | — | — | — | 1.50 | 301 |\n| 2 | Default | 100.0 | — |",
 		"| Default | 150.0 | 100.0–200.0 | — | — | 40.0 | 40.0–40.0 |",
 		"| Proxima | 200.0 | 150.0–250.0 | 1.38× | 1.25–1.50× | 40.0 | 40.0–40.0 |",
 	} {
