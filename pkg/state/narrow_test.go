@@ -39,6 +39,36 @@ type mapMemo struct {
 func (m *mapMemo) NoRoom(site int) bool { return m.noRoom.Has(site) }
 func (m *mapMemo) FoundNoRoom(site int) { m.found = append(m.found, site) }
 
+// rankedSites is a world of edge sites named by names, each with perSite
+// nodes ("a-0", "a-1", ...) and ranked in that order by a latency-led
+// policy, and the plan of a pod of that policy.
+func rankedSites(t *testing.T, names []string, perSite int) (*Snapshot, *PodPlan) {
+	t.Helper()
+	var (
+		sites []*placementv1alpha1.Site
+		rtts  []placementv1alpha1.SiteRTT
+		nodes []*v1.Node
+	)
+	for k, s := range names {
+		sites = append(sites, site(s, placementv1alpha1.TierEdge, "FR", "", "", ""))
+		rtts = append(rtts, placementv1alpha1.SiteRTT{Site: s, Milliseconds: int32(5 * (k + 1))})
+		for i := range perSite {
+			nodes = append(nodes, st.MakeNode().Name(fmt.Sprintf("%s-%d", s, i)).Label(placementv1alpha1.SiteLabel, s).Obj())
+		}
+	}
+	sources := []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "users"},
+		Spec: placementv1alpha1.TrafficSourceSpec{RTTs: rtts}}}
+	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"},
+		Spec: placementv1alpha1.PlacementPolicySpec{Latency: &placementv1alpha1.LatencyPolicy{
+			Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}}}}
+	snap := Build(Objects{Sites: sites, Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy}, Nodes: nodes})
+	pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap, pp
+}
+
 // TestNarrowPassesOverFullSites: sites a, b and c rank in that order, two
 // nodes each. Narrowing tells the memo of every site whose nodes were all
 // full (not of one with an excluded node), passes over the sites the memo
@@ -47,28 +77,7 @@ func (m *mapMemo) FoundNoRoom(site int) { m.found = append(m.found, site) }
 // again without it, so that the pod gets every feasible site's nodes; a
 // wide narrowing does not read the memo.
 func TestNarrowPassesOverFullSites(t *testing.T) {
-	sites := []*placementv1alpha1.Site{
-		site("a", placementv1alpha1.TierEdge, "FR", "", "", ""),
-		site("b", placementv1alpha1.TierEdge, "FR", "", "", ""),
-		site("c", placementv1alpha1.TierEdge, "FR", "", "", ""),
-	}
-	sources := []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "users"},
-		Spec: placementv1alpha1.TrafficSourceSpec{RTTs: []placementv1alpha1.SiteRTT{
-			{Site: "a", Milliseconds: 5}, {Site: "b", Milliseconds: 10}, {Site: "c", Milliseconds: 20}}}}}
-	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"},
-		Spec: placementv1alpha1.PlacementPolicySpec{Latency: &placementv1alpha1.LatencyPolicy{
-			Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}}}}
-	var nodes []*v1.Node
-	for _, s := range []string{"a", "b", "c"} {
-		for i := range 2 {
-			nodes = append(nodes, st.MakeNode().Name(fmt.Sprintf("%s-%d", s, i)).Label(placementv1alpha1.SiteLabel, s).Obj())
-		}
-	}
-	snap := Build(Objects{Sites: sites, Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy}, Nodes: nodes})
-	pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap, pp := rankedSites(t, []string{"a", "b", "c"}, 2)
 	idx := func(name string) int { i, _ := snap.SiteIndex(name); return i }
 	if got := pp.Plan.Ranked(); len(got) != 3 || int(got[0]) != idx("a") || int(got[2]) != idx("c") {
 		t.Fatalf("sites rank %v, want a, b, c", got)
@@ -146,27 +155,7 @@ func TestNarrowPassesOverFullSites(t *testing.T) {
 // instead of a new set; otherwise with a set of its own, and the shared
 // sets stay what they were.
 func TestNarrowSharesTheBestSite(t *testing.T) {
-	sites := []*placementv1alpha1.Site{
-		site("a", placementv1alpha1.TierEdge, "FR", "", "", ""),
-		site("b", placementv1alpha1.TierEdge, "FR", "", "", ""),
-	}
-	sources := []*placementv1alpha1.TrafficSource{{ObjectMeta: metav1.ObjectMeta{Name: "users"},
-		Spec: placementv1alpha1.TrafficSourceSpec{RTTs: []placementv1alpha1.SiteRTT{
-			{Site: "a", Milliseconds: 5}, {Site: "b", Milliseconds: 10}}}}}
-	policy := &placementv1alpha1.PlacementPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"},
-		Spec: placementv1alpha1.PlacementPolicySpec{Latency: &placementv1alpha1.LatencyPolicy{
-			Sources: []placementv1alpha1.SourceWeight{{Name: "users"}}}}}
-	var nodes []*v1.Node
-	for _, s := range []string{"a", "b"} {
-		for i := range 3 {
-			nodes = append(nodes, st.MakeNode().Name(fmt.Sprintf("%s-%d", s, i)).Label(placementv1alpha1.SiteLabel, s).Obj())
-		}
-	}
-	snap := Build(Objects{Sites: sites, Sources: sources, Policies: []*placementv1alpha1.PlacementPolicy{policy}, Nodes: nodes})
-	pp, err := snap.PlanPod(st.MakePod().Namespace("ns").Name("x").Label(placementv1alpha1.PolicyLabel, "p").Obj(), GPUResources{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap, pp := rankedSites(t, []string{"a", "b"}, 3)
 	shared := func(s string) sets.Set[string] { return snap.nodes.set(s) }
 	same := func(a, b sets.Set[string]) bool {
 		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
