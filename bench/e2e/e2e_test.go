@@ -51,6 +51,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	placementv1alpha1 "github.com/proxima-sched/proxima/apis/placement/v1alpha1"
+	"github.com/proxima-sched/proxima/bench/perfdata"
 	"github.com/proxima-sched/proxima/manifests"
 	"github.com/proxima-sched/proxima/pkg/controlplane"
 	"github.com/proxima-sched/proxima/pkg/generated/clientset/versioned"
@@ -350,22 +351,9 @@ func judgeLatency(ctx context.Context, tCtx ktesting.TContext, sites []placement
 	return judged, mean, nil
 }
 
-// residencyResult is written next to scheduler_perf's data items for the report.
-type residencyResult struct {
-	Workload string `json:"workload"`
-	Enforced bool   `json:"enforced"`
-	Placed   int    `json:"placed"`
-	Outside  int    `json:"outside"`
-	// Unexplained counts placed pods without the placement annotation.
-	Unexplained int `json:"unexplained"`
-	// BatchedPods counts the pods the scheduler placed on a node hinted by
-	// opportunistic batching (scheduler_batch_attempts_total, hint_used),
-	// over the whole run.
-	BatchedPods float64 `json:"batchedPods"`
-	// LatencyPods and MeanRTTMs: judgeLatency's.
-	LatencyPods int     `json:"latencyPods"`
-	MeanRTTMs   float64 `json:"meanRTTMs"`
-}
+// residencyResult is written next to scheduler_perf's data items for the
+// report.
+type residencyResult perfdata.Residency
 
 var unsafeFileChars = regexp.MustCompile(`[^a-zA-Z0-9-_]`)
 

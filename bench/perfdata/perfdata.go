@@ -16,7 +16,7 @@ limitations under the License.
 
 // Package perfdata reads what scheduler_perf writes with -data-items-dir:
 // its data items (perfdash's format), for the reports of bench/e2e and
-// bench/boutique.
+// bench/boutique, and the residency results bench/e2e writes next to them.
 package perfdata
 
 import (
@@ -79,4 +79,29 @@ func Read(dir string) ([]Item, error) {
 		return err
 	})
 	return all, err
+}
+
+// ResidencyPattern matches the files of residency results in a
+// -data-items-dir.
+const ResidencyPattern = "residency_*.json"
+
+// Residency is what bench/e2e writes after each workload
+// (residency_<workload>.json) for its report: where the EU-resident pods
+// went, and every profile's mean client RTT on the same measured pods.
+type Residency struct {
+	Workload string `json:"workload"`
+	Enforced bool   `json:"enforced"`
+	Placed   int    `json:"placed"`
+	Outside  int    `json:"outside"`
+	// Unexplained counts placed pods without the placement annotation.
+	Unexplained int `json:"unexplained"`
+	// BatchedPods counts the pods the scheduler placed on a node hinted by
+	// opportunistic batching (scheduler_batch_attempts_total, hint_used),
+	// over the whole run.
+	BatchedPods float64 `json:"batchedPods"`
+	// LatencyPods counts the placed measured pods whose policy reads
+	// client RTTs; MeanRTTMs is their mean RTT from their clients
+	// (bench/e2e's judgeLatency).
+	LatencyPods int     `json:"latencyPods"`
+	MeanRTTMs   float64 `json:"meanRTTMs"`
 }

@@ -87,19 +87,7 @@ var reportedPlugins = []struct {
 	{"NetworkOverhead", "NetworkOverhead", []string{"PreFilter", "Filter", "Score"}},
 }
 
-type residency struct {
-	Workload string `json:"workload"`
-	Enforced bool   `json:"enforced"`
-	Placed   int    `json:"placed"`
-	Outside  int    `json:"outside"`
-	// BatchedPods: pods placed on an opportunistic batching hint.
-	BatchedPods float64 `json:"batchedPods"`
-	// LatencyPods: the placed measured pods whose policy reads client
-	// RTTs; MeanRTTMs: their mean RTT from their clients (bench/e2e's
-	// judgeLatency).
-	LatencyPods int     `json:"latencyPods"`
-	MeanRTTMs   float64 `json:"meanRTTMs"`
-}
+type residency perfdata.Residency
 
 // meanRTT is the residency result's mean client RTT cell: "41.2 (1,250)",
 // a dash for none.
@@ -160,7 +148,7 @@ func load(dir string) (*report, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("no scheduler_perf data items (*_benchmark_*.json) in %s", dir)
 	}
-	if _, err := perfdata.ReadEach(dir, "residency_*.json", rep.addResidency); err != nil {
+	if _, err := perfdata.ReadEach(dir, perfdata.ResidencyPattern, rep.addResidency); err != nil {
 		return nil, err
 	}
 	return rep, nil
